@@ -1,0 +1,54 @@
+"""Linear schema migrations, with a backup of the database file before any of them runs."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from peewee import Database
+
+from sync_agent.catalog.models import SCHEMA_VERSION, Models
+from sync_agent.errors import ConfigError
+
+
+def _create_v1(db: Database, m: Models) -> None:
+    db.create_tables(m.all())
+
+
+# MIGRATIONS[i] takes the schema from version i to version i + 1.
+MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def current_version(db: Database, m: Models) -> int:
+    if not db.table_exists("schema_version"):
+        return 0
+    row = m.SchemaVersion.select().order_by(m.SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def backup(path: Path, version: int) -> Path:
+    target = path.with_name(f"{path.name}.v{version}.{int(time.time())}.bak")
+    shutil.copy2(path, target)
+    return target
+
+
+def migrate(db: Database, m: Models, path: Path | None) -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found."""
+    found = current_version(db, m)
+    if found > SCHEMA_VERSION:
+        raise ConfigError(f"The catalog {path} was written by a newer PoolDrive (schema {found}, this one "
+                          f"knows {SCHEMA_VERSION}). Upgrade PoolDrive, or rebuild the catalog from the nodes "
+                          "with 'pooldrive catalog rebuild'.", paths=[str(path or "")])
+    if found == SCHEMA_VERSION:
+        return found
+    if path is not None and found > 0:
+        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        backup(path, found)
+    for version in range(found, SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[version](db, m)
+            m.SchemaVersion.create(version=version + 1)
+    return found

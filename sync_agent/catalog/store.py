@@ -1,0 +1,329 @@
+"""The catalog: files, versions and where their replicas are, in SQLite (WAL mode).
+
+Reads hand back plain dataclasses, never peewee rows, so callers (the CLI, the GUI thread) hold no
+database state.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from peewee import SqliteDatabase, fn
+
+from sync_agent.catalog.migrations import migrate
+from sync_agent.catalog.models import Models, NodeState, ReplicaState, bind_models
+from sync_agent.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    node: str
+    version_id: str | None
+    state: str = ReplicaState.OK
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    number: int
+    key: str
+    size: int
+    sha256: str
+    mtime: float
+    created_at: float
+    replicas: tuple[ReplicaInfo, ...] = ()
+
+    def ok_nodes(self) -> list[str]:
+        return [r.node for r in self.replicas if r.state == ReplicaState.OK]
+
+    def replicas_version(self, node: str) -> str | None:
+        for r in self.replicas:
+            if r.node == node:
+                return r.version_id
+        return None
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    id: str
+    path: str
+    size: int
+    sha256: str
+    mtime: float
+    version: int
+    deleted: bool
+    current: VersionInfo | None = None
+
+    @property
+    def replicas(self) -> list[str]:
+        return self.current.ok_nodes() if self.current else []
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    name: str
+    path: str
+    is_dir: bool
+    size: int = 0
+    mtime: float = 0.0
+    sha256: str = ""
+    replicas: tuple[str, ...] = ()
+    files: int = 0  # for folders: files below
+
+
+@dataclass
+class IntentInfo:
+    id: int
+    kind: str
+    path: str
+    file_id: str
+    version: int
+    payload: dict[str, object] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+class Catalog:
+    def __init__(self, path: Path | None) -> None:
+        """``path=None`` opens an in-memory catalog (for pure tests)."""
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = SqliteDatabase(str(path) if path else ":memory:", pragmas={
+            "journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal", "busy_timeout": 10000,
+            "cache_size": -16000})
+        self.m: Models = bind_models(self.db)
+        self.db.connect(reuse_if_open=True)
+        migrate(self.db, self.m, path)
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+
+    def atomic(self):  # noqa: ANN201 - a peewee transaction context
+        return self.db.atomic()
+
+    # --- nodes -------------------------------------------------------------------------------------
+    def node_states(self) -> dict[str, str]:
+        return {n.name: n.state for n in self.m.Node.select()}
+
+    def set_node_state(self, name: str, state: str) -> None:
+        self.m.Node.insert(name=name, state=state).on_conflict_replace().execute()
+
+    def draining_nodes(self) -> set[str]:
+        return {n for n, s in self.node_states().items() if s == NodeState.DRAINING}
+
+    def forget_node(self, name: str) -> None:
+        self.m.Node.delete().where(self.m.Node.name == name).execute()
+
+    # --- reading -----------------------------------------------------------------------------------
+    def _version_info(self, v: object) -> VersionInfo:
+        replicas = tuple(ReplicaInfo(r.node, r.s3_version, r.state)
+                         for r in self.m.Replica.select().where(self.m.Replica.version == v))
+        return VersionInfo(v.number, v.key, v.size, v.sha256, v.mtime, v.created_at, replicas)  # type: ignore[attr-defined]
+
+    def _file_info(self, f: object, with_current: bool = True) -> FileInfo:
+        current = None
+        if with_current and f.version:  # type: ignore[attr-defined]
+            v = self.m.Version.get_or_none((self.m.Version.file == f) & (self.m.Version.number == f.version))  # type: ignore[attr-defined]
+            current = self._version_info(v) if v else None
+        return FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, current)  # type: ignore[attr-defined]
+
+    def _row(self, path: str, include_deleted: bool = True):  # noqa: ANN202 - a peewee row
+        """The live file at ``path``, else (if asked) the one deleted most recently."""
+        m = self.m
+        q = m.File.select().where(m.File.path == path)
+        if not include_deleted:
+            q = q.where(~m.File.deleted)
+        return q.order_by(m.File.deleted, m.File.updated_at.desc()).first()
+
+    def get(self, path: str, *, include_deleted: bool = False) -> FileInfo | None:
+        f = self._row(path, include_deleted)
+        return self._file_info(f) if f is not None else None
+
+    def require(self, path: str) -> FileInfo:
+        info = self.get(path)
+        if info is None:
+            raise NotFoundError(f"'{path}' is not in the pool.", paths=[path])
+        return info
+
+    def get_by_id(self, file_id: str) -> FileInfo | None:
+        f = self.m.File.get_or_none(self.m.File.id == file_id)
+        return self._file_info(f) if f else None
+
+    def versions(self, path: str) -> list[VersionInfo]:
+        f = self._row(path)
+        if f is None:
+            raise NotFoundError(f"'{path}' has no history in the pool.", paths=[path])
+        rows = self.m.Version.select().where(self.m.Version.file == f).order_by(self.m.Version.number.desc())
+        return [self._version_info(v) for v in rows]
+
+    def version(self, path: str, number: int) -> VersionInfo:
+        for v in self.versions(path):
+            if v.number == number:
+                return v
+        raise NotFoundError(f"'{path}' has no version {number}.", paths=[path])
+
+    def _live_under(self, prefix: str):  # noqa: ANN202 - a peewee query
+        q = self.m.File.select().where(~self.m.File.deleted)
+        if prefix:
+            q = q.where(self.m.File.path.startswith(prefix))
+        return q.order_by(self.m.File.path)
+
+    def walk(self, prefix: str = "") -> Iterator[FileInfo]:
+        """Every live file under ``prefix`` ('' or 'folder/'), with its replicas; one query for all."""
+        files = list(self._live_under(prefix))
+        replicas = self._current_replicas([f.id for f in files])
+        for f in files:
+            v = replicas.get(f.id)
+            yield FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, v)
+
+    def _current_replicas(self, file_ids: list[str]) -> dict[str, VersionInfo]:
+        out: dict[str, list[ReplicaInfo]] = {}
+        meta: dict[str, object] = {}
+        m = self.m
+        for i in range(0, len(file_ids), 500):
+            chunk = file_ids[i:i + 500]
+            q = (m.Version.select(m.Version, m.Replica.node, m.Replica.s3_version, m.Replica.state)
+                 .join(m.File, on=((m.Version.file == m.File.id) & (m.Version.number == m.File.version)))
+                 .switch(m.Version).join(m.Replica, on=(m.Replica.version == m.Version.id))
+                 .where(m.File.id.in_(chunk)).objects())
+            for row in q:
+                meta[row.file_id] = row
+                out.setdefault(row.file_id, []).append(ReplicaInfo(row.node, row.s3_version, row.state))
+        return {fid: VersionInfo(v.number, v.key, v.size, v.sha256, v.mtime, v.created_at,  # type: ignore[attr-defined]
+                                 tuple(out[fid])) for fid, v in meta.items()}
+
+    def list_dir(self, folder: str = "") -> list[DirEntry]:
+        """Immediate children of ``folder`` ('' or 'a/b/'): sub-folders first, then files."""
+        dirs: dict[str, list[int]] = {}
+        files: list[DirEntry] = []
+        infos = list(self.walk(folder))
+        for f in infos:
+            rest = f.path[len(folder):]
+            if "/" in rest:
+                name = rest.split("/", 1)[0]
+                agg = dirs.setdefault(name, [0, 0, 0])
+                agg[0] += 1
+                agg[1] += f.size
+                agg[2] = max(agg[2], int(f.mtime))
+            else:
+                files.append(DirEntry(rest, f.path, False, f.size, f.mtime, f.sha256, tuple(f.replicas)))
+        out = [DirEntry(name, folder + name, True, size, mtime, files=count)
+               for name, (count, size, mtime) in sorted(dirs.items())]
+        return out + files
+
+    def is_dir(self, folder: str) -> bool:
+        return bool(folder) and self._live_under(folder.rstrip("/") + "/").exists()
+
+    def count(self) -> tuple[int, int]:
+        m = self.m
+        row = m.File.select(fn.COUNT(m.File.id), fn.COALESCE(fn.SUM(m.File.size), 0)).where(
+            ~m.File.deleted).scalar(as_tuple=True)
+        return int(row[0]), int(row[1])
+
+    def files_on_node(self, node: str) -> list[FileInfo]:
+        m = self.m
+        ids = [r.id for r in (m.File.select(m.File.id)
+               .join(m.Version, on=((m.Version.file == m.File.id) & (m.Version.number == m.File.version)))
+               .join(m.Replica, on=(m.Replica.version == m.Version.id))
+               .where((m.Replica.node == node) & ~m.File.deleted))]
+        infos = self._current_replicas(ids)
+        return [FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, infos.get(f.id))
+                for f in m.File.select().where(m.File.id.in_(ids))] if ids else []
+
+    def replicas_on_node(self, node: str) -> int:
+        m = self.m
+        return m.Replica.select().where(m.Replica.node == node).count()
+
+    # --- writing -----------------------------------------------------------------------------------
+    def file_id_for(self, path: str) -> tuple[str, int]:
+        """The id to use for a new version of ``path`` and that version's number."""
+        f = self._row(path)
+        if f is None:
+            return uuid.uuid4().hex, 1
+        last = self.m.Version.select(fn.MAX(self.m.Version.number)).where(self.m.Version.file == f).scalar()
+        return f.id, (last or 0) + 1
+
+    def commit_version(self, *, file_id: str, path: str, number: int, key: str, size: int, sha256: str,
+                       mtime: float, replicas: Iterable[tuple[str, str | None]],
+                       created_at: float | None = None, current: bool = True) -> None:
+        m = self.m
+        with self.db.atomic():
+            if current:  # whatever else lives at this path now is replaced (its history stays)
+                m.File.update(deleted=True, updated_at=time.time()).where(
+                    (m.File.path == path) & (m.File.id != file_id) & ~m.File.deleted).execute()
+            f = m.File.get_or_none(m.File.id == file_id)
+            if f is None:
+                f = m.File.create(id=file_id, path=path, deleted=not current)
+            if current:
+                f.path, f.size, f.sha256, f.mtime = path, size, sha256, mtime
+                f.version, f.deleted, f.updated_at = number, False, time.time()
+                f.save()
+            v, _ = m.Version.get_or_create(file=f, number=number, defaults=dict(
+                key=key, size=size, sha256=sha256, mtime=mtime, created_at=created_at or time.time()))
+            for node, version_id in replicas:
+                m.Replica.insert(version=v, node=node, s3_version=version_id, state=ReplicaState.OK,
+                                 verified_at=time.time()).on_conflict_replace().execute()
+
+    def add_replica(self, path: str, number: int, node: str, version_id: str | None) -> None:
+        m = self.m
+        f = self._row(path)
+        v = m.Version.get((m.Version.file == f) & (m.Version.number == number))
+        m.Replica.insert(version=v, node=node, s3_version=version_id, state=ReplicaState.OK,
+                         verified_at=time.time()).on_conflict_replace().execute()
+
+    def set_replica_state(self, path: str, number: int, node: str, state: str) -> None:
+        m = self.m
+        f = self._row(path)
+        if f is None:
+            return
+        v = m.Version.get_or_none((m.Version.file == f) & (m.Version.number == number))
+        if v is not None:
+            m.Replica.update(state=state).where((m.Replica.version == v) & (m.Replica.node == node)).execute()
+
+    def remove_replica(self, path: str, number: int, node: str) -> None:
+        m = self.m
+        f = self._row(path)
+        if f is None:
+            return
+        v = m.Version.get_or_none((m.Version.file == f) & (m.Version.number == number))
+        if v is not None:
+            m.Replica.delete().where((m.Replica.version == v) & (m.Replica.node == node)).execute()
+
+    def mark_deleted(self, path: str) -> None:
+        m = self.m
+        m.File.update(deleted=True, updated_at=time.time()).where(
+            (m.File.path == path) & ~m.File.deleted).execute()
+
+    def clear(self) -> None:
+        m = self.m
+        with self.db.atomic():
+            for model in (m.Replica, m.Version, m.File, m.Intent):
+                model.delete().execute()
+
+    # --- intents (write-ahead) ---------------------------------------------------------------------
+    def add_intent(self, kind: str, path: str, file_id: str, version: int, **payload: object) -> int:
+        return int(self.m.Intent.create(kind=kind, path=path, file_id=file_id, version=version,
+                                        payload=json.dumps(payload)).id)
+
+    def update_intent(self, intent_id: int, **payload: object) -> None:
+        row = self.m.Intent.get_or_none(self.m.Intent.id == intent_id)
+        if row is not None:
+            data = json.loads(row.payload)
+            data.update(payload)
+            row.payload = json.dumps(data)
+            row.save()
+
+    def remove_intent(self, intent_id: int) -> None:
+        self.m.Intent.delete().where(self.m.Intent.id == intent_id).execute()
+
+    def intents(self, kind: str | None = None) -> list[IntentInfo]:
+        q = self.m.Intent.select().order_by(self.m.Intent.id)
+        if kind:
+            q = q.where(self.m.Intent.kind == kind)
+        return [IntentInfo(i.id, i.kind, i.path, i.file_id, i.version, json.loads(i.payload), i.created_at)
+                for i in q]

@@ -1,0 +1,126 @@
+"""One exception hierarchy for the whole engine.
+
+Every error carries a short ``title`` (what went wrong), a ``message`` (what the user can do about it)
+and the ``paths`` it concerns, so the CLI, the daemon and the GUI can all show it the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class PoolDriveError(Exception):
+    """Base class: every error the engine raises on purpose is one of these."""
+
+    title = "PoolDrive error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, title: str | None = None, paths: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+        self.paths: tuple[str, ...] = tuple(paths)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"type": type(self).__name__, "title": self.title, "message": self.message,
+                "paths": list(self.paths)}
+
+
+class ConfigError(PoolDriveError):
+    title = "Configuration problem"
+    exit_code = 3
+
+
+class CredentialsError(PoolDriveError):
+    title = "Credentials problem"
+    exit_code = 4
+
+
+class KeyringUnavailableError(CredentialsError):
+    title = "No keyring available"
+
+
+class NodeError(PoolDriveError):
+    """A problem talking to one node; ``node`` names it."""
+
+    title = "Node problem"
+    exit_code = 5
+
+    def __init__(self, message: str, *, node: str = "", **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.node = node
+
+
+class NodeUnreachableError(NodeError):
+    title = "Node unreachable"
+
+
+class AuthError(NodeError):
+    title = "Wrong credentials"
+
+
+class NodeFullError(NodeError):
+    title = "Node is full"
+
+
+class BucketMissingError(NodeError):
+    title = "Bucket missing"
+
+
+class ObjectMissingError(NodeError):
+    title = "Object missing on node"
+
+
+class QuorumError(PoolDriveError):
+    title = "Not enough copies written"
+    exit_code = 6
+
+
+class IntegrityError(PoolDriveError):
+    title = "Checksum mismatch"
+    exit_code = 7
+
+
+class NoReplicaError(PoolDriveError):
+    title = "File unavailable"
+    exit_code = 6
+
+
+class InvalidPathError(PoolDriveError):
+    title = "Invalid file name"
+    exit_code = 2
+
+
+class NotFoundError(PoolDriveError):
+    title = "Not found"
+    exit_code = 2
+
+
+class AlreadyExistsError(PoolDriveError):
+    title = "Already exists"
+    exit_code = 2
+
+
+class LocalIOError(PoolDriveError):
+    title = "Local file problem"
+    exit_code = 8
+
+
+class DevPoolError(PoolDriveError):
+    title = "Dev pool problem"
+    exit_code = 9
+
+
+class MinioBinaryMissingError(DevPoolError):
+    title = "MinIO server not built"
+
+
+class RefusedError(PoolDriveError):
+    """An operation that would endanger data and was refused."""
+
+    title = "Refused"
+    exit_code = 10

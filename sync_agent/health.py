@@ -1,0 +1,139 @@
+"""What we know about each node's health: state with hysteresis, smoothed latency, requests in flight.
+
+``NodeHealth.observe`` is the pure state machine; ``HealthBook`` holds one per node and is shared by every
+transfer thread, the health monitor and the readers' replica choice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sync_agent.node_client import Capacity
+from sync_agent.placement import Health, ReplicaView
+
+EWMA_ALPHA = 0.3
+
+
+@dataclass
+class NodeHealth:
+    name: str
+    state: Health = Health.UP
+    latency: float = 0.02  # EWMA, seconds
+    inflight: int = 0
+    failures: int = 0  # consecutive
+    successes: int = 0  # consecutive
+    slow: int = 0  # consecutive slow answers
+    capacity: Capacity | None = None
+    last_error: str = ""
+    checked_at: float = 0.0
+    known: bool = False  # probed or used at least once
+
+    def observe(self, ok: bool, latency: float = 0.0, *, hard: bool = False, error: str = "") -> Health:
+        """Feed one probe or request result; returns the (possibly new) state.
+
+        Hysteresis: one failure makes a node degraded, two in a row (or one hard failure such as a refused
+        connection) make it down; it takes two good answers in a row to come back up. One slow answer
+        changes nothing; three slow ones in a row make it degraded.
+        """
+        self.checked_at = time.monotonic()
+        self.known = True
+        if ok:
+            self.failures = 0
+            self.successes += 1
+            self.last_error = ""
+            is_slow = latency > max(0.5, 5 * self.latency)
+            self.slow = self.slow + 1 if is_slow else 0
+            self.latency = latency if self.latency <= 0 else \
+                (1 - EWMA_ALPHA) * self.latency + EWMA_ALPHA * min(latency, 10 * max(self.latency, 0.01))
+            if self.slow >= 3:
+                self.state = Health.DEGRADED
+            elif self.state == Health.DOWN:
+                self.state = Health.UP if self.successes >= 2 else Health.DOWN
+            elif self.state == Health.DEGRADED and self.successes >= 2 and self.slow == 0:
+                self.state = Health.UP
+        else:
+            self.successes = 0
+            self.failures += 1
+            self.last_error = error
+            if hard or self.failures >= 2:
+                self.state = Health.DOWN
+            elif self.state == Health.UP:
+                self.state = Health.DEGRADED
+        return self.state
+
+    @property
+    def full_fraction(self) -> float:
+        return self.capacity.used_fraction if self.capacity else 0.0
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    node: str
+    old: Health
+    new: Health
+    error: str = ""
+
+
+@dataclass
+class HealthBook:
+    names: list[str]
+    _nodes: dict[str, NodeHealth] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _listeners: list[Callable[[HealthEvent], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for n in self.names:
+            self._nodes.setdefault(n, NodeHealth(n))
+
+    def get(self, name: str) -> NodeHealth:
+        with self._lock:
+            return self._nodes.setdefault(name, NodeHealth(name))
+
+    def snapshot(self) -> list[NodeHealth]:
+        with self._lock:
+            return [NodeHealth(**vars(h)) for h in self._nodes.values()]
+
+    def subscribe(self, fn: Callable[[HealthEvent], None]) -> Callable[[], None]:
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn)
+
+    def record(self, name: str, ok: bool, latency: float = 0.0, *, hard: bool = False,
+               error: str = "") -> None:
+        with self._lock:
+            h = self._nodes.setdefault(name, NodeHealth(name))
+            old = h.state
+            new = h.observe(ok, latency, hard=hard, error=error)
+        if new != old:
+            for fn in list(self._listeners):
+                fn(HealthEvent(name, old, new, error))
+
+    def set_capacity(self, name: str, capacity: Capacity | None) -> None:
+        with self._lock:
+            self._nodes.setdefault(name, NodeHealth(name)).capacity = capacity
+
+    def state(self, name: str) -> Health:
+        return self.get(name).state
+
+    def is_down(self, name: str) -> bool:
+        return self.state(name) == Health.DOWN
+
+    def views(self, names: list[str]) -> list[ReplicaView]:
+        with self._lock:
+            return [ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight)
+                    if n in self._nodes else ReplicaView(n) for n in names]
+
+    @contextmanager
+    def request(self, name: str) -> Iterator[None]:
+        """Count a request in flight and time it (the caller records failures itself)."""
+        with self._lock:
+            h = self._nodes.setdefault(name, NodeHealth(name))
+            h.inflight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                h.inflight -= 1

@@ -1,0 +1,206 @@
+"""Finding the MinIO server binary and running one MinIO node process.
+
+MinIO is distributed as source only: ``scripts/setup-minio`` builds the pinned version with Go into
+``~/.cache/pooldrive/minio/<pin>/``. ``POOLDRIVE_MINIO_BIN`` points at a binary of your own instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync_agent import paths
+from sync_agent.errors import DevPoolError, MinioBinaryMissingError
+
+# The Go module proxy serves this pseudo-version of github.com/minio/minio (commit 7aac2a2c5b7c,
+# 2026-02-12, the newest the proxy holds; the RELEASE.* tags are not served by it).
+MINIO_MODULE = "github.com/minio/minio"
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+
+def minio_cache_dir() -> Path:
+    return paths.cache_dir() / "minio" / MINIO_VERSION
+
+
+def find_minio_binary() -> Path:
+    env = os.environ.get("POOLDRIVE_MINIO_BIN")
+    if env:
+        p = Path(env).expanduser()
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+        raise MinioBinaryMissingError(f"POOLDRIVE_MINIO_BIN points at {p}, which is not an executable file.")
+    cached = minio_cache_dir() / "minio"
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return cached
+    raise MinioBinaryMissingError(
+        "The MinIO server binary is not built yet. Run 'scripts/setup-minio' (it builds MinIO "
+        f"{MINIO_VERSION} from source with Go and caches it in {cached.parent}), or set "
+        "POOLDRIVE_MINIO_BIN to a minio binary you already have.")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on ``port`` (TIME_WAIT leftovers of a restarted node do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def is_live(endpoint: str, timeout: float = 1.0) -> bool:
+    """True when MinIO at ``endpoint`` (host:port) answers its liveness probe."""
+    try:
+        with urllib.request.urlopen(f"http://{endpoint}/minio/health/live", timeout=timeout) as r:
+            return r.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child still "exists"; look at its state
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+def pid_frozen(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "T"
+    except OSError:
+        return False
+
+
+@dataclass
+class MinioNode:
+    """One MinIO server process on 127.0.0.1 with its own data dir and ports.
+
+    Works both for a process this Python process started (``proc`` set) and for one found again by its
+    pid (the dev pool CLI, which starts nodes in one command and stops them in another).
+    """
+
+    name: str
+    data_dir: Path
+    port: int
+    console_port: int
+    access_key: str
+    secret_key: str
+    pid: int = 0
+    log_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, binary: Path | None = None, wait: float = 30.0) -> None:
+        if self.running():
+            return
+        binary = binary or find_minio_binary()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for port in (self.port, self.console_port):
+            if not port_is_free(port):
+                raise DevPoolError(f"Port {port} for {self.name} is already in use by another program.")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
+        env.update(MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
+                   MINIO_UPDATE="off", MINIO_CALLHOME_ENABLE="off", MINIO_BROWSER="on")
+        log_path = self.log_path or self.data_dir.parent / f"{self.name}.log"
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(binary), "server", str(self.data_dir), "--address", self.endpoint,
+                 "--console-address", f"127.0.0.1:{self.console_port}", "--quiet"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True)
+        self.pid = self.proc.pid
+        self.wait_ready(wait)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                tail = self.log_path.read_text(errors="replace")[-800:] if self.log_path else ""
+                raise DevPoolError(f"MinIO node {self.name} exited while starting. Its log says:\n{tail}")
+            if is_live(self.endpoint, timeout=0.5):
+                return
+            time.sleep(0.05)
+        raise DevPoolError(f"MinIO node {self.name} did not answer on {self.endpoint} within {timeout:.0f} s.")
+
+    def running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return bool(self.pid) and pid_alive(self.pid)
+
+    def _signal(self, sig: int) -> None:
+        if self.pid and self.running():
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _reap(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None:
+                try:
+                    self.proc.wait(timeout=0.05)
+                    return True
+                except subprocess.TimeoutExpired:
+                    continue
+            if not self.running():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Clean shutdown (SIGTERM), escalating to SIGKILL."""
+        self.thaw()
+        self._signal(signal.SIGTERM)
+        if not self._reap(timeout):
+            self.kill()
+
+    def kill(self) -> None:
+        """Hard kill (SIGKILL), as a crashing machine would."""
+        self._signal(signal.SIGKILL)
+        self._reap(10.0)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets open but stops answering."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def frozen(self) -> bool:
+        return bool(self.pid) and pid_frozen(self.pid)
+
+    def restart(self, binary: Path | None = None) -> None:
+        self.stop()
+        self.start(binary)
+
+    def wipe(self) -> None:
+        """Lose the node's disk (stop first)."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)

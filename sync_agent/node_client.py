@@ -1,0 +1,252 @@
+"""Talking to one S3 node: a thin wrapper over minio-py that maps every failure to our errors.
+
+All network timeouts are short and bounded so that a frozen node (SIGSTOP) costs seconds, never minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import urllib3
+from minio import Minio
+from minio.commonconfig import CopySource
+from minio.credentials import StaticProvider
+from minio.error import InvalidResponseError, MinioAdminException, S3Error, ServerError
+from minio.minioadmin import MinioAdmin
+from minio.versioningconfig import ENABLED, VersioningConfig
+
+from sync_agent.config import NodeConfig
+from sync_agent.credentials import Credentials
+from sync_agent.errors import (
+    AuthError,
+    BucketMissingError,
+    NodeError,
+    NodeFullError,
+    NodeUnreachableError,
+    ObjectMissingError,
+)
+
+META_PREFIX = "pd-"
+AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
+              "ExpiredToken", "XMinioAdminNoSuchUser"}
+FULL_CODES = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded", "EntityTooLarge",
+              "XMinioDiskFull"}
+MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 3.0
+    read: float = 20.0
+    retries: int = 1
+
+
+@dataclass
+class RemoteObject:
+    """One object (or one version of it) as a node lists it."""
+
+    key: str
+    size: int
+    last_modified: datetime | None
+    version_id: str | None = None
+    is_latest: bool = True
+    is_delete_marker: bool = False
+    etag: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Capacity:
+    total: int
+    used: int
+    free: int
+
+    @property
+    def used_fraction(self) -> float:
+        return self.used / self.total if self.total else 0.0
+
+
+def _meta_from_headers(headers: Any) -> dict[str, str]:
+    """Our metadata (``pd-*`` keys, lowercased) from list/stat results, whatever their spelling."""
+    out: dict[str, str] = {}
+    for k, v in (headers or {}).items():
+        kl = k.lower()
+        for prefix in ("x-amz-meta-", ""):
+            if kl.startswith(prefix + META_PREFIX):
+                out[kl[len(prefix) + len(META_PREFIX):]] = v if isinstance(v, str) else str(v)
+    return out
+
+
+def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError:
+    """Translate a minio-py or urllib3 failure into an error a user can act on."""
+    where = f"Node '{node.name}' ({node.url})"
+    doing = f" while {what}" if what else ""
+    if isinstance(exc, S3Error):
+        code = exc.code or ""
+        if code in AUTH_CODES:
+            return AuthError(f"{where} refused the credentials{doing} ({code}). Check the access key and "
+                             "secret key for this node.", node=node.name)
+        if code == "NoSuchBucket":
+            return BucketMissingError(f"{where} has no bucket '{exc.bucket_name}'. Run 'pooldrive pool "
+                                      "init' to create it.", node=node.name)
+        if code in MISSING_CODES:
+            return ObjectMissingError(f"{where} does not hold '{exc.object_name}'.", node=node.name)
+        if code in FULL_CODES or "minimum free drive" in (exc.message or "").lower():
+            return NodeFullError(f"{where} is full{doing}: {exc.message}. Free space on it or add a node.",
+                                 node=node.name)
+        return NodeError(f"{where} answered with an error{doing}: {code}: {exc.message}", node=node.name)
+    if isinstance(exc, ServerError):
+        if exc.status_code in (503, 507):
+            return NodeFullError(f"{where} is out of space or overloaded{doing} (HTTP {exc.status_code}).",
+                                 node=node.name) if exc.status_code == 507 else \
+                NodeUnreachableError(f"{where} is overloaded or starting{doing} (HTTP 503).", node=node.name)
+        return NodeError(f"{where} had a server error{doing} (HTTP {exc.status_code}).", node=node.name)
+    if isinstance(exc, InvalidResponseError):
+        return NodeError(f"{where} answered, but not like an S3 server{doing} (HTTP {exc._code}). Check the "
+                         "endpoint's host and port.", node=node.name)
+    if isinstance(exc, MinioAdminException):
+        if exc._code in ("401", "403"):
+            return AuthError(f"{where} refused an admin request{doing}: these credentials lack admin rights.",
+                             node=node.name)
+        return NodeError(f"{where} admin API failed{doing}: HTTP {exc._code}.", node=node.name)
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
+        reason = type(getattr(exc, "reason", None) or exc).__name__
+        if "Timeout" in reason or "timed out" in str(exc):
+            return NodeUnreachableError(f"{where} did not answer in time{doing}. It may be down, frozen or "
+                                        "overloaded.", node=node.name)
+        return NodeUnreachableError(f"{where} cannot be reached{doing} ({reason}). Is it running, and is "
+                                    "the address right?", node=node.name)
+    if isinstance(exc, NodeError):
+        return exc
+    return NodeError(f"{where}: unexpected failure{doing}: {exc!r}", node=node.name)
+
+
+class NodeClient:
+    """One node of the pool, seen through one bucket."""
+
+    def __init__(self, node: NodeConfig, creds: Credentials, bucket: str,
+                 timeouts: Timeouts = Timeouts()) -> None:
+        self.node = node
+        self.name = node.name
+        self.bucket = bucket
+        self.timeouts = timeouts
+        self._creds = creds
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+            maxsize=16, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
+                                              backoff_factor=0.2, status_forcelist=[]))
+        self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
+                        secure=node.secure, http_client=self._http)
+
+    def __repr__(self) -> str:
+        return f"NodeClient({self.name}, {self.node.url})"
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
+                TimeoutError, MinioAdminException) as e:
+            raise map_error(e, self.node, what) from e
+
+    # --- bucket -----------------------------------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
+            with contextlib.suppress(NodeError):
+                self._call("creating the bucket", self.s3.make_bucket, self.bucket)
+        self._call("turning on versioning", self.s3.set_bucket_versioning, self.bucket,
+                   VersioningConfig(ENABLED))
+
+    def probe(self) -> float:
+        """An authenticated round trip; returns its latency in seconds."""
+        t = time.monotonic()
+        if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
+            raise BucketMissingError(f"Node '{self.name}' ({self.node.url}) has no bucket '{self.bucket}'. "
+                                     "Run 'pooldrive pool init' to create it.", node=self.name)
+        return time.monotonic() - t
+
+    def live(self, timeout: float = 2.0) -> bool:
+        try:
+            r = self._http.request("GET", f"{self.node.url}/minio/health/live",
+                                   timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
+            return r.status == 200
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
+
+    def admin(self) -> MinioAdmin:
+        return MinioAdmin(endpoint=self.node.endpoint, secure=self.node.secure, http_client=self._http,
+                          credentials=StaticProvider(self._creds.access_key, self._creds.secret_key))
+
+    def capacity(self) -> Capacity | None:
+        """Drive space from MinIO's admin API; None where the node does not offer it."""
+        try:
+            info = json.loads(self._call("reading server info", self.admin().info))
+        except NodeError:
+            return None
+        total = used = free = 0
+        for server in info.get("servers", []):
+            for d in server.get("drives", []):
+                total += int(d.get("totalspace", 0))
+                used += int(d.get("usedspace", 0))
+                free += int(d.get("availspace", 0))
+        return Capacity(total, used, free) if total else None
+
+    # --- objects ----------------------------------------------------------------------------------
+    def put(self, key: str, data: BinaryIO, length: int, meta: dict[str, str], *, part_size: int,
+            parallel: int = 3, progress: Any = None) -> tuple[str | None, str]:
+        """Upload; returns (version id, etag)."""
+        headers = {META_PREFIX + k: v for k, v in meta.items()}
+        r = self._call(f"uploading '{key}'", self.s3.put_object, self.bucket, key, data, length,
+                       metadata=headers, part_size=part_size, num_parallel_uploads=parallel,
+                       progress=progress)
+        return r.version_id, (r.etag or "").strip('"')
+
+    def get(self, key: str, version_id: str | None = None, offset: int = 0) -> urllib3.BaseHTTPResponse:
+        """A streaming response; the caller must ``close()`` and ``release_conn()`` it."""
+        return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
+                          version_id=version_id, offset=offset)
+
+    def stat(self, key: str, version_id: str | None = None) -> RemoteObject:
+        o = self._call(f"reading '{key}'", self.s3.stat_object, self.bucket, key, version_id=version_id)
+        return RemoteObject(key=key, size=o.size or 0, last_modified=o.last_modified,
+                            version_id=o.version_id, etag=(o.etag or "").strip('"'),
+                            meta=_meta_from_headers(o.metadata))
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        """Without a version id this adds a delete marker (the old versions stay restorable)."""
+        self._call(f"deleting '{key}'", self.s3.remove_object, self.bucket, key, version_id=version_id)
+
+    def copy(self, src_key: str, dst_key: str, meta: dict[str, str],
+             src_version: str | None = None) -> str | None:
+        """Server-side copy with new metadata; returns the new version id."""
+        r = self._call(f"copying '{src_key}'", self.s3.copy_object, self.bucket, dst_key,
+                       CopySource(self.bucket, src_key, version_id=src_version),
+                       metadata={META_PREFIX + k: v for k, v in meta.items()},
+                       metadata_directive="REPLACE")
+        return r.version_id
+
+    def list(self, prefix: str = "", *, versions: bool = False, recursive: bool = True
+             ) -> Iterator[RemoteObject]:
+        """Objects under ``prefix`` with our metadata (MinIO returns it in listings)."""
+        try:
+            it = self.s3.list_objects(self.bucket, prefix=prefix, recursive=recursive,
+                                      include_version=versions, include_user_meta=not versions,
+                                      extra_query_params={"metadata": "true"} if versions else None)
+            for o in it:
+                if o.is_dir:
+                    continue
+                yield RemoteObject(key=o.object_name or "", size=o.size or 0,
+                                   last_modified=o.last_modified, version_id=o.version_id,
+                                   is_latest=bool(o.is_latest) if versions else True,
+                                   is_delete_marker=bool(o.is_delete_marker),
+                                   etag=(o.etag or "").strip('"'), meta=_meta_from_headers(o.metadata))
+        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
+            raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
+
+    def close(self) -> None:
+        self._http.clear()

@@ -1,0 +1,126 @@
+"""Where copies go and where reads come from. Pure functions, no I/O.
+
+Writes use weighted rendezvous (highest random weight) hashing: every node gets the score
+``w / -ln(h)`` with ``h`` a uniform hash of (node, path) in (0, 1); the ranking by score is stable, and
+adding a node only takes over the files for which it now ranks in the top R (about 1/(N+1) of them).
+Health and fullness never change the ranking, they only skip nodes when choosing where a *new* copy goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Health(StrEnum):
+    UP = "up"
+    DEGRADED = "degraded"
+    DOWN = "down"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    weight: float = 1.0
+    zone: str = ""
+
+
+def unit_hash(node: str, path: str) -> float:
+    """A uniform value in the open interval (0, 1), stable across runs and machines."""
+    digest = hashlib.blake2b(f"{node}\x00{path}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+def capped_weights(nodes: Sequence[NodeSpec], replicas: int) -> dict[str, float]:
+    """Cap each weight at (total / R) so no node is asked to hold more than one copy's worth of load.
+
+    Capping lowers the total, so repeat until stable (water-filling).
+    """
+    weights = {n.name: float(n.weight) for n in nodes}
+    r = max(1, min(replicas, len(weights)))
+    for _ in range(len(weights)):
+        cap = sum(weights.values()) / r
+        over = {k for k, w in weights.items() if w > cap + 1e-12}
+        if not over:
+            break
+        for k in over:
+            weights[k] = cap
+    return weights
+
+
+def rank_nodes(path: str, nodes: Sequence[NodeSpec], replicas: int = 1) -> list[str]:
+    """All node names, best first, for ``path``."""
+    weights = capped_weights(nodes, replicas)
+    scored = [(weights[n.name] / -math.log(unit_hash(n.name, path)), n.name) for n in nodes]
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [name for _, name in scored]
+
+
+def spread_over_zones(ranking: Sequence[str], zones: dict[str, str], count: int) -> list[str]:
+    """Take ``count`` names from ``ranking``, preferring distinct zones (a node without a zone is its own)."""
+    chosen: list[str] = []
+    used: set[str] = set()
+    for name in ranking:
+        zone = zones.get(name) or f"\x00{name}"
+        if zone not in used:
+            chosen.append(name)
+            used.add(zone)
+        if len(chosen) == count:
+            return chosen
+    for name in ranking:
+        if name not in chosen:
+            chosen.append(name)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def placement(path: str, nodes: Sequence[NodeSpec], replicas: int) -> list[str]:
+    """The R nodes where ``path`` belongs when every node is healthy (what rebalance aims for)."""
+    ranking = rank_nodes(path, nodes, replicas)
+    return spread_over_zones(ranking, {n.name: n.zone for n in nodes}, min(replicas, len(nodes)))
+
+
+def write_order(path: str, nodes: Sequence[NodeSpec], replicas: int, usable: Iterable[str]) -> list[str]:
+    """Nodes to try for a new copy of ``path``: the ideal placement first, then the rest of the ranking.
+
+    Only ``usable`` nodes (healthy, not full, not draining) appear. The caller writes to the first R that
+    succeed and moves down the list when one fails.
+    """
+    ok = set(usable)
+    ranking = [n for n in rank_nodes(path, nodes, replicas) if n in ok]
+    zones = {n.name: n.zone for n in nodes}
+    first = spread_over_zones(ranking, zones, min(replicas, len(ranking)))
+    return first + [n for n in ranking if n not in first]
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """What the reader knows about one node holding a copy."""
+
+    node: str
+    health: Health = Health.UP
+    latency: float = 0.01  # smoothed seconds
+    inflight: int = 0
+
+
+def read_cost(r: ReplicaView) -> float:
+    return max(r.latency, 1e-4) * (1 + r.inflight)
+
+
+def read_order(replicas: Iterable[ReplicaView]) -> list[str]:
+    """Replicas to read from, best first: healthy ones by latency x (1 + in flight), then degraded ones.
+
+    Nodes known to be down are left out entirely: trying them would only cost a timeout.
+    """
+    live = [r for r in replicas if r.health != Health.DOWN]
+    live.sort(key=lambda r: (r.health == Health.DEGRADED, read_cost(r), r.node))
+    return [r.node for r in live]
+
+
+def should_hedge(elapsed: float, expected: float, factor: float = 3.0, floor: float = 0.2) -> bool:
+    """Start a second read when the first is much slower than this node usually is."""
+    return elapsed > max(floor, factor * expected)

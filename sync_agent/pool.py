@@ -1,0 +1,177 @@
+"""The pool: its nodes, their health and the catalog, behind one object.
+
+``Pool`` is the engine's public API for files: the CLI, the sync agent and the desktop app all go
+through it. Writing lives in ``writer``, reading in ``reader``, namespace changes in ``namespace``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync_agent import config, credentials, keys, namespace, paths, reader, writer
+from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
+from sync_agent.config import PoolConfig
+from sync_agent.errors import NodeError, NodeUnreachableError, PoolDriveError
+from sync_agent.health import HealthBook
+from sync_agent.node_client import NodeClient, Timeouts
+from sync_agent.placement import Health, NodeSpec
+from sync_agent.transfer import RateLimiter, TransferControl
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    endpoint: str
+    state: Health
+    latency_ms: float
+    weight: float
+    zone: str
+    used: int | None
+    total: int | None
+    replicas: int
+    draining: bool
+    error: str = ""
+
+
+class Pool:
+    def __init__(self, cfg: PoolConfig, catalog: Catalog | None = None, *,
+                 timeouts: Timeouts = Timeouts(), catalog_path: Path | None = None) -> None:
+        self.cfg = cfg
+        self.catalog = catalog or Catalog(catalog_path or paths.catalog_path(cfg.name))
+        self.timeouts = timeouts
+        self.health = HealthBook([n.name for n in cfg.nodes])
+        self.clients: dict[str, NodeClient] = {}
+        self.up_limiter = RateLimiter()
+        self.down_limiter = RateLimiter()
+        self.parallel_files = 8
+        self._probed_at = 0.0
+        for n in cfg.nodes:
+            self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
+                                              timeouts)
+        writer.recover_intents(self)
+
+    @classmethod
+    def open(cls, name_or_path: str | None = None, **kw: object) -> Pool:
+        return cls(config.load_pool(name_or_path), **kw)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.close()
+        self.catalog.close()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- nodes and health ---------------------------------------------------------------------------
+    def specs(self) -> list[NodeSpec]:
+        return [NodeSpec(n.name, n.weight, n.zone) for n in self.cfg.nodes]
+
+    def client(self, name: str) -> NodeClient:
+        return self.clients[name]
+
+    def probe(self, name: str, with_capacity: bool = False) -> None:
+        client = self.clients[name]
+        t = time.monotonic()
+        try:
+            client.probe()
+            self.health.record(name, True, time.monotonic() - t)
+            if with_capacity:
+                self.health.set_capacity(name, client.capacity())
+        except NodeError as e:
+            self.health.record(name, False, hard=True, error=e.message)
+
+    def refresh_health(self, *, max_age: float = 10.0, with_capacity: bool = True) -> None:
+        """Probe every node in parallel unless that was done less than ``max_age`` seconds ago."""
+        if time.monotonic() - self._probed_at < max_age:
+            return
+        with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
+            list(ex.map(lambda n: self.probe(n, with_capacity), self.clients))
+        self._probed_at = time.monotonic()
+
+    def note_failure(self, name: str, err: PoolDriveError) -> None:
+        self.health.record(name, False, hard=isinstance(err, NodeUnreachableError), error=str(err))
+
+    def writable_nodes(self) -> list[str]:
+        """Nodes that may take new copies: not down, not over the fullness threshold, not draining."""
+        self.refresh_health()
+        draining = self.catalog.draining_nodes()
+        return [n.name for n in self.cfg.nodes
+                if self.health.state(n.name) != Health.DOWN and n.name not in draining
+                and self.health.get(n.name).full_fraction < self.cfg.full_threshold]
+
+    def init_buckets(self) -> dict[str, str]:
+        """Create the pool's bucket (versioned) on every node; returns per-node errors."""
+        errors: dict[str, str] = {}
+
+        def one(name: str) -> None:
+            try:
+                self.clients[name].ensure_bucket()
+            except NodeError as e:
+                errors[name] = e.message
+
+        with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
+            list(ex.map(one, self.clients))
+        return errors
+
+    def node_status(self) -> list[NodeStatus]:
+        self.refresh_health(max_age=0)
+        draining = self.catalog.draining_nodes()
+        out = []
+        for n in self.cfg.nodes:
+            h = self.health.get(n.name)
+            cap = h.capacity
+            out.append(NodeStatus(n.name, n.endpoint, h.state, h.latency * 1000, n.weight, n.zone,
+                                  cap.used if cap else None, cap.total if cap else None,
+                                  self.catalog.replicas_on_node(n.name), n.name in draining, h.last_error))
+        return out
+
+    # --- files --------------------------------------------------------------------------------------
+    def put_file(self, local: Path | str, remote: str, *, control: TransferControl | None = None,
+                 mtime: float | None = None) -> FileInfo:
+        return writer.write_file(self, Path(local), remote, control=control, mtime=mtime)
+
+    def put_bytes(self, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
+        return writer.write_bytes(self, remote, data, mtime=mtime)
+
+    def get_file(self, remote: str, local: Path | str, *, version: int | None = None,
+                 control: TransferControl | None = None) -> Path:
+        return reader.read_file(self, remote, Path(local), version=version, control=control)
+
+    def read_bytes(self, remote: str, version: int | None = None) -> bytes:
+        return reader.read_bytes(self, remote, version=version)
+
+    def stat(self, remote: str) -> FileInfo:
+        return self.catalog.require(keys.normalize(remote))
+
+    def exists(self, remote: str) -> bool:
+        return self.catalog.get(keys.normalize(remote)) is not None
+
+    def list(self, folder: str = "") -> list[DirEntry]:
+        return self.catalog.list_dir(keys.normalize_dir(folder))
+
+    def walk(self, folder: str = "") -> Iterator[FileInfo]:
+        return self.catalog.walk(keys.normalize_dir(folder))
+
+    def versions(self, remote: str) -> list[VersionInfo]:
+        return self.catalog.versions(keys.normalize(remote))
+
+    def move(self, src: str, dst: str) -> list[str]:
+        return namespace.move(self, src, dst)
+
+    def delete(self, remote: str, *, recursive: bool = False) -> list[str]:
+        return namespace.delete(self, remote, recursive=recursive)
+
+    def restore(self, remote: str, number: int) -> FileInfo:
+        return namespace.restore(self, remote, number)
+
+
+def hostname() -> str:
+    return os.uname().nodename

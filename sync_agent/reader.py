@@ -1,0 +1,160 @@
+"""Reading a file from the best replica, verifying it, failing over without starting again.
+
+Bytes stream into a hidden temp file next to the target while their SHA-256 is computed; only a verified
+file is renamed into place. When a node fails mid-way, the next replica continues at the same offset
+(the content is the same by checksum), and a partial temp file left by an earlier run is resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import urllib3
+
+from sync_agent import keys
+from sync_agent.catalog.models import ReplicaState
+from sync_agent.catalog.store import VersionInfo
+from sync_agent.errors import IntegrityError, LocalIOError, NodeError, NoReplicaError
+from sync_agent.node_client import map_error
+from sync_agent.placement import read_order
+from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+
+def resolve_version(pool: Pool, remote: str, version: int | None) -> tuple[str, VersionInfo]:
+    key = keys.normalize(remote)
+    if version is None:
+        info = pool.catalog.require(key)
+        if info.current is None:
+            raise NoReplicaError(f"'{key}' has no stored version.", paths=[key])
+        return key, info.current
+    return key, pool.catalog.version(key, version)
+
+
+def temp_path(dest: Path, sha256: str) -> Path:
+    return dest.with_name(f".{dest.name}.{sha256[:12]}.pooldrive-part")
+
+
+def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash, offset: int,  # noqa: ANN001
+                 control: TransferControl | None) -> int:
+    """Append the object's bytes from ``offset`` to ``out``; returns the new offset."""
+    client = pool.client(node)
+    with pool.health.request(node):
+        t = time.monotonic()
+        resp = client.get(v.key, v.replicas_version(node), offset=offset) if offset < v.size else None
+        if resp is None:
+            return offset
+        pool.health.record(node, True, time.monotonic() - t)
+        try:
+            while True:
+                if control is not None:
+                    control.checkpoint()
+                try:
+                    chunk = resp.read(CHUNK)
+                except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
+                    raise map_error(e, client.node, f"downloading '{v.key}'") from e
+                if not chunk:
+                    break
+                out.write(chunk)
+                sha.update(chunk)
+                offset += len(chunk)
+                if control is not None:
+                    control.advance(len(chunk))
+        finally:
+            resp.close()
+            resp.release_conn()
+    return offset
+
+
+def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferControl | None = None,
+                     path_for_errors: str = "") -> Path:
+    """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica."""
+    label = path_for_errors or v.key
+    candidates = read_order(pool.health.views(v.ok_nodes()))
+    if not candidates:
+        raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
+                             f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LocalIOError(f"Cannot create {dest.parent}: {e.strerror or e}.", paths=[str(dest)]) from e
+    tmp = temp_path(dest, v.sha256)
+    sha = hashlib.sha256()
+    offset = 0
+    if tmp.exists() and tmp.stat().st_size <= v.size:  # resume an earlier partial download
+        with open(tmp, "rb") as f:
+            while chunk := f.read(CHUNK):
+                sha.update(chunk)
+                offset += len(chunk)
+    if control is not None:
+        control.total = v.size
+        control.done = offset
+    errors: list[str] = []
+    try:
+        with open(tmp, "ab") as out:
+            for node in candidates:
+                try:
+                    offset = _stream_into(pool, node, v, out, sha, offset, control)
+                except NodeError as e:
+                    pool.note_failure(node, e)
+                    errors.append(f"{node}: {e.message}")
+                    out.flush()
+                    continue
+                if offset == v.size and sha.hexdigest() == v.sha256:
+                    break
+                # wrong bytes: the replica is corrupt (or the partial file was); start over elsewhere
+                pool.catalog.set_replica_state(label, v.number, node, ReplicaState.CORRUPT)
+                errors.append(f"{node}: checksum mismatch")
+                out.seek(0)
+                out.truncate()
+                sha, offset = hashlib.sha256(), 0
+            else:
+                raise NoReplicaError(f"Could not read '{label}' from any copy: {'; '.join(errors)}",
+                                     paths=[label])
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as e:
+        raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+    if sha.hexdigest() != v.sha256:
+        raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
+    os.utime(tmp, (v.mtime, v.mtime))
+    os.replace(tmp, dest)
+    fsync_dir(dest.parent)
+    return dest
+
+
+def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = None,
+              control: TransferControl | None = None) -> Path:
+    key, v = resolve_version(pool, remote, version)
+    if local.is_dir():
+        local = local / keys.basename(key)
+    return download_version(pool, v, local, control, key)
+
+
+def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
+    key, v = resolve_version(pool, remote, version)
+    errors = []
+    for node in read_order(pool.health.views(v.ok_nodes())):
+        try:
+            resp = pool.client(node).get(v.key, v.replicas_version(node))
+            try:
+                data = resp.read()
+            finally:
+                resp.close()
+                resp.release_conn()
+        except NodeError as e:
+            pool.note_failure(node, e)
+            errors.append(f"{node}: {e.message}")
+            continue
+        if hashlib.sha256(data).hexdigest() == v.sha256:
+            return data
+        pool.catalog.set_replica_state(key, v.number, node, ReplicaState.CORRUPT)
+        errors.append(f"{node}: checksum mismatch")
+    raise NoReplicaError(f"Could not read '{key}' from any copy: {'; '.join(errors) or 'no copies'}",
+                         paths=[key])

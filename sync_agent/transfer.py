@@ -1,0 +1,176 @@
+"""Byte movement primitives: hashing, metered reading, pause/cancel control, bandwidth limits.
+
+Every copy is checked twice: the node's ETag must equal the MD5 (or multipart MD5-of-MD5s) we computed
+locally, which proves the bytes arrived intact; and our own SHA-256, stored in the object's metadata,
+is verified on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from sync_agent.errors import LocalIOError, PoolDriveError
+
+PART_SIZE = 16 * 1024 * 1024  # multipart part size (and the ETag arithmetic depends on it)
+CHUNK = 1024 * 1024
+
+
+class Cancelled(PoolDriveError):
+    title = "Cancelled"
+
+
+@dataclass(frozen=True)
+class Digest:
+    sha256: str
+    size: int
+    etag: str  # what an S3 node reports for this content uploaded with PART_SIZE parts
+
+
+def expected_etag(part_md5s: list[bytes]) -> str:
+    if len(part_md5s) <= 1:
+        return (part_md5s[0] if part_md5s else hashlib.md5(b"").digest()).hex()
+    return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
+
+
+def digest_file(path: Path, part_size: int = PART_SIZE, control: TransferControl | None = None) -> Digest:
+    """SHA-256 and expected ETag of a file in one pass."""
+    sha = hashlib.sha256()
+    parts: list[bytes] = []
+    md5 = hashlib.md5()
+    in_part = 0
+    size = 0
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(min(CHUNK, part_size - in_part)):
+                if control is not None:
+                    control.checkpoint()
+                sha.update(chunk)
+                md5.update(chunk)
+                in_part += len(chunk)
+                size += len(chunk)
+                if in_part == part_size:
+                    parts.append(md5.digest())
+                    md5, in_part = hashlib.md5(), 0
+    except OSError as e:
+        raise LocalIOError(f"Cannot read {path}: {e.strerror or e}.", paths=[str(path)]) from e
+    if in_part or not parts:
+        parts.append(md5.digest())
+    return Digest(sha.hexdigest(), size, expected_etag(parts))
+
+
+def digest_bytes(data: bytes, part_size: int = PART_SIZE) -> Digest:
+    parts = [hashlib.md5(data[i:i + part_size]).digest() for i in range(0, len(data), part_size)] or \
+        [hashlib.md5(b"").digest()]
+    return Digest(hashlib.sha256(data).hexdigest(), len(data), expected_etag(parts))
+
+
+class RateLimiter:
+    """A token bucket shared by all transfers in one direction; 0 means unlimited."""
+
+    def __init__(self, bytes_per_second: float = 0) -> None:
+        self.rate = bytes_per_second
+        self._lock = threading.Lock()
+        self._tokens = 0.0
+        self._last = time.monotonic()
+
+    def set_rate(self, bytes_per_second: float) -> None:
+        with self._lock:
+            self.rate = bytes_per_second
+
+    def take(self, n: int) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            self._tokens -= n
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+@dataclass
+class TransferControl:
+    """Lets another thread pause, resume or cancel a transfer, and observe its progress."""
+
+    total: int = 0
+    done: int = 0
+    on_progress: Callable[[int, int], None] | None = None
+    limiter: RateLimiter | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _running: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self._running.set()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def checkpoint(self) -> None:
+        """Block while paused; raise Cancelled when cancelled."""
+        if not self._running.is_set():
+            self._running.wait()
+        if self._cancel.is_set():
+            raise Cancelled("The transfer was cancelled.")
+
+    def advance(self, n: int) -> None:
+        if self.limiter is not None:
+            self.limiter.take(n)
+        with self._lock:
+            self.done += n
+            done, total = self.done, self.total
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
+
+class MeteredReader:
+    """A file-like reader that reports progress and honours pause/cancel (fed to minio-py uploads)."""
+
+    def __init__(self, f: BinaryIO, control: TransferControl | None) -> None:
+        self._f = f
+        self._control = control
+
+    def read(self, n: int = -1) -> bytes:
+        if self._control is not None:
+            self._control.checkpoint()
+        data = self._f.read(n)
+        if self._control is not None and data:
+            self._control.advance(len(data))
+        return data
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

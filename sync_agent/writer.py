@@ -1,0 +1,201 @@
+"""Writing a file to R nodes, crash-safely.
+
+1. An intent row is committed first, naming every node we are about to write to.
+2. Replicas are written in parallel, moving down the rendezvous ranking when a node fails.
+3. Each replica's ETag must equal the one computed locally (the bytes arrived intact).
+4. The catalog row is committed only once the write quorum has acknowledged; otherwise what was written is
+   removed again and ``QuorumError`` names the nodes that failed.
+An intent left behind by a crash is undone by ``recover_intents`` the next time the pool opens.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from sync_agent import keys
+from sync_agent.catalog.store import FileInfo
+from sync_agent.errors import IntegrityError, LocalIOError, NodeError, PoolDriveError, QuorumError
+from sync_agent.minio_server import pid_alive
+from sync_agent.placement import write_order
+from sync_agent.transfer import PART_SIZE, Digest, MeteredReader, TransferControl, digest_bytes, digest_file
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+PARALLEL_PARTS = 3
+
+
+def object_meta(file_id: str, number: int, digest: Digest, mtime: float) -> dict[str, str]:
+    return {"sha256": digest.sha256, "size": str(digest.size), "mtime": f"{mtime:.6f}",
+            "file-id": file_id, "version": str(number)}
+
+
+def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: dict[str, str],
+                  opener: Callable[[], BinaryIO], intent: int, control: TransferControl | None
+                  ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
+    """Write to the first R nodes of ``order`` that succeed; returns (node -> version id, node -> error)."""
+    want = pool.cfg.replicas
+    written: dict[str, str | None] = {}
+    errors: dict[str, PoolDriveError] = {}
+    attempted: list[str] = []
+    lock = threading.Lock()
+    candidates = list(order)
+
+    def one(node: str) -> tuple[str, str | None]:
+        client = pool.client(node)
+        with pool.health.request(node), opener() as raw:
+            t = time.monotonic()
+            version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
+                                          part_size=PART_SIZE, parallel=PARALLEL_PARTS)
+            if etag != digest.etag:
+                try:
+                    client.delete(key, version_id)
+                finally:
+                    raise IntegrityError(f"Node '{node}' stored '{key}' with ETag {etag}, expected "
+                                         f"{digest.etag}: the bytes were damaged on the way.", paths=[key])
+            pool.health.record(node, True, min(time.monotonic() - t, pool.health.get(node).latency * 2))
+            return node, version_id
+
+    def start(ex: ThreadPoolExecutor) -> Future[tuple[str, str | None]] | None:
+        if not candidates:
+            return None
+        node = candidates.pop(0)
+        with lock:
+            attempted.append(node)
+        pool.catalog.update_intent(intent, nodes=list(attempted))
+        return ex.submit(one, node)
+
+    with ThreadPoolExecutor(max(1, want)) as ex:
+        running: dict[Future[tuple[str, str | None]], str] = {}
+        for _ in range(min(want, len(candidates))):
+            node = candidates[0]
+            fut = start(ex)
+            if fut is not None:
+                running[fut] = node
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                node = running.pop(fut)
+                try:
+                    n, vid = fut.result()
+                    written[n] = vid
+                except PoolDriveError as e:
+                    if control is not None and control.cancelled:
+                        errors[node] = e
+                        continue
+                    errors[node] = e
+                    if isinstance(e, NodeError):
+                        pool.note_failure(node, e)
+                    if len(written) + len(running) < want and candidates:
+                        nxt = candidates[0]
+                        f2 = start(ex)
+                        if f2 is not None:
+                            running[f2] = nxt
+    return written, errors
+
+
+def _undo(pool: Pool, key: str, written: dict[str, str | None]) -> None:
+    for node, vid in written.items():
+        try:
+            pool.client(node).delete(key, vid)
+        except NodeError:
+            pass  # recover_intents / repair finds the stray version later by its metadata
+
+
+def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
+           control: TransferControl | None) -> FileInfo:
+    cat = pool.catalog
+    existing = cat.get(key)
+    if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \
+            and len(existing.replicas) >= pool.cfg.quorum:
+        return existing  # the pool already holds exactly this content
+    usable = pool.writable_nodes()
+    order = write_order(key, pool.specs(), pool.cfg.replicas, usable)
+    quorum = min(pool.cfg.quorum, len(pool.cfg.nodes))
+    if len(order) < quorum:
+        down = [n.name for n in pool.cfg.nodes if n.name not in usable]
+        raise QuorumError(f"Cannot store '{key}': it needs {quorum} usable node(s) and only {len(order)} "
+                          f"are (unusable: {', '.join(down) or 'none'}). Bring nodes back or add nodes.",
+                          paths=[key])
+    file_id, number = cat.file_id_for(key)
+    meta = object_meta(file_id, number, digest, mtime)
+    intent = cat.add_intent("put", key, file_id, number, nodes=[], owner=os.getpid())
+    if control is not None:
+        control.total = digest.size * min(pool.cfg.replicas, len(order))
+    written: dict[str, str | None] = {}
+    try:
+        written, errors = _put_replicas(pool, key, order, digest, meta, opener, intent, control)
+        if control is not None:
+            control.checkpoint()
+        if len(written) < quorum:
+            _undo(pool, key, written)
+            detail = "; ".join(f"{n}: {e}" for n, e in errors.items()) or "no node was usable"
+            raise QuorumError(f"Stored '{key}' on {len(written)} node(s) but {quorum} are required, so the "
+                              f"write was undone. {detail}", paths=[key])
+        cat.commit_version(file_id=file_id, path=key, number=number, key=key, size=digest.size,
+                           sha256=digest.sha256, mtime=mtime, replicas=written.items())
+        cat.remove_intent(intent)
+    except BaseException:
+        # cancelled, quorum missed or crashed mid-way: leave nothing behind
+        if any(i.id == intent for i in cat.intents("put")):
+            _undo(pool, key, written)
+            cat.remove_intent(intent)
+        raise
+    result = cat.get(key)
+    assert result is not None
+    return result
+
+
+def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,
+               mtime: float | None = None) -> FileInfo:
+    key = keys.normalize(remote)
+    try:
+        st = local.stat()
+    except OSError as e:
+        raise LocalIOError(f"Cannot read {local}: {e.strerror or e}.", paths=[str(local)]) from e
+    if not local.is_file():
+        raise LocalIOError(f"{local} is not a regular file.", paths=[str(local)])
+    digest = digest_file(local, control=control)
+    return _write(pool, key, digest, st.st_mtime if mtime is None else mtime,
+                  lambda: open(local, "rb"), control)  # noqa: SIM115 - closed by the caller's with
+
+
+def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
+    key = keys.normalize(remote)
+    return _write(pool, key, digest_bytes(data), time.time() if mtime is None else mtime,
+                  lambda: io.BytesIO(data), None)
+
+
+def recover_intents(pool: Pool) -> int:
+    """Undo writes a crashed process left half-done: remove the versions it wrote, forget the intent.
+
+    Only intents whose owning process is gone are touched, so a CLI run never undoes the daemon's
+    write in progress. Returns how many intents were resolved.
+    """
+    resolved = 0
+    for intent in pool.catalog.intents("put"):
+        owner = int(intent.payload.get("owner", 0) or 0)
+        if owner and owner != os.getpid() and pid_alive(owner):
+            continue
+        clean = True
+        for node in intent.payload.get("nodes", []):  # type: ignore[union-attr]
+            if node not in pool.clients:
+                continue
+            try:
+                for obj in pool.client(node).list(intent.path, versions=True):
+                    if obj.key == intent.path and obj.meta.get("file-id") == intent.file_id \
+                            and obj.meta.get("version") == str(intent.version):
+                        pool.client(node).delete(obj.key, obj.version_id)
+            except NodeError:
+                clean = False  # node down: try again next time
+        if clean:
+            pool.catalog.remove_intent(intent.id)
+            resolved += 1
+    return resolved

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from tests.nodepool import NodePool, reap_all
+
+_bucket_ids = itertools.count(1)
+
+
+class MemoryKeyring(KeyringBackend):
+    """An in-memory keyring for tests (the real Secret Service is exercised in its own test)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.store.pop((service, username), None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home() -> Iterator[Path]:
+    """Keep every test away from the real user's config, data, state and keyring."""
+    root = Path(tempfile.mkdtemp(prefix="pooldrive-test-home-"))
+    old = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME",
+                                           "POOLDRIVE_POOL")}
+    for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        os.environ[k] = str(root / k.lower())
+    os.environ.pop("POOLDRIVE_POOL", None)
+    keyring.set_keyring(MemoryKeyring())
+    yield root
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def shared_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodePool]:
+    """Four MinIO nodes shared by the whole session; tests get a bucket of their own. Do not break them."""
+    pool = NodePool(tmp_path_factory.mktemp("shared-nodes"), 4)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def fault_nodes(tmp_path: Path) -> Iterator[NodePool]:
+    """Four fresh MinIO nodes for one test, which may stop, kill, freeze or wipe them."""
+    pool = NodePool(tmp_path / "nodes", 4)
+    yield pool
+    pool.close()
+
+
+def fresh_bucket() -> str:
+    return f"t{os.getpid()}-{next(_bucket_ids)}"
+
+
+@pytest.fixture
+def pool(shared_nodes: NodePool, tmp_path: Path):  # noqa: ANN201
+    p = shared_nodes.open_pool(fresh_bucket(), tmp_path / "catalog.sqlite3")
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def fault_pool(fault_nodes: NodePool, tmp_path: Path):  # noqa: ANN201
+    p = fault_nodes.open_pool("faults", tmp_path / "catalog.sqlite3")
+    yield p
+    p.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    reap_all()
