@@ -1,0 +1,87 @@
+"""The health monitor: probes every node on a short interval and publishes state changes.
+
+Subscribers (``pool.health.subscribe``) get a ``HealthEvent`` when a node moves between up, degraded and
+down; ``wait_for_change`` lets a CLI or a socket client long-poll instead of polling on a timer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from sync_agent.errors import NodeError
+from sync_agent.health import HealthEvent
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+
+class HealthMonitor:
+    def __init__(self, pool: Pool, interval: float = 2.0, capacity_every: int = 15) -> None:
+        self.pool = pool
+        self.interval = interval
+        self.capacity_every = capacity_every
+        self._stop = threading.Event()
+        self._changed = threading.Condition()
+        self._events: list[tuple[int, HealthEvent]] = []
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+        self._rounds = 0
+        self._unsubscribe = pool.health.subscribe(self._on_event)
+
+    def _on_event(self, ev: HealthEvent) -> None:
+        with self._changed:
+            self._seq += 1
+            self._events.append((self._seq, ev))
+            del self._events[:-100]
+            self._changed.notify_all()
+
+    def probe_once(self) -> None:
+        with_capacity = self._rounds % self.capacity_every == 0
+        self._rounds += 1
+        names = list(self.pool.clients)
+
+        def one(name: str) -> None:
+            client = self.pool.client(name)
+            if not client.live(timeout=min(2.0, self.interval)):
+                self.pool.health.record(name, False, hard=False, error="not answering its liveness probe")
+                return
+            t = time.monotonic()
+            try:
+                client.probe()
+            except NodeError as e:
+                self.pool.health.record(name, False, error=e.message)
+                return
+            self.pool.health.record(name, True, time.monotonic() - t)
+            if with_capacity:
+                self.pool.health.set_capacity(name, client.capacity())
+
+        with ThreadPoolExecutor(max(1, len(names))) as ex:
+            list(ex.map(one, names))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.probe_once()
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def start(self) -> HealthMonitor:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pooldrive-health", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._unsubscribe()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wait_for_change(self, since: int, timeout: float) -> tuple[int, list[HealthEvent]]:
+        """Long-poll: events numbered after ``since`` (blocks up to ``timeout`` s for one to happen)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._seq > since, timeout=timeout)
+            return self._seq, [ev for seq, ev in self._events if seq > since]
