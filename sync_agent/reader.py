@@ -41,7 +41,7 @@ def temp_path(dest: Path, sha256: str) -> Path:
     return dest.with_name(f".{dest.name}.{sha256[:12]}.pooldrive-part")
 
 
-def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash, offset: int,  # noqa: ANN001
+def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash, offset: int,
                  control: TransferControl | None) -> int:
     """Append the object's bytes from ``offset`` to ``out``; returns the new offset."""
     client = pool.client(node)

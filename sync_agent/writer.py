@@ -164,7 +164,7 @@ def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl
         raise LocalIOError(f"{local} is not a regular file.", paths=[str(local)])
     digest = digest_file(local, control=control)
     return _write(pool, key, digest, st.st_mtime if mtime is None else mtime,
-                  lambda: open(local, "rb"), control)  # noqa: SIM115 - closed by the caller's with
+                  lambda: open(local, "rb"), control)
 
 
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:

@@ -103,7 +103,7 @@ class Catalog:
         if not self.db.is_closed():
             self.db.close()
 
-    def atomic(self):  # noqa: ANN201 - a peewee transaction context
+    def atomic(self):
         return self.db.atomic()
 
     # --- nodes -------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class Catalog:
             current = self._version_info(v) if v else None
         return FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, current)  # type: ignore[attr-defined]
 
-    def _row(self, path: str, include_deleted: bool = True):  # noqa: ANN202 - a peewee row
+    def _row(self, path: str, include_deleted: bool = True):
         """The live file at ``path``, else (if asked) the one deleted most recently."""
         m = self.m
         q = m.File.select().where(m.File.path == path)
@@ -167,7 +167,7 @@ class Catalog:
                 return v
         raise NotFoundError(f"'{path}' has no version {number}.", paths=[path])
 
-    def _live_under(self, prefix: str):  # noqa: ANN202 - a peewee query
+    def _live_under(self, prefix: str):
         q = self.m.File.select().where(~self.m.File.deleted)
         if prefix:
             q = q.where(self.m.File.path.startswith(prefix))
@@ -293,6 +293,14 @@ class Catalog:
         v = m.Version.get_or_none((m.Version.file == f) & (m.Version.number == number))
         if v is not None:
             m.Replica.delete().where((m.Replica.version == v) & (m.Replica.node == node)).execute()
+
+    def prune_replicas(self, file_id: str, number: int, *, keep: set[str], scanned: set[str]) -> None:
+        """Forget replicas on ``scanned`` nodes that do not hold the version any more."""
+        m = self.m
+        v = m.Version.get_or_none((m.Version.file == file_id) & (m.Version.number == number))
+        if v is not None:
+            m.Replica.delete().where((m.Replica.version == v) & m.Replica.node.in_(list(scanned - keep))
+                                     ).execute()
 
     def mark_deleted(self, path: str) -> None:
         m = self.m

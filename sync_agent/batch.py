@@ -1,0 +1,176 @@
+"""Many files at once: upload or download a tree in parallel, keeping per-file errors apart.
+
+One bad file (unreadable, a name S3 cannot hold, a checksum failure) is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sync_agent import keys
+from sync_agent.errors import InvalidPathError, LocalIOError, NotFoundError, PoolDriveError
+from sync_agent.transfer import TransferControl
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+
+@dataclass
+class BatchResult:
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unchanged, already there
+    failed: list[tuple[str, PoolDriveError]] = field(default_factory=list)
+    bytes: int = 0
+    symlinks: list[str] = field(default_factory=list)  # not followed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class PlannedUpload:
+    local: Path
+    remote: str
+    size: int
+
+
+def plan_upload(local: Path, remote: str | None = None) -> tuple[list[PlannedUpload], BatchResult]:
+    """Which files an upload of ``local`` (a file or a folder) writes where. Symlinks are not followed."""
+    result = BatchResult()
+    if local.is_symlink():
+        result.symlinks.append(str(local))
+        return [], result
+    if local.is_file():
+        target = remote if remote and not remote.endswith("/") else (remote or "") + local.name
+        try:
+            return [PlannedUpload(local, keys.normalize(target), local.stat().st_size)], result
+        except InvalidPathError as e:
+            result.failed.append((str(local), e))
+            return [], result
+    if not local.is_dir():
+        result.failed.append((str(local), LocalIOError(f"{local} does not exist.", paths=[str(local)])))
+        return [], result
+    base = keys.normalize_dir(remote if remote is not None else local.name)
+    plan: list[PlannedUpload] = []
+    for dirpath, dirnames, filenames in os.walk(local):
+        d = Path(dirpath)
+        for name in list(dirnames):
+            if (d / name).is_symlink():
+                result.symlinks.append(str(d / name))
+                dirnames.remove(name)
+        for name in filenames:
+            p = d / name
+            if p.is_symlink():
+                result.symlinks.append(str(p))
+                continue
+            rel = p.relative_to(local).as_posix()
+            try:
+                plan.append(PlannedUpload(p, keys.normalize(base + rel), p.stat().st_size))
+            except InvalidPathError as e:
+                result.failed.append((str(p), e))
+            except OSError as e:
+                result.failed.append((str(p), LocalIOError(f"Cannot read {p}: {e.strerror}", paths=[str(p)])))
+    plan.sort(key=lambda u: u.remote)
+    return plan, result
+
+
+def _run(items: list, work: Callable, result: BatchResult, parallel: int,  # type: ignore[type-arg]
+         on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> BatchResult:
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def one(item: object) -> None:
+        if stop.is_set():
+            return
+        name, size = item.remote, item.size  # type: ignore[attr-defined]
+        err: PoolDriveError | None = None
+        skipped = False
+        try:
+            skipped = work(item)
+        except PoolDriveError as e:
+            err = e
+        with lock:
+            if err is not None:
+                result.failed.append((name, err))
+            elif skipped:
+                result.skipped.append(name)
+            else:
+                result.done.append(name)
+                result.bytes += size
+        if on_file is not None:
+            on_file(name, size, err)
+
+    with ThreadPoolExecutor(max(1, parallel)) as ex:
+        list(ex.map(one, items))
+    return result
+
+
+def upload(pool: Pool, local: Path, remote: str | None = None, *, parallel: int | None = None,
+           on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
+           control: TransferControl | None = None) -> BatchResult:
+    plan, result = plan_upload(local, remote)
+
+    def work(u: PlannedUpload) -> bool:
+        if control is not None:
+            control.checkpoint()
+        before = pool.catalog.get(u.remote)
+        info = pool.put_file(u.local, u.remote)
+        if control is not None:
+            control.advance(u.size)
+        return before is not None and before.version == info.version
+
+    if control is not None:
+        control.total = sum(u.size for u in plan)
+    return _run(plan, work, result, parallel or pool.parallel_files, on_file)
+
+
+@dataclass(frozen=True)
+class PlannedDownload:
+    remote: str
+    local: Path
+    size: int
+
+
+def plan_download(pool: Pool, remote: str, local: Path) -> tuple[list[PlannedDownload], BatchResult]:
+    result = BatchResult()
+    key = keys.normalize(remote, allow_root=True)
+    info = pool.catalog.get(key) if key else None
+    if info is not None:
+        target = local / keys.basename(key) if local.is_dir() else local
+        return [PlannedDownload(key, target, info.size)], result
+    folder = keys.normalize_dir(key)
+    root = local / keys.basename(key) if key and local.is_dir() else local
+    plan = []
+    for f in pool.catalog.walk(folder):
+        try:
+            plan.append(PlannedDownload(f.path, keys.local_target(root, f.path[len(folder):]), f.size))
+        except InvalidPathError as e:
+            result.failed.append((f.path, e))
+    if not plan and not result.failed:
+        raise NotFoundError(f"'{key or '/'}' is not in the pool.", paths=[key])
+    return plan, result
+
+
+def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = None,
+             on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
+             control: TransferControl | None = None) -> BatchResult:
+    plan, result = plan_download(pool, remote, local)
+
+    def work(d: PlannedDownload) -> bool:
+        if control is not None:
+            control.checkpoint()
+        pool.get_file(d.remote, d.local)
+        if control is not None:
+            control.advance(d.size)
+        return False
+
+    if control is not None:
+        control.total = sum(d.size for d in plan)
+    return _run(plan, work, result, parallel or pool.parallel_files, on_file)

@@ -1,0 +1,43 @@
+"""`pooldrive catalog`: rebuild the local catalog from the nodes, or bring it up to date."""
+
+from __future__ import annotations
+
+import argparse
+
+from sync_agent import rebuild
+from sync_agent.cli.common import open_pool
+from sync_agent.cli.output import console, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("catalog", help="the local catalog of files and replicas")
+    s = p.add_subparsers(dest="action", required=True)
+    s.add_parser("rebuild", help="recreate the catalog from the nodes alone").set_defaults(func=cmd_rebuild)
+    s.add_parser("refresh", help="bring the catalog in line with the nodes").set_defaults(func=cmd_refresh)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool, console.status("Listing every node...") as status:
+        scan = rebuild.rebuild(pool, progress=lambda node, n: status.update(f"Listing {node}: {n} objects"))
+        files, size = pool.catalog.count()
+    deleted = sum(1 for f in scan.files.values() if f.deleted)
+    if args.json:
+        print_json({"files": files, "bytes": size, "deleted": deleted, "skipped": scan.skipped})
+    else:
+        console.print(f"Rebuilt the catalog from {len(scan.scanned)} nodes: {files} files, {deleted} deleted "
+                      "files kept restorable.")
+        for key in scan.skipped:
+            console.print(f"[yellow]Skipped an object whose name is not a valid pool path:[/] {key!r}")
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        changes = rebuild.refresh(pool)
+    if args.json:
+        print_json(changes)
+    else:
+        for c in changes:
+            console.print(f"{c.kind:9} {c.path}")
+        console.print(f"{len(changes)} change(s).")
+    return 0

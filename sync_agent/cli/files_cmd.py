@@ -1,0 +1,191 @@
+"""File commands: put, get, ls, mv, rm, stat, versions, restore."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sync_agent import batch, keys
+from sync_agent.catalog.store import DirEntry
+from sync_agent.cli.common import open_pool
+from sync_agent.cli.output import (
+    console,
+    err_console,
+    human_size,
+    human_time,
+    print_json,
+    table,
+    transfer_progress,
+)
+from sync_agent.errors import NotFoundError
+from sync_agent.transfer import TransferControl
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("put", help="upload files or folders")
+    p.add_argument("local", nargs="+", type=Path)
+    p.add_argument("--to", dest="remote", default=None,
+                   help="pool path (a folder when it ends with '/'; default: the file or folder name)")
+    p.set_defaults(func=cmd_put)
+    g = sub.add_parser("get", help="download a file or folder")
+    g.add_argument("remote")
+    g.add_argument("local", nargs="?", type=Path, default=Path("."))
+    g.add_argument("--version", type=int, help="a specific version (files only)")
+    g.set_defaults(func=cmd_get)
+    ls = sub.add_parser("ls", help="list a folder")
+    ls.add_argument("path", nargs="?", default="")
+    ls.add_argument("-l", dest="long", action="store_true", help="sizes, dates and where each file lives")
+    ls.add_argument("-R", dest="recursive", action="store_true", help="list everything below")
+    ls.set_defaults(func=cmd_ls)
+    mv = sub.add_parser("mv", help="move or rename a file or folder")
+    mv.add_argument("src")
+    mv.add_argument("dst")
+    mv.set_defaults(func=cmd_mv)
+    rm = sub.add_parser("rm", help="delete (versions stay restorable)")
+    rm.add_argument("path")
+    rm.add_argument("-r", "--recursive", action="store_true")
+    rm.set_defaults(func=cmd_rm)
+    st = sub.add_parser("stat", help="replicas, versions and checksum of a file")
+    st.add_argument("path")
+    st.set_defaults(func=cmd_stat)
+    v = sub.add_parser("versions", help="a file's versions")
+    v.add_argument("path")
+    v.set_defaults(func=cmd_versions)
+    r = sub.add_parser("restore", help="make an old version current again (also undeletes)")
+    r.add_argument("path")
+    r.add_argument("--version", type=int, required=True)
+    r.set_defaults(func=cmd_restore)
+
+
+def _report(result: batch.BatchResult, verb: str, seconds: float) -> int:
+    for path in result.symlinks:
+        err_console.print(f"[yellow]Skipped symlink (not followed):[/] {path}")
+    for path, e in result.failed:
+        err_console.print(f"[red]Failed:[/] {path}: {e.message}")
+    rate = result.bytes / seconds if seconds > 0 else 0
+    console.print(f"{verb} {len(result.done)} file(s), {human_size(result.bytes)} in {seconds:.1f} s "
+                  f"({human_size(rate)}/s); {len(result.skipped)} unchanged; {len(result.failed)} failed.")
+    return 0 if result.ok else 1
+
+
+def _batch_with_progress(run, total_hint: str, quiet: bool):
+    start = time.monotonic()
+    with transfer_progress(not quiet) as progress:
+        task = progress.add_task(total_hint, total=None)
+        control = TransferControl(on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                                  total=total))
+        result = run(control)
+    return result, time.monotonic() - start
+
+
+def cmd_put(args: argparse.Namespace) -> int:
+    code = 0
+    with open_pool(args) as pool:
+        for local in args.local:
+            remote = args.remote
+            if remote is not None and len(args.local) > 1 and not remote.endswith("/"):
+                remote += "/"
+            if remote is not None and remote.endswith("/"):
+                remote = remote + local.resolve().name
+            result, secs = _batch_with_progress(
+                lambda c, local=local, remote=remote: batch.upload(pool, local, remote, control=c),
+                f"Uploading {local.name}", args.json)
+            if args.json:
+                print_json({"done": result.done, "skipped": result.skipped,
+                            "failed": [{"path": p, **e.to_dict()} for p, e in result.failed]})
+                code = code or (0 if result.ok else 1)
+            else:
+                code = _report(result, "Uploaded", secs) or code
+    return code
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        if args.version is not None:
+            out = pool.get_file(args.remote, args.local, version=args.version)
+            console.print(f"Downloaded version {args.version} to {out}")
+            return 0
+        result, secs = _batch_with_progress(lambda c: batch.download(pool, args.remote, args.local, control=c),
+                                            f"Downloading {args.remote}", args.json)
+        return _report(result, "Downloaded", secs)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        if args.recursive:
+            entries = [{"path": f.path, "size": f.size, "is_dir": False, "sha256": f.sha256,
+                        "mtime": f.mtime, "version": f.version, "replicas": f.replicas}
+                       for f in pool.walk(args.path)]
+        else:
+            info = pool.catalog.get(keys.normalize(args.path)) if args.path.strip("/") else None
+            items = [DirEntry(keys.basename(info.path), info.path, False, info.size, info.mtime, info.sha256,
+                              tuple(info.replicas))] if info else pool.list(args.path)
+            entries = [{"path": e.path + ("/" if e.is_dir else ""), "size": e.size, "is_dir": e.is_dir,
+                        "sha256": e.sha256 or None, "mtime": e.mtime, "files": e.files if e.is_dir else None,
+                        "replicas": list(e.replicas)} for e in items]
+            if not entries and args.path.strip("/") and not pool.catalog.is_dir(keys.normalize(args.path)):
+                raise NotFoundError(f"'{args.path}' is not in the pool.", paths=[args.path])
+    if args.json:
+        print_json(entries)
+    elif args.long:
+        table(["Size", "Modified", "Copies", "Name"],
+              [(human_size(e["size"]), human_time(e["mtime"]),
+                f"{e['files']} files" if e["is_dir"] else ",".join(e["replicas"]) or "[red]none[/]",
+                f"[bold blue]{e['path']}[/]" if e["is_dir"] else e["path"]) for e in entries])
+    else:
+        for e in entries:
+            console.print(f"[bold blue]{e['path']}[/]" if e["is_dir"] else e["path"])
+    return 0
+
+
+def cmd_mv(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        moved = pool.move(args.src, args.dst)
+    console.print(f"Moved {len(moved)} file(s).")
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        gone = pool.delete(args.path, recursive=args.recursive)
+    console.print(f"Deleted {len(gone)} file(s); 'pooldrive versions PATH' and 'restore' bring them back.")
+    return 0
+
+
+def cmd_stat(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        info = pool.stat(args.path)
+        versions = pool.versions(args.path)
+        pool.refresh_health()
+        health = {n: pool.health.state(n).value for n in pool.clients}
+    if args.json:
+        print_json({"file": info, "versions": versions})
+        return 0
+    console.print(f"[bold]{info.path}[/]  {human_size(info.size)}  modified {human_time(info.mtime)}")
+    console.print(f"SHA-256  {info.sha256}")
+    console.print(f"Version  {info.version} of {len(versions)}   file id {info.id}")
+    assert info.current is not None
+    table(["Node", "State", "Node health", "S3 version id"],
+          [(r.node, r.state, health.get(r.node, "removed"), r.version_id or "-") for r in info.current.replicas],
+          title="Copies of the current version")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        versions = pool.versions(args.path)
+    if args.json:
+        print_json(versions)
+        return 0
+    table(["Version", "Size", "Saved", "SHA-256", "Copies", "Path"],
+          [(v.number, human_size(v.size), human_time(v.created_at), v.sha256[:16],
+            ",".join(v.ok_nodes()), v.key) for v in versions])
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        info = pool.restore(args.path, args.version)
+    console.print(f"Restored '{info.path}': version {args.version} is now version {info.version}.")
+    return 0

@@ -1,0 +1,85 @@
+"""The `pooldrive` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from sync_agent.cli.output import print_error
+from sync_agent.errors import PoolDriveError
+
+# command groups, each a module with register(subparsers); a missing optional one is skipped
+COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
+                   "sync_cmd", "share_cmd"]
+
+
+def app_version() -> str:
+    try:
+        return version("pooldrive")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pooldrive", description="Your files on a pool of your own MinIO nodes.")
+    parser.add_argument("--version", action="version", version=f"pooldrive {app_version()}")
+    parser.add_argument("--pool", help="pool name or config file (default: $POOLDRIVE_POOL or the only pool)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"sync_agent.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"sync_agent.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Let --json, --pool and -v stand anywhere (`pooldrive ls -l --json`), not only before the command."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--":
+            rest += argv[i:]
+            break
+        if a in ("--json", "-v", "--verbose"):
+            front.append(a)
+        elif a == "--pool" and i + 1 < len(argv):
+            front += argv[i:i + 2]
+            i += 1
+        elif a.startswith("--pool="):
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(hoist_global_options(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # a dead node is reported once, in words, not as urllib3 retry chatter
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+    try:
+        return int(args.func(args) or 0)
+    except PoolDriveError as e:
+        print_error(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print_error(PoolDriveError("Interrupted.", title="Stopped"))
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Terminal output: tables, progress bars, sizes, JSON for scripts, and errors a person can act on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from sync_agent.errors import PoolDriveError
+
+# piped output is not wrapped at 80 columns: scripts and logs read whole lines
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+
+
+def human_size(n: float | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+def human_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    t = Table(title=title, show_edge=False, header_style="bold", pad_edge=False)
+    for c in columns:
+        t.add_column(c, justify="right" if c.lower() in ("size", "files", "latency", "weight", "copies",
+                                                         "version", "bytes", "replicas") else "left")
+    for r in rows:
+        t.add_row(*[str(x) for x in r])
+    console.print(t)
+
+
+def _jsonable(o: Any) -> Any:
+    if dataclasses.is_dataclass(o) and not isinstance(o, type):
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(o).items()}
+    if isinstance(o, list | tuple):
+        return [_jsonable(x) for x in o]
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    return o
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, default=str) + "\n")
+
+
+def print_error(e: PoolDriveError) -> None:
+    err_console.print(f"[bold red]{e.title}:[/] {e.message}")
+
+
+def transfer_progress(enabled: bool = True) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), TimeRemainingColumn(), console=err_console,
+                    disable=not enabled or not err_console.is_terminal, transient=False)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start

@@ -1,0 +1,185 @@
+"""`pooldrive pool`: create a pool of your own nodes and manage its nodes, weights and zones."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from dataclasses import replace
+
+from sync_agent import config, credentials
+from sync_agent.cli.output import console, print_json, table
+from sync_agent.config import NodeConfig, PoolConfig
+from sync_agent.errors import ConfigError, RefusedError
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("pool", help="create and configure pools")
+    s = p.add_subparsers(dest="action", required=True)
+    c = s.add_parser("create", help="create a pool")
+    c.add_argument("name")
+    c.add_argument("--bucket", help="bucket name on every node (default: pooldrive-NAME)")
+    c.add_argument("--replicas", "-r", type=int, default=2, help="copies of each file (R, default 2)")
+    c.add_argument("--quorum", type=int, default=0, help="copies a write needs before it counts (default R)")
+    c.set_defaults(func=cmd_create)
+    a = s.add_parser("add-node", help="add a node (its secret is read from a prompt or stdin)")
+    a.add_argument("node")
+    a.add_argument("endpoint", help="host:port of the node's S3 API")
+    a.add_argument("--weight", type=float, default=1.0)
+    a.add_argument("--zone", default="")
+    a.add_argument("--secure", action="store_true", help="use https")
+    a.add_argument("--access-key", help="access key (default: prompt)")
+    a.add_argument("--secret-stdin", action="store_true", help="read the secret key from stdin")
+    a.set_defaults(func=cmd_add_node)
+    r = s.add_parser("remove-node", help="remove a node (refused while it holds the only copy of a file)")
+    r.add_argument("node")
+    r.add_argument("--force", action="store_true", help="remove even though copies on it are lost to the pool")
+    r.set_defaults(func=cmd_remove_node)
+    w = s.add_parser("set-weight", help="change a node's weight (then run 'pooldrive rebalance')")
+    w.add_argument("node")
+    w.add_argument("weight", type=float)
+    w.set_defaults(func=cmd_set_weight)
+    z = s.add_parser("set-zone", help="put a node in a failure domain")
+    z.add_argument("node")
+    z.add_argument("zone")
+    z.set_defaults(func=cmd_set_zone)
+    cr = s.add_parser("set-credentials", help="store a node's keys in the keyring")
+    cr.add_argument("node")
+    cr.add_argument("--access-key")
+    cr.add_argument("--secret-stdin", action="store_true")
+    cr.set_defaults(func=cmd_set_credentials)
+    s.add_parser("show", help="show the pool's settings").set_defaults(func=cmd_show)
+    s.add_parser("init", help="create the bucket (with versioning) on every node").set_defaults(func=cmd_init)
+    s.add_parser("list", help="list configured pools").set_defaults(func=cmd_list)
+
+
+def _read_secret(args: argparse.Namespace, node: str) -> credentials.Credentials:
+    access = args.access_key or os.environ.get("POOLDRIVE_ACCESS_KEY") or input(f"Access key for {node}: ")
+    if args.secret_stdin:
+        secret = sys.stdin.readline().rstrip("\n")
+    else:
+        secret = os.environ.get("POOLDRIVE_SECRET_KEY") or getpass.getpass(f"Secret key for {node}: ")
+    if not access or not secret:
+        raise ConfigError("Both an access key and a secret key are needed.")
+    return credentials.Credentials(access, secret)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    if config.pool_file(args.name).exists():
+        raise ConfigError(f"A pool named '{args.name}' exists already ({config.pool_file(args.name)}).")
+    cfg = PoolConfig(name=args.name, bucket=args.bucket or f"pooldrive-{args.name}", replicas=args.replicas,
+                     write_quorum=args.quorum)
+    path = config.save_pool(cfg)
+    console.print(f"Created pool '{args.name}' ({path}). Add nodes with 'pooldrive pool add-node --pool "
+                  f"{args.name} NAME HOST:PORT'.")
+    return 0
+
+
+def _cfg(args: argparse.Namespace) -> PoolConfig:
+    return config.load_pool(args.pool)
+
+
+def cmd_add_node(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    node = NodeConfig(args.node, args.endpoint, args.weight, args.zone, args.secure)
+    new = cfg.with_nodes((*cfg.nodes, node))
+    new.validate()
+    if cfg.credentials == "keyring":
+        creds = _read_secret(args, args.node)
+        from sync_agent.node_client import NodeClient
+
+        client = NodeClient(node, creds, cfg.bucket)
+        with console.status(f"Checking {node.url}..."):
+            client.ensure_bucket()  # proves reachability and credentials before anything is saved
+        credentials.store_in_keyring(cfg.name, args.node, creds)
+    config.save_pool(new)
+    console.print(f"Added {args.node} ({node.url}, weight {args.weight}). Run 'pooldrive rebalance' to move "
+                  "existing files onto it.")
+    return 0
+
+
+def cmd_remove_node(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    cfg.node(args.node)
+    from sync_agent.pool import Pool
+
+    with Pool(cfg) as pool:
+        sole = [f.path for f in pool.catalog.files_on_node(args.node) if f.replicas == [args.node]]
+        held = pool.catalog.replicas_on_node(args.node)
+        if sole and not args.force:
+            raise RefusedError(f"{args.node} holds the only copy of {len(sole)} file(s) (e.g. '{sole[0]}'). "
+                               f"Run 'pooldrive node drain {args.node}' first.", paths=sole[:20])
+        if held and not args.force:
+            console.print(f"[yellow]{args.node} still holds {held} copies; they will be recreated elsewhere "
+                          "by 'pooldrive repair'.[/]")
+        pool.catalog.forget_node(args.node)
+    config.save_pool(cfg.with_nodes(tuple(n for n in cfg.nodes if n.name != args.node)))
+    if cfg.credentials == "keyring":
+        credentials.delete_from_keyring(cfg.name, args.node)
+    console.print(f"Removed {args.node} from pool '{cfg.name}'.")
+    return 0
+
+
+def _update_node(args: argparse.Namespace, **changes: object) -> None:
+    cfg = _cfg(args)
+    cfg.node(args.node)
+    config.save_pool(cfg.with_nodes(tuple(replace(n, **changes) if n.name == args.node else n  # type: ignore[arg-type]
+                                          for n in cfg.nodes)))
+
+
+def cmd_set_weight(args: argparse.Namespace) -> int:
+    _update_node(args, weight=args.weight)
+    console.print(f"{args.node} now has weight {args.weight}. 'pooldrive rebalance --dry-run' shows what moves.")
+    return 0
+
+
+def cmd_set_zone(args: argparse.Namespace) -> int:
+    _update_node(args, zone=args.zone)
+    console.print(f"{args.node} is now in zone '{args.zone}'.")
+    return 0
+
+
+def cmd_set_credentials(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    cfg.node(args.node)
+    if cfg.credentials != "keyring":
+        raise ConfigError(f"Pool '{cfg.name}' is a dev pool; its credentials live in {cfg.credentials_file}.")
+    credentials.store_in_keyring(cfg.name, args.node, _read_secret(args, args.node))
+    console.print(f"Stored the credentials of {args.node} in the keyring.")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    if args.json:
+        print_json({"name": cfg.name, "bucket": cfg.bucket, "replicas": cfg.replicas, "quorum": cfg.quorum,
+                    "nodes": list(cfg.nodes), "config": str(cfg.path)})
+        return 0
+    console.print(f"Pool [bold]{cfg.name}[/]: bucket '{cfg.bucket}', {cfg.replicas} copies per file, "
+                  f"write quorum {cfg.quorum}. Config: {cfg.path}")
+    table(["Node", "Endpoint", "Weight", "Zone"],
+          [(n.name, n.url, f"{n.weight:g}", n.zone or "-") for n in cfg.nodes])
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from sync_agent.pool import Pool
+
+    with Pool(_cfg(args)) as pool:
+        errors = pool.init_buckets()
+    for n in pool.cfg.nodes:
+        console.print(f"{n.name}: " + (f"[red]{errors[n.name]}[/]" if n.name in errors else "[green]ready[/]"))
+    return 1 if errors else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    pools = config.list_pools()
+    if args.json:
+        print_json(pools)
+    elif pools:
+        for name in pools:
+            console.print(name)
+    else:
+        console.print("No pools yet. 'pooldrive devpool up' starts a local one.")
+    return 0
