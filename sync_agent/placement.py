@@ -35,19 +35,20 @@ def unit_hash(node: str, path: str) -> float:
 
 
 def capped_weights(nodes: Sequence[NodeSpec], replicas: int) -> dict[str, float]:
-    """Cap each weight at (total / R) so no node is asked to hold more than one copy's worth of load.
+    """Cap each weight at (total / R) so no node is asked to hold more than one copy of every file.
 
-    Capping lowers the total, so repeat until stable (water-filling).
+    Capping lowers the total, so the cap c is the fixed point c = (sum of uncapped weights) / (R - k) with
+    the k largest weights capped (water-filling).
     """
     weights = {n.name: float(n.weight) for n in nodes}
     r = max(1, min(replicas, len(weights)))
-    for _ in range(len(weights)):
-        cap = sum(weights.values()) / r
-        over = {k for k, w in weights.items() if w > cap + 1e-12}
-        if not over:
-            break
-        for k in over:
-            weights[k] = cap
+    ordered = sorted(weights.values(), reverse=True)
+    for k in range(r):
+        cap = sum(ordered[k:]) / (r - k)
+        if ordered[k] <= cap + 1e-12:
+            if k == 0:
+                return weights
+            return {name: min(w, cap) for name, w in weights.items()}
     return weights
 
 

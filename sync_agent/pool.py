@@ -16,9 +16,9 @@ from pathlib import Path
 from sync_agent import config, credentials, keys, namespace, paths, reader, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
 from sync_agent.config import PoolConfig
-from sync_agent.errors import NodeError, NodeUnreachableError, PoolDriveError
+from sync_agent.errors import AuthError, NodeError, NodeFullError, NodeUnreachableError, PoolDriveError
 from sync_agent.health import HealthBook
-from sync_agent.node_client import NodeClient, Timeouts
+from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
 from sync_agent.transfer import RateLimiter, TransferControl
 
@@ -97,7 +97,17 @@ class Pool:
         self._probed_at = time.monotonic()
 
     def note_failure(self, name: str, err: PoolDriveError) -> None:
-        self.health.record(name, False, hard=isinstance(err, NodeUnreachableError), error=str(err))
+        """Count a failed request against the node's health when it says something about the node.
+
+        An unreachable node is down; a full one takes no new copies; an error about one object (missing,
+        corrupt) says nothing about the node and is handled by the caller.
+        """
+        if isinstance(err, NodeUnreachableError):
+            self.health.record(name, False, hard=True, error=str(err))
+        elif isinstance(err, NodeFullError):
+            self.health.set_capacity(name, Capacity(total=1, used=1, free=0))
+        elif isinstance(err, AuthError):
+            self.health.record(name, False, error=str(err))
 
     def writable_nodes(self) -> list[str]:
         """Nodes that may take new copies: not down, not over the fullness threshold, not draining."""

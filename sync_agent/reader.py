@@ -18,7 +18,16 @@ import urllib3
 from sync_agent import keys
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
-from sync_agent.errors import IntegrityError, LocalIOError, NodeError, NoReplicaError
+from sync_agent.errors import (
+    AuthError,
+    IntegrityError,
+    LocalIOError,
+    NodeError,
+    NodeFullError,
+    NodeUnreachableError,
+    NoReplicaError,
+    ObjectMissingError,
+)
 from sync_agent.node_client import map_error
 from sync_agent.placement import read_order
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
@@ -72,6 +81,14 @@ def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash,
     return offset
 
 
+def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: NodeError) -> None:
+    """An answer about the object itself (gone, or refused as bit-rotten by the node) marks that replica."""
+    if isinstance(err, ObjectMissingError):
+        pool.catalog.set_replica_state(path, v.number, node, ReplicaState.MISSING)
+    elif not isinstance(err, NodeUnreachableError | AuthError | NodeFullError):
+        pool.catalog.set_replica_state(path, v.number, node, ReplicaState.CORRUPT)
+
+
 def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferControl | None = None,
                      path_for_errors: str = "") -> Path:
     """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica."""
@@ -103,6 +120,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                     offset = _stream_into(pool, node, v, out, sha, offset, control)
                 except NodeError as e:
                     pool.note_failure(node, e)
+                    _mark_bad_replica(pool, label, v, node, e)
                     errors.append(f"{node}: {e.message}")
                     out.flush()
                     continue
@@ -150,6 +168,7 @@ def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
                 resp.release_conn()
         except NodeError as e:
             pool.note_failure(node, e)
+            _mark_bad_replica(pool, key, v, node, e)
             errors.append(f"{node}: {e.message}")
             continue
         if hashlib.sha256(data).hexdigest() == v.sha256:

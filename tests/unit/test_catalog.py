@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sync_agent.catalog.migrations import current_version
+from sync_agent.catalog.models import SCHEMA_VERSION
+from sync_agent.catalog.store import Catalog
+from sync_agent.errors import ConfigError
+
+
+def _commit(cat: Catalog, path: str, number: int, fid: str = "f1", nodes=("a", "b")) -> None:  # noqa: ANN001
+    cat.commit_version(file_id=fid, path=path, number=number, key=path, size=number, sha256=f"s{number}",
+                       mtime=1.0, replicas=[(n, f"v{number}{n}") for n in nodes])
+
+
+def test_versions_deletes_and_listing(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    _commit(cat, "docs/a.txt", 1)
+    _commit(cat, "docs/a.txt", 2)
+    _commit(cat, "docs/sub/b.txt", 1, fid="f2")
+    info = cat.get("docs/a.txt")
+    assert info and info.version == 2 and sorted(info.replicas) == ["a", "b"]
+    assert [v.number for v in cat.versions("docs/a.txt")] == [2, 1]
+    names = [(e.name, e.is_dir) for e in cat.list_dir("docs/")]
+    assert names == [("sub", True), ("a.txt", False)]
+    cat.mark_deleted("docs/a.txt")
+    assert cat.get("docs/a.txt") is None
+    assert cat.get("docs/a.txt", include_deleted=True).deleted  # history kept, restorable
+    assert cat.file_id_for("docs/a.txt") == ("f1", 3)  # a new file there continues the history
+    assert cat.count() == (1, 1)
+
+
+def test_a_new_file_replaces_the_live_one_at_its_path(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    _commit(cat, "x", 1, fid="old")
+    _commit(cat, "x", 1, fid="new")
+    assert cat.get("x").id == "new"
+    assert cat.get_by_id("old").deleted
+
+
+def test_schema_version_recorded_and_migration_backs_up_first(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    cat = Catalog(path)
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION
+    cat.close()
+    # pretend the file came from schema 0 with data in it: opening it must back it up before migrating
+    con = sqlite3.connect(path)
+    con.execute("DELETE FROM schema_version")
+    con.execute("DROP TABLE intent")
+    con.commit()
+    con.close()
+    Catalog(path).close()
+    con = sqlite3.connect(path)
+    con.execute("UPDATE schema_version SET version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(ConfigError, match="newer PoolDrive"):
+        Catalog(path)
+
+
+def test_intents(tmp_path: Path) -> None:
+    cat = Catalog(None)
+    i = cat.add_intent("put", "a", "f", 1, nodes=[])
+    cat.update_intent(i, nodes=["n1"])
+    assert cat.intents("put")[0].payload == {"nodes": ["n1"]}
+    cat.remove_intent(i)
+    assert cat.intents() == []

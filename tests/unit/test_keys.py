@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from sync_agent import keys
+from sync_agent.errors import InvalidPathError
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("a/b.txt", "a/b.txt"), ("/a//b/./c", "a/b/c"), ("  spaced name .txt", "  spaced name .txt"),
+    ("100% #1 + more.txt", "100% #1 + more.txt"),
+    (unicodedata.normalize("NFD", "café.txt"), unicodedata.normalize("NFC", "café.txt")),
+])
+def test_normalize_accepts_and_normalizes(raw: str, expected: str) -> None:
+    assert keys.normalize(raw) == expected
+
+
+@pytest.mark.parametrize("raw, why", [
+    ("../../etc/passwd", ".."), ("a/../../b", ".."), ("", "empty"), ("a\x00b", "NUL"), ("a\nb", "control"),
+    ("x" * 256, "255"), ("/".join(["d" * 200] * 6), "1024"), (".pooldrive/x", "reserved"),
+])
+def test_normalize_refuses_with_a_reason(raw: str, why: str) -> None:
+    with pytest.raises(InvalidPathError) as e:
+        keys.normalize(raw)
+    assert why in e.value.message
+
+
+def test_local_target_never_escapes(tmp_path: Path) -> None:
+    assert keys.local_target(tmp_path, "a/b.txt") == tmp_path.resolve() / "a/b.txt"
+    for bad in ("../x", "a/../../x", "/etc/passwd/../../x"):
+        with pytest.raises(InvalidPathError):
+            keys.local_target(tmp_path, bad)
+    # an absolute key is taken as relative to the root, never as an absolute path
+    assert keys.local_target(tmp_path, "/etc/passwd") == tmp_path.resolve() / "etc/passwd"
+
+
+def test_local_target_refuses_symlinked_escape(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path)
+    with pytest.raises(InvalidPathError):
+        keys.local_target(tmp_path / "root", "link/outside.txt")
