@@ -47,7 +47,11 @@ def resolve_version(pool: Pool, remote: str, version: int | None) -> tuple[str, 
 
 
 def temp_path(dest: Path, sha256: str) -> Path:
-    return dest.with_name(f".{dest.name}.{sha256[:12]}.pooldrive-part")
+    """Hidden, next to the target (same file system, so the final rename is atomic), and resumable."""
+    name = f".{dest.name}.{sha256[:12]}.pooldrive-part"
+    if len(name.encode()) > 255:  # a long target name: keep the temp name within the file system's limit
+        name = f".pd-{hashlib.sha1(dest.name.encode()).hexdigest()[:20]}.{sha256[:12]}.pooldrive-part"
+    return dest.with_name(name)
 
 
 def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash, offset: int,
@@ -123,6 +127,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                     _mark_bad_replica(pool, label, v, node, e)
                     errors.append(f"{node}: {e.message}")
                     out.flush()
+                    offset = out.tell()  # the next replica continues where this one stopped
                     continue
                 if offset == v.size and sha.hexdigest() == v.sha256:
                     break

@@ -1,0 +1,316 @@
+"""Issue 3: placement on real nodes, verified transfers, failover, quorum, corruption, rebuild, names."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from sync_agent import rebuild
+from sync_agent.catalog.models import ReplicaState
+from sync_agent.errors import InvalidPathError, QuorumError
+from sync_agent.placement import placement
+from sync_agent.pool import Pool
+from sync_agent.transfer import TransferControl
+from tests.nodepool import TEST_TIMEOUTS, NodePool
+
+
+def _file(path: Path, size: int, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = os.urandom(min(size, 1 << 20)) if seed == 0 else bytes([seed % 256]) * min(size, 1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            f.write(block[:left])
+            left -= min(left, len(block))
+    return path
+
+
+def test_replicas_are_where_the_scheduler_says(pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
+    for i in range(12):
+        key = f"spread/file-{i}.bin"
+        info = pool.put_file(_file(tmp_path / f"f{i}", 1000 + i), key)
+        expected = sorted(placement(key, pool.specs(), 2))
+        assert sorted(info.replicas) == expected
+        assert sorted(shared_nodes.holders(pool.cfg.bucket, key)) == expected  # asked the nodes themselves
+
+
+def test_multipart_upload_and_verified_download(pool: Pool, tmp_path: Path) -> None:
+    src = _file(tmp_path / "big.bin", 40 * 1024 * 1024 + 123)
+    info = pool.put_file(src, "big/big.bin")
+    out = pool.get_file("big/big.bin", tmp_path / "out.bin")
+    assert out.stat().st_size == src.stat().st_size
+    assert info.sha256 == __import__("hashlib").sha256(out.read_bytes()).hexdigest()
+    assert not list(tmp_path.glob(".*pooldrive-part"))
+
+
+def test_unchanged_upload_makes_no_new_version(pool: Pool, tmp_path: Path) -> None:
+    src = _file(tmp_path / "a", 100)
+    v1 = pool.put_file(src, "same")
+    v2 = pool.put_file(src, "same")
+    assert v1.version == v2.version == 1
+
+
+def test_read_survives_kill_of_the_preferred_node_mid_download(fault_pool: Pool, fault_nodes: NodePool,
+                                                               tmp_path: Path) -> None:
+    src = _file(tmp_path / "big.bin", 48 * 1024 * 1024)
+    info = fault_pool.put_file(src, "movie.bin")
+    first = fault_pool.health.views(info.replicas)
+    from sync_agent.placement import read_order
+
+    preferred = read_order(first)[0]
+    killed = []
+
+    def on_progress(done: int, total: int) -> None:
+        if done > 8 * 1024 * 1024 and not killed:
+            fault_nodes[preferred].kill()
+            killed.append(preferred)
+
+    out = fault_pool.get_file("movie.bin", tmp_path / "movie.bin", control=TransferControl(on_progress=on_progress))
+    assert killed == [preferred]
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_write_with_a_frozen_node_finishes_at_quorum_or_fails_cleanly(fault_nodes: NodePool, tmp_path: Path) -> None:
+    pool = fault_nodes.open_pool("frozen", tmp_path / "c.sqlite3")
+    key = "during-freeze.bin"
+    target = placement(key, pool.specs(), 2)
+    fault_nodes[target[0]].freeze()
+    try:
+        start = time.monotonic()
+        try:
+            info = pool.put_file(_file(tmp_path / "x", 3 * 1024 * 1024), key)
+        except QuorumError:
+            assert pool.catalog.get(key) is None
+        else:
+            assert len(info.replicas) >= pool.cfg.quorum and target[0] not in info.replicas
+            live = fault_nodes.holders(pool.cfg.bucket, key)
+            assert sorted(live) == sorted(info.replicas)
+        elapsed = time.monotonic() - start
+        assert elapsed < 3 * (TEST_TIMEOUTS.read + TEST_TIMEOUTS.connect) + 5, elapsed
+    finally:
+        fault_nodes[target[0]].thaw()
+        pool.close()
+
+
+def test_quorum_not_reached_leaves_nothing(fault_nodes: NodePool, tmp_path: Path) -> None:
+    pool = fault_nodes.open_pool("quorum", tmp_path / "c.sqlite3", replicas=3)
+    fault_nodes["node1"].kill()
+    fault_nodes["node2"].kill()
+    with pytest.raises(QuorumError) as e:
+        pool.put_file(_file(tmp_path / "x", 1000), "needs-three.txt")
+    assert "node1" in e.value.message and "node2" in e.value.message
+    assert pool.catalog.get("needs-three.txt") is None
+    assert fault_nodes.holders(pool.cfg.bucket, "needs-three.txt") == []
+    assert pool.catalog.intents() == []
+    pool.close()
+
+
+def test_lower_quorum_accepts_and_remembers_missing_copies(fault_nodes: NodePool, tmp_path: Path) -> None:
+    pool = fault_nodes.open_pool("quorum-one", tmp_path / "c.sqlite3", replicas=3, write_quorum=2)
+    fault_nodes["node1"].kill()
+    fault_nodes["node2"].kill()
+    info = pool.put_file(_file(tmp_path / "x", 1000), "two-of-three.txt")
+    assert len(info.replicas) == 2
+    pool.close()
+
+
+def _minio_part_files(node_dir: Path, bucket: str, key: str) -> list[Path]:
+    return sorted((node_dir / bucket / key).rglob("part.*"))
+
+
+def test_corrupt_replica_is_detected_and_served_from_the_other(pool: Pool, shared_nodes: NodePool,
+                                                              tmp_path: Path) -> None:
+    src = _file(tmp_path / "doc.bin", 2 * 1024 * 1024)
+    info = pool.put_file(src, "corrupt/doc.bin")
+    from sync_agent.placement import read_order
+
+    victim = read_order(pool.health.views(info.replicas))[0]
+    parts = _minio_part_files(shared_nodes[victim].data_dir, pool.cfg.bucket, "corrupt/doc.bin")
+    assert parts, "MinIO stores objects above 128 KiB in part files"
+    with open(parts[0], "r+b") as f:
+        f.seek(4096)
+        b = f.read(16)
+        f.seek(4096)
+        f.write(bytes(x ^ 0xFF for x in b))
+    out = pool.get_file("corrupt/doc.bin", tmp_path / "out.bin")
+    assert out.read_bytes() == src.read_bytes()
+    states = {r.node: r.state for r in pool.stat("corrupt/doc.bin").current.replicas}
+    assert states[victim] == ReplicaState.CORRUPT
+
+
+def _snapshot(pool: Pool) -> dict:
+    out = {}
+    for path in sorted({f.path for f in pool.catalog.walk()} | {"gone.txt", "renamed/b.txt"}):
+        info = pool.catalog.get(path, include_deleted=True)
+        if info is None:
+            continue
+        out[path] = (info.id, info.version, info.deleted, info.sha256, info.size, sorted(info.replicas),
+                     [(v.number, v.key, v.sha256, sorted(v.ok_nodes())) for v in pool.versions(path)])
+    return out
+
+
+def test_catalog_rebuild_from_the_nodes_equals_the_original(shared_nodes: NodePool, tmp_path: Path) -> None:
+    from tests.conftest import fresh_bucket
+
+    bucket = fresh_bucket()
+    pool = shared_nodes.open_pool(bucket, tmp_path / "c1.sqlite3")
+    for i in range(5):
+        pool.put_bytes(f"docs/{i}.txt", f"v1 {i}".encode())
+    pool.put_bytes("docs/0.txt", b"v2")
+    pool.put_bytes("a.txt", b"to move")
+    pool.move("a.txt", "renamed/b.txt")
+    pool.put_bytes("gone.txt", b"bye")
+    pool.delete("gone.txt")
+    before = _snapshot(pool)
+    pool.close()
+    (tmp_path / "c1.sqlite3").unlink()
+    fresh = shared_nodes.open_pool(bucket, tmp_path / "c2.sqlite3")
+    assert fresh.catalog.count() == (0, 0)
+    rebuild.rebuild(fresh)
+    after = _snapshot(fresh)
+    assert after == before
+    assert fresh.catalog.get("gone.txt") is None  # a rebuild never resurrects a deleted file
+    assert fresh.read_bytes("docs/0.txt") == b"v2"
+    fresh.close()
+
+
+def test_refresh_sees_another_devices_changes(pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
+    other = Pool(shared_nodes.config(pool.cfg.bucket), catalog_path=tmp_path / "other.sqlite3", timeouts=TEST_TIMEOUTS)
+    pool.put_bytes("shared/a.txt", b"one")
+    pool.put_bytes("shared/b.txt", b"two")
+    changes = rebuild.refresh(other)
+    assert sorted((c.path, c.kind) for c in changes) == [("shared/a.txt", "added"), ("shared/b.txt", "added")]
+    pool.put_bytes("shared/a.txt", b"one, edited")
+    pool.delete("shared/b.txt")
+    changes = rebuild.refresh(other)
+    assert sorted((c.path, c.kind) for c in changes) == [("shared/a.txt", "modified"), ("shared/b.txt", "deleted")]
+    assert rebuild.refresh(other) == []
+    assert other.read_bytes("shared/a.txt") == b"one, edited"
+    other.close()
+
+
+def test_objects_from_other_s3_tools_are_adopted(pool: Pool, shared_nodes: NodePool) -> None:
+    import io
+
+    raw = shared_nodes.raw_client("node3")
+    raw.put_object(pool.cfg.bucket, "console/upload.txt", io.BytesIO(b"from the console"), 16)
+    changes = rebuild.refresh(pool)
+    assert [(c.path, c.kind) for c in changes] == [("console/upload.txt", "added")]
+    info = pool.stat("console/upload.txt")
+    assert info.replicas == ["node3"] and len(info.sha256) == 64
+    assert pool.read_bytes("console/upload.txt") == b"from the console"
+
+
+ODD_NAMES = [
+    unicodedata.normalize("NFC", "café/naïve résumé.txt"), unicodedata.normalize("NFD", "Zoë/déjà vu.txt"),
+    "with spaces/  two  spaces .txt", "percent/100% sure.txt", "hash/#1 #2.txt", "plus/a+b=c.txt",
+    "emoji/🙂 smile.txt", "long/" + "n" * 250 + ".txt", "/".join(f"d{i}" for i in range(30)) + "/deep.txt",
+    "quote/it's \"quoted\".txt", "amp/a&b;c?.txt",
+]
+
+
+def test_odd_names_round_trip(pool: Pool, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for i, name in enumerate(ODD_NAMES):
+        _file(src / name, 10 + i, seed=i + 1)
+    from sync_agent import batch
+
+    up = batch.upload(pool, src, "odd")
+    assert not up.failed, up.failed
+    assert len(up.done) == len(ODD_NAMES)
+    down = batch.download(pool, "odd", tmp_path / "dst")
+    assert not down.failed, down.failed
+    for name in ODD_NAMES:
+        nfc = unicodedata.normalize("NFC", name)
+        assert (tmp_path / "dst" / nfc).read_bytes() == (src / name).read_bytes()
+
+
+def test_keys_cannot_escape_the_download_folder(pool: Pool, tmp_path: Path) -> None:
+    for bad in ("../x", "../../etc/passwd", "a/../../x"):
+        with pytest.raises(InvalidPathError):
+            pool.get_file(bad, tmp_path / "dl")
+        with pytest.raises(InvalidPathError):
+            pool.put_bytes(bad, b"x")
+    pool.put_bytes("etc/passwd", b"not the real one")
+    out = pool.get_file("/etc/passwd", tmp_path / "dl" / "p")
+    assert out == (tmp_path / "dl" / "p").resolve() or out == tmp_path / "dl" / "p"
+    assert Path("/etc/passwd").read_bytes() != b"not the real one"
+
+
+def test_versions_move_delete_restore(pool: Pool) -> None:
+    pool.put_bytes("notes.txt", b"one")
+    pool.put_bytes("notes.txt", b"two")
+    assert [v.number for v in pool.versions("notes.txt")] == [2, 1]
+    pool.move("notes.txt", "archive/notes.txt")
+    assert not pool.exists("notes.txt") and pool.read_bytes("archive/notes.txt") == b"two"
+    pool.delete("archive/notes.txt")
+    assert not pool.exists("archive/notes.txt")
+    restored = pool.restore("archive/notes.txt", 1)
+    assert pool.read_bytes("archive/notes.txt") == b"one" and restored.version == 4
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from sync_agent.config import parse_pool
+from sync_agent.pool import Pool
+from sync_agent.transfer import TransferControl
+from tests.nodepool import TEST_TIMEOUTS
+pool = Pool(parse_pool(Path(sys.argv[1]).read_text()), catalog_path=Path(sys.argv[2]), timeouts=TEST_TIMEOUTS)
+def slow(done, total):
+    if done > 20 * 1024 * 1024:
+        print("HALFWAY", flush=True)
+        time.sleep(60)
+pool.put_file(sys.argv[3], "crash/big.bin", control=TransferControl(on_progress=slow))
+"""
+
+
+def test_writer_killed_mid_upload_leaves_no_trace(fault_nodes: NodePool, tmp_path: Path) -> None:
+    pool = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")
+    cfg_path = tmp_path / "pool.toml"
+    cfg_path.write_text(pool.cfg.to_toml())
+    pool.close()
+    src = _file(tmp_path / "big.bin", 40 * 1024 * 1024)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(cfg_path), str(tmp_path / "c.sqlite3"), str(src)],
+                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "HALFWAY"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    reopened = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")  # recovers the dead writer's intent
+    assert reopened.catalog.intents() == []
+    assert reopened.catalog.get("crash/big.bin") is None
+    for n in fault_nodes.nodes:
+        leftovers = [o for o in reopened.client(n.name).list("crash/", versions=True)]
+        assert leftovers == [], (n.name, leftovers)
+    reopened.close()
+
+
+def test_cli_ls_json(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+                     ) -> None:
+    from sync_agent import config
+    from sync_agent.cli.main import main
+
+    cfg_file = config.save_pool(pool.cfg, tmp_path / "p.toml")
+    monkeypatch.setattr("sync_agent.cli.common.Pool.open",
+                        lambda ref: Pool(config.load_pool(ref), catalog=pool.catalog, timeouts=TEST_TIMEOUTS))
+    pool.put_bytes("cli/a.txt", b"a")
+    pool.put_bytes("cli/sub/b.txt", b"bb")
+    capsys.readouterr()
+    assert main(["ls", "cli", "-l", "--json", "--pool", str(cfg_file)]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    by_path = {e["path"]: e for e in entries}
+    assert by_path["cli/sub/"]["is_dir"] is True
+    a = by_path["cli/a.txt"]
+    assert a["size"] == 1 and len(a["sha256"]) == 64 and sorted(a["replicas"]) == sorted(pool.stat("cli/a.txt").replicas)
+    assert main(["ls", "-R", "--json", "--pool", str(cfg_file), "cli"]) == 0
+    assert {e["path"] for e in json.loads(capsys.readouterr().out)} == {"cli/a.txt", "cli/sub/b.txt"}
+    assert main(["stat", "nope.txt", "--pool", str(cfg_file)]) == 2
