@@ -73,14 +73,14 @@ def fresh_bucket() -> str:
 
 
 @pytest.fixture
-def pool(shared_nodes: NodePool, tmp_path: Path):  # noqa: ANN201
+def pool(shared_nodes: NodePool, tmp_path: Path):
     p = shared_nodes.open_pool(fresh_bucket(), tmp_path / "catalog.sqlite3")
     yield p
     p.close()
 
 
 @pytest.fixture
-def fault_pool(fault_nodes: NodePool, tmp_path: Path):  # noqa: ANN201
+def fault_pool(fault_nodes: NodePool, tmp_path: Path):
     p = fault_nodes.open_pool("faults", tmp_path / "catalog.sqlite3")
     yield p
     p.close()

@@ -92,7 +92,7 @@ class NodePool:
             try:
                 self.raw_client(n.name).stat_object(bucket, key)
                 out.append(n.name)
-            except Exception:  # noqa: BLE001 - missing, delete marker, no bucket: not a holder
+            except Exception:
                 pass
         return out
 

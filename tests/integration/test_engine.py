@@ -310,7 +310,8 @@ def test_cli_ls_json(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     by_path = {e["path"]: e for e in entries}
     assert by_path["cli/sub/"]["is_dir"] is True
     a = by_path["cli/a.txt"]
-    assert a["size"] == 1 and len(a["sha256"]) == 64 and sorted(a["replicas"]) == sorted(pool.stat("cli/a.txt").replicas)
+    assert a["size"] == 1 and len(a["sha256"]) == 64
+    assert sorted(a["replicas"]) == sorted(pool.stat("cli/a.txt").replicas)
     assert main(["ls", "-R", "--json", "--pool", str(cfg_file), "cli"]) == 0
     assert {e["path"] for e in json.loads(capsys.readouterr().out)} == {"cli/a.txt", "cli/sub/b.txt"}
     assert main(["stat", "nope.txt", "--pool", str(cfg_file)]) == 2

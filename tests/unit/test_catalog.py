@@ -11,7 +11,7 @@ from sync_agent.catalog.store import Catalog
 from sync_agent.errors import ConfigError
 
 
-def _commit(cat: Catalog, path: str, number: int, fid: str = "f1", nodes=("a", "b")) -> None:  # noqa: ANN001
+def _commit(cat: Catalog, path: str, number: int, fid: str = "f1", nodes=("a", "b")) -> None:
     cat.commit_version(file_id=fid, path=path, number=number, key=path, size=number, sha256=f"s{number}",
                        mtime=1.0, replicas=[(n, f"v{number}{n}") for n in nodes])
 
