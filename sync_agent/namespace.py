@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sync_agent import keys
 from sync_agent.catalog.store import FileInfo, VersionInfo
 from sync_agent.errors import AlreadyExistsError, NodeError, NotFoundError, QuorumError
+from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -20,8 +21,7 @@ if TYPE_CHECKING:
 def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: int
                  ) -> dict[str, str | None]:
     """Copy version ``v`` of ``info`` to key ``dst`` as version ``number`` on every node that holds it."""
-    meta = {"sha256": v.sha256, "size": str(v.size), "mtime": f"{v.mtime:.6f}", "file-id": info.id,
-            "version": str(number)}
+    meta = object_meta(info.id, number, v.sha256, v.size, v.mtime)
     written: dict[str, str | None] = {}
     errors: list[str] = []
     for node in v.ok_nodes():

@@ -20,6 +20,7 @@ from sync_agent import keys
 from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.node_client import RemoteObject
 from sync_agent.transfer import CHUNK
+from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -69,7 +70,11 @@ class RemoteChange:
 
 
 def _ts(o: RemoteObject) -> float:
-    return (o.last_modified or EPOCH).timestamp()
+    """When this entry was made: our ``written`` metadata (kept by repair copies), else the node's clock."""
+    try:
+        return float(o.meta["written"])
+    except (KeyError, ValueError):
+        return (o.last_modified or EPOCH).timestamp()
 
 
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
@@ -88,8 +93,7 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
             resp.release_conn()
         file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{o.version_id}").hex
         mtime = _ts(o)
-        meta = {"sha256": sha.hexdigest(), "size": str(size), "mtime": f"{mtime:.6f}", "file-id": file_id,
-                "version": "1"}
+        meta = object_meta(file_id, 1, sha.hexdigest(), size, mtime, written=mtime)
         vid = client.copy(o.key, o.key, meta, src_version=o.version_id)
         client.delete(o.key, o.version_id)  # the copy replaces it; keep one entry per version
         return client.stat(o.key, vid)

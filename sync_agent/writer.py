@@ -32,9 +32,15 @@ if TYPE_CHECKING:
 PARALLEL_PARTS = 3
 
 
-def object_meta(file_id: str, number: int, digest: Digest, mtime: float) -> dict[str, str]:
-    return {"sha256": digest.sha256, "size": str(digest.size), "mtime": f"{mtime:.6f}",
-            "file-id": file_id, "version": str(number)}
+def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
+                written: float | None = None) -> dict[str, str]:
+    """What every replica carries so the catalog can be rebuilt from the nodes alone.
+
+    ``written`` is when this version was created; copies made later (repair, rebalance) keep it, so the
+    newest version of a key is known whatever order the nodes received their copies in.
+    """
+    return {"sha256": sha256, "size": str(size), "mtime": f"{mtime:.6f}", "file-id": file_id,
+            "version": str(number), "written": f"{time.time() if written is None else written:.6f}"}
 
 
 def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: dict[str, str],
@@ -125,7 +131,8 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
                           f"are (unusable: {', '.join(down) or 'none'}). Bring nodes back or add nodes.",
                           paths=[key])
     file_id, number = cat.file_id_for(key)
-    meta = object_meta(file_id, number, digest, mtime)
+    meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
+    written_at = float(meta["written"])
     intent = cat.add_intent("put", key, file_id, number, nodes=[], owner=os.getpid())
     if control is not None:
         control.total = digest.size * min(pool.cfg.replicas, len(order))
@@ -140,7 +147,7 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
             raise QuorumError(f"Stored '{key}' on {len(written)} node(s) but {quorum} are required, so the "
                               f"write was undone. {detail}", paths=[key])
         cat.commit_version(file_id=file_id, path=key, number=number, key=key, size=digest.size,
-                           sha256=digest.sha256, mtime=mtime, replicas=written.items())
+                           sha256=digest.sha256, mtime=mtime, replicas=written.items(), created_at=written_at)
         cat.remove_intent(intent)
     except BaseException:
         # cancelled, quorum missed or crashed mid-way: leave nothing behind
@@ -184,18 +191,27 @@ def recover_intents(pool: Pool) -> int:
         owner = int(intent.payload.get("owner", 0) or 0)
         if owner and owner != os.getpid() and pid_alive(owner):
             continue
-        clean = True
-        for node in intent.payload.get("nodes", []):  # type: ignore[union-attr]
-            if node not in pool.clients:
-                continue
-            try:
-                for obj in pool.client(node).list(intent.path, versions=True):
-                    if obj.key == intent.path and obj.meta.get("file-id") == intent.file_id \
-                            and obj.meta.get("version") == str(intent.version):
-                        pool.client(node).delete(obj.key, obj.version_id)
-            except NodeError:
-                clean = False  # node down: try again next time
-        if clean:
+        if undo_stray_versions(pool, intent.path, intent.file_id, intent.version,
+                               intent.payload.get("nodes", [])):  # type: ignore[arg-type]
             pool.catalog.remove_intent(intent.id)
             resolved += 1
     return resolved
+
+
+def undo_stray_versions(pool: Pool, key: str, file_id: str, number: int, nodes: list[str]) -> bool:
+    """Delete copies of (file, version) on ``nodes`` that the catalog does not record; False if a node
+    could not be reached (try again later)."""
+    known = {(r.node, r.version_id) for v in pool.catalog.versions_by_id(file_id) if v.number == number
+             for r in v.replicas}
+    clean = True
+    for node in nodes:
+        if node not in pool.clients:
+            continue
+        try:
+            for obj in pool.client(node).list(key, versions=True):
+                if obj.key == key and obj.meta.get("file-id") == file_id \
+                        and obj.meta.get("version") == str(number) and (node, obj.version_id) not in known:
+                    pool.client(node).delete(obj.key, obj.version_id)
+        except NodeError:
+            clean = False
+    return clean

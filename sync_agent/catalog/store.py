@@ -158,7 +158,10 @@ class Catalog:
         f = self._row(path)
         if f is None:
             raise NotFoundError(f"'{path}' has no history in the pool.", paths=[path])
-        rows = self.m.Version.select().where(self.m.Version.file == f).order_by(self.m.Version.number.desc())
+        return self.versions_by_id(f.id)
+
+    def versions_by_id(self, file_id: str) -> list[VersionInfo]:
+        rows = self.m.Version.select().where(self.m.Version.file == file_id).order_by(self.m.Version.number.desc())
         return [self._version_info(v) for v in rows]
 
     def version(self, path: str, number: int) -> VersionInfo:
