@@ -31,6 +31,7 @@ class NodeHealth:
     last_error: str = ""
     checked_at: float = 0.0
     known: bool = False  # probed or used at least once
+    down_since: float = 0.0  # monotonic time it went down (0 while not down)
 
     def observe(self, ok: bool, latency: float = 0.0, *, hard: bool = False, error: str = "") -> Health:
         """Feed one probe or request result; returns the (possibly new) state.
@@ -42,6 +43,8 @@ class NodeHealth:
         self.checked_at = time.monotonic()
         self.known = True
         if ok:
+            if self.state == Health.DOWN and self.successes + 1 >= 2:
+                self.down_since = 0.0
             self.failures = 0
             self.successes += 1
             self.last_error = ""
@@ -60,6 +63,8 @@ class NodeHealth:
             self.failures += 1
             self.last_error = error
             if hard or self.failures >= 2:
+                if self.state != Health.DOWN:
+                    self.down_since = time.monotonic()
                 self.state = Health.DOWN
             elif self.state == Health.UP:
                 self.state = Health.DEGRADED
@@ -120,6 +125,13 @@ class HealthBook:
 
     def is_down(self, name: str) -> bool:
         return self.state(name) == Health.DOWN
+
+    def lost(self, grace: float) -> set[str]:
+        """Nodes down for longer than ``grace`` seconds (grace 0: every node down now)."""
+        now = time.monotonic()
+        with self._lock:
+            return {n for n, h in self._nodes.items()
+                    if h.state == Health.DOWN and now - h.down_since >= grace}
 
     def views(self, names: list[str]) -> list[ReplicaView]:
         with self._lock:

@@ -71,11 +71,13 @@ class NodePool:
                           nodes=tuple(NodeConfig(n.name, n.endpoint, (weights or {}).get(n.name, 1.0))
                                       for n in chosen))
 
-    def open_pool(self, bucket: str, catalog_path: Path, **kw: object) -> Pool:
+    def open_pool(self, bucket: str, catalog_path: Path, *, init: bool = True, **kw: object) -> Pool:
+        """A Pool on these nodes; ``init`` creates the bucket on every node (all must be up)."""
         pool = Pool(self.config(bucket, **kw), catalog_path=catalog_path,  # type: ignore[arg-type]
                     timeouts=TEST_TIMEOUTS)
-        errors = pool.init_buckets()
-        assert not errors, errors
+        if init:
+            errors = pool.init_buckets()
+            assert not errors, errors
         return pool
 
     def raw_client(self, name: str) -> Minio:

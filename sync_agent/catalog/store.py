@@ -272,30 +272,37 @@ class Catalog:
                 m.Replica.insert(version=v, node=node, s3_version=version_id, state=ReplicaState.OK,
                                  verified_at=time.time()).on_conflict_replace().execute()
 
-    def add_replica(self, path: str, number: int, node: str, version_id: str | None) -> None:
+    def _version_row(self, file_id: str, number: int):
         m = self.m
-        f = self._row(path)
-        v = m.Version.get((m.Version.file == f) & (m.Version.number == number))
-        m.Replica.insert(version=v, node=node, s3_version=version_id, state=ReplicaState.OK,
-                         verified_at=time.time()).on_conflict_replace().execute()
+        return m.Version.get_or_none((m.Version.file == file_id) & (m.Version.number == number))
+
+    def add_replica(self, file_id: str, number: int, node: str, version_id: str | None) -> None:
+        v = self._version_row(file_id, number)
+        if v is not None:
+            self.m.Replica.insert(version=v, node=node, s3_version=version_id, state=ReplicaState.OK,
+                                  verified_at=time.time()).on_conflict_replace().execute()
 
     def set_replica_state(self, path: str, number: int, node: str, state: str) -> None:
-        m = self.m
         f = self._row(path)
-        if f is None:
-            return
-        v = m.Version.get_or_none((m.Version.file == f) & (m.Version.number == number))
+        v = self._version_row(f.id, number) if f is not None else None
         if v is not None:
+            m = self.m
             m.Replica.update(state=state).where((m.Replica.version == v) & (m.Replica.node == node)).execute()
 
-    def remove_replica(self, path: str, number: int, node: str) -> None:
-        m = self.m
-        f = self._row(path)
-        if f is None:
-            return
-        v = m.Version.get_or_none((m.Version.file == f) & (m.Version.number == number))
+    def remove_replica(self, file_id: str, number: int, node: str) -> None:
+        v = self._version_row(file_id, number)
         if v is not None:
+            m = self.m
             m.Replica.delete().where((m.Replica.version == v) & (m.Replica.node == node)).execute()
+
+    def versions_with_replica_on(self, node: str) -> list[tuple[str, str, VersionInfo]]:
+        """(file id, current path, version) for every version, of any file, with a copy on ``node``."""
+        m = self.m
+        rows = (m.Version.select(m.Version, m.File.id.alias("fid"), m.File.path.alias("fpath"))
+                .join(m.Replica, on=(m.Replica.version == m.Version.id))
+                .switch(m.Version).join(m.File, on=(m.Version.file == m.File.id))
+                .where(m.Replica.node == node).objects())
+        return [(r.fid, r.fpath, self._version_info(r)) for r in rows]
 
     def prune_replicas(self, file_id: str, number: int, *, keep: set[str], scanned: set[str]) -> None:
         """Forget replicas on ``scanned`` nodes that do not hold the version any more."""

@@ -1,0 +1,279 @@
+"""Repair, rebalance, drain and scrub: keep every file at R verified copies, without a person stepping in.
+
+Each run plans per file (``replica_plan``), copies first, re-checks, and only then trims. Every step is
+idempotent and intent-protected, so a run killed at any point is simply run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sync_agent.catalog.models import ReplicaState
+from sync_agent.catalog.store import VersionInfo
+from sync_agent.errors import (
+    AuthError,
+    NodeError,
+    NodeFullError,
+    NodeUnreachableError,
+    ObjectMissingError,
+    PoolDriveError,
+)
+from sync_agent.placement import Health, placement, rank_nodes
+from sync_agent.replica_plan import Mode, NodeFacts, Plan, VersionFacts, plan_version
+from sync_agent.replication import copy_replica, recover_replication_intents, trim_replica
+from sync_agent.transfer import CHUNK, RateLimiter
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+
+@dataclass
+class Report:
+    mode: str
+    files: int = 0
+    copies_made: int = 0
+    copies_removed: int = 0
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)  # node -> {"in": n, "out": n, "bytes": b}
+    unrecoverable: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    corrupt: list[tuple[str, str]] = field(default_factory=list)  # scrub: (path, node)
+    checked: int = 0  # scrub: copies read back
+
+    def _count(self, node: str, key: str, n: int = 1) -> None:
+        self.planned.setdefault(node, {"in": 0, "out": 0, "bytes": 0})[key] += n
+
+
+@dataclass
+class Work:
+    file_id: str
+    path: str
+    version: VersionInfo
+    plan: Plan
+
+
+def node_facts(pool: Pool, lost: set[str] | None) -> NodeFacts:
+    down = {n for n in pool.clients if pool.health.state(n) == Health.DOWN}
+    return NodeFacts(replicas=pool.cfg.replicas, lost=lost or set(), down=down,
+                     draining=pool.catalog.draining_nodes(), writable=set(pool.writable_nodes()))
+
+
+def _facts(pool: Pool, path: str, v: VersionInfo, draining: set[str]) -> VersionFacts:
+    specs = pool.specs()
+    active = [s for s in specs if s.name not in draining]
+    return VersionFacts(path=path, holders=v.ok_nodes(),
+                        bad=[r.node for r in v.replicas if r.state != ReplicaState.OK],
+                        ranking=rank_nodes(v.key, specs, pool.cfg.replicas),
+                        ideal=placement(v.key, active, pool.cfg.replicas))
+
+
+def plan(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | None = None) -> list[Work]:
+    pool.refresh_health(max_age=0)
+    nodes = node_facts(pool, lost)
+    draining = set(nodes.draining)
+    if mode == Mode.DRAIN:
+        items = [(fid, path, v) for fid, path, v in pool.catalog.versions_with_replica_on(node or "")]
+    else:
+        items = [(f.id, f.path, f.current) for f in pool.catalog.walk() if f.current is not None]
+    out = []
+    for fid, path, v in items:
+        p = plan_version(_facts(pool, path, v, draining), nodes, mode)
+        if not p.empty or p.unrecoverable:
+            out.append(Work(fid, path, v, p))
+    return out
+
+
+def execute(pool: Pool, work: list[Work], mode: Mode, *, lost: set[str] | None = None, dry_run: bool = False,
+            parallel: int = 4,
+            limiter: RateLimiter | None = None, on_file: Callable[[Work, str | None], None] | None = None
+            ) -> Report:
+    report = Report(mode.value, files=len(work))
+    start = time.monotonic()
+    lock = threading.Lock()
+    for w in work:
+        if w.plan.unrecoverable:
+            report.unrecoverable.append(w.path)
+        for n in w.plan.copy_to:
+            report._count(n, "in")
+            report._count(n, "bytes", w.version.size)
+        for n in w.plan.trim:
+            report._count(n, "out")
+    if dry_run:
+        return report
+    recover_replication_intents(pool)
+
+    def one(w: Work) -> None:
+        err = None
+        try:
+            for dest in w.plan.copy_to:
+                copy_replica(pool, w.file_id, w.version, dest, limiter=limiter)
+                with lock:
+                    report.copies_made += 1
+                    report.bytes_copied += w.version.size
+            # re-read what is verified now, and never let the good copies drop below R
+            fresh = next((v for v in pool.catalog.versions_by_id(w.file_id) if v.number == w.version.number), None)
+            if fresh is not None:
+                facts = node_facts(pool, lost)
+                good = [n for n in fresh.ok_nodes() if n not in facts.lost and n not in facts.draining]
+                for node in w.plan.trim:
+                    if node in facts.down:
+                        continue
+                    if node in good:
+                        if len(good) - 1 < pool.cfg.replicas:
+                            continue
+                        good.remove(node)
+                    elif node in fresh.ok_nodes():  # a draining or misplaced copy
+                        if len(good) < pool.cfg.replicas:
+                            continue
+                    elif not good:  # a bad copy: drop it once one good copy exists
+                        continue
+                    trim_replica(pool, w.file_id, fresh, node)
+                    with lock:
+                        report.copies_removed += 1
+        except PoolDriveError as e:
+            err = e.message
+            with lock:
+                report.errors.append((w.path, e.message))
+        if on_file is not None:
+            on_file(w, err)
+
+    with ThreadPoolExecutor(max(1, parallel)) as ex:
+        list(ex.map(one, [w for w in work if not w.plan.unrecoverable]))
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def run(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | None = None, dry_run: bool = False,
+        parallel: int = 4, limiter: RateLimiter | None = None,
+        on_file: Callable[[Work, str | None], None] | None = None) -> Report:
+    from sync_agent.namespace import retry_pending_deletes
+
+    if not dry_run:
+        retry_pending_deletes(pool)
+    return execute(pool, plan(pool, mode, lost=lost, node=node), mode, lost=lost, dry_run=dry_run,
+                   parallel=parallel, limiter=limiter, on_file=on_file)
+
+
+def drain(pool: Pool, node: str, **kw: object) -> Report:
+    """Move every copy (all versions) off ``node``; new files already avoid it."""
+    from sync_agent.catalog.models import NodeState
+
+    pool.cfg.node(node)
+    pool.catalog.set_node_state(node, NodeState.DRAINING)
+    return run(pool, Mode.DRAIN, node=node, **kw)  # type: ignore[arg-type]
+
+
+def _read_back(pool: Pool, node: str, v: VersionInfo) -> str | None:
+    """The SHA-256 of the copy on ``node``, or None when the node could not serve it (object-level)."""
+    sha = hashlib.sha256()
+    resp = pool.client(node).get(v.key, v.replicas_version(node))
+    try:
+        while chunk := resp.read(CHUNK):
+            sha.update(chunk)
+    except Exception:
+        return None
+    finally:
+        resp.close()
+        resp.release_conn()
+    return sha.hexdigest()
+
+
+def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int = 4,
+          seed: int | None = None, on_file: Callable[[str], None] | None = None) -> Report:
+    """Read copies back and check them against the stored SHA-256; mark bad ones and repair."""
+    report = Report("scrub")
+    start = time.monotonic()
+    rng = random.Random(seed)
+    files = [f for f in pool.catalog.walk() if f.current is not None and (sample >= 1 or rng.random() < sample)]
+    report.files = len(files)
+    lock = threading.Lock()
+
+    def one(f) -> None:
+        v = f.current
+        for node in v.ok_nodes():
+            if pool.health.is_down(node):
+                continue
+            try:
+                got = _read_back(pool, node, v)
+            except ObjectMissingError:
+                got = "missing"
+            except (NodeUnreachableError, AuthError, NodeFullError) as e:
+                with lock:
+                    report.errors.append((f.path, f"{node}: {e.message}"))
+                continue
+            except NodeError:
+                got = None  # the node refused to serve this object (its own bit-rot check failed)
+            with lock:
+                report.checked += 1
+            if got != v.sha256:
+                state = ReplicaState.MISSING if got == "missing" else ReplicaState.CORRUPT
+                pool.catalog.set_replica_state(f.path, v.number, node, state)
+                with lock:
+                    report.corrupt.append((f.path, node))
+        if on_file is not None:
+            on_file(f.path)
+
+    with ThreadPoolExecutor(max(1, parallel)) as ex:
+        list(ex.map(one, files))
+    if repair and report.corrupt:
+        fixed = run(pool, Mode.REPAIR, parallel=parallel)
+        report.copies_made, report.copies_removed = fixed.copies_made, fixed.copies_removed
+        report.bytes_copied, report.errors = fixed.bytes_copied, report.errors + fixed.errors
+    report.seconds = time.monotonic() - start
+    return report
+
+
+class RepairLoop:
+    """Background repair: nodes down longer than ``grace`` count as lost; runs every ``interval`` seconds
+    and right after a node comes back (to drop the surplus copies made meanwhile)."""
+
+    def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 60.0, parallel: int = 2,
+                 bandwidth: float = 0) -> None:
+        self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
+        self.limiter = RateLimiter(bandwidth)
+        self.last: Report | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unsubscribe = pool.health.subscribe(lambda ev: self._wake.set() if ev.new == Health.UP else None)
+
+    def run_once(self) -> Report:
+        self.last = run(self.pool, Mode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
+                        limiter=self.limiter)
+        return self.last
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except PoolDriveError:
+                pass  # the next round tries again; per-file errors are in the report
+            lost_soon = [time.monotonic() - self.pool.health.get(n).down_since for n in self.pool.clients
+                         if self.pool.health.is_down(n)]
+            wait = self.interval
+            if lost_soon:  # wake up when the first down node passes the grace period
+                wait = min(wait, max(0.5, min(self.grace - age for age in lost_soon) + 0.1))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def start(self) -> RepairLoop:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="pooldrive-repair", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._unsubscribe()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

@@ -1,0 +1,77 @@
+"""What repair, rebalance and drain should do with one file version. Pure functions, no I/O.
+
+The plan never removes a copy unless, counting only copies that already exist and are verified plus the
+copies it asks to make first, the file keeps R good copies; the executor re-checks that after copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    REPAIR = "repair"  # back to R good copies; drop surplus and bad copies
+    REBALANCE = "rebalance"  # move copies to where placement puts them now
+    DRAIN = "drain"  # move every copy off draining nodes
+
+
+@dataclass(frozen=True)
+class VersionFacts:
+    path: str
+    holders: Sequence[str]  # nodes with a verified copy
+    bad: Sequence[str] = ()  # nodes whose copy is corrupt or missing
+    ranking: Sequence[str] = ()  # every node, best first (rendezvous)
+    ideal: Sequence[str] = ()  # where placement puts this file now (rebalance target)
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    replicas: int
+    lost: Collection[str] = frozenset()  # down past the grace period: their copies no longer count
+    down: Collection[str] = frozenset()  # down now: copies still count (within grace) but cannot be read
+    draining: Collection[str] = frozenset()
+    writable: Collection[str] = frozenset()  # may take new copies
+
+
+@dataclass
+class Plan:
+    copy_to: list[str] = field(default_factory=list)
+    trim: list[str] = field(default_factory=list)  # remove these copies once the new ones are verified
+    sources: list[str] = field(default_factory=list)
+    unrecoverable: bool = False  # no readable copy anywhere
+
+    @property
+    def empty(self) -> bool:
+        return not self.copy_to and not self.trim
+
+
+def plan_version(f: VersionFacts, n: NodeFacts, mode: Mode) -> Plan:
+    unreachable = set(n.lost) | set(n.down)
+    sources = [h for h in f.holders if h not in unreachable]
+    good = [h for h in f.holders if h not in n.lost and h not in n.draining]
+    plan = Plan(sources=sources)
+    if not sources:
+        plan.unrecoverable = bool(f.holders or f.bad) and not any(h in unreachable for h in f.holders)
+        return plan
+    held = set(f.holders) | set(f.bad)
+    candidates = [x for x in f.ranking if x in n.writable and x not in held]
+    if mode == Mode.REBALANCE:
+        want = [x for x in f.ideal if x not in n.draining]
+        plan.copy_to = [x for x in want if x not in f.holders and x in n.writable]
+        after = set(good) | set(plan.copy_to)
+        if len([x for x in after if x in want]) >= min(n.replicas, len(want)):
+            plan.trim = [h for h in good if h not in want and h not in unreachable]
+    else:
+        need = max(0, n.replicas - len(good))
+        plan.copy_to = candidates[:need]
+        after = good + plan.copy_to
+        if len(after) >= n.replicas:
+            order = {x: i for i, x in enumerate(f.ranking)}
+            keep = sorted(after, key=lambda x: order.get(x, len(order)))[:n.replicas]
+            plan.trim = [h for h in good if h not in keep and h not in unreachable]
+            plan.trim += [h for h in f.holders if h in n.draining and h not in unreachable]
+    if len(set(good) | set(plan.copy_to)) >= n.replicas or (len(good) >= 1 and not candidates):
+        plan.trim += [b for b in f.bad if b not in unreachable]
+    return plan

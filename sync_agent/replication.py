@@ -1,0 +1,158 @@
+"""Moving one copy between nodes, verified and crash-safe.
+
+``copy_replica`` streams a version from a healthy copy into another node while computing its SHA-256 and
+multipart MD5s; the new copy counts only when both match. ``trim_replica`` removes a copy. Both write an
+intent first, so ``recover_replication_intents`` can finish or undo whatever a killed process left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import TYPE_CHECKING
+
+import urllib3
+
+from sync_agent.catalog.models import ReplicaState
+from sync_agent.catalog.store import VersionInfo
+from sync_agent.errors import IntegrityError, NodeError, NoReplicaError, ObjectMissingError
+from sync_agent.minio_server import pid_alive
+from sync_agent.node_client import map_error
+from sync_agent.placement import read_order
+from sync_agent.transfer import PART_SIZE, RateLimiter, expected_etag
+from sync_agent.writer import object_meta, undo_stray_versions
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+
+class SourceError(NodeError):
+    """The node we copy *from* failed (as opposed to the one we copy to)."""
+
+
+class _HashingSource:
+    """Reads a node's response for minio-py's upload, hashing as the bytes pass."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse, pool: Pool, node: str, limiter: RateLimiter | None) -> None:
+        self.resp, self.pool, self.node, self.limiter = resp, pool, node, limiter
+        self.sha = hashlib.sha256()
+        self.md5 = hashlib.md5()
+        self.in_part = 0
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        want = PART_SIZE - self.in_part if n < 0 else min(n, PART_SIZE - self.in_part)
+        try:
+            data = self.resp.read(want)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            err = map_error(e, self.pool.client(self.node).node, "reading a copy")
+            raise SourceError(err.message, node=self.node) from e
+        if self.limiter is not None and data:
+            self.limiter.take(len(data))
+        self.sha.update(data)
+        self.md5.update(data)
+        self.in_part += len(data)
+        self.size += len(data)
+        if self.in_part == PART_SIZE:
+            self.parts.append(self.md5.digest())
+            self.md5, self.in_part = hashlib.md5(), 0
+        return data
+
+    def etag(self) -> str:
+        parts = [*self.parts, self.md5.digest()] if self.in_part or not self.parts else self.parts
+        return expected_etag(parts)
+
+
+def _owner_alive(payload: dict[str, object]) -> bool:
+    owner = int(payload.get("owner", 0) or 0)  # type: ignore[call-overload]
+    return bool(owner) and owner != os.getpid() and pid_alive(owner)
+
+
+def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter: RateLimiter | None = None
+                 ) -> str | None:
+    """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id."""
+    cat = pool.catalog
+    sources = read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
+    if not sources:
+        raise NoReplicaError(f"No readable copy of '{v.key}' to copy from.", paths=[v.key])
+    meta = object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
+    intent = cat.add_intent("replicate", v.key, file_id, v.number, nodes=[dest], owner=os.getpid())
+    errors = []
+    try:
+        for src in sources:
+            try:
+                resp = pool.client(src).get(v.key, v.replicas_version(src))
+            except NodeError as e:
+                pool.note_failure(src, e)
+                if isinstance(e, ObjectMissingError):
+                    cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
+                errors.append(f"{src}: {e.message}")
+                continue
+            reader = _HashingSource(resp, pool, src, limiter)
+            try:
+                with pool.health.request(dest):
+                    vid, etag = pool.client(dest).put(v.key, reader, v.size, meta, part_size=PART_SIZE)
+            except SourceError as e:
+                pool.note_failure(src, e)
+                errors.append(f"{src}: {e.message}")
+                continue
+            finally:
+                resp.close()
+                resp.release_conn()
+            if reader.sha.hexdigest() != v.sha256 or reader.size != v.size:
+                pool.client(dest).delete(v.key, vid)
+                cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
+                errors.append(f"{src}: its copy does not match the checksum")
+                continue
+            if etag != reader.etag():
+                pool.client(dest).delete(v.key, vid)
+                raise IntegrityError(f"Node '{dest}' stored '{v.key}' damaged (ETag {etag}); the copy was removed.",
+                                     paths=[v.key])
+            cat.add_replica(file_id, v.number, dest, vid)
+            cat.remove_intent(intent)
+            return vid
+        raise NoReplicaError(f"Could not copy '{v.key}' from any node: {'; '.join(errors)}", paths=[v.key])
+    except BaseException:
+        if any(i.id == intent for i in cat.intents("replicate")) and \
+                undo_stray_versions(pool, v.key, file_id, v.number, [dest]):
+            cat.remove_intent(intent)
+        raise
+
+
+def trim_replica(pool: Pool, file_id: str, v: VersionInfo, node: str) -> None:
+    """Remove the copy of ``v`` on ``node`` (the catalog first, so no reader picks it meanwhile)."""
+    vid = v.replicas_version(node)
+    intent = pool.catalog.add_intent("trim", v.key, file_id, v.number, nodes=[node], s3_version=vid,
+                                     owner=os.getpid())
+    pool.catalog.remove_replica(file_id, v.number, node)
+    try:
+        pool.client(node).delete(v.key, vid)
+    except ObjectMissingError:
+        pass
+    pool.catalog.remove_intent(intent)
+
+
+def recover_replication_intents(pool: Pool) -> int:
+    """Finish or undo copies and trims a killed process left half-done; returns how many remain."""
+    remaining = 0
+    for intent in pool.catalog.intents():
+        if intent.kind not in ("replicate", "trim") or _owner_alive(intent.payload):
+            continue
+        nodes = [n for n in intent.payload.get("nodes", []) if n in pool.clients]  # type: ignore[union-attr]
+        try:
+            if intent.kind == "replicate":
+                done = undo_stray_versions(pool, intent.path, intent.file_id, intent.version, nodes)
+            else:
+                pool.catalog.remove_replica(intent.file_id, intent.version, nodes[0])
+                pool.client(nodes[0]).delete(intent.path, intent.payload.get("s3_version"))  # type: ignore[arg-type]
+                done = True
+        except ObjectMissingError:
+            done = True
+        except (NodeError, IndexError):
+            done = False
+        if done:
+            pool.catalog.remove_intent(intent.id)
+        else:
+            remaining += 1
+    return remaining
