@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys
+from sync_agent import keys, writer
 from sync_agent.errors import InvalidPathError, LocalIOError, NotFoundError, PoolDriveError
 from sync_agent.transfer import TransferControl
 
@@ -120,11 +120,10 @@ def upload(pool: Pool, local: Path, remote: str | None = None, *, parallel: int 
     def work(u: PlannedUpload) -> bool:
         if control is not None:
             control.checkpoint()
-        before = pool.catalog.get(u.remote)
-        info = pool.put_file(u.local, u.remote)
+        _, changed = writer.upload_file(pool, u.local, u.remote)
         if control is not None:
             control.advance(u.size)
-        return before is not None and before.version == info.version
+        return not changed
 
     if control is not None:
         control.total = sum(u.size for u in plan)

@@ -50,6 +50,7 @@ class Pool:
         self.down_limiter = RateLimiter()
         self.parallel_files = 8
         self._probed_at = 0.0
+        self._io_executor: ThreadPoolExecutor | None = None
         for n in cfg.nodes:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
                                               timeouts)
@@ -59,7 +60,16 @@ class Pool:
     def open(cls, name_or_path: str | None = None, **kw: object) -> Pool:
         return cls(config.load_pool(name_or_path), **kw)  # type: ignore[arg-type]
 
+    @property
+    def io_executor(self) -> ThreadPoolExecutor:
+        """Threads for the replica writes of single files (never submit work that itself waits on it)."""
+        if self._io_executor is None:
+            self._io_executor = ThreadPoolExecutor(32, thread_name_prefix="pooldrive-io")
+        return self._io_executor
+
     def close(self) -> None:
+        if self._io_executor is not None:
+            self._io_executor.shutdown(wait=True)
         for c in self.clients.values():
             c.close()
         self.catalog.close()

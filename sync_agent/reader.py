@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import urllib3
 
@@ -54,22 +56,74 @@ def temp_path(dest: Path, sha256: str) -> Path:
     return dest.with_name(name)
 
 
-def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash, offset: int,
+class _ReadAhead:
+    """Reads a response body in a thread, a few chunks ahead, so network, hashing and disk overlap."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse, depth: int = 8) -> None:
+        self.resp = resp
+        self.q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._pump, name="pooldrive-read", daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        try:
+            while not self.stop.is_set():
+                chunk = self.resp.read(CHUNK)
+                self.q.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as e:
+            self.q.put(e)
+
+    def read(self) -> bytes:
+        item = self.q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.resp.close()  # unblocks a read in progress
+        while self.thread.is_alive():
+            try:
+                self.q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self.resp.release_conn()
+
+
+class _Direct:
+    """A small body: read it in this thread (a read-ahead thread would cost more than it saves)."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
+        self.resp = resp
+
+    def read(self) -> bytes:
+        return self.resp.read(CHUNK)
+
+    def close(self) -> None:
+        self.resp.close()
+        self.resp.release_conn()
+
+
+def _stream_into(pool: Pool, node: str, v: VersionInfo, out: BinaryIO, sha: hashlib._Hash, offset: int,
                  control: TransferControl | None) -> int:
     """Append the object's bytes from ``offset`` to ``out``; returns the new offset."""
     client = pool.client(node)
+    if offset >= v.size:
+        return offset
     with pool.health.request(node):
         t = time.monotonic()
-        resp = client.get(v.key, v.replicas_version(node), offset=offset) if offset < v.size else None
-        if resp is None:
-            return offset
+        resp = client.get(v.key, v.replicas_version(node), offset=offset)
+        body = _ReadAhead(resp) if v.size - offset > 4 * CHUNK else _Direct(resp)
         pool.health.record(node, True, time.monotonic() - t)
         try:
             while True:
                 if control is not None:
                     control.checkpoint()
                 try:
-                    chunk = resp.read(CHUNK)
+                    chunk = body.read()
                 except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
                     raise map_error(e, client.node, f"downloading '{v.key}'") from e
                 if not chunk:
@@ -80,8 +134,7 @@ def _stream_into(pool: Pool, node: str, v: VersionInfo, out, sha: hashlib._Hash,
                 if control is not None:
                     control.advance(len(chunk))
         finally:
-            resp.close()
-            resp.release_conn()
+            body.close()
     return offset
 
 
@@ -94,8 +147,12 @@ def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: Nod
 
 
 def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferControl | None = None,
-                     path_for_errors: str = "") -> Path:
-    """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica."""
+                     path_for_errors: str = "", *, durable: bool = False) -> Path:
+    """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica.
+
+    ``durable`` also fsyncs the file and its folder, so the new name survives a power cut (the sync agent
+    wants that; a one-off download does not pay for it).
+    """
     label = path_for_errors or v.key
     candidates = read_order(pool.health.views(v.ok_nodes()))
     if not candidates:
@@ -141,14 +198,16 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                 raise NoReplicaError(f"Could not read '{label}' from any copy: {'; '.join(errors)}",
                                      paths=[label])
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
     except OSError as e:
         raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
     if sha.hexdigest() != v.sha256:
         raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
     os.utime(tmp, (v.mtime, v.mtime))
     os.replace(tmp, dest)
-    fsync_dir(dest.parent)
+    if durable:
+        fsync_dir(dest.parent)
     return dest
 
 

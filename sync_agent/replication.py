@@ -19,7 +19,7 @@ from sync_agent.errors import IntegrityError, NodeError, NoReplicaError, ObjectM
 from sync_agent.minio_server import pid_alive
 from sync_agent.node_client import map_error
 from sync_agent.placement import read_order
-from sync_agent.transfer import PART_SIZE, RateLimiter, expected_etag
+from sync_agent.transfer import PART_SIZE, Digest, RateLimiter, etag_fits
 from sync_agent.writer import object_meta, undo_stray_versions
 
 if TYPE_CHECKING:
@@ -36,32 +36,19 @@ class _HashingSource:
     def __init__(self, resp: urllib3.BaseHTTPResponse, pool: Pool, node: str, limiter: RateLimiter | None) -> None:
         self.resp, self.pool, self.node, self.limiter = resp, pool, node, limiter
         self.sha = hashlib.sha256()
-        self.md5 = hashlib.md5()
-        self.in_part = 0
-        self.parts: list[bytes] = []
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
-        want = PART_SIZE - self.in_part if n < 0 else min(n, PART_SIZE - self.in_part)
         try:
-            data = self.resp.read(want)
+            data = self.resp.read(None if n < 0 else n)
         except (urllib3.exceptions.HTTPError, OSError) as e:
             err = map_error(e, self.pool.client(self.node).node, "reading a copy")
             raise SourceError(err.message, node=self.node) from e
         if self.limiter is not None and data:
             self.limiter.take(len(data))
         self.sha.update(data)
-        self.md5.update(data)
-        self.in_part += len(data)
         self.size += len(data)
-        if self.in_part == PART_SIZE:
-            self.parts.append(self.md5.digest())
-            self.md5, self.in_part = hashlib.md5(), 0
         return data
-
-    def etag(self) -> str:
-        parts = [*self.parts, self.md5.digest()] if self.in_part or not self.parts else self.parts
-        return expected_etag(parts)
 
 
 def _owner_alive(payload: dict[str, object]) -> bool:
@@ -105,10 +92,10 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                 cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
                 errors.append(f"{src}: its copy does not match the checksum")
                 continue
-            if etag != reader.etag():
+            if not etag_fits(etag, Digest(v.sha256, v.size).parts):
                 pool.client(dest).delete(v.key, vid)
-                raise IntegrityError(f"Node '{dest}' stored '{v.key}' damaged (ETag {etag}); the copy was removed.",
-                                     paths=[v.key])
+                raise IntegrityError(f"Node '{dest}' stored '{v.key}' with an unexpected ETag ({etag}); the copy "
+                                     "was removed.", paths=[v.key])
             cat.add_replica(file_id, v.number, dest, vid)
             cat.remove_intent(intent)
             return vid

@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -24,7 +24,15 @@ from sync_agent.catalog.store import FileInfo
 from sync_agent.errors import IntegrityError, LocalIOError, NodeError, PoolDriveError, QuorumError
 from sync_agent.minio_server import pid_alive
 from sync_agent.placement import write_order
-from sync_agent.transfer import PART_SIZE, Digest, MeteredReader, TransferControl, digest_bytes, digest_file
+from sync_agent.transfer import (
+    PART_SIZE,
+    Digest,
+    MeteredReader,
+    TransferControl,
+    digest_bytes,
+    digest_file,
+    etag_fits,
+)
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -44,66 +52,55 @@ def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
 
 
 def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: dict[str, str],
-                  opener: Callable[[], BinaryIO], intent: int, control: TransferControl | None
+                  opener: Callable[[], BinaryIO], control: TransferControl | None
                   ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
     """Write to the first R nodes of ``order`` that succeed; returns (node -> version id, node -> error)."""
     want = pool.cfg.replicas
     written: dict[str, str | None] = {}
     errors: dict[str, PoolDriveError] = {}
-    attempted: list[str] = []
+    etags: dict[str, str] = {}
     lock = threading.Lock()
     candidates = list(order)
 
-    def one(node: str) -> tuple[str, str | None]:
+    def one(node: str) -> str | None:
         client = pool.client(node)
         with pool.health.request(node), opener() as raw:
             t = time.monotonic()
             version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
                                           part_size=PART_SIZE, parallel=PARALLEL_PARTS)
-            if etag != digest.etag:
+            with lock:
+                etags[node] = etag
+                agree = etag_fits(etag, digest.parts) and len(set(etags.values())) == 1
+            if not agree:
                 try:
                     client.delete(key, version_id)
                 finally:
-                    raise IntegrityError(f"Node '{node}' stored '{key}' with ETag {etag}, expected "
-                                         f"{digest.etag}: the bytes were damaged on the way.", paths=[key])
+                    raise IntegrityError(f"Node '{node}' stored '{key}' with ETag {etag}, which does not match "
+                                         f"the other copies ({', '.join(etags.values())}).", paths=[key])
             pool.health.record(node, True, min(time.monotonic() - t, pool.health.get(node).latency * 2))
-            return node, version_id
+            return version_id
 
-    def start(ex: ThreadPoolExecutor) -> Future[tuple[str, str | None]] | None:
-        if not candidates:
-            return None
+    running: dict[Future[str | None], str] = {}
+
+    def launch() -> None:
         node = candidates.pop(0)
-        with lock:
-            attempted.append(node)
-        pool.catalog.update_intent(intent, nodes=list(attempted))
-        return ex.submit(one, node)
+        running[pool.io_executor.submit(one, node)] = node
 
-    with ThreadPoolExecutor(max(1, want)) as ex:
-        running: dict[Future[tuple[str, str | None]], str] = {}
-        for _ in range(min(want, len(candidates))):
-            node = candidates[0]
-            fut = start(ex)
-            if fut is not None:
-                running[fut] = node
-        while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in done:
-                node = running.pop(fut)
-                try:
-                    n, vid = fut.result()
-                    written[n] = vid
-                except PoolDriveError as e:
-                    if control is not None and control.cancelled:
-                        errors[node] = e
-                        continue
-                    errors[node] = e
-                    if isinstance(e, NodeError):
-                        pool.note_failure(node, e)
-                    if len(written) + len(running) < want and candidates:
-                        nxt = candidates[0]
-                        f2 = start(ex)
-                        if f2 is not None:
-                            running[f2] = nxt
+    while candidates and len(running) < want:
+        launch()
+    while running:
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for fut in done:
+            node = running.pop(fut)
+            try:
+                written[node] = fut.result()
+            except PoolDriveError as e:
+                errors[node] = e
+                if isinstance(e, NodeError):
+                    pool.note_failure(node, e)
+                cancelled = control is not None and control.cancelled
+                if not cancelled and candidates and len(written) + len(running) < want:
+                    launch()  # move down the ranking
     return written, errors
 
 
@@ -116,12 +113,13 @@ def _undo(pool: Pool, key: str, written: dict[str, str | None]) -> None:
 
 
 def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
-           control: TransferControl | None) -> FileInfo:
+           control: TransferControl | None) -> tuple[FileInfo, bool]:
+    """Returns the file and whether a new version was written (False: the pool had this content)."""
     cat = pool.catalog
     existing = cat.get(key)
     if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \
             and len(existing.replicas) >= pool.cfg.quorum:
-        return existing  # the pool already holds exactly this content
+        return existing, False  # the pool already holds exactly this content
     usable = pool.writable_nodes()
     order = write_order(key, pool.specs(), pool.cfg.replicas, usable)
     quorum = min(pool.cfg.quorum, len(pool.cfg.nodes))
@@ -133,12 +131,13 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     file_id, number = cat.file_id_for(key)
     meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
     written_at = float(meta["written"])
-    intent = cat.add_intent("put", key, file_id, number, nodes=[], owner=os.getpid())
+    # every node we might write to is named up front: one catalog write instead of one per node
+    intent = cat.add_intent("put", key, file_id, number, nodes=order, owner=os.getpid())
     if control is not None:
         control.total = digest.size * min(pool.cfg.replicas, len(order))
     written: dict[str, str | None] = {}
     try:
-        written, errors = _put_replicas(pool, key, order, digest, meta, opener, intent, control)
+        written, errors = _put_replicas(pool, key, order, digest, meta, opener, control)
         if control is not None:
             control.checkpoint()
         if len(written) < quorum:
@@ -146,9 +145,10 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
             detail = "; ".join(f"{n}: {e}" for n, e in errors.items()) or "no node was usable"
             raise QuorumError(f"Stored '{key}' on {len(written)} node(s) but {quorum} are required, so the "
                               f"write was undone. {detail}", paths=[key])
-        cat.commit_version(file_id=file_id, path=key, number=number, key=key, size=digest.size,
-                           sha256=digest.sha256, mtime=mtime, replicas=written.items(), created_at=written_at)
-        cat.remove_intent(intent)
+        with cat.atomic():
+            cat.commit_version(file_id=file_id, path=key, number=number, key=key, size=digest.size,
+                               sha256=digest.sha256, mtime=mtime, replicas=written.items(), created_at=written_at)
+            cat.remove_intent(intent)
     except BaseException:
         # cancelled, quorum missed or crashed mid-way: leave nothing behind
         if any(i.id == intent for i in cat.intents("put")):
@@ -157,11 +157,17 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         raise
     result = cat.get(key)
     assert result is not None
-    return result
+    return result, True
 
 
 def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,
                mtime: float | None = None) -> FileInfo:
+    return upload_file(pool, local, remote, control=control, mtime=mtime)[0]
+
+
+def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,
+                mtime: float | None = None) -> tuple[FileInfo, bool]:
+    """Like write_file, and says whether a new version was written."""
     key = keys.normalize(remote)
     try:
         st = local.stat()
@@ -177,7 +183,7 @@ def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
     key = keys.normalize(remote)
     return _write(pool, key, digest_bytes(data), time.time() if mtime is None else mtime,
-                  lambda: io.BytesIO(data), None)
+                  lambda: io.BytesIO(data), None)[0]
 
 
 def recover_intents(pool: Pool) -> int:

@@ -122,5 +122,5 @@ def bind_models(db: Database) -> Models:
         class Meta:
             table_name = "intent"
 
-    File.add_index(File.index(File.path, unique=True, where=(File.deleted == False)))  # noqa: E712
+    File.add_index(File.index(File.path, unique=True, where=(File.deleted == False), name="file_live_path"))  # noqa: E712
     return Models(SchemaVersion, Node, File, Version, Replica, Intent)
