@@ -119,13 +119,25 @@ class Pool:
         elif isinstance(err, AuthError):
             self.health.record(name, False, error=str(err))
 
-    def writable_nodes(self) -> list[str]:
-        """Nodes that may take new copies: not down, not over the fullness threshold, not draining."""
+    def unusable_nodes(self) -> dict[str, str]:
+        """Nodes that may not take new copies right now, with the reason in words."""
         self.refresh_health()
         draining = self.catalog.draining_nodes()
-        return [n.name for n in self.cfg.nodes
-                if self.health.state(n.name) != Health.DOWN and n.name not in draining
-                and self.health.get(n.name).full_fraction < self.cfg.full_threshold]
+        out = {}
+        for n in self.cfg.nodes:
+            h = self.health.get(n.name)
+            if h.state == Health.DOWN:
+                out[n.name] = "down"
+            elif n.name in draining:
+                out[n.name] = "draining"
+            elif h.full_fraction >= self.cfg.full_threshold:
+                out[n.name] = f"full ({h.full_fraction:.0%} used)"
+        return out
+
+    def writable_nodes(self) -> list[str]:
+        """Nodes that may take new copies: not down, not over the fullness threshold, not draining."""
+        unusable = self.unusable_nodes()
+        return [n.name for n in self.cfg.nodes if n.name not in unusable]
 
     def init_buckets(self) -> dict[str, str]:
         """Create the pool's bucket (versioned) on every node; returns per-node errors."""

@@ -120,14 +120,14 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \
             and len(existing.replicas) >= pool.cfg.quorum:
         return existing, False  # the pool already holds exactly this content
-    usable = pool.writable_nodes()
-    order = write_order(key, pool.specs(), pool.cfg.replicas, usable)
+    unusable = pool.unusable_nodes()
+    order = write_order(key, pool.specs(), pool.cfg.replicas, [n.name for n in pool.cfg.nodes
+                                                                if n.name not in unusable])
     quorum = min(pool.cfg.quorum, len(pool.cfg.nodes))
     if len(order) < quorum:
-        down = [n.name for n in pool.cfg.nodes if n.name not in usable]
+        why = ", ".join(f"{n} {reason}" for n, reason in unusable.items()) or "none"
         raise QuorumError(f"Cannot store '{key}': it needs {quorum} usable node(s) and only {len(order)} "
-                          f"are (unusable: {', '.join(down) or 'none'}). Bring nodes back or add nodes.",
-                          paths=[key])
+                          f"are ({why}). Bring nodes back, free space or add nodes.", paths=[key])
     file_id, number = cat.file_id_for(key)
     meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
     written_at = float(meta["written"])

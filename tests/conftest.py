@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ def isolated_home() -> Iterator[Path]:
     os.environ.pop("POOLDRIVE_POOL", None)
     keyring.set_keyring(MemoryKeyring())
     yield root
+    shutil.rmtree(root, ignore_errors=True)
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
