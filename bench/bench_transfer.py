@@ -137,11 +137,13 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     ratios = {
-        "upload 1 file (PoolDrive/rclone)": results["pooldrive put R=2"]["MB/s"] / results["rclone copyto x2 (parallel)"]["MB/s"],
+        "upload 1 file (PoolDrive/rclone)": results["pooldrive put R=2"]["MB/s"]
+        / results["rclone copyto x2 (parallel)"]["MB/s"],
         "download 1 file": results["pooldrive get"]["MB/s"] / results["rclone copyto (one node)"]["MB/s"],
         "upload small files": results["pooldrive put R=2 (small)"]["MB/s"]
         / results["rclone copy x2 (small, parallel)"]["MB/s"],
-        "download small files": results["pooldrive get (small)"]["MB/s"] / results["rclone copy (small, one node)"]["MB/s"],
+        "download small files": results["pooldrive get (small)"]["MB/s"]
+        / results["rclone copy (small, one node)"]["MB/s"],
     }
     print("\nRatios (> 1: PoolDrive faster)")
     for k, v in ratios.items():
