@@ -136,14 +136,14 @@ def main() -> int:
         dp.down(purge=True)
         shutil.rmtree(work, ignore_errors=True)
 
+    def ratio(ours: str, peer: str) -> float:
+        return results[ours]["MB/s"] / results[peer]["MB/s"]
+
     ratios = {
-        "upload 1 file (PoolDrive/rclone)": results["pooldrive put R=2"]["MB/s"]
-        / results["rclone copyto x2 (parallel)"]["MB/s"],
-        "download 1 file": results["pooldrive get"]["MB/s"] / results["rclone copyto (one node)"]["MB/s"],
-        "upload small files": results["pooldrive put R=2 (small)"]["MB/s"]
-        / results["rclone copy x2 (small, parallel)"]["MB/s"],
-        "download small files": results["pooldrive get (small)"]["MB/s"]
-        / results["rclone copy (small, one node)"]["MB/s"],
+        "upload 1 file": ratio("pooldrive put R=2", "rclone copyto x2 (parallel)"),
+        "download 1 file": ratio("pooldrive get", "rclone copyto (one node)"),
+        "upload small files": ratio("pooldrive put R=2 (small)", "rclone copy x2 (small, parallel)"),
+        "download small files": ratio("pooldrive get (small)", "rclone copy (small, one node)"),
     }
     print("\nRatios (> 1: PoolDrive faster)")
     for k, v in ratios.items():
