@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from sync_agent.errors import LocalIOError, PoolDriveError
 
-PART_SIZE = 16 * 1024 * 1024  # multipart part size (and the ETag arithmetic depends on it)
+PART_SIZE = 8 * 1024 * 1024  # multipart part size (and the ETag arithmetic depends on it)
 CHUNK = 1024 * 1024
 
 

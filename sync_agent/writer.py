@@ -37,7 +37,7 @@ from sync_agent.transfer import (
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
-PARALLEL_PARTS = 3
+PARALLEL_PARTS = 4
 
 
 def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
