@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,11 +189,20 @@ class MinioNode:
         self._reap(10.0)
 
     def freeze(self) -> None:
-        """SIGSTOP: the process keeps its sockets open but stops answering."""
+        """SIGSTOP: the process keeps its sockets open but stops answering. Returns once it is stopped."""
         self._signal(signal.SIGSTOP)
+        self._wait_for(lambda: self.frozen() or not self.running())
 
     def thaw(self) -> None:
-        self._signal(signal.SIGCONT)
+        if self.frozen():
+            self._signal(signal.SIGCONT)
+            self._wait_for(lambda: not self.frozen())
+
+    @staticmethod
+    def _wait_for(cond: Callable[[], bool], timeout: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not cond() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def frozen(self) -> bool:
         return bool(self.pid) and pid_frozen(self.pid)
