@@ -32,12 +32,17 @@ def test_a_full_node_is_skipped_and_nothing_is_lost(fault_nodes: NodePool, tmp_p
         full.start()
         pool = fault_nodes.open_pool("fill", tmp_path / "c.sqlite3")
         written = {}
-        for i in range(24):  # 96 MB at R=2: node3's 40 MB disk fills on the way
+        for i in range(60):  # up to 480 MB at R=2: node3's 40 MB disk fills on the way
             data = os.urandom(4 * 1024 * 1024)
             info = pool.put_bytes(f"fill/{i:02d}.bin", data)
             assert len(info.replicas) == 2
             written[info.path] = data
+            if "node3" in pool.unusable_nodes():
+                break
         assert "full" in pool.unusable_nodes().get("node3", "")
+        for i in range(4):  # later writes go around the full node
+            info = pool.put_bytes(f"after/{i}.bin", b"small")
+            assert "node3" not in info.replicas and len(info.replicas) == 2
         for path, data in written.items():
             assert pool.read_bytes(path) == data
             assert sorted(fault_nodes.holders("fill", path)) == sorted(pool.stat(path).replicas)
