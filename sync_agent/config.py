@@ -45,7 +45,14 @@ class PoolConfig:
     credentials: str = "keyring"  # "keyring" or "file"
     credentials_file: str = ""
     full_threshold: float = 0.85
+    prefix: str = ""  # a shared folder: this pool is a view of only this folder ("" = everything)
+    read_only: bool = False  # a read-only share: nothing is ever uploaded
+    shared_by: str = ""  # who shared it (for "Shared with me")
     path: Path | None = field(default=None, compare=False)
+
+    @property
+    def is_share(self) -> bool:
+        return bool(self.prefix)
 
     @property
     def quorum(self) -> int:

@@ -94,6 +94,8 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
     """Move a file or a folder; returns the new paths of the files moved."""
     src_key = keys.normalize(src)
     dst_key = keys.normalize(dst)
+    pool.check_writable(src_key)
+    pool.check_writable(dst_key)
     if src_key == dst_key:
         return []
     info = pool.catalog.get(src_key)
@@ -125,6 +127,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
 def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
     """Delete a file (or, with ``recursive``, a folder); versions stay restorable. Returns what went."""
     key = keys.normalize(remote)
+    pool.check_writable(key)
     info = pool.catalog.get(key)
     if info is not None:
         targets = [info]
@@ -150,6 +153,7 @@ def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
 def restore(pool: Pool, remote: str, number: int) -> FileInfo:
     """Make version ``number`` the current one again (also brings a deleted file back)."""
     key = keys.normalize(remote)
+    pool.check_writable(key)
     info = pool.catalog.get(key, include_deleted=True)
     if info is None:
         raise NotFoundError(f"'{key}' has no history in the pool.", paths=[key])

@@ -131,8 +131,10 @@ class NodeClient:
     """One node of the pool, seen through one bucket."""
 
     def __init__(self, node: NodeConfig, creds: Credentials, bucket: str,
-                 timeouts: Timeouts = Timeouts()) -> None:
+                 timeouts: Timeouts = Timeouts(), scope: str = "") -> None:
+        """``scope``: a folder prefix these credentials are limited to (a share), or '' for the bucket."""
         self.node = node
+        self.scope = scope
         self.name = node.name
         self.bucket = bucket
         self.timeouts = timeouts
@@ -165,6 +167,10 @@ class NodeClient:
     def probe(self) -> float:
         """An authenticated round trip; returns its latency in seconds."""
         t = time.monotonic()
+        if self.scope:  # scoped keys may not look at the bucket itself, only inside their folder
+            self._call("listing the shared folder",
+                       lambda: next(iter(self.s3.list_objects(self.bucket, prefix=self.scope)), None))
+            return time.monotonic() - t
         if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
             raise BucketMissingError(f"Node '{self.name}' ({self.node.url}) has no bucket '{self.bucket}'. "
                                      "Run 'pooldrive pool init' to create it.", node=self.name)

@@ -16,7 +16,14 @@ from pathlib import Path
 from sync_agent import config, credentials, keys, namespace, paths, reader, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
 from sync_agent.config import PoolConfig
-from sync_agent.errors import AuthError, NodeError, NodeFullError, NodeUnreachableError, PoolDriveError
+from sync_agent.errors import (
+    AuthError,
+    NodeError,
+    NodeFullError,
+    NodeUnreachableError,
+    PoolDriveError,
+    RefusedError,
+)
 from sync_agent.health import HealthBook
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
@@ -53,7 +60,7 @@ class Pool:
         self._io_executor: ThreadPoolExecutor | None = None
         for n in cfg.nodes:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
-                                              timeouts)
+                                              timeouts, scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
         writer.recover_intents(self)
 
     @classmethod
@@ -134,6 +141,17 @@ class Pool:
                 out[n.name] = f"full ({h.full_fraction:.0%} used)"
         return out
 
+    def check_writable(self, key: str) -> None:
+        """Refuse, in words, a change this pool view may not make (a read-only share, outside the share)."""
+        if not self.cfg.is_share:
+            return
+        who = f" from {self.cfg.shared_by}" if self.cfg.shared_by else ""
+        if self.cfg.read_only:
+            raise RefusedError(f"'{self.cfg.prefix}' is a read-only share{who}: '{key}' cannot be changed on the "
+                               "pool. Your local copy is kept.", paths=[key])
+        if not keys.is_under(key, self.cfg.prefix):
+            raise RefusedError(f"'{key}' is outside the shared folder '{self.cfg.prefix}'.", paths=[key])
+
     def writable_nodes(self) -> list[str]:
         """Nodes that may take new copies: not down, not over the fullness threshold, not draining."""
         unusable = self.unusable_nodes()
@@ -142,6 +160,8 @@ class Pool:
     def init_buckets(self) -> dict[str, str]:
         """Create the pool's bucket (versioned) on every node; returns per-node errors."""
         errors: dict[str, str] = {}
+        if self.cfg.is_share:
+            return errors  # the owner's bucket: a share's keys can neither see nor create it
 
         def one(name: str) -> None:
             try:

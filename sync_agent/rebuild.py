@@ -106,6 +106,7 @@ def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
     """List every node (versions and delete markers, with metadata) and work out the truth."""
     listings: dict[str, list[RemoteObject]] = {}
     failed: dict[str, str] = {}
+    adopt = adopt and not pool.cfg.is_share  # a share's keys may not rewrite the owner's objects
 
     def list_node(name: str) -> None:
         try:
@@ -196,7 +197,7 @@ def _apply_file(pool: Pool, f: FileState, scanned: list[str]) -> None:
 
 def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -> Scan:
     """Throw the catalog away and recreate it from the nodes. Refuses to run with nodes unreachable."""
-    s = scan(pool, progress=progress)
+    s = scan(pool, keys.normalize_dir(pool.cfg.prefix) if pool.cfg.prefix else "", progress=progress)
     if s.failed:
         from sync_agent.errors import RefusedError
 
@@ -214,6 +215,7 @@ def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
 
     Nodes that cannot be listed right now keep what the catalog says about them.
     """
+    prefix = prefix or pool.cfg.prefix
     s = scan(pool, keys.normalize_dir(prefix) if prefix else "")
     cat = pool.catalog
     changes: list[RemoteChange] = []

@@ -115,6 +115,7 @@ def _undo(pool: Pool, key: str, written: dict[str, str | None]) -> None:
 def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
            control: TransferControl | None) -> tuple[FileInfo, bool]:
     """Returns the file and whether a new version was written (False: the pool had this content)."""
+    pool.check_writable(key)
     cat = pool.catalog
     existing = cat.get(key)
     if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \

@@ -14,11 +14,15 @@ from sync_agent.errors import ConfigError
 
 
 def _create_v1(db: Database, m: Models) -> None:
-    db.create_tables(m.all())
+    db.create_tables([m.SchemaVersion, m.Node, m.File, m.Version, m.Replica, m.Intent])
+
+
+def _add_shares_v2(db: Database, m: Models) -> None:
+    db.create_tables([m.Share])
 
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1]
+MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -23,7 +23,7 @@ from peewee import (
     TextField,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class ReplicaState:
@@ -46,9 +46,10 @@ class Models:
     Version: Any
     Replica: Any
     Intent: Any
+    Share: Any
 
     def all(self) -> list[type[Model]]:
-        return [self.SchemaVersion, self.Node, self.File, self.Version, self.Replica, self.Intent]
+        return [self.SchemaVersion, self.Node, self.File, self.Version, self.Replica, self.Intent, self.Share]
 
 
 def bind_models(db: Database) -> Models:
@@ -122,5 +123,22 @@ def bind_models(db: Database) -> Models:
         class Meta:
             table_name = "intent"
 
+    class Share(Base):
+        """A folder this user shared (schema 2): one scoped access key, created on every node."""
+
+        id = CharField(primary_key=True)
+        folder = CharField()
+        mode = CharField()  # ro | rw
+        label = CharField(default="")
+        access_key = CharField()
+        expires_at = FloatField(default=0.0)  # 0: never
+        created_at = FloatField(default=time.time)
+        nodes = TextField(default="[]")  # nodes where the key exists
+        revoke_pending = TextField(default="[]")  # nodes that still have to drop the key
+        revoked = BooleanField(default=False)
+
+        class Meta:
+            table_name = "share"
+
     File.add_index(File.index(File.path, unique=True, where=(File.deleted == False), name="file_live_path"))  # noqa: E712
-    return Models(SchemaVersion, Node, File, Version, Replica, Intent)
+    return Models(SchemaVersion, Node, File, Version, Replica, Intent, Share)

@@ -68,3 +68,24 @@ def test_intents(tmp_path: Path) -> None:
     assert cat.intents("put")[0].payload == {"nodes": ["n1"]}
     cat.remove_intent(i)
     assert cat.intents() == []
+
+
+def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    Catalog(path).close()
+    con = sqlite3.connect(path)  # make it look like a catalog written by schema 1, with a file in it
+    con.execute("DROP TABLE share")
+    con.execute("DELETE FROM schema_version WHERE version > 1")
+    con.execute("INSERT INTO file (id, path, size, sha256, mtime, version, deleted, updated_at) "
+                "VALUES ('f', 'kept.txt', 1, 's', 0, 0, 0, 0)")
+    con.commit()
+    con.close()
+    cat = Catalog(path)
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 2
+    assert cat.db.table_exists("share")
+    assert cat.get("kept.txt") is not None
+    backups = list(tmp_path.glob("c.sqlite3.v1.*.bak"))
+    assert len(backups) == 1
+    old = sqlite3.connect(backups[0])
+    assert old.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
+    old.close()

@@ -1,0 +1,152 @@
+"""`pooldrive share`: share folders with people, accept invitations, revoke, extend, and file links."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from sync_agent.cli.common import open_pool
+from sync_agent.cli.output import console, human_time, print_json, table
+from sync_agent.errors import ConfigError
+from sync_agent.sharing import invitation, links, shares
+from sync_agent.sharing.policy import Mode
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("share", help="share folders and files")
+    s = p.add_subparsers(dest="action", required=True)
+    f = s.add_parser("folder", help="share a folder with someone (a scoped key on every node)")
+    f.add_argument("path")
+    mode = f.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--read-only", dest="mode", action="store_const", const=Mode.READ_ONLY)
+    mode.add_argument("--read-write", dest="mode", action="store_const", const=Mode.READ_WRITE)
+    f.add_argument("--expires", help="e.g. 30d, 12h (default: never); at least 15 minutes")
+    f.add_argument("--label", default="", help="who it is for, e.g. 'Anna'")
+    f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
+    f.add_argument("--out", type=Path, help="write the invitation to this file instead of printing it")
+    f.set_defaults(func=cmd_folder)
+    a = s.add_parser("accept", help="accept an invitation (a file, or the string itself)")
+    a.add_argument("invitation")
+    a.add_argument("--name", help="name for the shared pool view (default: shared-FOLDER)")
+    a.add_argument("--passphrase-stdin", action="store_true", help="read a sealed invitation's passphrase from stdin")
+    a.set_defaults(func=cmd_accept)
+    s.add_parser("list", help="folders you shared").set_defaults(func=cmd_list)
+    r = s.add_parser("revoke", help="remove a share's key from every node")
+    r.add_argument("id")
+    r.set_defaults(func=cmd_revoke)
+    e = s.add_parser("extend", help="give a share a new expiry, counted from now")
+    e.add_argument("id")
+    e.add_argument("--expires", required=True)
+    e.set_defaults(func=cmd_extend)
+    link = s.add_parser("link", help="pre-signed download links for a file (one per node holding it)")
+    link.add_argument("path")
+    link.add_argument("--expires", default="24h", help="at most 7d")
+    link.set_defaults(func=cmd_link)
+
+
+def _passphrase(confirm: bool) -> str:
+    first = getpass.getpass("Passphrase: ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise ConfigError("The two passphrases differ.")
+    if not first:
+        raise ConfigError("An empty passphrase seals nothing.")
+    return first
+
+
+def cmd_folder(args: argparse.Namespace) -> int:
+    expires = shares.parse_duration(args.expires) if args.expires else None
+    with open_pool(args) as pool:
+        info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label)
+    text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)
+    if args.out:
+        args.out.write_text(text + "\n")
+        args.out.chmod(0o600)
+    if args.json:
+        print_json({"share": info, "invitation": None if args.out else text})
+        return 0
+    mode = "read-only" if args.mode == Mode.READ_ONLY else "read-write"
+    console.print(f"Shared '{info.folder}' {mode} (share {info.id}" + (f", for {info.label}" if info.label else "")
+                  + (f", until {human_time(info.expires_at)}" if info.expires_at else "") + ").")
+    if args.out:
+        console.print(f"Invitation written to {args.out} (mode 0600). Send it to the recipient; they run "
+                      f"'pooldrive share accept {args.out.name}'.")
+    else:
+        console.print("Send this invitation to the recipient (it holds a key to the folder: treat it like a "
+                      "password" + ("; tell them the passphrase another way" if args.seal else "") + "):")
+        print(text)
+    return 0
+
+
+def cmd_accept(args: argparse.Namespace) -> int:
+    raw = args.invitation
+    path = Path(raw)
+    if len(raw) < 4096 and path.is_file():
+        raw = path.read_text()
+    passphrase = None
+    if invitation.is_sealed(raw):
+        passphrase = sys.stdin.readline().rstrip("\n") if args.passphrase_stdin else _passphrase(confirm=False)
+    inv = invitation.decode(raw, passphrase)
+    cfg = shares.accept_invitation(inv, args.name)
+    from sync_agent.pool import Pool
+
+    with Pool(cfg) as pool:
+        pool.refresh_health(max_age=0, with_capacity=False)
+        up = [n for n in pool.clients if not pool.health.is_down(n)]
+        from sync_agent import rebuild
+
+        changes = rebuild.refresh(pool) if up else []
+    mode = "read-only" if cfg.read_only else "read-write"
+    console.print(f"Added '{inv.folder}' shared by {cfg.shared_by} ({mode}) as pool '{cfg.name}': "
+                  f"{len(changes)} file(s), {len(up)} of {len(cfg.nodes)} nodes reachable.")
+    console.print(f"Browse it with 'pooldrive --pool {cfg.name} ls -R'.")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        rows = shares.list_shares(pool)
+    if args.json:
+        print_json([{**r.__dict__, "status": r.status} for r in rows])
+        return 0
+    if not rows:
+        console.print("You have not shared anything yet ('pooldrive share folder PATH --read-only').")
+        return 0
+    table(["ID", "Folder", "For", "Mode", "Expires", "Status", "Key on nodes"],
+          [(r.id, r.folder, r.label or "-", "read-only" if r.mode == "ro" else "read-write",
+            human_time(r.expires_at) if r.expires_at else "never", r.status,
+            ", ".join(r.revoke_pending) + " (to revoke)" if r.revoke_pending else
+            ("-" if r.revoked else ", ".join(r.nodes))) for r in rows])
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        info = shares.revoke_share(pool, args.id)
+    if info.revoke_pending:
+        console.print(f"[yellow]Revoked on every reachable node; {', '.join(info.revoke_pending)} will drop the key "
+                      "when it is back ('pooldrive share list' retries).[/]")
+    else:
+        console.print(f"Revoked share {info.id}: its key is gone from every node.")
+    return 0
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        info = shares.extend_share(pool, args.id, shares.parse_duration(args.expires))
+    console.print(f"Share {info.id} now expires {human_time(info.expires_at)}.")
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        urls = links.file_links(pool, args.path, shares.parse_duration(args.expires))
+    if args.json:
+        print_json([{"node": n, "url": u} for n, u in urls])
+        return 0
+    console.print(f"Links to '{args.path}', valid for {args.expires} (any one works; the others are spares for "
+                  "when a node is down):")
+    for _node, url in urls:
+        print(url)
+    return 0

@@ -1,0 +1,218 @@
+"""Sharing a folder: a scoped access key on every node, an invitation, revoke and extend.
+
+The owner's own keys never leave this machine: each share gets its own MinIO service account whose inline
+policy (``policy.folder_policy``) allows only that folder, with the expiry enforced by the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sync_agent import config, credentials, keys
+from sync_agent.config import NodeConfig, PoolConfig
+from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
+from sync_agent.sharing.invitation import Invitation, InvitedNode
+from sync_agent.sharing.policy import Mode, folder_policy
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+MIN_EXPIRY = timedelta(minutes=15)  # MinIO refuses service accounts that expire sooner
+
+ADMIN_HELP = ("Sharing creates a scoped access key on every node, which needs admin rights: the keys PoolDrive "
+              "uses for node '{node}' lack them. Use the node's root credentials, or keys with the admin:"
+              "CreateServiceAccount and admin:RemoveServiceAccount permissions.")
+
+
+@dataclass(frozen=True)
+class ShareInfo:
+    id: str
+    folder: str
+    mode: str
+    label: str
+    access_key: str
+    expires_at: float
+    created_at: float
+    nodes: tuple[str, ...]
+    revoke_pending: tuple[str, ...]
+    revoked: bool
+
+    @property
+    def status(self) -> str:
+        if self.revoked:
+            return "revoke pending" if self.revoke_pending else "revoked"
+        if self.expires_at and self.expires_at < time.time():
+            return "expired"
+        return "active"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'30d', '12h', '90m', '2w', '45s' -> timedelta."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text or "")
+    if not m:
+        raise ConfigError(f"'{text}' is not a duration; use a number and a unit: 90m, 12h, 30d or 2w.")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+    return timedelta(seconds=int(m.group(1)) * seconds)
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _info(row: object) -> ShareInfo:
+    r = row
+    return ShareInfo(r.id, r.folder, r.mode, r.label, r.access_key, r.expires_at, r.created_at,  # type: ignore[attr-defined]
+                     tuple(json.loads(r.nodes)), tuple(json.loads(r.revoke_pending)), r.revoked)  # type: ignore[attr-defined]
+
+
+def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) -> str:
+    client = pool.client(node)
+    try:
+        return client._call(what, getattr(client.admin(), fn_name), **kw)
+    except AuthError as e:
+        raise AuthError(ADMIN_HELP.format(node=node), node=node) from e
+
+
+def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = None, label: str = ""
+                 ) -> tuple[ShareInfo, Invitation]:
+    folder = keys.normalize(folder)
+    if pool.cfg.is_share:
+        raise RefusedError("This pool is itself a share; only its owner can share its folders.")
+    if expires is not None and expires < MIN_EXPIRY:
+        raise ConfigError("A share must last at least 15 minutes (MinIO's minimum for scoped keys).")
+    pool.refresh_health(max_age=0)
+    down = [n for n in pool.clients if pool.health.is_down(n)]
+    if down:
+        raise NodeUnreachableError(f"All nodes must be reachable to create a share ({', '.join(down)} "
+                                   "is down): the invitation would not work there.", node=down[0])
+    share_id = secrets.token_hex(4)
+    access_key = "pds" + secrets.token_hex(8) + share_id[:1]  # 20 characters, MinIO's usual length
+    secret_key = secrets.token_urlsafe(30)[:40]
+    expires_at = time.time() + expires.total_seconds() if expires else 0.0
+    policy = folder_policy(pool.cfg.bucket, folder, mode)
+    description = f"PoolDrive share {share_id}: {folder} ({mode.value})" + (f" for {label}" if label else "")
+    created: list[str] = []
+    try:
+        for node in pool.clients:
+            _admin_call(pool, node, "creating a share key", "add_service_account", access_key=access_key,
+                        secret_key=secret_key, description=description[:250], policy=policy,
+                        expiration=_rfc3339(expires_at) if expires_at else None)
+            created.append(node)
+    except NodeError:
+        for node in created:  # all or nothing: no half-made share stays behind
+            try:
+                _admin_call(pool, node, "undoing a share key", "delete_service_account", access_key=access_key)
+            except NodeError:
+                pass
+        raise
+    row = pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, label=label,
+                                      access_key=access_key, expires_at=expires_at, nodes=json.dumps(created))
+    inv = Invitation(share_id=share_id, bucket=pool.cfg.bucket, folder=folder, mode=mode.value,
+                     replicas=pool.cfg.replicas, access_key=access_key, secret_key=secret_key, label=label,
+                     shared_by=pool.cfg.name, expires_at=expires_at,
+                     nodes=tuple(InvitedNode(n.name, n.endpoint, n.secure, n.weight, n.zone) for n in pool.cfg.nodes))
+    return _info(row), inv
+
+
+def _row(pool: Pool, share_id: str) -> object:
+    row = pool.catalog.m.Share.get_or_none(pool.catalog.m.Share.id == share_id)
+    if row is None:
+        raise NotFoundError(f"No share '{share_id}'. 'pooldrive share list' shows them.")
+    return row
+
+
+def retry_pending_revokes(pool: Pool) -> int:
+    """Remove share keys from nodes that were down when the share was revoked; returns how many remain."""
+    m = pool.catalog.m
+    remaining = 0
+    for row in m.Share.select().where(m.Share.revoked & (m.Share.revoke_pending != "[]")):
+        left = []
+        for node in json.loads(row.revoke_pending):
+            if node not in pool.clients:
+                continue
+            try:
+                _admin_call(pool, node, "revoking a share", "delete_service_account", access_key=row.access_key)
+            except NodeUnreachableError:
+                left.append(node)
+            except NodeError:
+                pass  # already gone there
+        row.revoke_pending = json.dumps(left)
+        row.save()
+        remaining += len(left)
+    return remaining
+
+
+def list_shares(pool: Pool) -> list[ShareInfo]:
+    retry_pending_revokes(pool)
+    m = pool.catalog.m
+    return [_info(r) for r in m.Share.select().order_by(m.Share.created_at)]
+
+
+def revoke_share(pool: Pool, share_id: str) -> ShareInfo:
+    row = _row(pool, share_id)
+    pending = []
+    for node in json.loads(row.nodes):  # type: ignore[attr-defined]
+        if node not in pool.clients:
+            continue
+        try:
+            _admin_call(pool, node, "revoking a share", "delete_service_account",
+                        access_key=row.access_key)  # type: ignore[attr-defined]
+        except NodeUnreachableError:
+            pending.append(node)
+        except AuthError:
+            raise
+        except NodeError:
+            pass  # the key is not there (any more): nothing to remove
+    row.revoked = True  # type: ignore[attr-defined]
+    row.revoke_pending = json.dumps(pending)  # type: ignore[attr-defined]
+    row.save()  # type: ignore[attr-defined]
+    return _info(row)
+
+
+def extend_share(pool: Pool, share_id: str, expires: timedelta) -> ShareInfo:
+    if expires < MIN_EXPIRY:
+        raise ConfigError("A share must last at least 15 minutes from now.")
+    row = _row(pool, share_id)
+    if row.revoked:  # type: ignore[attr-defined]
+        raise RefusedError(f"Share {share_id} was revoked; share the folder again instead.")
+    expires_at = time.time() + expires.total_seconds()
+    for node in json.loads(row.nodes):  # type: ignore[attr-defined]
+        _admin_call(pool, node, "extending a share", "update_service_account",
+                    access_key=row.access_key, expiration=_rfc3339(expires_at))  # type: ignore[attr-defined]
+    row.expires_at = expires_at  # type: ignore[attr-defined]
+    row.save()  # type: ignore[attr-defined]
+    return _info(row)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "share"
+
+
+def _free_name(base: str, inv: Invitation) -> str:
+    name, i = base, 2
+    while config.pool_file(name).exists():
+        existing = config.load_pool(name)
+        if existing.prefix == inv.folder and existing.bucket == inv.bucket:
+            return name  # accepting the same share again just refreshes it
+        name, i = f"{base}-{i}", i + 1
+    return name
+
+
+def accept_invitation(inv: Invitation, name: str | None = None) -> PoolConfig:
+    """Add the shared folder as a pool view of its own; its keys go to this user's keyring."""
+    name = name or _free_name(f"shared-{_slug(inv.folder.rsplit('/', 1)[-1])}", inv)
+    who = f"{inv.shared_by} ({inv.label})" if inv.label else inv.shared_by
+    cfg = PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring",
+                     prefix=inv.folder, read_only=inv.mode == Mode.READ_ONLY.value, shared_by=who,
+                     nodes=tuple(NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure) for n in inv.nodes))
+    cfg.validate()
+    for n in inv.nodes:
+        credentials.store_in_keyring(name, n.name, credentials.Credentials(inv.access_key, inv.secret_key))
+    config.save_pool(cfg)
+    return config.load_pool(name)

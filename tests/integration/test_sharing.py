@@ -1,0 +1,208 @@
+"""Issue 7: folder shares enforced by MinIO itself, invitations, revoke, links. Two identities: the owner's
+pool (root keys) and the recipient's, built only from the invitation."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from sync_agent import rebuild
+from sync_agent.errors import AuthError, ConfigError, RefusedError
+from sync_agent.placement import placement
+from sync_agent.pool import Pool
+from sync_agent.sharing import invitation, links, shares
+from sync_agent.sharing.invitation import InvitationError
+from sync_agent.sharing.policy import Mode
+from tests.nodepool import TEST_TIMEOUTS, NodePool
+
+
+def _owner(nodes: NodePool, tmp_path: Path) -> Pool:
+    pool = nodes.open_pool("owner-bucket", tmp_path / "owner.sqlite3")
+    pool.put_bytes("photos/2024/cat.jpg", b"meow" * 100)
+    pool.put_bytes("photos/dog.jpg", b"woof" * 100)
+    pool.put_bytes("private/diary.txt", b"secret")
+    return pool
+
+
+def _recipient(inv_text: str, tmp_path: Path, passphrase: str | None = None) -> Pool:
+    cfg = shares.accept_invitation(invitation.decode(inv_text, passphrase), name=f"shared-{len(inv_text) % 997}")
+    return Pool(cfg, catalog_path=tmp_path / f"recipient-{cfg.name}.sqlite3", timeouts=TEST_TIMEOUTS)
+
+
+def _scoped(nodes: NodePool, node: str, inv: invitation.Invitation) -> Minio:
+    return Minio(nodes[node].endpoint, access_key=inv.access_key, secret_key=inv.secret_key, secure=False)
+
+
+def _refused(fn) -> bool:
+    try:
+        fn()
+    except S3Error as e:
+        return e.code in ("AccessDenied", "InvalidAccessKeyId", "ExpiredToken")
+    return False
+
+
+def test_read_only_share_is_enforced_by_minio(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    _, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, label="Anna")
+    text = invitation.encode(inv)
+    assert owner.client("node1")._creds.secret_key not in text  # the owner's keys never leave
+    them = _recipient(text, tmp_path)
+    assert them.cfg.read_only and them.cfg.prefix == "photos"
+    rebuild.refresh(them)
+    assert sorted(f.path for f in them.walk()) == ["photos/2024/cat.jpg", "photos/dog.jpg"]
+    assert them.read_bytes("photos/2024/cat.jpg") == b"meow" * 100
+    with pytest.raises(RefusedError, match="read-only share"):
+        them.put_bytes("photos/new.jpg", b"x")
+    for node in ("node1", "node2", "node3", "node4"):  # a plain S3 client with the scoped key
+        s3 = _scoped(fault_nodes, node, inv)
+        assert _refused(lambda s3=s3: s3.put_object("owner-bucket", "photos/x.jpg", io.BytesIO(b"x"), 1))
+        assert _refused(lambda s3=s3: s3.remove_object("owner-bucket", "photos/dog.jpg"))
+        assert _refused(lambda s3=s3: s3.get_object("owner-bucket", "private/diary.txt").read())
+        assert _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="private/")))
+    them.close()
+    owner.close()
+
+
+def test_read_write_share_writes_land_on_the_schedulers_nodes(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE, label="Ben")
+    them = _recipient(invitation.encode(inv), tmp_path)
+    rebuild.refresh(them)
+    info = them.put_bytes("photos/from-ben.jpg", b"hello from ben")
+    expected = sorted(placement("photos/from-ben.jpg", owner.specs(), 2))
+    assert sorted(info.replicas) == expected
+    assert sorted(fault_nodes.holders("owner-bucket", "photos/from-ben.jpg")) == expected
+    with pytest.raises(RefusedError, match="outside the shared folder"):
+        them.put_bytes("private/sneaky.txt", b"x")
+    changes = rebuild.refresh(owner)
+    assert [(c.path, c.kind) for c in changes] == [("photos/from-ben.jpg", "added")]
+    assert owner.read_bytes("photos/from-ben.jpg") == b"hello from ben"
+    them.close()
+    owner.close()
+
+
+def test_revoke_everywhere_and_while_a_node_is_down(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    info, inv = shares.create_share(owner, "photos", Mode.READ_ONLY)
+    for node in ("node1", "node2", "node3", "node4"):
+        s3 = _scoped(fault_nodes, node, inv)
+        assert not _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    fault_nodes["node4"].kill()
+    owner.refresh_health(max_age=0)
+    revoked = shares.revoke_share(owner, info.id)
+    assert revoked.status == "revoke pending" and revoked.revoke_pending == ("node4",)
+    for node in ("node1", "node2", "node3"):
+        s3 = _scoped(fault_nodes, node, inv)
+        assert _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    fault_nodes["node4"].start()
+    s3 = _scoped(fault_nodes, "node4", inv)
+    assert not _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))  # not yet
+    listed = {s.id: s for s in shares.list_shares(owner)}  # retries pending revokes
+    assert listed[info.id].status == "revoked"
+    s3 = _scoped(fault_nodes, "node4", inv)
+    assert _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    owner.close()
+
+
+def test_expiry_is_set_on_the_server_and_extend_moves_it(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    with pytest.raises(ConfigError, match="15 minutes"):
+        shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=5))
+    info, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=20))
+    import json
+
+    for node in ("node1", "node3"):
+        sa = json.loads(owner.client(node).admin().get_service_account(inv.access_key))
+        assert sa.get("expiration", "").startswith(time.strftime("%Y-", time.gmtime(info.expires_at)))
+    later = shares.extend_share(owner, info.id, timedelta(days=2))
+    assert later.expires_at > info.expires_at + 86400
+    owner.close()
+
+
+@pytest.mark.skipif(not os.environ.get("POOLDRIVE_TEST_SHARE_EXPIRY"),
+                    reason="MinIO's shortest share lifetime is 15 minutes; set POOLDRIVE_TEST_SHARE_EXPIRY=1 to wait")
+@pytest.mark.timeout(1500)
+def test_expired_share_is_refused_by_the_server(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    _, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=15, seconds=5))
+    s3 = _scoped(fault_nodes, "node1", inv)
+    assert not _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    time.sleep(15 * 60 + 15)
+    assert _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    owner.close()
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.read()
+
+
+def test_file_links_survive_a_dead_node_and_expire(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    with pytest.raises(ConfigError, match="7 days"):
+        links.file_links(owner, "photos/dog.jpg", timedelta(days=8))
+    urls = links.file_links(owner, "photos/dog.jpg", timedelta(seconds=4))
+    assert len(urls) == 2
+    assert all(_fetch(u) == b"woof" * 100 for _, u in urls)
+    fault_nodes[urls[0][0]].kill()
+    assert _fetch(urls[1][1]) == b"woof" * 100
+    time.sleep(5)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        _fetch(urls[1][1])
+    assert e.value.code == 403
+    owner.close()
+
+
+def test_sealed_invitation_needs_the_right_passphrase() -> None:
+    inv = invitation.Invitation("abcd", "b-bucket", "photos", "ro", 2, "AK", "SK-secret",
+                                (invitation.InvitedNode("n1", "h:1"),))
+    sealed = invitation.encode(inv, "correct horse")
+    assert "SK-secret" not in sealed and invitation.is_sealed(sealed)
+    assert invitation.decode(sealed, "correct horse") == inv
+    with pytest.raises(InvitationError, match="Wrong passphrase"):
+        invitation.decode(sealed, "wrong")
+    with pytest.raises(InvitationError, match="sealed"):
+        invitation.decode(sealed)
+    with pytest.raises(InvitationError, match="not a PoolDrive invitation"):
+        invitation.decode("hello")
+    with pytest.raises(InvitationError, match="damaged"):
+        invitation.decode(invitation.encode(inv)[:-10])
+
+
+def test_sharing_without_admin_rights_says_so(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    them = _recipient(invitation.encode(inv), tmp_path)
+    with pytest.raises(RefusedError, match="only its owner"):
+        shares.create_share(them, "photos/2024", Mode.READ_ONLY)
+    # keys with full rights on the bucket but no admin rights (a service account with an S3-only policy)
+    bucket_only = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:*"],
+         "Resource": ["arn:aws:s3:::owner-bucket", "arn:aws:s3:::owner-bucket/*"]}]}
+    for node in fault_nodes.nodes:
+        owner.client(node.name).admin().add_service_account(access_key="pdnoadmin01", secret_key="n" * 40,
+                                                            policy=bucket_only)
+    from dataclasses import replace
+
+    from sync_agent.credentials import write_private_file
+
+    creds = tmp_path / "noadmin.json"
+    write_private_file(creds, {"default": {"access_key": "pdnoadmin01", "secret_key": "n" * 40}})
+    plain = Pool(replace(owner.cfg, credentials_file=str(creds)), catalog_path=tmp_path / "x.db",
+                 timeouts=TEST_TIMEOUTS)
+    rebuild.refresh(plain)
+    assert plain.read_bytes("photos/dog.jpg") == b"woof" * 100  # the keys work for files...
+    with pytest.raises(AuthError, match="admin rights"):
+        shares.create_share(plain, "photos", Mode.READ_ONLY)
+    plain.close()
+    them.close()
+    owner.close()
