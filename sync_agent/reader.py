@@ -8,10 +8,13 @@ file is renamed into place. When a node fails mid-way, the next replica continue
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -107,17 +110,66 @@ class _Direct:
         self.resp.release_conn()
 
 
-def _stream_into(pool: Pool, node: str, v: VersionInfo, out: BinaryIO, sha: hashlib._Hash, offset: int,
-                 control: TransferControl | None) -> int:
-    """Append the object's bytes from ``offset`` to ``out``; returns the new offset."""
-    client = pool.client(node)
-    if offset >= v.size:
-        return offset
+def _get(pool: Pool, node: str, v: VersionInfo, offset: int) -> urllib3.BaseHTTPResponse:
     with pool.health.request(node):
         t = time.monotonic()
-        resp = client.get(v.key, v.replicas_version(node), offset=offset)
-        body = _ReadAhead(resp) if v.size - offset > 4 * CHUNK else _Direct(resp)
+        resp = pool.client(node).get(v.key, v.replicas_version(node), offset=offset)
         pool.health.record(node, True, time.monotonic() - t)
+        return resp
+
+
+def _close_quietly(fut: Future[urllib3.BaseHTTPResponse]) -> None:
+    if not fut.cancelled() and fut.exception() is None:
+        resp = fut.result()
+        resp.close()
+        resp.release_conn()
+
+
+def hedge_delay(latency: float) -> float:
+    """How long to wait for a replica's first answer before asking the next one as well."""
+    return max(0.25, 4 * latency)
+
+
+def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
+                 on_error: Callable[[str, NodeError], None]) -> tuple[str, urllib3.BaseHTTPResponse] | None:
+    """Ask the best replica; when it is slower than usual to answer, ask the next one too, and take
+    whichever answers first. A frozen node costs a quarter of a second, not a read timeout."""
+    waiting = list(remaining)
+    pending: dict[Future[urllib3.BaseHTTPResponse], str] = {}
+
+    def launch() -> None:
+        node = waiting.pop(0)
+        pending[pool.io_executor.submit(_get, pool, node, v, offset)] = node
+
+    launch()
+    try:
+        while pending:
+            first = next(iter(pending.values()))
+            delay = hedge_delay(pool.health.get(first).latency) if waiting else None
+            done, _ = wait(pending, timeout=delay, return_when=FIRST_COMPLETED)
+            if not done:
+                launch()
+                continue
+            for fut in done:
+                node = pending.pop(fut)
+                try:
+                    return node, fut.result()
+                except NodeError as e:
+                    on_error(node, e)
+            if not pending and waiting:
+                launch()
+        return None
+    finally:
+        for fut in pending:  # the slower answers are not needed
+            fut.add_done_callback(_close_quietly)
+
+
+def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPResponse, out: BinaryIO,
+                 sha: hashlib._Hash, offset: int, control: TransferControl | None) -> int:
+    """Append the response's bytes to ``out``; returns the new offset."""
+    client = pool.client(node)
+    body = _ReadAhead(resp) if v.size - offset > 4 * CHUNK else _Direct(resp)
+    with pool.health.request(node):
         try:
             while True:
                 if control is not None:
@@ -174,29 +226,38 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
         control.total = v.size
         control.done = offset
     errors: list[str] = []
+    remaining = list(candidates)
+
+    def failed(node: str, e: NodeError) -> None:
+        pool.note_failure(node, e)
+        _mark_bad_replica(pool, label, v, node, e)
+        errors.append(f"{node}: {e.message}")
+        if node in remaining:
+            remaining.remove(node)
+
     try:
         with open(tmp, "ab") as out:
-            for node in candidates:
+            while not (offset == v.size and sha.hexdigest() == v.sha256):
+                if offset >= v.size:  # complete but wrong: a bad partial file or a bad copy; start over
+                    out.seek(0)
+                    out.truncate()
+                    sha, offset = hashlib.sha256(), 0
+                opened = _open_hedged(pool, v, remaining, offset, failed) if remaining else None
+                if opened is None:
+                    raise NoReplicaError(f"Could not read '{label}' from any copy: {'; '.join(errors)}",
+                                         paths=[label])
+                node, resp = opened
+                remaining.remove(node)
                 try:
-                    offset = _stream_into(pool, node, v, out, sha, offset, control)
+                    offset = _stream_body(pool, node, v, resp, out, sha, offset, control)
                 except NodeError as e:
-                    pool.note_failure(node, e)
-                    _mark_bad_replica(pool, label, v, node, e)
-                    errors.append(f"{node}: {e.message}")
+                    failed(node, e)
                     out.flush()
                     offset = out.tell()  # the next replica continues where this one stopped
                     continue
-                if offset == v.size and sha.hexdigest() == v.sha256:
-                    break
-                # wrong bytes: the replica is corrupt (or the partial file was); start over elsewhere
-                pool.catalog.set_replica_state(label, v.number, node, ReplicaState.CORRUPT)
-                errors.append(f"{node}: checksum mismatch")
-                out.seek(0)
-                out.truncate()
-                sha, offset = hashlib.sha256(), 0
-            else:
-                raise NoReplicaError(f"Could not read '{label}' from any copy: {'; '.join(errors)}",
-                                     paths=[label])
+                if offset == v.size and sha.hexdigest() != v.sha256:
+                    pool.catalog.set_replica_state(label, v.number, node, ReplicaState.CORRUPT)
+                    errors.append(f"{node}: checksum mismatch")
             out.flush()
             if durable:
                 os.fsync(out.fileno())
@@ -221,22 +282,30 @@ def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = Non
 
 def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
     key, v = resolve_version(pool, remote, version)
-    errors = []
-    for node in read_order(pool.health.views(v.ok_nodes())):
+    errors: list[str] = []
+    remaining = read_order(pool.health.views(v.ok_nodes()))
+
+    def failed(node: str, e: NodeError) -> None:
+        pool.note_failure(node, e)
+        _mark_bad_replica(pool, key, v, node, e)
+        errors.append(f"{node}: {e.message}")
+        if node in remaining:
+            remaining.remove(node)
+
+    while remaining:
+        opened = _open_hedged(pool, v, remaining, 0, failed)
+        if opened is None:
+            break
+        node, resp = opened
+        remaining.remove(node)
+        out, sha = io.BytesIO(), hashlib.sha256()
         try:
-            resp = pool.client(node).get(v.key, v.replicas_version(node))
-            try:
-                data = resp.read()
-            finally:
-                resp.close()
-                resp.release_conn()
+            _stream_body(pool, node, v, resp, out, sha, 0, None)
         except NodeError as e:
-            pool.note_failure(node, e)
-            _mark_bad_replica(pool, key, v, node, e)
-            errors.append(f"{node}: {e.message}")
+            failed(node, e)
             continue
-        if hashlib.sha256(data).hexdigest() == v.sha256:
-            return data
+        if sha.hexdigest() == v.sha256:
+            return out.getvalue()
         pool.catalog.set_replica_state(key, v.number, node, ReplicaState.CORRUPT)
         errors.append(f"{node}: checksum mismatch")
     raise NoReplicaError(f"Could not read '{key}' from any copy: {'; '.join(errors) or 'no copies'}",

@@ -315,3 +315,25 @@ def test_cli_ls_json(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert main(["ls", "-R", "--json", "--pool", str(cfg_file), "cli"]) == 0
     assert {e["path"] for e in json.loads(capsys.readouterr().out)} == {"cli/a.txt", "cli/sub/b.txt"}
     assert main(["stat", "nope.txt", "--pool", str(cfg_file)]) == 2
+
+
+def test_a_frozen_replica_costs_a_hedge_delay_not_a_timeout(fault_pool: Pool, fault_nodes: NodePool,
+                                                            tmp_path: Path) -> None:
+    from sync_agent.placement import read_order
+
+    data = os.urandom(300_000)
+    fault_pool.put_bytes("hedge/a.bin", data)
+    fault_pool.put_bytes("hedge/b.bin", data[::-1])
+    preferred = read_order(fault_pool.health.views(fault_pool.stat("hedge/a.bin").replicas))[0]
+    fault_nodes[preferred].freeze()
+    try:
+        start = time.monotonic()
+        assert fault_pool.read_bytes("hedge/a.bin") == data
+        first = time.monotonic() - start
+        out = fault_pool.get_file("hedge/b.bin", tmp_path / "b.bin")
+        assert out.read_bytes() == data[::-1]
+        total = time.monotonic() - start
+    finally:
+        fault_nodes[preferred].thaw()
+    assert first < TEST_TIMEOUTS.read / 2, first  # the read timeout is 4 s here; the hedge fires at 0.25 s
+    assert total < TEST_TIMEOUTS.read, total
