@@ -164,6 +164,36 @@ def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
             fut.add_done_callback(_close_quietly)
 
 
+class _Attempts:
+    """The replicas still worth trying for one read, and why the others failed."""
+
+    def __init__(self, pool: Pool, path: str, v: VersionInfo) -> None:
+        self.pool, self.path, self.v = pool, path, v
+        self.remaining = read_order(pool.health.views(v.ok_nodes()))
+        self.errors: list[str] = []
+
+    def failed(self, node: str, e: NodeError) -> None:
+        self.pool.note_failure(node, e)
+        _mark_bad_replica(self.pool, self.path, self.v, node, e)
+        self.errors.append(f"{node}: {e.message}")
+        if node in self.remaining:
+            self.remaining.remove(node)
+
+    def corrupt(self, node: str) -> None:
+        self.pool.catalog.set_replica_state(self.path, self.v.number, node, ReplicaState.CORRUPT)
+        self.errors.append(f"{node}: checksum mismatch")
+
+    def next(self, offset: int) -> tuple[str, urllib3.BaseHTTPResponse] | None:
+        opened = _open_hedged(self.pool, self.v, self.remaining, offset, self.failed) if self.remaining else None
+        if opened is not None:
+            self.remaining.remove(opened[0])
+        return opened
+
+    def give_up(self) -> NoReplicaError:
+        return NoReplicaError(f"Could not read '{self.path}' from any copy: {'; '.join(self.errors) or 'no copies'}",
+                              paths=[self.path])
+
+
 def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPResponse, out: BinaryIO,
                  sha: hashlib._Hash, offset: int, control: TransferControl | None) -> int:
     """Append the response's bytes to ``out``; returns the new offset."""
@@ -225,16 +255,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
     if control is not None:
         control.total = v.size
         control.done = offset
-    errors: list[str] = []
-    remaining = list(candidates)
-
-    def failed(node: str, e: NodeError) -> None:
-        pool.note_failure(node, e)
-        _mark_bad_replica(pool, label, v, node, e)
-        errors.append(f"{node}: {e.message}")
-        if node in remaining:
-            remaining.remove(node)
-
+    tries = _Attempts(pool, label, v)
     try:
         with open(tmp, "ab") as out:
             while not (offset == v.size and sha.hexdigest() == v.sha256):
@@ -242,22 +263,19 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                     out.seek(0)
                     out.truncate()
                     sha, offset = hashlib.sha256(), 0
-                opened = _open_hedged(pool, v, remaining, offset, failed) if remaining else None
+                opened = tries.next(offset)
                 if opened is None:
-                    raise NoReplicaError(f"Could not read '{label}' from any copy: {'; '.join(errors)}",
-                                         paths=[label])
+                    raise tries.give_up()
                 node, resp = opened
-                remaining.remove(node)
                 try:
                     offset = _stream_body(pool, node, v, resp, out, sha, offset, control)
                 except NodeError as e:
-                    failed(node, e)
+                    tries.failed(node, e)
                     out.flush()
                     offset = out.tell()  # the next replica continues where this one stopped
                     continue
                 if offset == v.size and sha.hexdigest() != v.sha256:
-                    pool.catalog.set_replica_state(label, v.number, node, ReplicaState.CORRUPT)
-                    errors.append(f"{node}: checksum mismatch")
+                    tries.corrupt(node)
             out.flush()
             if durable:
                 os.fsync(out.fileno())
@@ -282,31 +300,16 @@ def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = Non
 
 def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
     key, v = resolve_version(pool, remote, version)
-    errors: list[str] = []
-    remaining = read_order(pool.health.views(v.ok_nodes()))
-
-    def failed(node: str, e: NodeError) -> None:
-        pool.note_failure(node, e)
-        _mark_bad_replica(pool, key, v, node, e)
-        errors.append(f"{node}: {e.message}")
-        if node in remaining:
-            remaining.remove(node)
-
-    while remaining:
-        opened = _open_hedged(pool, v, remaining, 0, failed)
-        if opened is None:
-            break
+    tries = _Attempts(pool, key, v)
+    while (opened := tries.next(0)) is not None:
         node, resp = opened
-        remaining.remove(node)
         out, sha = io.BytesIO(), hashlib.sha256()
         try:
             _stream_body(pool, node, v, resp, out, sha, 0, None)
         except NodeError as e:
-            failed(node, e)
+            tries.failed(node, e)
             continue
         if sha.hexdigest() == v.sha256:
             return out.getvalue()
-        pool.catalog.set_replica_state(key, v.number, node, ReplicaState.CORRUPT)
-        errors.append(f"{node}: checksum mismatch")
-    raise NoReplicaError(f"Could not read '{key}' from any copy: {'; '.join(errors) or 'no copies'}",
-                         paths=[key])
+        tries.corrupt(node)
+    raise tries.give_up()

@@ -42,6 +42,15 @@ def _copies(nodes: NodePool, bucket: str, keys: list[str]) -> dict[str, list[str
     return out
 
 
+def _wait_for_two_copies(nodes: NodePool, bucket: str, keys: list[str], timeout: float = 60) -> dict[str, list[str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        copies = _copies(nodes, bucket, keys)
+        if all(len(v) == 2 for v in copies.values()) or time.monotonic() > deadline:
+            return copies
+        time.sleep(0.5)
+
+
 def _orphans(nodes: NodePool, pool: Pool) -> list[tuple[str, str, str]]:
     """Object versions on the nodes (with our metadata) that the catalog does not record."""
     known = set()
@@ -71,22 +80,12 @@ def test_node_loss_heals_and_surplus_is_cleaned_on_return(fault_nodes: NodePool,
     try:
         for k in keys:  # every file stays readable during the outage
             assert pool.read_bytes(k) == f"content of {k}".encode() * 3
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            copies = _copies(fault_nodes, pool.cfg.bucket, keys)
-            if all(len(v) == 2 for v in copies.values()):
-                break
-            time.sleep(0.5)
+        copies = _wait_for_two_copies(fault_nodes, pool.cfg.bucket, keys)
         healed = time.monotonic() - t0
         assert all(len(v) == 2 and victim not in v for v in copies.values()), "not healed"
         print(f"\n{len(on_victim)} files lost a copy; healed in {healed:.1f} s (grace 1.5 s)")
         fault_nodes[victim].start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            copies = _copies(fault_nodes, pool.cfg.bucket, keys)
-            if all(len(v) == 2 for v in copies.values()):
-                break
-            time.sleep(0.5)
+        copies = _wait_for_two_copies(fault_nodes, pool.cfg.bucket, keys)
         assert Counter(len(v) for v in copies.values()) == {2: 300}, "surplus copies left after the node returned"
     finally:
         loop.stop()
