@@ -87,11 +87,17 @@ def cmd_add_node(args: argparse.Namespace) -> int:
     new.validate()
     if cfg.credentials == "keyring":
         creds = _read_secret(args, args.node)
+        from sync_agent.node_check import check_node
         from sync_agent.node_client import NodeClient
 
-        client = NodeClient(node, creds, cfg.bucket)
         with console.status(f"Checking {node.url}..."):
-            client.ensure_bucket()  # proves reachability and credentials before anything is saved
+            check = check_node(node, creds, cfg.bucket)  # nothing is saved for a node that does not work
+        if not check.ok:
+            raise ConfigError(check.message, title=check.title)
+        console.print(f"[green]{check.title}:[/] {check.message}")
+        if check.admin is False:
+            console.print("[yellow]These keys have no admin rights: sharing folders will not work on this node.[/]")
+        NodeClient(node, creds, cfg.bucket).ensure_bucket()
         credentials.store_in_keyring(cfg.name, args.node, creds)
     config.save_pool(new)
     console.print(f"Added {args.node} ({node.url}, weight {args.weight}). Run 'pooldrive rebalance' to move "
