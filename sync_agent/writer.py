@@ -2,7 +2,8 @@
 
 1. An intent row is committed first, naming every node we are about to write to.
 2. Replicas are written in parallel, moving down the rendezvous ranking when a node fails.
-3. Each replica's ETag must equal the one computed locally (the bytes arrived intact).
+3. Each node verifies every part as it arrives (signed SHA-256 over http, Content-MD5 over https), and
+   all copies of one write must report the same ETag.
 4. The catalog row is committed only once the write quorum has acknowledged; otherwise what was written is
    removed again and ``QuorumError`` names the nodes that failed.
 An intent left behind by a crash is undone by ``recover_intents`` the next time the pool opens.
@@ -113,8 +114,13 @@ def _undo(pool: Pool, key: str, written: dict[str, str | None]) -> None:
 
 
 def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
-           control: TransferControl | None) -> tuple[FileInfo, bool]:
-    """Returns the file and whether a new version was written (False: the pool had this content)."""
+           control: TransferControl | None, unchanged: Callable[[], bool] = lambda: True
+           ) -> tuple[FileInfo, bool]:
+    """Returns the file and whether a new version was written (False: the pool had this content).
+
+    ``unchanged`` is asked after the copies are written: a source that changed meanwhile would leave
+    copies whose bytes do not match the SHA-256 they carry, so the write is undone instead.
+    """
     pool.check_writable(key)
     cat = pool.catalog
     existing = cat.get(key)
@@ -141,6 +147,9 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         written, errors = _put_replicas(pool, key, order, digest, meta, opener, control)
         if control is not None:
             control.checkpoint()
+        if not unchanged():
+            raise LocalIOError(f"'{key}' changed while it was being uploaded; it will be uploaded again.",
+                               paths=[key])
         if len(written) < quorum:
             _undo(pool, key, written)
             detail = "; ".join(f"{n}: {e}" for n, e in errors.items()) or "no node was usable"
@@ -177,8 +186,16 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
     if not local.is_file():
         raise LocalIOError(f"{local} is not a regular file.", paths=[str(local)])
     digest = digest_file(local, control=control)
+
+    def unchanged() -> bool:
+        try:
+            now = local.stat()
+        except OSError:
+            return False
+        return (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
     return _write(pool, key, digest, st.st_mtime if mtime is None else mtime,
-                  lambda: open(local, "rb"), control)
+                  lambda: open(local, "rb"), control, unchanged)
 
 
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:

@@ -337,3 +337,22 @@ def test_a_frozen_replica_costs_a_hedge_delay_not_a_timeout(fault_pool: Pool, fa
         fault_nodes[preferred].thaw()
     assert first < TEST_TIMEOUTS.read / 2, first  # the read timeout is 4 s here; the hedge fires at 0.25 s
     assert total < TEST_TIMEOUTS.read, total
+
+
+def test_a_file_changed_during_upload_is_not_committed(pool: Pool, tmp_path: Path) -> None:
+    from sync_agent.errors import LocalIOError
+
+    src = _file(tmp_path / "live.bin", 30 * 1024 * 1024)
+    touched = []
+
+    def edit_midway(done: int, total: int) -> None:
+        if done > 10 * 1024 * 1024 and not touched:
+            with open(src, "r+b") as f:
+                f.write(b"edited by the user")
+            touched.append(1)
+
+    with pytest.raises(LocalIOError, match="changed while"):
+        pool.put_file(src, "live.bin", control=TransferControl(on_progress=edit_midway))
+    assert pool.catalog.get("live.bin") is None and pool.catalog.intents() == []
+    info = pool.put_file(src, "live.bin")  # the retry stores what the file holds now
+    assert pool.read_bytes("live.bin") == src.read_bytes() and info.version == 1
