@@ -17,10 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sync_agent import keys
+from sync_agent import keys, multipart
 from sync_agent.catalog.store import FileInfo
 from sync_agent.errors import IntegrityError, LocalIOError, NodeError, PoolDriveError, QuorumError
 from sync_agent.minio_server import pid_alive
@@ -52,10 +53,31 @@ def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
             "version": str(number), "written": f"{time.time() if written is None else written:.6f}"}
 
 
-def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: dict[str, str],
-                  opener: Callable[[], BinaryIO], control: TransferControl | None
+@dataclass
+class _Upload:
+    """One write in progress: what it writes, and the multipart uploads it may resume."""
+
+    key: str
+    file_id: str
+    number: int
+    intent: int
+    digest: Digest
+    meta: dict[str, str]
+    opener: Callable[[], BinaryIO]
+    path: Path | None = None  # a local file: large ones go up resumably, part by part
+    uploads: dict[str, str] = field(default_factory=dict)  # node -> multipart upload id
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def started(self, pool: Pool, node: str, upload_id: str) -> None:
+        with self.lock:
+            self.uploads[node] = upload_id
+            pool.catalog.update_intent(self.intent, uploads=dict(self.uploads))
+
+
+def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None
                   ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
     """Write to the first R nodes of ``order`` that succeed; returns (node -> version id, node -> error)."""
+    key, digest, meta, opener = up.key, up.digest, up.meta, up.opener
     want = pool.cfg.replicas
     written: dict[str, str | None] = {}
     errors: dict[str, PoolDriveError] = {}
@@ -65,10 +87,19 @@ def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: 
 
     def one(node: str) -> str | None:
         client = pool.client(node)
-        with pool.health.request(node), opener() as raw:
+        with pool.health.request(node):
             t = time.monotonic()
-            version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
-                                          part_size=PART_SIZE, parallel=PARALLEL_PARTS)
+            if up.path is not None and digest.parts > 1:
+                resuming = up.uploads.get(node)
+                if resuming:  # a crash after the node finished it would leave a copy nobody recorded
+                    undo_stray_versions(pool, key, up.file_id, up.number, [node])
+                version_id, etag = multipart.upload(client, key, up.path, digest.size, meta, upload_id=resuming,
+                                                    on_started=lambda uid: up.started(pool, node, uid),
+                                                    control=control, parallel=PARALLEL_PARTS)
+            else:
+                with opener() as raw:
+                    version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
+                                                  part_size=PART_SIZE, parallel=PARALLEL_PARTS)
             with lock:
                 etags[node] = etag
                 agree = etag_fits(etag, digest.parts) and len(set(etags.values())) == 1
@@ -105,17 +136,51 @@ def _put_replicas(pool: Pool, key: str, order: list[str], digest: Digest, meta: 
     return written, errors
 
 
-def _undo(pool: Pool, key: str, written: dict[str, str | None]) -> None:
+RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a day (MinIO keeps parts that long)
+
+
+def _abandon(pool: Pool, key: str, file_id: str, number: int, intent: int, uploads: dict[str, str],
+             written: dict[str, str | None]) -> None:
+    """Undo a write: abort its multipart uploads, delete the copies it made, forget the intent."""
+    for node, upload_id in uploads.items():
+        if node in pool.clients:
+            multipart.abort(pool.client(node), key, upload_id)
     for node, vid in written.items():
         try:
             pool.client(node).delete(key, vid)
         except NodeError:
-            pass  # recover_intents / repair finds the stray version later by its metadata
+            pass
+    if undo_stray_versions(pool, key, file_id, number, list(set(uploads) | set(written))):
+        pool.catalog.remove_intent(intent)
+
+
+def _owner_alive(payload: dict[str, object]) -> bool:
+    owner = int(payload.get("owner", 0) or 0)  # type: ignore[call-overload]
+    return bool(owner) and owner != os.getpid() and pid_alive(owner)
+
+
+def _claim_resumable(pool: Pool, key: str, digest: Digest, file_id: str, number: int) -> _Upload | None:
+    """An interrupted upload of this same content as this same version, to continue; stale others go."""
+    claimed = None
+    known = pool.catalog.get(key, include_deleted=True) is not None
+    for i in pool.catalog.intents("put"):
+        if i.path != key or _owner_alive(i.payload):
+            continue
+        same = (i.payload.get("sha256") == digest.sha256 and i.version == number
+                and (i.file_id == file_id or not known) and i.payload.get("uploads"))
+        if same and claimed is None:
+            meta = object_meta(i.file_id, number, digest.sha256, digest.size, float(i.payload["mtime"]),  # type: ignore[arg-type]
+                               written=float(i.payload["written"]))  # type: ignore[arg-type]
+            claimed = _Upload(key, i.file_id, number, i.id, digest, meta, lambda: io.BytesIO(),
+                              uploads=dict(i.payload["uploads"]))  # type: ignore[arg-type]
+        else:
+            _abandon(pool, key, i.file_id, i.version, i.id, dict(i.payload.get("uploads") or {}), {})  # type: ignore[arg-type]
+    return claimed
 
 
 def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
-           control: TransferControl | None, unchanged: Callable[[], bool] = lambda: True
-           ) -> tuple[FileInfo, bool]:
+           control: TransferControl | None, unchanged: Callable[[], bool] = lambda: True,
+           source: Path | None = None) -> tuple[FileInfo, bool]:
     """Returns the file and whether a new version was written (False: the pool had this content).
 
     ``unchanged`` is asked after the copies are written: a source that changed meanwhile would leave
@@ -136,34 +201,45 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         raise QuorumError(f"Cannot store '{key}': it needs {quorum} usable node(s) and only {len(order)} "
                           f"are ({why}). Bring nodes back, free space or add nodes.", paths=[key])
     file_id, number = cat.file_id_for(key)
-    meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
-    written_at = float(meta["written"])
-    # every node we might write to is named up front: one catalog write instead of one per node
-    intent = cat.add_intent("put", key, file_id, number, nodes=order, owner=os.getpid())
+    up = _claim_resumable(pool, key, digest, file_id, number)
+    if up is None:
+        meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
+        # every node we might write to is named up front: one catalog write instead of one per node
+        intent = cat.add_intent("put", key, file_id, number, nodes=order, owner=os.getpid(), sha256=digest.sha256,
+                                written=meta["written"], mtime=mtime)
+        up = _Upload(key, file_id, number, intent, digest, meta, opener)
+    else:
+        cat.update_intent(up.intent, owner=os.getpid(), nodes=sorted(set(order) | set(up.uploads)))
+        up.opener = opener
+    up.path = source
     if control is not None:
         control.total = digest.size * min(pool.cfg.replicas, len(order))
     written: dict[str, str | None] = {}
     try:
-        written, errors = _put_replicas(pool, key, order, digest, meta, opener, control)
+        written, errors = _put_replicas(pool, up, order, control)
         if control is not None:
             control.checkpoint()
         if not unchanged():
             raise LocalIOError(f"'{key}' changed while it was being uploaded; it will be uploaded again.",
                                paths=[key])
         if len(written) < quorum:
-            _undo(pool, key, written)
             detail = "; ".join(f"{n}: {e}" for n, e in errors.items()) or "no node was usable"
             raise QuorumError(f"Stored '{key}' on {len(written)} node(s) but {quorum} are required, so the "
                               f"write was undone. {detail}", paths=[key])
         with cat.atomic():
-            cat.commit_version(file_id=file_id, path=key, number=number, key=key, size=digest.size,
-                               sha256=digest.sha256, mtime=mtime, replicas=written.items(), created_at=written_at)
-            cat.remove_intent(intent)
+            cat.commit_version(file_id=up.file_id, path=key, number=up.number, key=key, size=digest.size,
+                               sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=written.items(),
+                               created_at=float(up.meta["written"]))
+            cat.remove_intent(up.intent)
+        for node, upload_id in up.uploads.items():  # resumed uploads on nodes this attempt did not use
+            if node not in written:
+                multipart.abort(pool.client(node), key, upload_id)
+    except (KeyboardInterrupt, SystemExit):
+        raise  # the intent stays: the next upload of this file resumes where this one stopped
     except BaseException:
-        # cancelled, quorum missed or crashed mid-way: leave nothing behind
-        if any(i.id == intent for i in cat.intents("put")):
-            _undo(pool, key, written)
-            cat.remove_intent(intent)
+        # cancelled, quorum missed, source changed: leave nothing behind
+        if any(i.id == up.intent for i in cat.intents("put")):
+            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written)
         raise
     result = cat.get(key)
     assert result is not None
@@ -195,7 +271,7 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
         return (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
     return _write(pool, key, digest, st.st_mtime if mtime is None else mtime,
-                  lambda: open(local, "rb"), control, unchanged)
+                  lambda: open(local, "rb"), control, unchanged, source=local)
 
 
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
@@ -212,9 +288,14 @@ def recover_intents(pool: Pool) -> int:
     """
     resolved = 0
     for intent in pool.catalog.intents("put"):
-        owner = int(intent.payload.get("owner", 0) or 0)
-        if owner and owner != os.getpid() and pid_alive(owner):
+        if _owner_alive(intent.payload):
             continue
+        uploads: dict[str, str] = dict(intent.payload.get("uploads") or {})  # type: ignore[arg-type]
+        if uploads and time.time() - intent.created_at < RESUME_WINDOW:
+            continue  # kept so the next upload of this file picks up where it stopped
+        for node, upload_id in uploads.items():
+            if node in pool.clients:
+                multipart.abort(pool.client(node), intent.path, upload_id)
         if undo_stray_versions(pool, intent.path, intent.file_id, intent.version,
                                intent.payload.get("nodes", [])):  # type: ignore[arg-type]
             pool.catalog.remove_intent(intent.id)

@@ -273,7 +273,7 @@ pool.put_file(sys.argv[3], "crash/big.bin", control=TransferControl(on_progress=
 """
 
 
-def test_writer_killed_mid_upload_leaves_no_trace(fault_nodes: NodePool, tmp_path: Path) -> None:
+def test_writer_killed_mid_upload_leaves_no_trace_and_resumes(fault_nodes: NodePool, tmp_path: Path) -> None:
     pool = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")
     cfg_path = tmp_path / "pool.toml"
     cfg_path.write_text(pool.cfg.to_toml())
@@ -285,13 +285,44 @@ def test_writer_killed_mid_upload_leaves_no_trace(fault_nodes: NodePool, tmp_pat
     assert proc.stdout.readline().strip() == "HALFWAY"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    reopened = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")  # recovers the dead writer's intent
-    assert reopened.catalog.intents() == []
-    assert reopened.catalog.get("crash/big.bin") is None
+    reopened = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")
+    assert reopened.catalog.get("crash/big.bin") is None  # nothing half-written is visible
     for n in fault_nodes.nodes:
-        leftovers = [o for o in reopened.client(n.name).list("crash/", versions=True)]
-        assert leftovers == [], (n.name, leftovers)
+        assert list(reopened.client(n.name).list("crash/", versions=True)) == []
+    kept = reopened.catalog.intents()
+    assert [i.kind for i in kept] == ["put"] and kept[0].payload["uploads"]  # resumable
+    sent = []
+    for c in reopened.clients.values():
+        real = c.s3._upload_part
+        c.s3._upload_part = lambda *a, real=real: sent.append(1) or real(*a)
+    info = reopened.put_file(src, "crash/big.bin")
+    parts = -(-src.stat().st_size // (8 * 1024 * 1024))
+    assert len(sent) < 2 * parts, (len(sent), parts)  # parts the nodes already had were not sent again
+    assert reopened.read_bytes("crash/big.bin") == src.read_bytes()
+    assert sorted(fault_nodes.holders("crash", "crash/big.bin")) == sorted(info.replicas)
+    assert reopened.catalog.intents() == []
+    for n in fault_nodes.nodes:  # exactly one version per copy, nothing stray
+        versions = list(reopened.client(n.name).list("crash/", versions=True))
+        assert len(versions) == (1 if n.name in info.replicas else 0)
     reopened.close()
+
+
+def test_an_interrupted_upload_of_other_content_is_abandoned(pool: Pool, tmp_path: Path) -> None:
+    src = _file(tmp_path / "a.bin", 20 * 1024 * 1024)
+    stop = []
+
+    def interrupt(done: int, total: int) -> None:
+        if done > 12 * 1024 * 1024 and not stop:
+            stop.append(1)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        pool.put_file(src, "x/a.bin", control=TransferControl(on_progress=interrupt))
+    assert pool.catalog.intents("put")  # kept for a resume
+    _file(src, 20 * 1024 * 1024)  # new content under the same name: the old upload is dropped
+    info = pool.put_file(src, "x/a.bin")
+    assert pool.read_bytes("x/a.bin") == src.read_bytes() and info.version == 1
+    assert pool.catalog.intents() == []
 
 
 def test_cli_ls_json(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
