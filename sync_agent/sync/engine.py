@@ -1,0 +1,245 @@
+"""One sync pass: refresh the remote view, scan (part of) the folder, plan, apply.
+
+Applying never loses a byte: downloads land in a temp file and are renamed into place only when verified,
+and only over a local file that is still what the plan saw; remote deletes move local files to the trash
+(``.pooldrive/trash``); local deletes become delete markers on the pool (versions stay restorable);
+conflicts keep both versions. Every step updates the state right after it succeeds, so a pass killed at any
+point resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sync_agent import keys, rebuild
+from sync_agent.errors import PoolDriveError
+from sync_agent.reader import download_version
+from sync_agent.sync import local_scan, planner
+from sync_agent.sync.conflicts import conflict_name
+from sync_agent.sync.decide import Action
+from sync_agent.sync.ignore import IgnoreRules
+from sync_agent.sync.local_scan import LocalScan
+from sync_agent.sync.state import Synced, SyncState
+from sync_agent.sync.status import Activity, AgentState
+from sync_agent.transfer import TransferControl
+
+if TYPE_CHECKING:
+    from sync_agent.catalog.store import FileInfo
+    from sync_agent.pool import Pool
+
+TRASH = ".pooldrive/trash"
+
+
+class SyncEngine:
+    def __init__(self, pool: Pool, folder: Path, state: SyncState | None = None, *, host: str | None = None,
+                 parallel: int = 4, activity: Activity | None = None) -> None:
+        self.pool = pool
+        self.root = folder.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state = state or SyncState(self.root)
+        self.rules = IgnoreRules(self.root)
+        self.activity = activity or Activity()
+        self.host = host or socket.gethostname()
+        self.parallel = parallel
+        self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
+        self.case_insensitive = local_scan.case_insensitive(self.root)
+
+    # --- one pass -----------------------------------------------------------------------------------
+    def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True) -> planner.Plan:
+        """Sync everything (``dirty=None``) or the given local paths (keys of files or folders) plus
+        every remote change."""
+        if refresh_remote:
+            try:
+                rebuild.refresh(self.pool)
+            except PoolDriveError as e:
+                self.activity.set_state(AgentState.OFFLINE, e.message)
+                raise
+        self.rules.reload()
+        known = self.state.all()
+        scopes = None if dirty is None else sorted(set(dirty))
+        scan = local_scan.scan(self.root, self.rules, known, only=scopes)
+        local = self._local_view(scan, known, scopes)
+        remote_files = {f.path: f for f in self.pool.walk() if f.current is not None}
+        plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
+                            {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
+                            case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes)
+        for path, why in {**scan.issues, **plan.issues}.items():
+            self.activity.issue(path, "Not synced", f"{path} {why}")
+        self.activity.held_deletes = plan.held_deletes
+        if plan.held_deletes:
+            self.activity.issue("*", "Many files deleted", f"{plan.held_deletes} files disappeared at once; nothing "
+                                "was deleted. If that was intended, resume with deletes allowed "
+                                "('pooldrive sync resume --allow-deletes').")
+        if not plan.empty:
+            self.activity.set_state(AgentState.SYNCING)
+            self._apply(plan, scan, remote_files)
+        if plan.deletes and self.allow_deletes:
+            self.allow_deletes = False
+        self.activity.last_sync = time.time()
+        if plan.held_deletes:
+            self.activity.set_state(AgentState.PAUSED, "waiting for confirmation of a mass delete")
+        else:
+            self.activity.clear_issue("*")
+            self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
+        return plan
+
+    def _fatal(self) -> bool:
+        return any(i.title in ("Sync folder missing",) for i in self.activity.issues.values())
+
+    def _local_view(self, scan: LocalScan, known: dict[str, Synced], scopes: list[str] | None) -> dict[str, str]:
+        """SHA-256 per key as the folder is now: scanned where scanned, as last synced elsewhere."""
+        if scopes is None:
+            return {k: f.sha256 for k, f in scan.files.items()}
+        view = {k: s.sha256 for k, s in known.items() if not any(keys.is_under(k, s) for s in scopes)}
+        view.update({k: f.sha256 for k, f in scan.files.items()})
+        return view
+
+    # --- applying ---------------------------------------------------------------------------------
+    def _apply(self, plan: planner.Plan, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+        for step in plan.deletes:
+            self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
+        for step in plan.moves:
+            self._guarded(step.target, lambda s=step: self._move(s, scan))
+        for step in plan.records:
+            self._record(step, scan, remote)
+        with ThreadPoolExecutor(max(1, self.parallel)) as ex:
+            list(ex.map(lambda s: self._guarded(s.path, lambda: self._transfer(s, scan, remote)), plan.transfers))
+
+    def _guarded(self, path: str, fn) -> None:
+        try:
+            fn()
+        except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
+            self.activity.issue(path, e.title, e.message)
+        except OSError as e:
+            self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}")
+
+    def _local_path(self, key: str, scan: LocalScan) -> Path:
+        f = scan.files.get(key)
+        return f.path if f is not None else keys.local_target(self.root, key)
+
+    def _still_as_scanned(self, key: str, scan: LocalScan) -> bool:
+        f = scan.files.get(key)
+        try:
+            st = os.lstat(self._local_path(key, scan))
+        except FileNotFoundError:
+            return f is None
+        return f is not None and (st.st_size, st.st_mtime_ns) == (f.size, f.mtime_ns)
+
+    def _record_synced(self, key: str, path: Path, sha256: str, version: int) -> None:
+        st = os.stat(path)
+        self.state.put(Synced(key, sha256, st.st_size, st.st_mtime_ns, version))
+
+    def _delete(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+        key = step.path
+        if step.action == Action.DELETE_REMOTE:
+            self.pool.delete(key)
+            self.state.forget(key)
+            self.activity.finish(key, "deleted on the pool")
+            return
+        # deleted on the pool: move the local file to the trash, if it is still what was last synced
+        known = self.state.get(key)
+        path = self._local_path(key, scan)
+        f = scan.files.get(key)
+        if f is None or known is None or f.sha256 != known.sha256 or not self._still_as_scanned(key, scan):
+            return  # changed meanwhile: the next pass sees an edit, which wins over the delete
+        target = self.root / TRASH / time.strftime("%Y-%m-%d") / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target = target.with_name(f"{target.name}.{int(time.time() * 1000)}")
+        os.replace(path, target)
+        self.state.forget(key)
+        self._prune_empty_dirs(path.parent)
+        self.activity.finish(key, "moved to the trash (deleted on the pool)")
+
+    def _prune_empty_dirs(self, d: Path) -> None:
+        while d != self.root and self.root in d.parents:
+            try:
+                d.rmdir()
+            except OSError:
+                return
+            d = d.parent
+
+    def _move(self, step: planner.Step, scan: LocalScan) -> None:
+        self.pool.move(step.path, step.target)
+        info = self.pool.stat(step.target)
+        self.state.forget(step.path)
+        self._record_synced(step.target, self._local_path(step.target, scan), info.sha256, info.version)
+        self.activity.finish(step.target, f"moved from {step.path}")
+
+    def _record(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+        if step.action == Action.FORGET:
+            self.state.forget(step.path)
+            return
+        f = scan.files.get(step.path)
+        if f is not None and step.path in remote:
+            self.state.put(Synced(step.path, f.sha256, f.size, f.mtime_ns, remote[step.path].version))
+
+    def _transfer(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+        key = step.path
+        if step.action == Action.UPLOAD:
+            path = scan.files[key].path
+            t = self.activity.transfer(key, "up", scan.files[key].size)
+            control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
+                                      limiter=self.pool.up_limiter)
+            info = self.pool.put_file(path, key, control=control)
+            self._record_synced(key, path, info.sha256, info.version)
+            self.activity.finish(key, "uploaded")
+            return
+        info = remote[key]
+        if step.action == Action.CONFLICT:
+            if not self._still_as_scanned(key, scan):
+                return  # changed again meanwhile: decide next pass
+            local = self._local_path(key, scan)
+            copy = local.with_name(conflict_name(local.name, self.host, time.time(),
+                                                 lambda n: (local.parent / n).exists()))
+            os.replace(local, copy)  # the local version keeps living, under the conflict name
+            self.activity.issue(keys.relative_key(self.root, copy), "Conflict",
+                                f"'{key}' was changed here and on the pool; your version is now '{copy.name}'.")
+        elif not self._still_as_scanned(key, scan):
+            return  # edited locally since the scan: not overwritten; the next pass decides
+        dest = self._local_path(key, scan) if step.action == Action.DOWNLOAD else keys.local_target(self.root, key)
+        assert info.current is not None
+        t = self.activity.transfer(key, "down", info.size)
+        control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
+                                  limiter=self.pool.down_limiter)
+        download_version(self.pool, info.current, dest, control, key, durable=True)
+        self._record_synced(key, dest, info.sha256, info.version)
+        self.activity.finish(key, "downloaded")
+
+    # --- selective sync -----------------------------------------------------------------------------
+    def exclude(self, folder: str) -> list[str]:
+        """Stop syncing a remote folder: its local copy goes only where every file is safely on the pool.
+
+        Returns the local files kept because they are not on the pool (they are reported, never deleted).
+        """
+        folder = keys.normalize(folder)
+        excluded = self.state.excluded
+        if folder not in excluded:
+            self.state.set_setting("excluded", [*excluded, folder])
+        known = self.state.all()
+        scan = local_scan.scan(self.root, self.rules, known, only=[folder])
+        kept = []
+        for key, f in scan.files.items():
+            on_pool = self.pool.catalog.get(key)
+            if on_pool is not None and on_pool.sha256 == f.sha256:
+                f.path.unlink()
+                self._prune_empty_dirs(f.path.parent)
+                self.state.forget(key)
+            else:
+                kept.append(key)
+                self.activity.issue(key, "Kept locally", f"'{key}' is in an excluded folder but not on the pool; "
+                                    "it was left in place.")
+        for key in list(known):
+            if keys.is_under(key, folder) and key not in scan.files:
+                self.state.forget(key)
+        return kept
+
+    def include(self, folder: str) -> None:
+        folder = keys.normalize(folder)
+        self.state.set_setting("excluded", [f for f in self.state.excluded if f != folder])

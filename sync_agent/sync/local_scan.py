@@ -1,0 +1,114 @@
+"""Walking the sync folder: which files are there, their content hash (only re-hashed when changed)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync_agent import keys
+from sync_agent.errors import InvalidPathError
+from sync_agent.sync.ignore import IgnoreRules
+from sync_agent.sync.state import Synced
+from sync_agent.transfer import digest_file
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    path: Path  # the real name on disk (may differ from the key in Unicode normalization)
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass
+class LocalScan:
+    files: dict[str, LocalFile] = field(default_factory=dict)  # pool key -> file
+    issues: dict[str, str] = field(default_factory=dict)  # local path -> why it is not synced
+    complete: bool = True  # False: only part of the tree was scanned
+
+
+def _key_for(root: Path, p: Path) -> str:
+    rel = p.relative_to(root).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise InvalidPathError(f"'{rel!r}' is not valid UTF-8, which S3 names must be; rename it.") from e
+    return keys.normalize(rel)
+
+
+def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], out: LocalScan) -> None:
+    try:
+        key = _key_for(root, p)
+    except InvalidPathError as e:
+        out.issues[str(p)] = e.message
+        return
+    prev = known.get(key)
+    if prev is not None and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+        sha = prev.sha256  # unchanged since the last sync: no need to read it again
+    else:
+        try:
+            sha = digest_file(p).sha256
+        except Exception as e:
+            out.issues[str(p)] = f"cannot be read: {e}"
+            return
+    if key in out.files:
+        out.issues[str(p)] = f"has the same name as '{out.files[key].path.name}' once normalized; rename one"
+        return
+    out.files[key] = LocalFile(p, st.st_size, st.st_mtime_ns, sha)
+
+
+def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterable[str] | None = None) -> LocalScan:
+    """Scan everything, or only the given keys (files or folders) when ``only`` is set."""
+    out = LocalScan(complete=only is None)
+    starts = [root] if only is None else [root / k for k in only]
+    for start in starts:
+        try:
+            st = os.lstat(start)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            rel = start.relative_to(root).as_posix()
+            if not rules.ignored(rel):
+                _entry(root, start, st, known, out)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            out.issues[str(start)] = "is a symbolic link; links are not followed"
+            continue
+        for dirpath, dirnames, filenames in os.walk(start):
+            d = Path(dirpath)
+            rel_dir = d.relative_to(root).as_posix() if d != root else ""
+            for name in list(dirnames):
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if (d / name).is_symlink():
+                    out.issues[str(d / name)] = "is a symbolic link; links are not followed"
+                    dirnames.remove(name)
+                elif rules.ignored(rel, is_dir=True):
+                    dirnames.remove(name)
+            for name in filenames:
+                p = d / name
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if rules.ignored(rel):
+                    continue
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    out.issues[str(p)] = "is a symbolic link; links are not followed"
+                elif stat.S_ISREG(st.st_mode):
+                    _entry(root, p, st, known, out)
+    return out
+
+
+def case_insensitive(root: Path) -> bool:
+    """Whether the folder's file system ignores case (then 'A.txt' and 'a.txt' cannot both exist here)."""
+    probe = root / ".pooldrive" / "CaseProbe"
+    probe.parent.mkdir(parents=True, exist_ok=True)
+    probe.touch()
+    try:
+        return (root / ".pooldrive" / "caseprobe").exists()
+    finally:
+        probe.unlink(missing_ok=True)

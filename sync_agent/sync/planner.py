@@ -1,0 +1,95 @@
+"""From the three views of the folder to an ordered plan. Pure functions, no I/O.
+
+Order of application (Maestral's, which keeps intermediate states safe): deletes first, then moves, then
+transfers in parallel. A local move shows up as a delete plus a create of the same content; it becomes one
+server-side move. Too many deletes at once trip the mass-delete guard instead of being applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sync_agent import keys
+from sync_agent.sync.decide import Action, Conflict, Side, decide
+
+
+@dataclass(frozen=True)
+class Step:
+    action: Action
+    path: str
+    conflict: Conflict | None = None
+    target: str = ""  # for moves: the new path
+
+
+@dataclass
+class Plan:
+    deletes: list[Step] = field(default_factory=list)
+    moves: list[Step] = field(default_factory=list)
+    transfers: list[Step] = field(default_factory=list)
+    records: list[Step] = field(default_factory=list)  # state-only updates
+    issues: dict[str, str] = field(default_factory=dict)
+    held_deletes: int = 0  # deletes not applied because the mass-delete guard tripped
+
+    @property
+    def empty(self) -> bool:
+        return not (self.deletes or self.moves or self.transfers or self.records)
+
+
+def excluded(path: str, folders: Iterable[str]) -> bool:
+    return any(keys.is_under(path, f) for f in folders)
+
+
+def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
+         scope: Iterable[str] | None = None, excluded_folders: Iterable[str] = (),
+         case_insensitive: bool = False, guard_share: float = 0.5, guard_min: int = 20,
+         allow_deletes: bool = False) -> Plan:
+    """``local``, ``base`` and ``remote`` map pool paths to SHA-256. ``scope`` limits the paths looked at."""
+    out = Plan()
+    folders = list(excluded_folders)
+    paths = set(scope) if scope is not None else set(local) | set(base) | set(remote)
+    if case_insensitive:  # two remote names one local file system cannot tell apart: keep the first
+        seen: dict[str, str] = {}
+        for p in sorted(set(remote) | set(local)):
+            other = seen.setdefault(p.casefold(), p)
+            if other != p:
+                out.issues[p] = f"differs from '{other}' only in case, which this file system cannot hold apart"
+                paths.discard(p)
+    for p in sorted(paths):
+        if excluded(p, folders):
+            continue
+        def side(m: dict[str, str], p: str = p) -> Side | None:
+            return Side(m[p]) if p in m else None
+        d = decide(side(local), side(base), side(remote))
+        step = Step(d.action, p, d.conflict)
+        if d.action in (Action.DELETE_REMOTE, Action.TRASH_LOCAL):
+            out.deletes.append(step)
+        elif d.action in (Action.UPLOAD, Action.DOWNLOAD, Action.CONFLICT):
+            out.transfers.append(step)
+        elif d.action in (Action.RECORD, Action.FORGET):
+            out.records.append(step)
+    _find_moves(out, local, base)
+    deletes = len(out.deletes)
+    if not allow_deletes and deletes >= guard_min and deletes > guard_share * max(1, len(base)):
+        out.held_deletes = deletes
+        out.deletes = []
+    return out
+
+
+def _find_moves(out: Plan, local: dict[str, str], base: dict[str, str]) -> None:
+    """A local delete and a local upload of the very content that was deleted: a move, done server-side."""
+    gone = {}
+    for s in out.deletes:
+        if s.action == Action.DELETE_REMOTE and s.path in base:
+            gone.setdefault(base[s.path], []).append(s)
+    if not gone:
+        return
+    for up in list(out.transfers):
+        if up.action != Action.UPLOAD or up.path in base:
+            continue
+        candidates = gone.get(local.get(up.path, ""))
+        if candidates:
+            old = candidates.pop(0)
+            out.deletes.remove(old)
+            out.transfers.remove(up)
+            out.moves.append(Step(Action.MOVE_REMOTE, old.path, target=up.path))

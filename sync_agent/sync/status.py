@@ -1,0 +1,101 @@
+"""What the agent is doing, for the CLI, the tray and the socket API: state, transfers, recent changes,
+per-file issues. Changes are numbered so clients can long-poll (``wait``) instead of polling on a timer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class AgentState(StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    SYNCING = "syncing"
+    PAUSED = "paused"
+    ERROR = "error"
+    OFFLINE = "offline"
+
+
+@dataclass
+class Transfer:
+    path: str
+    direction: str  # up | down
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class Issue:
+    path: str
+    title: str
+    message: str
+    since: float = field(default_factory=time.time)
+
+
+class Activity:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.seq = 0
+        self.state = AgentState.STARTING
+        self.detail = ""
+        self.transfers: dict[str, Transfer] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=50)
+        self.issues: dict[str, Issue] = {}
+        self.last_sync = 0.0
+        self.held_deletes = 0
+
+    def _changed(self) -> None:
+        self.seq += 1
+        self._cond.notify_all()
+
+    def set_state(self, state: AgentState, detail: str = "") -> None:
+        with self._cond:
+            if (state, detail) != (self.state, self.detail):
+                self.state, self.detail = state, detail
+                self._changed()
+
+    def transfer(self, path: str, direction: str, total: int) -> Transfer:
+        with self._cond:
+            t = self.transfers[path] = Transfer(path, direction, 0, total)
+            self._changed()
+            return t
+
+    def progress(self, t: Transfer, done: int, total: int) -> None:
+        t.done, t.total = done, total  # progress is read on demand; it does not wake long-pollers
+
+    def finish(self, path: str, action: str) -> None:
+        with self._cond:
+            self.transfers.pop(path, None)
+            self.recent.appendleft({"path": path, "action": action, "time": time.time()})
+            self.issues.pop(path, None)
+            self._changed()
+
+    def issue(self, path: str, title: str, message: str) -> None:
+        with self._cond:
+            self.transfers.pop(path, None)
+            old = self.issues.get(path)
+            if old is None or (old.title, old.message) != (title, message):
+                self.issues[path] = Issue(path, title, message)
+                self._changed()
+
+    def clear_issue(self, path: str) -> None:
+        with self._cond:
+            if self.issues.pop(path, None) is not None:
+                self._changed()
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._cond:
+            return {"seq": self.seq, "state": self.state.value, "detail": self.detail,
+                    "transfers": [asdict(t) for t in self.transfers.values()], "recent": list(self.recent),
+                    "issues": [asdict(i) for i in self.issues.values()], "last_sync": self.last_sync,
+                    "held_deletes": self.held_deletes}
+
+    def wait(self, since: int, timeout: float) -> dict[str, Any]:
+        with self._cond:
+            self._cond.wait_for(lambda: self.seq > since, timeout=timeout)
+        return self.snapshot()
