@@ -106,6 +106,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
             raise AlreadyExistsError(f"'{dst_key}' already exists; delete it first or choose another name.",
                                      paths=[dst_key])
         _move_file(pool, info, dst_key)
+        pool.journal.touch()
         return [dst_key]
     if not pool.catalog.is_dir(src_key):
         raise NotFoundError(f"'{src_key}' is not in the pool.", paths=[src_key])
@@ -121,6 +122,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
                                      paths=[target])
         _move_file(pool, f, target)
         moved.append(target)
+    pool.journal.touch()
     return moved
 
 
@@ -147,6 +149,7 @@ def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
         pool.catalog.mark_deleted(f.path)
         _remember_pending_delete(pool, f, f.path, failed)
         gone.append(f.path)
+    pool.journal.touch()
     return gone
 
 
@@ -170,6 +173,7 @@ def restore(pool: Pool, remote: str, number: int) -> FileInfo:
     for i in pool.catalog.intents("delete"):
         if i.path == key:
             pool.catalog.remove_intent(i.id)
+    pool.journal.touch()
     result = pool.catalog.get(key)
     assert result is not None
     return result

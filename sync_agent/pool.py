@@ -25,6 +25,7 @@ from sync_agent.errors import (
     RefusedError,
 )
 from sync_agent.health import HealthBook
+from sync_agent.journal import Journal
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
 from sync_agent.transfer import RateLimiter, TransferControl
@@ -61,6 +62,7 @@ class Pool:
         for n in cfg.nodes:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
                                               timeouts, scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
+        self.journal = Journal(self)
         writer.recover_intents(self)
 
     @classmethod

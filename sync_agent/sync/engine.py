@@ -24,7 +24,7 @@ from sync_agent.sync import local_scan, planner
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
 from sync_agent.sync.ignore import IgnoreRules
-from sync_agent.sync.local_scan import LocalScan
+from sync_agent.sync.local_scan import LocalFile, LocalScan
 from sync_agent.sync.state import Synced, SyncState
 from sync_agent.sync.status import Activity, AgentState
 from sync_agent.transfer import TransferControl
@@ -64,7 +64,11 @@ class SyncEngine:
         known = self.state.all()
         scopes = None if dirty is None else sorted(set(dirty))
         scan = local_scan.scan(self.root, self.rules, known, only=scopes)
-        local = self._local_view(scan, known, scopes)
+        if scopes is not None:  # outside the dirty paths the folder is as last synced (the watcher says so)
+            for k, s in known.items():
+                if k not in scan.files and not any(keys.is_under(k, d) for d in scopes):
+                    scan.files[k] = LocalFile(keys.local_target(self.root, k), s.size, s.mtime_ns, s.sha256)
+        local = {k: f.sha256 for k, f in scan.files.items()}
         remote_files = {f.path: f for f in self.pool.walk() if f.current is not None}
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
                             {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
@@ -91,14 +95,6 @@ class SyncEngine:
 
     def _fatal(self) -> bool:
         return any(i.title in ("Sync folder missing",) for i in self.activity.issues.values())
-
-    def _local_view(self, scan: LocalScan, known: dict[str, Synced], scopes: list[str] | None) -> dict[str, str]:
-        """SHA-256 per key as the folder is now: scanned where scanned, as last synced elsewhere."""
-        if scopes is None:
-            return {k: f.sha256 for k, f in scan.files.items()}
-        view = {k: s.sha256 for k, s in known.items() if not any(keys.is_under(k, s) for s in scopes)}
-        view.update({k: f.sha256 for k, f in scan.files.items()})
-        return view
 
     # --- applying ---------------------------------------------------------------------------------
     def _apply(self, plan: planner.Plan, scan: LocalScan, remote: dict[str, FileInfo]) -> None:

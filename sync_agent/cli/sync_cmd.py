@@ -1,0 +1,156 @@
+"""`pooldrive sync`: keep a local folder and the pool in step (foreground or as a background agent)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sync_agent.cli.common import open_pool
+from sync_agent.cli.output import console, human_size, print_json, table
+from sync_agent.sync.ipc import AgentClient, AgentNotRunning
+from sync_agent.sync.state import state_dir_for
+
+DEFAULT_FOLDER = Path.home() / "PoolDrive"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("sync", help="sync a local folder with the pool")
+    s = p.add_subparsers(dest="action", required=True)
+    for name, text in (("run", "run the agent in the foreground"), ("start", "start the agent in the background"),
+                       ("stop", "stop the background agent"), ("status", "what the agent is doing"),
+                       ("pause", "pause syncing"), ("resume", "resume syncing"), ("now", "sync now"),
+                       ("exclude", "stop syncing a remote folder here (selective sync)"),
+                       ("include", "sync a remote folder here again")):
+        a = s.add_parser(name, help=text)
+        a.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help=f"sync folder (default {DEFAULT_FOLDER})")
+        if name in ("exclude", "include"):
+            a.add_argument("path")
+        if name == "resume":
+            a.add_argument("--allow-deletes", action="store_true", help="apply deletes the mass-delete guard held")
+        if name in ("run", "start"):
+            a.add_argument("--interval", type=float, default=60.0, help="seconds between full remote refreshes")
+            a.add_argument("--parallel", type=int, default=4)
+            a.add_argument("--limit-up", type=float, default=0, help="upload limit in MB/s (0: none)")
+            a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")
+        if name == "status":
+            a.add_argument("--watch", action="store_true", help="follow changes (long-poll)")
+        a.set_defaults(func=globals()[f"cmd_{name}"])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sync_agent.sync import daemon
+
+    folder = args.folder.expanduser().resolve()
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+    with open_pool(args) as pool:
+        pool.up_limiter.set_rate(args.limit_up * 1e6)
+        pool.down_limiter.set_rate(args.limit_down * 1e6)
+        console.print(f"Syncing {folder} with pool '{pool.cfg.name}' (Ctrl+C to stop).")
+        return daemon.run(pool, folder, parallel=args.parallel, remote_interval=args.interval)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    folder = args.folder.expanduser().resolve()
+    client = AgentClient(folder)
+    if client.running():
+        console.print(f"The agent for {folder} is already running.")
+        return 0
+    log = state_dir_for(folder) / "agent.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
+           "--folder", str(folder), "--interval", str(args.interval), "--parallel", str(args.parallel),
+           "--limit-up", str(args.limit_up), "--limit-down", str(args.limit_down)]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if client.running():
+            console.print(f"Started the sync agent for {folder} (pid {proc.pid}); log: {log}")
+            return 0
+        if proc.poll() is not None:
+            console.print(f"[red]The agent stopped at once; its log says:[/]\n{log.read_text()[-1500:]}")
+            return 1
+        time.sleep(0.2)
+    console.print(f"[yellow]The agent (pid {proc.pid}) has not answered yet; see {log}.[/]")
+    return 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    client = AgentClient(args.folder)
+    try:
+        client.stop()
+    except AgentNotRunning:
+        console.print("No agent is running for that folder.")
+        return 0
+    for _ in range(150):
+        if not client.running():
+            console.print("Stopped the sync agent.")
+            return 0
+        time.sleep(0.2)
+    return 1
+
+
+def _print_status(st: dict) -> None:  # type: ignore[type-arg]
+    colour = {"idle": "green", "syncing": "cyan", "paused": "yellow", "error": "red", "offline": "red"}
+    state = st["state"]
+    console.print(f"[{colour.get(state, 'white')}]{state}[/] {st.get('detail', '')}  folder {st['folder']}  "
+                  f"pool {st['pool']}")
+    if st["transfers"]:
+        table(["Transfer", "Path", "Done"], [("↑" if t["direction"] == "up" else "↓", t["path"],
+                                              f"{human_size(t['done'])} / {human_size(t['total'])}")
+                                             for t in st["transfers"]])
+    for r in st["recent"][:5]:
+        console.print(f"  {time.strftime('%H:%M:%S', time.localtime(r['time']))} {r['action']}: {r['path']}")
+    for i in st["issues"]:
+        console.print(f"[yellow]{i['title']}:[/] {i['message']}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = AgentClient(args.folder)
+    st = client.status()
+    if args.json:
+        print_json(st)
+        return 0
+    _print_status(st)
+    while args.watch:
+        st = client.wait(st["seq"], timeout=60)
+        _print_status(st)
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    AgentClient(args.folder).pause()
+    console.print("Paused.")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    AgentClient(args.folder).resume(args.allow_deletes)
+    console.print("Resumed.")
+    return 0
+
+
+def cmd_now(args: argparse.Namespace) -> int:
+    AgentClient(args.folder).sync_now()
+    return 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    kept = AgentClient(args.folder).exclude(args.path)
+    console.print(f"'{args.path}' is no longer synced here." + (f" Kept {len(kept)} local file(s) that are not on "
+                                                                 "the pool." if kept else ""))
+    return 0
+
+
+def cmd_include(args: argparse.Namespace) -> int:
+    AgentClient(args.folder).include(args.path)
+    console.print(f"'{args.path}' is synced here again.")
+    return 0
+
+

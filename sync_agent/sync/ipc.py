@@ -1,0 +1,96 @@
+"""The agent's local-socket API: JSON lines over a Unix socket. This module is both sides' vocabulary and
+the client the CLI and the desktop app use (pure Python, no Qt).
+
+Requests: {"cmd": "status"}, {"cmd": "wait", "since": N, "timeout": S} (long-poll: answers when anything
+changed after N), "pause", {"cmd": "resume", "allow_deletes": bool}, "sync_now", {"cmd": "exclude",
+"path": P}, {"cmd": "include", "path": P}, "stop". Answers: {"ok": true, ...} or {"ok": false, "error":
+{"title", "message", "paths"}}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from sync_agent import paths
+from sync_agent.errors import PoolDriveError
+
+
+class AgentNotRunning(PoolDriveError):
+    title = "Sync agent not running"
+    exit_code = 12
+
+
+def socket_path(folder: Path) -> Path:
+    """Short and per folder (Unix socket paths must stay under 108 bytes)."""
+    digest = hashlib.sha1(str(folder.expanduser().resolve()).encode()).hexdigest()[:12]
+    return paths.runtime_dir() / f"agent-{digest}.sock"
+
+
+class AgentClient:
+    def __init__(self, folder: Path, timeout: float = 5.0) -> None:
+        self.folder = folder.expanduser().resolve()
+        self.path = socket_path(self.folder)
+        self.timeout = timeout
+
+    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout or self.timeout)
+        try:
+            s.connect(str(self.path))
+        except (FileNotFoundError, ConnectionRefusedError) as e:
+            s.close()
+            raise AgentNotRunning(f"No sync agent runs for {self.folder}. Start it with "
+                                  f"'pooldrive sync start --folder {self.folder}'.") from e
+        try:
+            s.sendall((json.dumps({"cmd": cmd, **args}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except OSError as e:
+            raise AgentNotRunning(f"The sync agent for {self.folder} did not answer ({e}).") from e
+        finally:
+            s.close()
+        reply = json.loads(buf or b"{}")
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            raise PoolDriveError(err.get("message", "The agent refused."), title=err.get("title", "Sync agent"),
+                                 paths=err.get("paths", ()))
+        return reply
+
+    def running(self) -> bool:
+        try:
+            self.request("status", timeout=1.0)
+            return True
+        except AgentNotRunning:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        return self.request("status")["status"]
+
+    def wait(self, since: int, timeout: float = 30.0) -> dict[str, Any]:
+        return self.request("wait", timeout=timeout + 5, since=since, wait_timeout=timeout)["status"]
+
+    def pause(self) -> None:
+        self.request("pause")
+
+    def resume(self, allow_deletes: bool = False) -> None:
+        self.request("resume", allow_deletes=allow_deletes)
+
+    def sync_now(self) -> None:
+        self.request("sync_now")
+
+    def exclude(self, path: str) -> list[str]:
+        return self.request("exclude", path=path)["kept"]
+
+    def include(self, path: str) -> None:
+        self.request("include", path=path)
+
+    def stop(self) -> None:
+        self.request("stop")

@@ -1,0 +1,100 @@
+"""Watching the sync folder (watchdog), coalescing bursts of events into one set of dirty paths.
+
+A burst settles before anything happens (editors' save-via-temp-file then rename, unpacking an archive);
+a move marks both ends dirty. The agent's own downloads also raise events; they are harmless because the
+next pass finds those files exactly as last synced. When inotify runs out of watches, the watcher says how
+to raise the limit and falls back to polling.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+INOTIFY_HELP = ("The folder has more subfolders than inotify may watch (fs.inotify.max_user_watches). PoolDrive "
+                "falls back to polling, which is slower. To raise the limit: "
+                "'echo fs.inotify.max_user_watches=524288 | sudo tee /etc/sysctl.d/60-pooldrive.conf && "
+                "sudo sysctl --system'.")
+INTERESTING = {"created", "modified", "deleted", "moved", "closed"}
+
+
+class LocalWatcher(FileSystemEventHandler):
+    def __init__(self, root: Path, on_change: Callable[[set[str]], None], *, debounce: float = 0.3,
+                 on_issue: Callable[[str, str], None] = lambda title, message: None) -> None:
+        self.root = root
+        self.on_change = on_change
+        self.debounce = debounce
+        self.on_issue = on_issue
+        self.polling = False
+        self._pending: set[str] = set()
+        self._last = 0.0
+        self._cond = threading.Condition()
+        self._stop = False
+        self._observer: Observer | PollingObserver | None = None
+        self._thread = threading.Thread(target=self._flush_loop, name="pooldrive-watch", daemon=True)
+
+    def _rel(self, path: str | bytes) -> str | None:
+        p = os.fsdecode(path)
+        try:
+            rel = Path(p).relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+        if rel in ("", ".") or rel == ".pooldrive" or rel.startswith(".pooldrive/"):
+            return None
+        return rel
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in INTERESTING:
+            return
+        rels = {self._rel(event.src_path), self._rel(getattr(event, "dest_path", "") or "")} - {None}
+        if not rels:
+            return
+        with self._cond:
+            self._pending |= rels  # type: ignore[arg-type]
+            self._last = time.monotonic()
+            self._cond.notify_all()
+
+    def _flush_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._stop)
+                if self._stop:
+                    return
+                quiet = time.monotonic() - self._last
+                if quiet < self.debounce:
+                    self._cond.wait(self.debounce - quiet)
+                    continue
+                batch, self._pending = self._pending, set()
+            self.on_change(batch)
+
+    def start(self) -> LocalWatcher:
+        try:
+            self._observer = Observer()
+            self._observer.schedule(self, str(self.root), recursive=True)
+            self._observer.start()
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EMFILE):
+                raise
+            self.on_issue("Too many folders to watch", INOTIFY_HELP)
+            self.polling = True
+            self._observer = PollingObserver(timeout=2)
+            self._observer.schedule(self, str(self.root), recursive=True)
+            self._observer.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
