@@ -1,0 +1,146 @@
+"""The agent as a real background process: socket API, pause/resume, and kill -9 at the worst moments."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sync_agent import config
+from sync_agent.pool import Pool
+from sync_agent.sync.ipc import AgentClient, AgentNotRunning
+from tests.conftest import fresh_bucket
+from tests.nodepool import TEST_TIMEOUTS, NodePool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def on_pool(pool: Pool, path: str) -> bool:
+    """Whether ``path`` is on the pool now (this test's catalog refreshed from the nodes first)."""
+    from sync_agent import rebuild
+
+    rebuild.refresh(pool)
+    return pool.exists(path)
+
+
+def wait_until(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> float:
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+class AgentProcess:
+    def __init__(self, cfg_file: Path, folder: Path, *extra: str) -> None:
+        self.cfg_file, self.folder, self.extra = cfg_file, folder, extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = AgentClient(folder)
+
+    def start(self) -> AgentProcess:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(self.cfg_file),
+                                      "sync", "run", "--folder", str(self.folder), "--interval", "5", *self.extra],
+                                     cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.client.running, what="the agent's socket")
+        wait_until(lambda: self.client.status()["last_sync"] > 0, what="the first sync pass")
+        return self
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.client.stop()
+                self.proc.wait(timeout=30)
+            except (AgentNotRunning, subprocess.TimeoutExpired):
+                self.kill()
+
+
+@pytest.fixture
+def pool_file(shared_nodes: NodePool, tmp_path: Path) -> Iterator[tuple[Path, Pool]]:
+    cfg = shared_nodes.config(fresh_bucket(), name="agentpool")
+    path = config.save_pool(cfg, tmp_path / "agentpool.toml")
+    pool = Pool(config.load_pool(str(path)), catalog_path=tmp_path / "writer.sqlite3", timeouts=TEST_TIMEOUTS)
+    pool.init_buckets()
+    yield path, pool
+    pool.close()
+
+
+def test_socket_api_pause_resume_and_a_remote_edit_arrives(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    cfg_file, pool = pool_file
+    agent = AgentProcess(cfg_file, tmp_path / "folder").start()
+    try:
+        st = agent.client.status()
+        assert st["state"] == "idle" and st["folder"] == str((tmp_path / "folder").resolve())
+        pool.put_bytes("from-elsewhere.txt", b"hi")  # another device writes
+        took = wait_until(lambda: (tmp_path / "folder/from-elsewhere.txt").exists(), what="the remote file")
+        print(f"\nremote write -> local file in {took:.2f} s")
+        agent.client.pause()
+        assert agent.client.status()["state"] == "paused"
+        (tmp_path / "folder/while-paused.txt").write_text("x")
+        time.sleep(1.0)
+        assert not on_pool(pool, "while-paused.txt")
+        seq = agent.client.status()["seq"]
+        agent.client.resume()
+        st = agent.client.wait(seq, timeout=10)  # long-poll: answers as soon as something changes
+        assert st["seq"] > seq
+        wait_until(lambda: on_pool(pool, "while-paused.txt"), what="the upload after resume")
+        with pytest.raises(Exception, match="already runs"):
+            from sync_agent.sync import daemon
+
+            daemon.run(pool, tmp_path / "folder")
+    finally:
+        agent.stop()
+    assert not agent.client.running()
+
+
+def test_kill_9_mid_download_then_restart(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    cfg_file, pool = pool_file
+    data = os.urandom(24 * 1024 * 1024)
+    folder = tmp_path / "dl"
+    agent = AgentProcess(cfg_file, folder, "--limit-down", "6").start()
+    try:
+        pool.put_bytes("big/movie.bin", data)
+        wait_until(lambda: any(t["path"] == "big/movie.bin" and t["done"] > 2_000_000
+                               for t in agent.client.status()["transfers"]), what="the download to be under way")
+        agent.kill()
+        target = folder / "big/movie.bin"
+        assert not target.exists() or target.read_bytes() == data  # never half a file under the real name
+        agent = AgentProcess(cfg_file, folder).start()
+        wait_until(lambda: target.exists(), what="the download to finish")
+        assert target.read_bytes() == data
+        assert [p.name for p in folder.rglob("*conflicted*")] == []
+        assert not [p for p in (folder / "big").iterdir() if p.name != "movie.bin"]
+    finally:
+        agent.stop()
+
+
+def test_kill_9_mid_upload_then_restart(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    cfg_file, pool = pool_file
+    folder = tmp_path / "ul"
+    agent = AgentProcess(cfg_file, folder, "--limit-up", "8").start()
+    data = os.urandom(24 * 1024 * 1024)
+    try:
+        (folder / "upload.bin").write_bytes(data)
+        wait_until(lambda: any(t["path"] == "upload.bin" and t["done"] > 4_000_000
+                               for t in agent.client.status()["transfers"]), what="the upload to be under way")
+        agent.kill()
+        assert not on_pool(pool, "upload.bin")  # nothing half-written is visible on the pool
+        agent = AgentProcess(cfg_file, folder).start()
+        wait_until(lambda: on_pool(pool, "upload.bin"), what="the upload to finish")
+        assert pool.read_bytes("upload.bin") == data
+        assert [v.number for v in pool.versions("upload.bin")] == [1]
+        assert sorted(p.name for p in folder.iterdir() if p.name != ".pooldrive") == ["upload.bin"]
+    finally:
+        agent.stop()
