@@ -33,7 +33,10 @@ def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: i
         except NodeError as e:
             pool.note_failure(node, e)
             errors.append(f"{node}: {e.message}")
-    quorum = min(pool.cfg.quorum, len(v.ok_nodes()))
+    # a move or restore re-labels data the pool already holds: with some holders down, one copy is enough
+    # now (the old key's versions stay on every node) and repair brings the new key back to R copies
+    reachable = [n for n in v.ok_nodes() if not pool.health.is_down(n)]
+    quorum = min(pool.cfg.quorum, len(reachable))
     if len(written) < max(1, quorum):
         for node, vid in written.items():
             try:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_agent.errors import PoolDriveError
+from sync_agent.monitor import HealthMonitor
+from sync_agent.repair import RepairLoop
 from sync_agent.sync.engine import SyncEngine
 from sync_agent.sync.remote_watch import RemoteWatcher
 from sync_agent.sync.state import SyncState
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
 class SyncAgent:
     def __init__(self, pool: Pool, folder: Path, *, state: SyncState | None = None, host: str | None = None,
                  parallel: int = 4, debounce: float = 0.3, remote_interval: float = 60.0,
-                 full_scan_interval: float = 600.0, notifications: bool = True) -> None:
+                 full_scan_interval: float = 600.0, notifications: bool = True, repair: bool = True,
+                 repair_grace: float = 600.0) -> None:
         self.pool = pool
         self.engine = SyncEngine(pool, folder, state, host=host, parallel=parallel)
         self.activity = self.engine.activity
@@ -34,6 +37,8 @@ class SyncAgent:
         self.remote_interval = remote_interval
         self.full_scan_interval = full_scan_interval
         self.notifications = notifications
+        self.repair = repair
+        self.repair_grace = repair_grace
         self._cond = threading.Condition()
         self._dirty: set[str] = set()
         self._remote_dirty = False
@@ -83,6 +88,9 @@ class SyncAgent:
         local = LocalWatcher(self.engine.root, self.local_changed, debounce=self.debounce,
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m)).start()
         remote = RemoteWatcher(self.pool, self.remote_changed).start() if self.notifications else None
+        monitor = HealthMonitor(self.pool, interval=2.0).start()
+        repairer = RepairLoop(self.pool, grace=self.repair_grace).start() \
+            if self.repair and not self.pool.cfg.is_share else None
         backoff = 1.0
         last_full = last_remote = 0.0
         if self._paused:
@@ -125,8 +133,11 @@ class SyncAgent:
                     backoff = min(backoff * 2, 60.0)
         finally:
             local.stop()
+            monitor.stop()
             if remote is not None:
                 remote.stop()
+            if repairer is not None:
+                repairer.stop()
 
     def start_thread(self) -> threading.Thread:
         t = threading.Thread(target=self.run, name="pooldrive-agent", daemon=True)
