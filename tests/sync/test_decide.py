@@ -1,0 +1,80 @@
+"""The decision table, exhaustively: every combination of (local, base, remote) over three contents."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sync_agent.sync.conflicts import conflict_name, is_conflict_copy
+from sync_agent.sync.decide import Action, Conflict, Side, decide
+from sync_agent.sync.planner import plan
+
+STATES = [None, Side("a"), Side("b"), Side("c")]
+
+
+@pytest.mark.parametrize("local, base, remote", list(itertools.product(STATES, repeat=3)))
+def test_every_combination_keeps_every_version(local: Side | None, base: Side | None, remote: Side | None) -> None:
+    d = decide(local, base, remote)
+    # invariants that must hold whatever the table says
+    if local is not None and local != base and local != remote:
+        # a local change nobody else has: it must reach the pool, or survive as a conflict copy
+        assert d.action in (Action.UPLOAD, Action.CONFLICT), d
+    if remote is not None and remote != base and remote != local:
+        assert d.action in (Action.DOWNLOAD, Action.CONFLICT), d
+    if d.action == Action.TRASH_LOCAL:
+        assert local == base and remote is None  # only ever trash what was synced, unchanged
+    if d.action == Action.DELETE_REMOTE:
+        assert remote == base and local is None  # only ever delete on the pool what was synced, unchanged
+    if local == remote:
+        assert d.action in (Action.NOTHING, Action.RECORD, Action.FORGET)
+
+
+@pytest.mark.parametrize("local, base, remote, action", [
+    (Side("a"), Side("a"), Side("a"), Action.NOTHING),
+    (Side("b"), Side("a"), Side("a"), Action.UPLOAD),
+    (Side("a"), Side("a"), Side("b"), Action.DOWNLOAD),
+    (None, Side("a"), Side("a"), Action.DELETE_REMOTE),
+    (Side("a"), Side("a"), None, Action.TRASH_LOCAL),
+    (None, Side("a"), Side("b"), Action.DOWNLOAD),
+    (Side("b"), Side("a"), None, Action.UPLOAD),
+    (Side("b"), Side("a"), Side("c"), Action.CONFLICT),
+    (Side("b"), Side("a"), Side("b"), Action.RECORD),
+    (None, Side("a"), None, Action.FORGET),
+    (Side("a"), None, None, Action.UPLOAD),
+    (None, None, Side("a"), Action.DOWNLOAD),
+    (Side("a"), None, Side("a"), Action.RECORD),
+    (Side("a"), None, Side("b"), Action.CONFLICT),
+])
+def test_table(local: Side | None, base: Side | None, remote: Side | None, action: Action) -> None:
+    assert decide(local, base, remote).action == action
+
+
+def test_conflict_kinds() -> None:
+    assert decide(Side("a"), None, Side("b")).conflict == Conflict.BOTH_CREATED
+    assert decide(Side("b"), Side("a"), Side("c")).conflict == Conflict.BOTH_EDITED
+
+
+def test_conflict_names() -> None:
+    when = 1795530000.0
+    name = conflict_name("report.final.txt", "laptop", when)
+    assert name.startswith("report.final (conflicted copy from laptop ") and name.endswith(").txt")
+    assert is_conflict_copy(name)
+    assert conflict_name("Makefile", "pc", when).startswith("Makefile (conflicted copy from pc ")
+    assert conflict_name(".bashrc", "pc", when).startswith(".bashrc (conflicted copy")
+    taken = {conflict_name("a.txt", "pc", when)}
+    assert conflict_name("a.txt", "pc", when, lambda n: n in taken) not in taken
+
+
+def test_plan_orders_and_guards() -> None:
+    base = {f"f{i}": "x" for i in range(40)}
+    p = plan({}, base, dict(base))
+    assert p.held_deletes == 40 and not p.deletes
+    p = plan({}, base, dict(base), allow_deletes=True)
+    assert len(p.deletes) == 40
+    p = plan({"new/f0": "x", **{f"f{i}": "x" for i in range(1, 40)}}, base, dict(base))
+    assert [(m.path, m.target) for m in p.moves] == [("f0", "new/f0")] and not p.deletes
+    p = plan({"A.txt": "1"}, {}, {"a.txt": "2"}, case_insensitive=True)
+    assert "a.txt" in p.issues
+    p = plan({}, {}, {"ex/a": "1", "in/b": "2"}, excluded_folders=["ex"])
+    assert [s.path for s in p.transfers] == ["in/b"]
