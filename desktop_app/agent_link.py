@@ -1,0 +1,56 @@
+"""The tray's line to the sync agent: its local-socket API, long-polled on a thread (no busy timers).
+
+When no agent runs for the folder, the link says so and checks again every few seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop_app.workers import run_async
+from sync_agent.errors import PoolDriveError
+from sync_agent.sync.ipc import AgentClient, AgentNotRunning
+
+
+class AgentLink(QObject):
+    status = Signal(object)  # dict from the agent, or None when no agent runs
+    failed = Signal(object)  # PoolDriveError from a command
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.client = AgentClient(folder)
+        self.last: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="pooldrive-agent-link", daemon=True)
+
+    def start(self) -> AgentLink:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _poll(self) -> None:
+        seq = -1
+        while not self._stop.is_set():
+            try:
+                st = self.client.status() if seq < 0 else self.client.wait(seq, timeout=20)
+                seq = st["seq"]
+                self.last = st
+                self.status.emit(st)
+            except AgentNotRunning:
+                seq = -1
+                if self.last is not None or not self._stop.is_set():
+                    self.last = None
+                    self.status.emit(None)
+                self._stop.wait(3.0)
+            except PoolDriveError:
+                seq = -1
+                self._stop.wait(3.0)
+
+    def command(self, name: str, **args: Any) -> None:
+        run_async(lambda: getattr(self.client, name)(**args), on_error=self.failed.emit)

@@ -1,0 +1,438 @@
+"""The main window: node panel, pool browser, transfer queue. Every engine call runs off the GUI thread."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.browser_model import MIME, FolderModel
+from desktop_app.icons import app_icon, icon
+from desktop_app.node_panel import NodePanel
+from desktop_app.transfer_queue import TransferPanel, TransferQueue
+from desktop_app.workers import EngineEvents, run_async
+from sync_agent import keys, rebuild
+from sync_agent.catalog.store import DirEntry
+from sync_agent.errors import PoolDriveError
+from sync_agent.monitor import HealthMonitor
+from sync_agent.pool import Pool
+
+
+class BrowserView(QTableView):
+    """The file list; accepts drops from file managers (upload) and from itself (move); drags out."""
+
+    files_dropped = Signal(list, str)  # local paths, target folder
+    entries_moved = Signal(list, str)  # pool paths, target folder
+    drag_out = Signal(list)  # entries
+
+    def __init__(self, model: FolderModel) -> None:
+        super().__init__()
+        self.setModel(model)
+        self.folder_model = model
+        self.setAcceptDrops(True)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
+        self.setDropIndicatorShown(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSortingEnabled(True)
+        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(24)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 90), (2, 140), (3, 170)):
+            self.setColumnWidth(col, width)
+
+    def target_folder(self, pos: QPoint) -> str:
+        """The folder under the cursor, else the folder shown."""
+        index = self.indexAt(pos)
+        if index.isValid():
+            e = self.folder_model.entry(index.row())
+            if e.is_dir:
+                return e.path
+        return self.folder_model.folder.rstrip("/")
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasFormat(MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasFormat(MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        target = self.target_folder(event.position().toPoint())
+        if mime.hasFormat(MIME):
+            paths = bytes(mime.data(MIME).data()).decode().split("\n")
+            self.entries_moved.emit([p for p in paths if p], target)
+        elif mime.hasUrls():
+            self.files_dropped.emit([u.toLocalFile() for u in mime.urls() if u.isLocalFile()], target)
+        event.acceptProposedAction()
+
+    def startDrag(self, supported: Qt.DropAction) -> None:
+        rows = sorted({i.row() for i in self.selectedIndexes()})
+        if rows:
+            self.drag_out.emit([self.folder_model.entry(r) for r in rows])
+
+
+class MainWindow(QMainWindow):
+    folder_loaded = Signal(str)
+
+    def __init__(self, pool: Pool, *, sync_folder: Path | None = None, monitor_interval: float = 1.0) -> None:
+        super().__init__()
+        self.pool = pool
+        self.sync_folder = sync_folder
+        self.setWindowTitle(f"PoolDrive: {pool.cfg.name}" + (f" (shared by {pool.cfg.shared_by})"
+                                                             if pool.cfg.is_share else ""))
+        self.setWindowIcon(app_icon())
+        self.events = EngineEvents()
+        self.events.health_changed.connect(self._on_health)
+        self._unsubscribe = pool.health.subscribe(lambda ev: self.events.health_changed.emit(ev.node, ev.new.value))
+        self.monitor = HealthMonitor(pool, interval=monitor_interval).start()
+        self.queue = TransferQueue(pool)
+        self.queue.finished.connect(lambda _id: self.reload(refresh=False))
+        self.model = FolderModel()
+        self.view = BrowserView(self.model)
+        self.view.doubleClicked.connect(self._open_index)
+        self.view.files_dropped.connect(self.upload_paths)
+        self.view.entries_moved.connect(self.move_entries)
+        self.view.drag_out.connect(self.drag_out)
+        self.nodes = NodePanel([n.name for n in pool.cfg.nodes])
+        self.transfers = TransferPanel(self.queue)
+        self.folder = pool.cfg.prefix.strip("/") if pool.cfg.is_share else ""
+        self.pending_folders: set[str] = set()
+        self._build()
+        self._status_timer = QTimer(self)
+        self._status_timer.timeout.connect(self.refresh_nodes)
+        self._status_timer.start(5000)
+        self.refresh_nodes()
+        self.navigate(self.folder, refresh=True)
+        settings = QSettings("PoolDrive", "PoolDrive")
+        if settings.value("geometry"):
+            self.restoreGeometry(settings.value("geometry"))
+        else:
+            self.resize(1180, 720)
+        if settings.value("splitter"):
+            self.splitter.restoreState(settings.value("splitter"))
+
+    # --- layout ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        tb = QToolBar("Actions")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(tb)
+        self.actions_by_name: dict[str, QAction] = {}
+
+        def act(name: str, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
+                icon_name: str | None = None) -> QAction:
+            a = QAction(icon(icon_name or name), text, self)
+            a.triggered.connect(slot)
+            if shortcut is not None:
+                a.setShortcut(QKeySequence(shortcut))
+            tb.addAction(a)
+            self.actions_by_name[name] = a
+            return a
+
+        act("up-level", "Up", self.go_up, "Alt+Up")
+        act("upload", "Upload", self.upload_dialog, "Ctrl+U")
+        act("download", "Download", self.download_selected, "Ctrl+D")
+        act("new-folder", "New folder", self.new_folder, "Ctrl+Shift+N")
+        act("rename", "Rename", self.rename_selected, "F2")
+        act("delete", "Delete", self.delete_selected, QKeySequence.StandardKey.Delete)
+        act("versions", "Versions", self.show_versions, "Ctrl+I")
+        act("share", "Share…", self.share_selected, "Ctrl+Shift+S")
+        act("link", "Copy link", self.copy_link, "Ctrl+L")
+        act("refresh", "Refresh", lambda: self.reload(refresh=True), QKeySequence.StandardKey.Refresh)
+        tb.addSeparator()
+        act("settings", "Settings", self.open_settings, "Ctrl+,")
+        if self.pool.cfg.read_only:
+            for name in ("upload", "new-folder", "rename", "delete", "share"):
+                self.actions_by_name[name].setEnabled(False)
+
+        self.crumbs = QHBoxLayout()
+        self.crumbs.setSpacing(2)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter by name")
+        self.filter.setToolTip("Ctrl+F")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.setFixedWidth(240)
+        self.filter.textChanged.connect(self.model.set_filter)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.filter.setFocus)
+        self.addAction(find)
+        top = QHBoxLayout()
+        top.addLayout(self.crumbs)
+        top.addStretch(1)
+        top.addWidget(self.filter)
+        center = QWidget()
+        cl = QVBoxLayout(center)
+        cl.setContentsMargins(6, 6, 6, 0)
+        cl.addLayout(top)
+        cl.addWidget(self.view)
+        self.info = QLabel("")
+        cl.addWidget(self.info)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(center)
+        right.addWidget(self.transfers)
+        right.setStretchFactor(0, 4)
+        right.setStretchFactor(1, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(6, 6, 0, 6)
+        sl.addWidget(self.nodes)
+        side.setMinimumWidth(250)
+        side.setMaximumWidth(340)
+        self.splitter.addWidget(side)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self.statusBar().showMessage("Ready")
+
+    def _set_crumbs(self) -> None:
+        while self.crumbs.count():
+            w = self.crumbs.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        root = self.pool.cfg.prefix.strip("/") if self.pool.cfg.is_share else ""
+        parts = [p for p in self.folder.split("/") if p]
+        b = QPushButton(self.pool.cfg.name if not root else root.rsplit("/", 1)[-1])
+        b.setFlat(True)
+        b.clicked.connect(lambda: self.navigate(root))
+        self.crumbs.addWidget(b)
+        skip = len([p for p in root.split("/") if p])
+        for i in range(skip, len(parts)):
+            self.crumbs.addWidget(QLabel("›"))
+            path = "/".join(parts[:i + 1])
+            b = QPushButton(parts[i])
+            b.setFlat(True)
+            b.clicked.connect(lambda _=False, p=path: self.navigate(p))
+            self.crumbs.addWidget(b)
+
+    # --- health ---------------------------------------------------------------------------------
+    def _on_health(self, node: str, state: str) -> None:
+        self.nodes.set_state(node, state)
+        self.statusBar().showMessage(f"{node} is {state}", 8000)
+
+    def refresh_nodes(self) -> None:
+        run_async(self.pool.node_status, self.nodes.update_statuses, lambda e: None)
+
+    # --- browsing -------------------------------------------------------------------------------
+    def navigate(self, folder: str, refresh: bool = False) -> None:
+        self.folder = folder.strip("/")
+        self._set_crumbs()
+        self.reload(refresh=refresh)
+
+    def reload(self, refresh: bool = False) -> None:
+        folder = self.folder
+
+        def load() -> list[DirEntry]:
+            if refresh:
+                rebuild.refresh(self.pool)
+            return self.pool.list(folder)
+
+        self.info.setText("Loading…")
+        run_async(load, lambda entries: self._show(folder, entries), self.show_error)
+
+    def _show(self, folder: str, entries: list[DirEntry]) -> None:
+        if folder != self.folder:
+            return
+        names = {e.name for e in entries}
+        prefix = folder + "/" if folder else ""
+        for p in sorted(self.pending_folders):
+            if keys.parent(p) == folder and keys.basename(p) not in names:
+                entries.insert(0, DirEntry(keys.basename(p), p, True))
+        self.model.set_entries(prefix, entries, self.pool.cfg.replicas)
+        files = sum(not e.is_dir for e in entries)
+        self.info.setText(f"{len(entries) - files} folders, {files} files")
+        self.folder_loaded.emit(folder)
+
+    def _open_index(self, index: QModelIndex) -> None:
+        e = self.model.entry(index.row())
+        if e.is_dir:
+            self.navigate(e.path)
+        else:
+            self.download_selected()
+
+    def go_up(self) -> None:
+        root = self.pool.cfg.prefix.strip("/") if self.pool.cfg.is_share else ""
+        if self.folder and self.folder != root:
+            self.navigate(keys.parent(self.folder))
+
+    def selected(self) -> list[DirEntry]:
+        return [self.model.entry(r) for r in sorted({i.row() for i in self.view.selectedIndexes()})]
+
+    # --- actions --------------------------------------------------------------------------------
+    def show_error(self, e: PoolDriveError) -> None:
+        self.info.setText("")
+        QMessageBox.warning(self, e.title, e.message)
+
+    def upload_paths(self, paths: list[str], folder: str | None = None) -> None:
+        target = self.folder if folder is None else folder
+        for p in paths:
+            self.queue.upload(Path(p), target)
+        self.statusBar().showMessage(f"Uploading {len(paths)} item(s) to /{target}", 5000)
+
+    def upload_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        files, _ = QFileDialog.getOpenFileNames(self, "Upload files")
+        self.upload_paths(files)
+
+    def download_selected(self, target: Path | None = None) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        entries = self.selected()
+        if not entries:
+            return
+        if target is None:
+            chosen = QFileDialog.getExistingDirectory(self, "Download to")
+            if not chosen:
+                return
+            target = Path(chosen)
+        for e in entries:
+            self.queue.download(e.path, target, is_dir=e.is_dir)
+
+    def stage_for_drag(self, entries: list[DirEntry]) -> list[Path]:
+        """Download what is dragged out to a staging folder, keeping the window responsive meanwhile."""
+        stage = Path(tempfile.mkdtemp(prefix="pooldrive-drag-"))
+        jobs = [self.queue.download(e.path, stage, is_dir=e.is_dir) for e in entries]
+        loop = QEventLoop()
+        left = {j.id for j in jobs}
+
+        def finished(job_id: int) -> None:
+            left.discard(job_id)
+            if not left:
+                loop.quit()
+
+        self.queue.finished.connect(finished)
+        if left:
+            loop.exec()
+        self.queue.finished.disconnect(finished)
+        return [stage / e.name for e in entries if (stage / e.name).exists()]
+
+    def drag_out(self, entries: list[DirEntry]) -> None:
+        from PySide6.QtCore import QMimeData
+
+        files = self.stage_for_drag(entries)
+        if not files:
+            return
+        self._drag_mime = QMimeData()
+        self._drag_mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+        drag = QDrag(self.view)
+        drag.setMimeData(self._drag_mime)
+        drag.exec(Qt.DropAction.CopyAction)
+
+    def move_entries(self, paths: list[str], folder: str) -> None:
+        moves = [(p, f"{folder}/{keys.basename(p)}" if folder else keys.basename(p)) for p in paths
+                 if keys.parent(p) != folder and p != folder]
+        if moves:
+            run_async(lambda: [self.pool.move(a, b) for a, b in moves], lambda _: self.reload(), self.show_error)
+
+    def new_folder(self) -> None:
+        name, ok = QInputDialog.getText(self, "New folder", "Name:")
+        if ok and name.strip():
+            try:
+                path = keys.join(self.folder, name.strip())
+            except PoolDriveError as e:
+                self.show_error(e)
+                return
+            self.pending_folders.add(path)  # S3 has no folders: it exists once something is put in it
+            self.reload()
+
+    def rename_selected(self) -> None:
+        entries = self.selected()
+        if len(entries) != 1:
+            return
+        e = entries[0]
+        name, ok = QInputDialog.getText(self, "Rename", "New name:", text=e.name)
+        if ok and name.strip() and name != e.name:
+            target = keys.join(keys.parent(e.path), name.strip())
+            run_async(lambda: self.pool.move(e.path, target), lambda _: self.reload(), self.show_error)
+
+    def delete_selected(self) -> None:
+        entries = self.selected()
+        if not entries:
+            return
+        names = ", ".join(e.name for e in entries[:3]) + ("…" if len(entries) > 3 else "")
+        if QMessageBox.question(self, "Delete", f"Delete {names}? Their versions stay restorable.") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        run_async(lambda: [self.pool.delete(e.path, recursive=e.is_dir) for e in entries],
+                  lambda _: self.reload(), self.show_error)
+
+    def show_versions(self) -> None:
+        entries = [e for e in self.selected() if not e.is_dir]
+        if entries:
+            from desktop_app.dialogs import VersionsDialog
+
+            VersionsDialog(self, self.pool, entries[0].path, on_restored=self.reload).exec()
+
+    def share_selected(self) -> None:
+        from desktop_app.dialogs import ShareDialog
+
+        entries = self.selected()
+        folder = entries[0].path if entries and entries[0].is_dir else self.folder
+        if folder:
+            ShareDialog(self, self.pool, folder).exec()
+
+    def copy_link(self) -> None:
+        entries = [e for e in self.selected() if not e.is_dir]
+        if not entries:
+            return
+        from sync_agent.sharing.links import file_links
+
+        def copied(urls: list[tuple[str, str]]) -> None:
+            QGuiApplication.clipboard().setText(urls[0][1])
+            self.statusBar().showMessage(f"Link copied (valid 24 h; {len(urls)} nodes can serve it)", 8000)
+
+        run_async(lambda: file_links(self.pool, entries[0].path), copied, self.show_error)
+
+    def open_settings(self) -> None:
+        from desktop_app.settings_dialog import SettingsDialog
+
+        SettingsDialog(self, self.pool, self.sync_folder).exec()
+
+    def closeEvent(self, event) -> None:
+        settings = QSettings("PoolDrive", "PoolDrive")
+        settings.setValue("geometry", self.saveGeometry())
+        settings.setValue("splitter", self.splitter.saveState())
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        self._status_timer.stop()
+        self.transfers.timer.stop()
+        self._unsubscribe()
+        self.monitor.stop()
+        for job in self.queue.jobs.values():
+            job.control.cancel()
+        self.queue.threads.waitForDone(10000)

@@ -1,0 +1,189 @@
+"""Settings: nodes (weight, zone, drain), sync folder and selective sync, ignore rules, bandwidth, start at
+login, notifications. Changes that touch nodes or the agent run off the GUI thread."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop_app.workers import run_async
+from sync_agent import config, credentials, desktop_integration, repair
+from sync_agent.pool import Pool
+from sync_agent.sync.ignore import IGNORE_FILE
+from sync_agent.sync.ipc import AgentClient
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, parent, pool: Pool, sync_folder: Path | None) -> None:
+        super().__init__(parent)
+        self.pool = pool
+        self.sync_folder = sync_folder
+        self.settings = QSettings("PoolDrive", "PoolDrive")
+        self.setWindowTitle("PoolDrive settings")
+        self.resize(680, 480)
+        tabs = QTabWidget()
+        tabs.addTab(self._nodes_tab(), "Nodes")
+        tabs.addTab(self._sync_tab(), "Sync")
+        tabs.addTab(self._general_tab(), "General")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+
+    # --- nodes --------------------------------------------------------------------------------------
+    def _nodes_tab(self) -> QWidget:
+        w = QWidget()
+        self.nodes = QTableWidget(len(self.pool.cfg.nodes), 4)
+        self.nodes.setHorizontalHeaderLabels(["Node", "Endpoint", "Weight", "Zone"])
+        self.nodes.horizontalHeader().setStretchLastSection(True)
+        self.nodes.verticalHeader().setVisible(False)
+        self.nodes.setWordWrap(False)
+        for col, width in ((0, 110), (1, 240), (2, 70)):
+            self.nodes.setColumnWidth(col, width)
+        for i, n in enumerate(self.pool.cfg.nodes):
+            for col, text in enumerate((n.name, n.url, f"{n.weight:g}", n.zone)):
+                item = QTableWidgetItem(text)
+                if col < 2:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.nodes.setItem(i, col, item)
+        drain = QPushButton("Drain selected node…")
+        drain.clicked.connect(self.drain)
+        note = QLabel("Weights decide how much of the data each node holds; after changing one, rebalance moves "
+                      "files gradually ('pooldrive rebalance'). Adding a node: 'pooldrive pool add-node'.")
+        note.setWordWrap(True)
+        layout = QVBoxLayout(w)
+        layout.addWidget(self.nodes)
+        layout.addWidget(drain)
+        layout.addWidget(note)
+        return w
+
+    def drain(self) -> None:
+        rows = {i.row() for i in self.nodes.selectedIndexes()}
+        if not rows:
+            return
+        name = self.nodes.item(min(rows), 0).text()
+        if QMessageBox.question(self, "Drain node", f"Move every copy off {name}? It keeps working meanwhile.") \
+                != QMessageBox.StandardButton.Yes:
+            return
+        run_async(lambda: repair.drain(self.pool, name),
+                  lambda r: QMessageBox.information(self, "Drain", f"{name}: {r.copies_made} copies moved; "
+                                                    "it can be removed now."),
+                  lambda e: QMessageBox.warning(self, e.title, e.message))
+
+    # --- sync ---------------------------------------------------------------------------------------
+    def _sync_tab(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        form.addRow("Sync folder", QLabel(str(self.sync_folder or "not set")))
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Folders to keep on this computer"])
+        form.addRow(self.tree)
+        self.excluded: list[str] = []
+        self.ignore = QPlainTextEdit()
+        self.ignore.setPlaceholderText("gitignore syntax, e.g.\nbuild/\n*.log")
+        if self.sync_folder and (self.sync_folder / IGNORE_FILE).exists():
+            self.ignore.setPlainText((self.sync_folder / IGNORE_FILE).read_text())
+        form.addRow("Ignore rules", self.ignore)
+
+        def fill(entries: list) -> None:  # type: ignore[type-arg]
+            for e in entries:
+                if e.is_dir:
+                    item = QTreeWidgetItem([e.name])
+                    item.setData(0, Qt.ItemDataRole.UserRole, e.path)
+                    item.setCheckState(0, Qt.CheckState.Unchecked if e.path in self.excluded
+                                       else Qt.CheckState.Checked)
+                    self.tree.addTopLevelItem(item)
+
+        def excluded_then_list() -> list:  # type: ignore[type-arg]
+            if self.sync_folder is not None:
+                try:
+                    self.excluded = AgentClient(self.sync_folder).status().get("excluded", [])
+                except Exception:
+                    self.excluded = []
+            return self.pool.list("")
+
+        run_async(excluded_then_list, fill)
+        return w
+
+    # --- general ------------------------------------------------------------------------------------
+    def _general_tab(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
+        self.up = QDoubleSpinBox()
+        self.down = QDoubleSpinBox()
+        for box, key in ((self.up, "limit_up"), (self.down, "limit_down")):
+            box.setRange(0, 10000)
+            box.setSuffix(" MB/s")
+            box.setSpecialValueText("unlimited")
+            box.setValue(float(self.settings.value(key, 0)))
+        form.addRow("Upload limit", self.up)
+        form.addRow("Download limit", self.down)
+        self.autostart = QCheckBox("Start PoolDrive when I log in")
+        self.autostart.setChecked(desktop_integration.autostart_enabled())
+        self.notify = QCheckBox("Notify me about conflicts and errors")
+        self.notify.setChecked(self.settings.value("notifications", "true") == "true")
+        form.addRow(self.autostart)
+        form.addRow(self.notify)
+        keyring = QLabel("Secrets are kept in the system keyring." if credentials.keyring_available()
+                         else credentials.KEYRING_HELP)
+        keyring.setWordWrap(True)
+        form.addRow("Keyring", keyring)
+        return w
+
+    def save(self) -> None:
+        nodes = []
+        for i, n in enumerate(self.pool.cfg.nodes):
+            try:
+                weight = float(self.nodes.item(i, 2).text())
+            except ValueError:
+                weight = n.weight
+            nodes.append(replace(n, weight=weight, zone=self.nodes.item(i, 3).text().strip()))
+        if tuple(nodes) != self.pool.cfg.nodes and self.pool.cfg.path is not None:
+            config.save_pool(self.pool.cfg.with_nodes(tuple(nodes)))
+        self.settings.setValue("limit_up", self.up.value())
+        self.settings.setValue("limit_down", self.down.value())
+        self.settings.setValue("notifications", "true" if self.notify.isChecked() else "false")
+        self.pool.up_limiter.set_rate(self.up.value() * 1e6)
+        self.pool.down_limiter.set_rate(self.down.value() * 1e6)
+        if self.autostart.isChecked() != desktop_integration.autostart_enabled():
+            if self.autostart.isChecked():
+                desktop_integration.autostart_on(self.sync_folder)
+            else:
+                desktop_integration.autostart_off()
+        if self.sync_folder is not None:
+            (self.sync_folder / IGNORE_FILE).write_text(self.ignore.toPlainText()) \
+                if self.ignore.toPlainText().strip() else None
+            changes = []
+            for i in range(self.tree.topLevelItemCount()):
+                item = self.tree.topLevelItem(i)
+                path = item.data(0, Qt.ItemDataRole.UserRole)
+                want_excluded = item.checkState(0) == Qt.CheckState.Unchecked
+                if want_excluded != (path in self.excluded):
+                    changes.append(("exclude" if want_excluded else "include", path))
+            if changes:
+                client = AgentClient(self.sync_folder)
+                run_async(lambda: [getattr(client, cmd)(p) for cmd, p in changes],
+                          on_error=lambda e: QMessageBox.warning(self.parent(), e.title, e.message))
+        self.accept()

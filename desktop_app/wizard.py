@@ -1,0 +1,184 @@
+"""First run: add your nodes (each one tested, with a clear reason when it fails) or start a local demo
+pool; choose the redundancy and the sync folder. Secrets go to the keyring, never to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
+
+from desktop_app.workers import run_async
+from sync_agent import config, credentials
+from sync_agent.config import NodeConfig, PoolConfig
+from sync_agent.errors import PoolDriveError
+from sync_agent.node_check import NodeCheck, check_node
+
+
+class StartPage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Welcome to PoolDrive")
+        self.setSubTitle("PoolDrive keeps your files on several MinIO servers of your own.")
+        self.own = QRadioButton("Use my own MinIO servers")
+        self.demo = QRadioButton("Try it on a local demo pool (4 MinIO nodes on this computer)")
+        self.own.setChecked(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.own)
+        layout.addWidget(self.demo)
+        if not credentials.keyring_available():
+            warn = QLabel(credentials.KEYRING_HELP)
+            warn.setWordWrap(True)
+            warn.setStyleSheet("color: #b05000;")
+            layout.addWidget(warn)
+
+
+class NodesPage(QWizardPage):
+    """Add nodes one by one; each is checked before it is added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Your nodes")
+        self.setSubTitle("Add each MinIO server: its address, and the access key and secret key to use.")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. nas")
+        self.endpoint = QLineEdit()
+        self.endpoint.setPlaceholderText("host:port, e.g. 192.168.1.10:9000")
+        self.access = QLineEdit()
+        self.secret = QLineEdit()
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        self.secure = QCheckBox("Use https")
+        self.test = QPushButton("Test and add")
+        self.test.clicked.connect(self.test_node)
+        self.result = QLabel("")
+        self.result.setWordWrap(True)
+        self.list = QListWidget()
+        self.nodes: list[tuple[NodeConfig, credentials.Credentials]] = []
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Address", self.endpoint)
+        form.addRow("Access key", self.access)
+        form.addRow("Secret key", self.secret)
+        form.addRow("", self.secure)
+        row = QHBoxLayout()
+        row.addWidget(self.test)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(row)
+        layout.addWidget(self.result)
+        layout.addWidget(QLabel("Nodes added:"))
+        layout.addWidget(self.list)
+
+    def test_node(self) -> None:
+        try:
+            node = NodeConfig(self.name.text().strip() or f"node{len(self.nodes) + 1}", self.endpoint.text().strip(),
+                              secure=self.secure.isChecked())
+            PoolConfig(name="probe", bucket="pooldrive", nodes=(node,)).validate()
+        except PoolDriveError as e:
+            self.show_result(NodeCheck(False, e.title, e.message))
+            return
+        creds = credentials.Credentials(self.access.text().strip(), self.secret.text())
+        self.test.setEnabled(False)
+        self.result.setText(f"Checking {node.url}…")
+
+        def done(check: NodeCheck) -> None:
+            self.test.setEnabled(True)
+            self.show_result(check)
+            if check.ok:
+                self.nodes.append((node, creds))
+                self.list.addItem(f"{node.name}  {node.url}")
+                for w in (self.name, self.endpoint):
+                    w.clear()
+                self.completeChanged.emit()
+
+        run_async(lambda: check_node(node, creds, "pooldrive", timeout=4), done,
+                  lambda e: (self.test.setEnabled(True), self.show_result(NodeCheck(False, e.title, e.message))))
+
+    def show_result(self, check: NodeCheck) -> None:
+        colour = "#1f8a4c" if check.ok else "#c03030"
+        self.result.setText(f"<b style='color:{colour}'>{check.title}</b>: {check.message}")
+
+    def isComplete(self) -> bool:
+        return bool(self.nodes)
+
+
+class FinishPage(QWizardPage):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTitle("Copies and sync folder")
+        self.replicas = QSpinBox()
+        self.replicas.setRange(1, 8)
+        self.replicas.setValue(2)
+        self.folder = QLineEdit(str(Path.home() / "PoolDrive"))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self.choose)
+        row = QHBoxLayout()
+        row.addWidget(self.folder)
+        row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Copies of each file", self.replicas)
+        form.addRow("Sync folder", row)
+        note = QLabel("Two copies survive the loss of any one node; three survive two.")
+        note.setStyleSheet("color: palette(mid);")
+        form.addRow("", note)
+
+    def choose(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Sync folder", self.folder.text())
+        if d:
+            self.folder.setText(d)
+
+
+class SetupWizard(QWizard):
+    """Returns the pool config and sync folder through ``result_config`` / ``sync_folder``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWindowTitle("Set up PoolDrive")
+        self.start, self.nodes_page, self.finish_page = StartPage(), NodesPage(), FinishPage()
+        self.addPage(self.start)
+        self.addPage(self.nodes_page)
+        self.addPage(self.finish_page)
+        self.result_config: PoolConfig | None = None
+        self.sync_folder: Path | None = None
+        self.resize(620, 520)
+
+    def nextId(self) -> int:
+        if self.currentPage() is self.start and self.start.demo.isChecked():
+            return 2
+        return super().nextId()
+
+    def accept(self) -> None:
+        try:
+            if self.start.demo.isChecked():
+                from sync_agent.devpool import DevPool
+
+                cfg = DevPool().up(4, self.finish_page.replicas.value())
+            else:
+                cfg = PoolConfig(name="home", bucket="pooldrive", replicas=self.finish_page.replicas.value(),
+                                 nodes=tuple(n for n, _ in self.nodes_page.nodes))
+                for node, creds in self.nodes_page.nodes:
+                    credentials.store_in_keyring(cfg.name, node.name, creds)
+                config.save_pool(cfg)
+                cfg = config.load_pool(cfg.name)
+        except PoolDriveError as e:
+            from PySide6.QtWidgets import QMessageBox
+
+            QMessageBox.warning(self, e.title, e.message)
+            return
+        self.result_config = cfg
+        self.sync_folder = Path(self.finish_page.folder.text()).expanduser()
+        super().accept()

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop_app.main_window import MainWindow
+from sync_agent.pool import Pool
+
+
+@pytest.fixture
+def window(qtbot, pool: Pool, tmp_path: Path) -> Iterator[MainWindow]:
+    w = MainWindow(pool, sync_folder=tmp_path / "sync", monitor_interval=0.3)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.info.text() != "Loading…", timeout=10000)
+    yield w
+    w.shutdown()
+
+
+@pytest.fixture
+def fault_window(qtbot, fault_pool: Pool, tmp_path: Path) -> Iterator[MainWindow]:
+    w = MainWindow(fault_pool, sync_folder=tmp_path / "sync", monitor_interval=0.3)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.info.text() != "Loading…", timeout=10000)
+    yield w
+    w.shutdown()
+
+
+from tests.sync.test_agent_process import pool_file  # noqa: E402, F401 - a real agent for the tray test

@@ -1,0 +1,64 @@
+"""The first-run wizard's connection checks and the tray's control of a real sync agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from desktop_app.agent_link import AgentLink
+from desktop_app.tray import Tray, tray_state
+from desktop_app.wizard import SetupWizard
+from sync_agent.minio_server import free_port
+from tests.nodepool import NodePool
+
+
+def _check(qtbot, wizard: SetupWizard, endpoint: str, access: str, secret: str) -> str:
+    page = wizard.nodes_page
+    page.name.setText("nas")
+    page.endpoint.setText(endpoint)
+    page.access.setText(access)
+    page.secret.setText(secret)
+    page.result.setText("")
+    page.test_node()
+    qtbot.waitUntil(lambda: page.result.text() and not page.result.text().startswith("Checking"), timeout=15000)
+    return page.result.text()
+
+
+def test_wizard_says_wrong_secret_unreachable_and_adds_a_good_node(qtbot, shared_nodes: NodePool) -> None:
+    wizard = SetupWizard()
+    qtbot.addWidget(wizard)
+    n = shared_nodes["node1"]
+    assert "Wrong credentials" in _check(qtbot, wizard, n.endpoint, n.access_key, "not-the-secret")
+    assert "Unreachable" in _check(qtbot, wizard, f"127.0.0.1:{free_port()}", "a", "b")
+    assert not wizard.nodes_page.isComplete()
+    assert "Connected" in _check(qtbot, wizard, n.endpoint, n.access_key, n.secret_key)
+    assert wizard.nodes_page.isComplete() and wizard.nodes_page.list.count() == 1
+
+
+def test_tray_states() -> None:
+    assert tray_state(None) == "offline"
+    assert tray_state({"state": "idle", "transfers": [{"path": "x"}]}) == "syncing"
+    assert tray_state({"state": "paused"}) == "paused"
+
+
+@pytest.mark.usefixtures("pool_file")
+def test_tray_menu_pauses_and_resumes_the_agent(qtbot, pool_file, tmp_path: Path) -> None:
+    from tests.sync.test_agent_process import AgentProcess
+
+    cfg_file, _pool = pool_file
+    agent = AgentProcess(cfg_file, tmp_path / "synced").start()
+    link = AgentLink(tmp_path / "synced").start()
+    try:
+        tray = Tray(link, tmp_path / "synced")
+        qtbot.waitUntil(lambda: link.last is not None and link.last["state"] == "idle", timeout=15000)
+        tray.action("Pause sync").trigger()
+        qtbot.waitUntil(lambda: agent.client.status()["paused"], timeout=10000)
+        qtbot.waitUntil(lambda: link.last is not None and link.last["paused"], timeout=10000)
+        assert tray.action("Resume sync") is not None and tray.action("Pause sync") is None
+        tray.action("Resume sync").trigger()
+        qtbot.waitUntil(lambda: not agent.client.status()["paused"], timeout=10000)
+        assert tray.action("Sync issues") is not None
+    finally:
+        link.stop()
+        agent.stop()
