@@ -11,7 +11,10 @@ APP_ICON = "io.pooldrive.PoolDrive.svg"
 
 
 def _path(*parts: str) -> str:
-    return str(resources.files("resources").joinpath("icons", *parts))
+    p = resources.files("resources").joinpath("icons")
+    for part in parts:  # one part at a time: bundled resources are a MultiplexedPath in Python 3.11
+        p = p.joinpath(part)
+    return str(p)
 
 
 @cache

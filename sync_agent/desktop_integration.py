@@ -20,7 +20,10 @@ UNIT = "pooldrive-agent.service"
 
 
 def _resource(*parts: str) -> Path:
-    return Path(str(resources.files("resources").joinpath(*parts)))
+    p = resources.files("resources")
+    for part in parts:  # one part at a time: bundled resources are a MultiplexedPath in Python 3.11
+        p = p.joinpath(part)
+    return Path(str(p))
 
 
 def _data_home() -> Path:
