@@ -25,19 +25,29 @@ class RemoteWatcher:
         self.supported: dict[str, bool] = {}
 
     def _listen(self, node: str) -> None:
+        """One long-lived ListenBucketNotification request per node, read line by line.
+
+        (minio-py's EventIterable spins when the stream ends without closing, so the stream is read here.)
+        """
         client = self.pool.client(node)
         delay = 1.0
         while not self._stop.is_set():
             try:
-                stream = client.s3.listen_bucket_notification(self.pool.cfg.bucket, prefix=client.scope, events=EVENTS)
-                self._streams[node] = stream
+                resp = client.s3._execute("GET", self.pool.cfg.bucket, preload_content=False, query_params={
+                    "prefix": client.scope, "suffix": "", "events": list(EVENTS)})
+                self._streams[node] = resp
                 self.supported[node] = True
                 delay = 1.0
-                with stream:
-                    for _event in stream:
-                        if self._stop.is_set():
-                            return
-                        self.on_change()
+                try:
+                    while not self._stop.is_set():
+                        line = resp.readline()
+                        if not line:
+                            break  # the stream ended: listen again after a pause
+                        if b"Records" in line:
+                            self.on_change()
+                finally:
+                    resp.close()
+                    resp.release_conn()
             except Exception:
                 self.supported.setdefault(node, False)
             self._stop.wait(delay)
