@@ -13,24 +13,25 @@ from desktop_app.main_window import MainWindow
 from sync_agent.pool import Pool
 
 
-@pytest.fixture
-def window(qtbot, pool: Pool, tmp_path: Path) -> Iterator[MainWindow]:
+def _open(qtbot, pool: Pool, tmp_path: Path) -> MainWindow:
     w = MainWindow(pool, sync_folder=tmp_path / "sync", monitor_interval=0.3)
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.info.text() != "Loading…", timeout=10000)
+    return w
+
+
+@pytest.fixture
+def window(qtbot, pool: Pool, tmp_path: Path) -> Iterator[MainWindow]:
+    w = _open(qtbot, pool, tmp_path)
     yield w
     w.shutdown()
 
 
 @pytest.fixture
 def fault_window(qtbot, fault_pool: Pool, tmp_path: Path) -> Iterator[MainWindow]:
-    w = MainWindow(fault_pool, sync_folder=tmp_path / "sync", monitor_interval=0.3)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.info.text() != "Loading…", timeout=10000)
+    w = _open(qtbot, fault_pool, tmp_path)
     yield w
     w.shutdown()
-
 
 from tests.sync.test_agent_process import pool_file  # noqa: E402, F401 - a real agent for the tray test
