@@ -235,7 +235,7 @@ class RepairLoop:
     """Background repair: nodes down longer than ``grace`` count as lost; runs every ``interval`` seconds
     and right after a node comes back (to drop the surplus copies made meanwhile)."""
 
-    def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 60.0, parallel: int = 2,
+    def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 3600.0, parallel: int = 2,
                  bandwidth: float = 0) -> None:
         self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
         self.limiter = RateLimiter(bandwidth)

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         if name == "resume":
             a.add_argument("--allow-deletes", action="store_true", help="apply deletes the mass-delete guard held")
         if name in ("run", "start"):
-            a.add_argument("--interval", type=float, default=60.0, help="seconds between full remote refreshes")
+            a.add_argument("--interval", type=float, default=600.0,
+                           help="seconds between full refreshes from the nodes (the journal is polled every second)")
             a.add_argument("--parallel", type=int, default=4)
             a.add_argument("--limit-up", type=float, default=0, help="upload limit in MB/s (0: none)")
             a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 class SyncAgent:
     def __init__(self, pool: Pool, folder: Path, *, state: SyncState | None = None, host: str | None = None,
-                 parallel: int = 4, debounce: float = 0.3, remote_interval: float = 60.0,
+                 parallel: int = 4, debounce: float = 0.3, remote_interval: float = 600.0,
                  full_scan_interval: float = 600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0) -> None:
         self.pool = pool
