@@ -137,3 +137,29 @@ def test_selective_sync_exclude_and_include(devices: tuple[Device, Device]) -> N
     (b.folder / "big/local-only.txt").unlink()
     b.sync()
     assert (b.folder / "big/video.bin").exists() and (b.folder / "big/more.bin").exists()
+
+
+def test_editor_atomic_save_is_one_change(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    a.write("report.txt", b"v1")
+    a.sync()
+    b.sync()
+    tmp = a.write("report.txt.tmp", b"v2, saved the way editors do")  # write a temp file, then rename over
+    os.replace(tmp, a.folder / "report.txt")
+    a.sync()
+    b.sync()
+    assert not a.pool.exists("report.txt.tmp")
+    assert [v.number for v in a.pool.versions("report.txt")] == [2, 1]
+    assert b.read("report.txt") == b"v2, saved the way editors do"
+    assert not [k for k in b.files() if "conflicted" in k]
+
+
+def test_a_name_this_file_system_cannot_hold_is_reported(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    bad = os.fsencode(str(a.folder)) + b"/caf\xe9.txt"  # Latin-1 bytes: not UTF-8, so no S3 name
+    with open(bad, "wb") as f:
+        f.write(b"x")
+    a.sync()
+    assert any("UTF-8" in i.message for i in a.engine.activity.issues.values())
+    b.sync()
+    assert b.files() == {}
