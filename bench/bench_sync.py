@@ -155,9 +155,12 @@ def main() -> int:
         scan = local_scan.scan(big, IgnoreRules(big), {})
         first = time.monotonic() - start
         print(f"   first scan: {len(scan.files)} files in {first:.1f} s; RSS now {rss_mb():.0f} MB")
-        idle_agent = SyncAgent(pool_b, work / "B", state=SyncState(work / "B", work / "sb"), host="B")
+        state_b = SyncState(work / "B", work / "sb")
+        state_b.set_setting("excluded", sorted({p.name for p in tree.iterdir()}))  # not the 10,000 of step 3
+        idle_agent = SyncAgent(pool_b, work / "B", state=state_b, host="B")
         idle_agent.start_thread()
-        time.sleep(3)
+        wait(lambda: idle_agent.passes >= 1 and idle_agent.activity.state.value == "idle", timeout=300)
+        time.sleep(2)
         before = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.monotonic()
         time.sleep(args.idle)
