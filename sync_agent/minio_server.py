@@ -7,7 +7,6 @@ MinIO is distributed as source only: ``scripts/setup-minio`` builds the pinned v
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -210,7 +209,3 @@ class MinioNode:
     def restart(self, binary: Path | None = None) -> None:
         self.stop()
         self.start(binary)
-
-    def wipe(self) -> None:
-        """Lose the node's disk (stop first)."""
-        shutil.rmtree(self.data_dir, ignore_errors=True)

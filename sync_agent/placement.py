@@ -120,8 +120,3 @@ def read_order(replicas: Iterable[ReplicaView]) -> list[str]:
     live = [r for r in replicas if r.health != Health.DOWN]
     live.sort(key=lambda r: (r.health == Health.DEGRADED, read_cost(r), r.node))
     return [r.node for r in live]
-
-
-def should_hedge(elapsed: float, expected: float, factor: float = 3.0, floor: float = 0.2) -> bool:
-    """Start a second read when the first is much slower than this node usually is."""
-    return elapsed > max(floor, factor * expected)

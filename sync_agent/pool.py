@@ -6,7 +6,6 @@ through it. Writing lives in ``writer``, reading in ``reader``, namespace change
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -225,7 +224,3 @@ class Pool:
 
     def restore(self, remote: str, number: int) -> FileInfo:
         return namespace.restore(self, remote, number)
-
-
-def hostname() -> str:
-    return os.uname().nodename

@@ -64,7 +64,7 @@ def shared_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodePool]
 
 @pytest.fixture
 def fault_nodes(tmp_path: Path) -> Iterator[NodePool]:
-    """Four fresh MinIO nodes for one test, which may stop, kill, freeze or wipe them."""
+    """Four fresh MinIO nodes for one test, which may stop, kill, freeze or restart them."""
     pool = NodePool(tmp_path / "nodes", 4)
     yield pool
     pool.close()
