@@ -162,23 +162,34 @@ class SetupWizard(QWizard):
         return super().nextId()
 
     def accept(self) -> None:
-        try:
-            if self.start.demo.isChecked():
-                from sync_agent.devpool import DevPool
+        replicas = self.finish_page.replicas.value()
+        if self.start.demo.isChecked():  # starting four MinIO processes takes a moment: not on the GUI thread
+            from sync_agent.devpool import DevPool
 
-                cfg = DevPool().up(4, self.finish_page.replicas.value())
-            else:
-                cfg = PoolConfig(name="home", bucket="pooldrive", replicas=self.finish_page.replicas.value(),
-                                 nodes=tuple(n for n, _ in self.nodes_page.nodes))
-                for node, creds in self.nodes_page.nodes:
-                    credentials.store_in_keyring(cfg.name, node.name, creds)
-                config.save_pool(cfg)
-                cfg = config.load_pool(cfg.name)
-        except PoolDriveError as e:
-            from PySide6.QtWidgets import QMessageBox
-
-            QMessageBox.warning(self, e.title, e.message)
+            self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
+            self.finish_page.setSubTitle("Starting the demo pool…")
+            run_async(lambda: DevPool().up(4, replicas), self._done, self._failed)
             return
+        try:
+            cfg = PoolConfig(name="home", bucket="pooldrive", replicas=replicas,
+                             nodes=tuple(n for n, _ in self.nodes_page.nodes))
+            for node, creds in self.nodes_page.nodes:
+                credentials.store_in_keyring(cfg.name, node.name, creds)
+            config.save_pool(cfg)
+            cfg = config.load_pool(cfg.name)
+        except PoolDriveError as e:
+            self._failed(e)
+            return
+        self._done(cfg)
+
+    def _done(self, cfg: PoolConfig) -> None:
         self.result_config = cfg
         self.sync_folder = Path(self.finish_page.folder.text()).expanduser()
         super().accept()
+
+    def _failed(self, e: PoolDriveError) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        self.button(QWizard.WizardButton.FinishButton).setEnabled(True)
+        self.finish_page.setSubTitle("")
+        QMessageBox.warning(self, e.title, e.message)

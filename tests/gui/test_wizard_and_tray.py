@@ -62,3 +62,19 @@ def test_tray_menu_pauses_and_resumes_the_agent(qtbot, pool_file, tmp_path: Path
     finally:
         link.stop()
         agent.stop()
+
+
+def test_wizard_demo_pool_starts_off_the_gui_thread(qtbot) -> None:
+    from sync_agent.devpool import DevPool
+
+    wizard = SetupWizard()
+    qtbot.addWidget(wizard)
+    wizard.start.demo.setChecked(True)
+    try:
+        wizard.accept()
+        assert wizard.result_config is None  # returned at once: the pool starts in the background
+        qtbot.waitUntil(lambda: wizard.result_config is not None, timeout=60000)
+        assert [n.name for n in wizard.result_config.nodes] == ["node1", "node2", "node3", "node4"]
+        assert all(s.state == "up" for s in DevPool().status())
+    finally:
+        DevPool().down(purge=True)
