@@ -1,20 +1,33 @@
-"""A tiny change journal on the nodes, so other devices notice a change within a second or two.
+"""The change journal: a cursor over what changed on the pool, so other devices apply deltas.
 
 MinIO's bucket notifications are not delivered by every deployment (single-drive servers here never
-answered a ListenBucketNotification), so every PoolDrive client that changes the pool also drops a
-zero-byte marker under ``.pooldrive/journal/`` (coalesced: at most one every half second per process,
-and it removes its previous one). Agents list that prefix on every node with ``start_after`` their last
-marker, a cheap request, and refresh their catalog only when something new is there. Changes made by
-other S3 tools are still found by the periodic full refresh.
+answered a ListenBucketNotification), so every PoolDrive process that changes the pool also writes a small
+entry under ``.pooldrive/journal/``: ``<time ns, 20 digits>-<writer id>``, a JSON body naming the paths
+(and, for folder operations, the folders) it changed. Entries are coalesced (one per ``coalesce`` seconds
+per process) and written to two nodes, so one node being down does not hide them.
+
+Readers keep a cursor per node (the newest entry key they have read) and list with ``start_after`` the
+cursor: an idle poll is one tiny listing per node, whatever the pool holds, and a change costs reading its
+entry and re-listing just the paths it names (``rebuild.refresh_paths``). Entries from this process are
+skipped: our own writes are already in our catalog.
+
+Entries are hints, never truth: anyone who can write to the bucket can write one, so a reader only uses
+them to decide *where to look*; what it then finds on the nodes is validated like any other object. The
+body is bounded (``MAX_ENTRY_BYTES``, ``MAX_PATHS``); an unreadable entry is ignored (the background
+reconcile still catches whatever it described). Each writer prunes its own entries older than
+``RETENTION``; a reader whose cursor is older than that falls back to a full reconcile.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import json
+import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sync_agent.errors import NodeError
@@ -22,67 +35,191 @@ from sync_agent.errors import NodeError
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
+log = logging.getLogger(__name__)
+
 PREFIX = ".pooldrive/journal/"
+COPIES = 2
+MAX_ENTRY_BYTES = 1024 * 1024
+MAX_PATHS = 10_000
+RETENTION = 7 * 24 * 3600.0
+
+
+@dataclass
+class Changes:
+    """What journal entries since a cursor named: paths and folders to look at again."""
+
+    paths: set[str] = field(default_factory=set)
+    folders: set[str] = field(default_factory=set)  # 'a/b/' prefixes
+    entries: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.paths or self.folders)
+
+    def update(self, other: Changes) -> None:
+        self.paths |= other.paths
+        self.folders |= other.folders
+        self.entries += other.entries
+
+
+def entry_key(ns: int, writer: str) -> str:
+    return f"{PREFIX}{ns:020d}-{writer}"
+
+
+def parse_entry(raw: bytes) -> Changes:
+    """An entry body as written by ``Journal``; anything else gives an empty change set (never raises)."""
+    out = Changes(entries=1)
+    if len(raw) > MAX_ENTRY_BYTES:
+        return out
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw else {}
+    except (UnicodeDecodeError, ValueError):
+        return out
+    if not isinstance(body, dict):
+        return out
+    for name, target in (("paths", out.paths), ("folders", out.folders)):
+        items = body.get(name)
+        if isinstance(items, list):
+            target.update(p for p in items[:MAX_PATHS] if isinstance(p, str) and 0 < len(p) <= 1024)
+    return out
 
 
 class Journal:
-    def __init__(self, pool: Pool, coalesce: float = 0.5) -> None:
+    def __init__(self, pool: Pool, coalesce: float = 0.2) -> None:
         self.pool = pool
         self.coalesce = coalesce
+        self.writer = secrets.token_hex(6)  # this process; its own entries are skipped when reading
         self._lock = threading.Lock()
-        self._pending = False
-        self._last: tuple[str, str, str | None] | None = None  # (node, key, version id) of our marker
+        self._pending = Changes()
+        self._timer: threading.Timer | None = None
+        self._written: list[tuple[float, str, list[tuple[str, str | None]]]] = []  # (when, key, [(node, vid)])
+        self._own: dict[str, float] = {}  # paths this process changed lately (their notifications are ours)
         self.enabled = not pool.cfg.read_only
 
-    def touch(self) -> None:
-        """Note that this process changed the pool (returns at once; written in the background)."""
+    # --- writing ------------------------------------------------------------------------------------
+    def record(self, paths: Iterable[str] = (), folders: Iterable[str] = ()) -> None:
+        """Note that this process changed ``paths`` (returns at once; written in the background)."""
         if not self.enabled:
             return
+        paths = list(paths)
+        now = time.monotonic()
         with self._lock:
-            if self._pending:
+            if len(self._own) > 10_000:
+                self._own = {p: t for p, t in self._own.items() if now - t < 30}
+            self._own.update((p, now) for p in paths)
+            self._pending.paths.update(paths)
+            self._pending.folders.update(folders)
+            if self._timer is not None:
                 return
-            self._pending = True
-        timer = threading.Timer(self.coalesce, self._write)
-        timer.daemon = True
-        timer.start()
+            self._timer = threading.Timer(self.coalesce, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
 
-    def _write(self) -> None:
+    def recent_own(self, within: float = 30.0) -> set[str]:
+        """Paths this process changed in the last ``within`` seconds."""
+        now = time.monotonic()
         with self._lock:
-            self._pending = False
-        key = f"{PREFIX}{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
+            return {p for p, t in self._own.items() if now - t < within}
+
+    def flush(self) -> None:
+        """Write what is pending now (on close, so a CLI command's changes are announced)."""
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            self._flush(from_timer=False)
+
+    def _flush(self, from_timer: bool = True) -> None:
+        with self._lock:
+            if from_timer:
+                self._timer = None
+            pending, self._pending = self._pending, Changes()
+        if not pending:
+            return
+        body = json.dumps({"v": 2, "paths": sorted(pending.paths)[:MAX_PATHS],
+                           "folders": sorted(pending.folders)[:MAX_PATHS]}).encode()
+        if len(pending.paths) > MAX_PATHS:  # a huge change: readers look at the common folders instead
+            body = json.dumps({"v": 2, "paths": [], "folders": sorted(_folders_of(pending.paths))}).encode()
+        key = entry_key(time.time_ns(), self.writer)
+        copies: list[tuple[str, str | None]] = []
         for node in sorted(self.pool.clients):
+            if len(copies) >= COPIES:
+                break
             if self.pool.health.is_down(node):
                 continue
             try:
-                vid, _ = self.pool.client(node).put(key, io.BytesIO(b""), 0, {}, part_size=5 * 1024 * 1024)
-            except NodeError:
-                continue
-            previous, self._last = self._last, (node, key, vid)
-            if previous is not None:
+                vid, _ = self.pool.client(node).put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
+                copies.append((node, vid))
+            except NodeError as e:
+                log.debug("journal entry not written to %s: %s", node, e)
+        if copies:
+            self._written.append((time.time(), key, copies))
+        self._prune()
+
+    def _prune(self) -> None:
+        """Remove this process's entries older than the retention (other devices have read them)."""
+        cutoff = time.time() - RETENTION
+        while self._written and self._written[0][0] < cutoff:
+            _, key, copies = self._written.pop(0)
+            for node, vid in copies:
                 try:
-                    self.pool.client(previous[0]).delete(previous[1], previous[2])
+                    self.pool.client(node).delete(key, vid)
                 except NodeError:
                     pass
-            return
 
-    def newest(self, node: str) -> str:
-        """The newest marker key on ``node`` ('' if none)."""
-        newest = ""
-        for o in self.pool.client(node).list(PREFIX, versions=False):
-            newest = max(newest, o.key)
-        return newest
-
-    def changed(self, seen: dict[str, str]) -> bool:
-        """Whether any node has a marker newer than ``seen[node]``; updates ``seen``."""
-        changed = False
+    # --- reading ------------------------------------------------------------------------------------
+    def cursor(self) -> dict[str, str]:
+        """A cursor at the journal's current end on every reachable node (start reading from now)."""
+        out: dict[str, str] = {}
         for node in self.pool.clients:
             try:
-                newest = self.newest(node)
+                out[node] = max((o.key for o in self.pool.client(node).list(PREFIX)), default="")
             except NodeError:
                 continue
-            if node not in seen:  # the first look only sets the mark
-                seen[node] = newest
-            elif newest > seen[node]:
-                changed = True
-                seen[node] = newest
-        return changed
+        return out
+
+    def read(self, cursor: dict[str, str]) -> Changes:
+        """What entries after ``cursor`` name (updating it); one listing per node when nothing changed.
+
+        A node missing from the cursor starts at 'now' (its first look only sets the mark).
+        """
+        out = Changes()
+        seen: set[str] = set()
+        for node in self.pool.clients:
+            if self.pool.health.is_down(node):
+                continue
+            client = self.pool.client(node)
+            first = node not in cursor
+            try:
+                new = [o.key for o in client.list(PREFIX, start_after=cursor.get(node) or None)]
+            except NodeError:
+                continue
+            if not new:
+                cursor.setdefault(node, "")
+                continue
+            cursor[node] = max(new)
+            if first:
+                continue
+            for key in new:
+                if key in seen or key.endswith("-" + self.writer):
+                    continue
+                seen.add(key)
+                out.update(self._read_entry(client, key))
+        return out
+
+    @staticmethod
+    def _read_entry(client, key: str) -> Changes:  # type: ignore[no-untyped-def]
+        try:
+            resp = client.get(key)
+        except NodeError:
+            return Changes(entries=1)
+        try:
+            return parse_entry(resp.read(MAX_ENTRY_BYTES + 1))
+        except Exception:  # a broken stream is an unreadable entry, not a reason to stop polling
+            return Changes(entries=1)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+
+def _folders_of(paths: Iterable[str]) -> set[str]:
+    return {p.rsplit("/", 1)[0] + "/" if "/" in p else "" for p in paths}

@@ -109,7 +109,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
             raise AlreadyExistsError(f"'{dst_key}' already exists; delete it first or choose another name.",
                                      paths=[dst_key])
         _move_file(pool, info, dst_key)
-        pool.journal.touch()
+        pool.journal.record([src_key, dst_key])
         return [dst_key]
     if not pool.catalog.is_dir(src_key):
         raise NotFoundError(f"'{src_key}' is not in the pool.", paths=[src_key])
@@ -125,7 +125,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
                                      paths=[target])
         _move_file(pool, f, target)
         moved.append(target)
-    pool.journal.touch()
+    pool.journal.record(folders=[src_key + "/", dst_key + "/"])
     return moved
 
 
@@ -152,7 +152,7 @@ def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
         pool.catalog.mark_deleted(f.path)
         _remember_pending_delete(pool, f, f.path, failed)
         gone.append(f.path)
-    pool.journal.touch()
+    pool.journal.record(gone)
     return gone
 
 
@@ -176,7 +176,7 @@ def restore(pool: Pool, remote: str, number: int) -> FileInfo:
     for i in pool.catalog.intents("delete"):
         if i.path == key:
             pool.catalog.remove_intent(i.id)
-    pool.journal.touch()
+    pool.journal.record([key])
     result = pool.catalog.get(key)
     assert result is not None
     return result

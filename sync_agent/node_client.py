@@ -139,6 +139,7 @@ class NodeClient:
         self.bucket = bucket
         self.timeouts = timeouts
         self._creds = creds
+        self.requests = 0  # S3 requests started through this client (tests count work with it)
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
             maxsize=16, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
@@ -150,6 +151,7 @@ class NodeClient:
         return f"NodeClient({self.name}, {self.node.url})"
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        self.requests += 1
         try:
             return fn(*args, **kw)
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
@@ -236,11 +238,13 @@ class NodeClient:
                        metadata_directive="REPLACE")
         return r.version_id
 
-    def list(self, prefix: str = "", *, versions: bool = False, recursive: bool = True
-             ) -> Iterator[RemoteObject]:
-        """Objects under ``prefix`` with our metadata (MinIO returns it in listings)."""
+    def list(self, prefix: str = "", *, versions: bool = False, recursive: bool = True,
+             start_after: str | None = None) -> Iterator[RemoteObject]:
+        """Objects under ``prefix`` with our metadata (MinIO returns it in listings), in key order;
+        ``start_after`` resumes a listing after that key (a cursor: only what is newer is sent)."""
+        self.requests += 1
         try:
-            it = self.s3.list_objects(self.bucket, prefix=prefix, recursive=recursive,
+            it = self.s3.list_objects(self.bucket, prefix=prefix, recursive=recursive, start_after=start_after,
                                       include_version=versions, include_user_meta=not versions,
                                       extra_query_params={"metadata": "true"} if versions else None)
             for o in it:

@@ -76,6 +76,7 @@ class Pool:
         return self._io_executor
 
     def close(self) -> None:
+        self.journal.flush()
         if self._io_executor is not None:
             self._io_executor.shutdown(wait=True)
         for c in self.clients.values():

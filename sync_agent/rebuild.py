@@ -9,23 +9,28 @@ S3 tools (no metadata) are adopted: hashed once and given our metadata by a serv
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sync_agent import keys
+from sync_agent import keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
+from sync_agent.metadata import ObjectMeta
 from sync_agent.node_client import RemoteObject
 from sync_agent.transfer import CHUNK
 from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
+    from sync_agent.catalog.store import FileInfo
     from sync_agent.pool import Pool
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,6 +63,7 @@ class Scan:
     scanned: list[str]  # nodes listed completely
     failed: dict[str, str]  # node -> why it could not be listed
     skipped: list[str] = field(default_factory=list)  # keys that are not valid pool paths
+    bad: dict[str, str] = field(default_factory=dict)  # key -> why its metadata was refused
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,12 @@ class RemoteChange:
 def _ts(o: RemoteObject) -> float:
     """When this entry was made: our ``written`` metadata (kept by repair copies), else the node's clock."""
     try:
-        return float(o.meta["written"])
+        t = float(o.meta["written"])
+        if math.isfinite(t):
+            return t
     except (KeyError, ValueError):
-        return (o.last_modified or EPOCH).timestamp()
+        pass
+    return (o.last_modified or EPOCH).timestamp()
 
 
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
@@ -91,7 +100,8 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
         finally:
             resp.close()
             resp.release_conn()
-        file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{o.version_id}").hex
+        # the same bytes at the same key on several nodes (a tool that wrote each node) are one file
+        file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{sha.hexdigest()}").hex
         mtime = _ts(o)
         meta = object_meta(file_id, 1, sha.hexdigest(), size, mtime, written=mtime)
         vid = client.copy(o.key, o.key, meta, src_version=o.version_id)
@@ -101,20 +111,23 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
         return None
 
 
-def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
-         progress: Callable[[str, int], None] | None = None) -> Scan:
-    """List every node (versions and delete markers, with metadata) and work out the truth."""
+def _list_targets(pool: Pool, targets: list[tuple[str, bool]],
+                  progress: Callable[[str, int], None] | None = None
+                  ) -> tuple[dict[str, list[RemoteObject]], dict[str, str]]:
+    """List every reachable node: each target is (prefix, exact); exact keeps only that very key."""
     listings: dict[str, list[RemoteObject]] = {}
     failed: dict[str, str] = {}
-    adopt = adopt and not pool.cfg.is_share  # a share's keys may not rewrite the owner's objects
 
     def list_node(name: str) -> None:
         try:
-            out = []
-            for o in pool.client(name).list(prefix, versions=True):
-                out.append(o)
-                if progress is not None and len(out) % 1000 == 0:
-                    progress(name, len(out))
+            out: list[RemoteObject] = []
+            for prefix, exact in targets:
+                for o in pool.client(name).list(prefix, versions=True):
+                    if exact and o.key != prefix:
+                        continue
+                    out.append(o)
+                    if progress is not None and len(out) % 1000 == 0:
+                        progress(name, len(out))
             listings[name] = out
         except NodeError as e:
             failed[name] = e.message
@@ -125,10 +138,32 @@ def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
     for n in pool.clients:
         if n not in listings and n not in failed:
             failed[n] = "down"
+    return listings, failed
 
+
+def _derived_id(key: str, version_id: str | None) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{key}:{version_id}").hex
+
+
+def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
+         progress: Callable[[str, int], None] | None = None,
+         targets: list[tuple[str, bool]] | None = None) -> Scan:
+    """List the nodes (versions and delete markers, with metadata) and work out the truth.
+
+    ``targets`` limits the listing to some keys and folders (a refresh after journal entries);
+    otherwise everything under ``prefix`` is listed.
+    """
+    adopt = adopt and not pool.cfg.is_share  # a share's keys may not rewrite the owner's objects
+    listings, failed = _list_targets(pool, targets if targets is not None else [(prefix, False)], progress)
+    return _work_out(pool, listings, failed, adopt)
+
+
+def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[str, str],
+              adopt: bool) -> Scan:
     newest: dict[str, tuple[float, str, RemoteObject]] = {}  # key -> newest entry anywhere
-    entries: list[tuple[str, RemoteObject]] = []
+    entries: list[tuple[str, RemoteObject, ObjectMeta | None]] = []
     skipped: set[str] = set()
+    bad: dict[str, str] = {}
     for node, objs in listings.items():
         for o in objs:
             if o.key.startswith(keys.RESERVED_PREFIX + "/"):
@@ -139,46 +174,81 @@ def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
             except InvalidPathError:
                 skipped.add(o.key)
                 continue
-            if not o.is_delete_marker and "file-id" not in o.meta:
-                if not (adopt and o.is_latest):
+            parsed: ObjectMeta | None = None
+            if not o.is_delete_marker:
+                if not metadata.has_ours(o.meta):
+                    if not (adopt and o.is_latest):
+                        continue
+                    adopted = _adopt(pool, node, o)
+                    if adopted is None:
+                        continue
+                    o = adopted
+                got = metadata.try_parse(o.meta)
+                if isinstance(got, str):  # untrusted input: skipped and reported, never fatal
+                    bad[o.key] = got
                     continue
-                adopted = _adopt(pool, node, o)
-                if adopted is None:
-                    continue
-                o = adopted
-            entries.append((node, o))
+                parsed = got
+            entries.append((node, o, parsed))
             best = newest.get(o.key)
             if best is None or _ts(o) > best[0]:
                 newest[o.key] = (_ts(o), node, o)
+    for key, why in bad.items():
+        log.warning("ignored an object with bad PoolDrive metadata at '%s': %s", key, why)
 
     files: dict[str, FileState] = {}
-    for node, o in entries:
-        if o.is_delete_marker:
+    for node, o, m in entries:
+        if m is None:
             continue
-        fid = o.meta["file-id"]
-        try:
-            number = int(o.meta.get("version", "1"))
-            size = int(o.meta.get("size", o.size))
-            mtime = float(o.meta.get("mtime", _ts(o)))
-        except ValueError:
-            continue
-        f = files.setdefault(fid, FileState(fid, o.key, True))
-        v = f.versions.get(number)
+        f = files.setdefault(m.file_id, FileState(m.file_id, o.key, True))
+        v = f.versions.get(m.version)
         if v is None:
-            v = f.versions[number] = VersionState(number, o.key, o.meta.get("sha256", ""), size, mtime, _ts(o))
+            v = f.versions[m.version] = VersionState(m.version, o.key, m.sha256, m.size, m.mtime, _ts(o))
+        elif v.key != o.key or v.sha256 != m.sha256:
+            bad[o.key] = f"claims version {m.version} of a file already known at '{v.key}'"
+            continue  # one (file, version) lives at one key with one content; a second claim is ignored
         v.replicas[node] = o.version_id
         v.created_at = min(v.created_at, _ts(o))
-    for key, (_, _, o) in newest.items():
-        f = None if o.is_delete_marker else files.get(o.meta["file-id"])
-        if f is None:
-            continue
-        number = int(o.meta.get("version", "1"))
-        if number > f.live_number:  # after a half-failed move two keys may hold it: the newer wins
-            f.deleted, f.path, f.live_number = False, key, number
+    _assign_live_paths(pool, files, newest, bad)
     for f in files.values():
         if f.deleted:
             f.path = f.current.key
-    return Scan(files, sorted(listings), failed, sorted(skipped))
+    return Scan(files, sorted(listings), failed, sorted(skipped), bad)
+
+
+def _assign_live_paths(pool: Pool, files: dict[str, FileState], newest: dict[str, tuple[float, str, RemoteObject]],
+                       bad: dict[str, str]) -> None:
+    """Which key each file lives at now. The rule that keeps other writers in their scope:
+
+    A file id claimed by the newest live object at one key lives there. Claimed at several keys at once
+    (a recipient of a shared folder copying an id from outside it, or a move whose delete marker failed),
+    it stays where this catalog last saw it live (else at its oldest claim), and every other claimant
+    becomes a file of its own with an id derived from its key: nothing is moved, nothing hidden. A writer
+    can only create such claims at keys it can write, and only a delete marker at the old key (which needs
+    write access there) lets a file move away from it.
+    """
+    claims: dict[str, list[tuple[str, int]]] = {}
+    for key, (_, _, o) in newest.items():
+        if o.is_delete_marker:
+            continue
+        m = metadata.try_parse(o.meta)
+        if isinstance(m, str) or m.file_id not in files or m.version not in files[m.file_id].versions:
+            continue
+        claims.setdefault(m.file_id, []).append((key, m.version))
+    for fid, cl in claims.items():
+        f = files[fid]
+        winner = cl[0]
+        if len(cl) > 1:
+            known = pool.catalog.get_by_id(fid)
+            at_known = [c for c in cl if known is not None and not known.deleted and c[0] == known.path]
+            winner = at_known[0] if at_known else min(cl, key=lambda c: (c[1], c[0]))
+            for key, number in cl:
+                if (key, number) == winner:
+                    continue
+                v = f.versions.pop(number)
+                twin = _derived_id(key, next(iter(v.replicas.values()), None))
+                files[twin] = FileState(twin, key, False, {number: v}, number)
+                bad[key] = f"claims the identity of '{winner[0]}'; kept as a separate file"
+        f.deleted, f.path, f.live_number = False, winner[0], winner[1]
 
 
 def _apply_file(pool: Pool, f: FileState, scanned: list[str]) -> None:
@@ -211,12 +281,57 @@ def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -
 
 
 def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
-    """Bring this device's catalog in line with the nodes; returns what changed.
+    """Bring this device's catalog in line with the nodes (everything under ``prefix``); returns what
+    changed. Nodes that cannot be listed right now keep what the catalog says about them.
 
-    Nodes that cannot be listed right now keep what the catalog says about them.
+    This lists every version on every node: the safety net. The agent applies journal deltas with
+    ``refresh_paths`` instead.
     """
     prefix = prefix or pool.cfg.prefix
-    s = scan(pool, keys.normalize_dir(prefix) if prefix else "")
+    prefix_dir = keys.normalize_dir(prefix) if prefix else ""
+    s = scan(pool, prefix_dir)
+    return _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
+
+
+def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ()) -> list[RemoteChange]:
+    """Refresh just ``paths`` (exact keys) and ``folders`` ('a/b/' prefixes): the cost follows the change.
+
+    A file found there that this catalog has live at another path is looked up at that path too, so
+    a move is seen whole (and an identity claim is judged against the file's real home).
+    """
+    scope = keys.normalize_dir(pool.cfg.prefix) if pool.cfg.prefix else ""
+    want_paths = {p for p in paths if not scope or p.startswith(scope)}
+    want_folders = {f for f in folders if not scope or f.startswith(scope) or scope.startswith(f)}
+    if "" in want_folders or (scope and any(scope.startswith(f) for f in want_folders)):
+        return refresh(pool)
+    targets = [(p, True) for p in sorted(want_paths)] + [(f, False) for f in sorted(want_folders)]
+    listings, failed = _list_targets(pool, targets)
+    elsewhere: set[str] = set()
+    for objs in listings.values():
+        for o in objs:
+            fid = o.meta.get("file-id")
+            if o.is_delete_marker or not fid:
+                continue
+            home = pool.catalog.live_path_of(fid)
+            if home and home not in want_paths and not any(home.startswith(f) for f in want_folders):
+                elsewhere.add(home)
+    if elsewhere:
+        more, more_failed = _list_targets(pool, [(p, True) for p in sorted(elsewhere)])
+        for node, objs in more.items():
+            listings.setdefault(node, []).extend(objs)
+        for node, why in more_failed.items():
+            listings.pop(node, None)
+            failed[node] = why
+        want_paths |= elsewhere
+    s = _work_out(pool, listings, failed, adopt=not pool.cfg.is_share)
+    known = [f for f in (pool.catalog.get(p) for p in sorted(want_paths)) if f is not None]
+    for folder in sorted(want_folders):
+        known.extend(pool.catalog.walk(folder))
+    return _merge(pool, s, known)
+
+
+def _merge(pool: Pool, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]:
+    """Apply a scan to the catalog; ``known`` are the catalog's live files the scan covered."""
     cat = pool.catalog
     changes: list[RemoteChange] = []
     seen: set[str] = set()
@@ -230,10 +345,10 @@ def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
             _apply_file(pool, f, s.scanned)
             continue
         same_version = before.version == cur.number
-        known = {r.node for r in before.current.replicas} if before.current and same_version else set()
-        unscanned = {n for n in known if n not in s.scanned}
+        known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
+        unscanned = {n for n in known_nodes if n not in s.scanned}
         changed = (not same_version or before.path != f.path or before.deleted != f.deleted
-                   or set(cur.replicas) | unscanned != known)
+                   or set(cur.replicas) | unscanned != known_nodes)
         if not changed:
             continue
         if before.deleted != f.deleted and f.deleted:
@@ -247,9 +362,8 @@ def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
             changes.append(RemoteChange(f.path, kind, f.file_id, cur.number, cur.sha256))
         _apply_file(pool, f, s.scanned)
     # files the catalog knows that no scanned node holds any more (and no unscanned node could)
-    prefix_dir = keys.normalize_dir(prefix) if prefix else ""
-    for info in list(cat.walk(prefix_dir)):
-        if info.id in seen:
+    for info in known:
+        if info.id in seen or info.deleted:
             continue
         if any(n in s.failed for n in info.replicas):
             continue

@@ -232,7 +232,7 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
                                sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=written.items(),
                                created_at=float(up.meta["written"]))
             cat.remove_intent(up.intent)
-        pool.journal.touch()
+        pool.journal.record([key])
         for node, upload_id in up.uploads.items():  # resumed uploads on nodes this attempt did not use
             if node not in written:
                 multipart.abort(pool.client(node), key, upload_id)

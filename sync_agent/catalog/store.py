@@ -204,6 +204,20 @@ class Catalog:
         f = self.m.File.get_or_none(self.m.File.id == file_id)
         return self._file_info(f) if f else None
 
+    def live_path_of(self, file_id: str) -> str | None:
+        """Where a file lives now (None: unknown or deleted); one indexed lookup."""
+        row = self.db.execute_sql('SELECT path FROM "file" WHERE id = ? AND deleted = 0', (file_id,)).fetchone()
+        return row[0] if row else None
+
+    def current_on_node(self, node: str, after: str, upto: str | None) -> dict[str, tuple[str, str]]:
+        """Live files whose current version the catalog has on ``node``, with paths in (after, upto]:
+        path -> (sha256, version number as text). One indexed range query (the background reconcile)."""
+        sql = ('SELECT f.path, f.sha256, f.version FROM "file" f JOIN "version" v ON v.file_id = f.id AND '
+               'v.number = f.version JOIN "replica" r ON r.version_id = v.id WHERE r.node = ? AND f.deleted = 0 '
+               'AND f.path > ?' + (' AND f.path <= ?' if upto is not None else ''))
+        args = (node, after) + ((upto,) if upto is not None else ())
+        return {r[0]: (r[1], str(r[2])) for r in self.db.execute_sql(sql, args).fetchall()}
+
     def versions(self, path: str) -> list[VersionInfo]:
         f = self._row(path)
         if f is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -32,9 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         if name == "resume":
             a.add_argument("--allow-deletes", action="store_true", help="apply deletes the mass-delete guard held")
         if name in ("run", "start"):
-            a.add_argument("--interval", type=float, default=600.0,
-                           help="seconds between full refreshes from the nodes (the journal is polled every second)")
-            a.add_argument("--parallel", type=int, default=4)
+            a.add_argument("--interval", type=float, default=3600.0,
+                           help="seconds between background reconcile rounds, which find changes made by other "
+                                "S3 tools (PoolDrive's own changes arrive through the journal within a second)")
+            a.add_argument("--parallel", type=int, default=8, help="files transferred at once")
             a.add_argument("--limit-up", type=float, default=0, help="upload limit in MB/s (0: none)")
             a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")
         if name == "status":
@@ -48,11 +50,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.folder.expanduser().resolve()
     if not folder.is_dir():
         folder.mkdir(parents=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S")
+    for noisy in ("urllib3", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     with open_pool(args) as pool:
         pool.up_limiter.set_rate(args.limit_up * 1e6)
         pool.down_limiter.set_rate(args.limit_down * 1e6)
         console.print(f"Syncing {folder} with pool '{pool.cfg.name}' (Ctrl+C to stop).")
-        return daemon.run(pool, folder, parallel=args.parallel, remote_interval=args.interval)
+        return daemon.run(pool, folder, parallel=args.parallel, reconcile_interval=args.interval,
+                          reconcile_pause=min(2.0, args.interval / 50))
 
 
 def cmd_start(args: argparse.Namespace) -> int:

@@ -1,19 +1,29 @@
 """The sync agent: watches both sides and runs sync passes when something changed.
 
-Local events trigger a pass over just the dirty paths (after a short quiet time); pool notifications
-trigger a remote refresh; a full scan and a full refresh run periodically as the safety net. Errors back
-off exponentially; a node outage shows as 'offline' and sync resumes by itself.
+Local events make a pass over just the dirty paths (after a short quiet time); the change journal and
+bucket notifications name the remote paths that changed, and a pass refreshes and plans just those. The
+safety nets are rare and incremental: the background reconcile pages through the nodes slowly (changes
+by other S3 tools, lost journal entries), a full local scan runs hourly or when the watcher lost events.
+The journal cursor is saved after each pass, so a restart picks up the deltas it missed instead of
+listing the pool again.
+
+Errors back off exponentially; a node outage shows as 'offline' and sync resumes by itself. An
+unexpected exception is logged and the pass retried; after ``MAX_CRASHES`` in a row the agent gives up
+and the daemon exits non-zero (so a service manager restarts it), never silently.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_agent.errors import PoolDriveError
+from sync_agent.journal import RETENTION, Changes
 from sync_agent.monitor import HealthMonitor
+from sync_agent.reconcile import Reconciler
 from sync_agent.repair import RepairLoop
 from sync_agent.sync.engine import SyncEngine
 from sync_agent.sync.remote_watch import RemoteWatcher
@@ -24,12 +34,18 @@ from sync_agent.sync.watcher import LocalWatcher
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
+log = logging.getLogger(__name__)
+MAX_CRASHES = 8
+
 
 class SyncAgent:
     def __init__(self, pool: Pool, folder: Path, *, state: SyncState | None = None, host: str | None = None,
-                 parallel: int = 4, debounce: float = 0.3, remote_interval: float = 600.0,
-                 full_scan_interval: float = 600.0, notifications: bool = True, repair: bool = True,
-                 repair_grace: float = 600.0) -> None:
+                 parallel: int = 8, debounce: float = 0.3, remote_interval: float = 0.0,
+                 full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
+                 repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
+                 reconcile_pause: float = 2.0) -> None:
+        """``remote_interval``: seconds between full refreshes from the nodes (0: never; the journal and
+        the background reconcile cover the pool)."""
         self.pool = pool
         self.engine = SyncEngine(pool, folder, state, host=host, parallel=parallel)
         self.activity = self.engine.activity
@@ -39,28 +55,43 @@ class SyncAgent:
         self.notifications = notifications
         self.repair = repair
         self.repair_grace = repair_grace
+        self.reconcile = reconcile
+        self.reconcile_interval = reconcile_interval
+        self.reconcile_pause = reconcile_pause
         self._cond = threading.Condition()
         self._dirty: set[str] = set()
-        self._remote_dirty = False
-        self._full = True
+        self._remote = Changes()
+        self._cursor: dict[str, str] | None = None  # the journal cursor to save after the next pass
+        self._full = True  # a full local scan
+        self._refresh = False  # a full refresh from the nodes
         self._stop = threading.Event()
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
+        self.failure: BaseException | None = None  # set when the worker gave up
 
     # --- requests from watchers and clients ---------------------------------------------------------
     def local_changed(self, paths: set[str]) -> None:
         with self._cond:
+            if "" in paths:  # the watcher lost events: only a full scan can tell
+                self._full = True
             self._dirty |= paths
             self._cond.notify_all()
 
-    def remote_changed(self) -> None:
+    def remote_changed(self, changes: Changes | None = None, cursor: dict[str, str] | None = None) -> None:
+        """``changes`` named by the journal, notifications or the reconcile; None: refresh everything."""
         with self._cond:
-            self._remote_dirty = True
+            if changes is None:
+                self._refresh = True
+            else:
+                self._remote.update(changes)
+            if cursor is not None:
+                self._cursor = cursor
             self._cond.notify_all()
 
     def sync_now(self) -> None:
         with self._cond:
             self._full = True
+            self._refresh = True
             self._cond.notify_all()
 
     def pause(self) -> None:
@@ -84,23 +115,45 @@ class SyncAgent:
             self._cond.notify_all()
 
     # --- the loop ---------------------------------------------------------------------------------
+    def _saved_cursor(self) -> dict[str, str] | None:
+        """The journal cursor of the last pass, if recent enough that the journal still holds what came
+        after it (else the first pass refreshes everything)."""
+        state = self.engine.state
+        saved_at = float(state.setting("journal_cursor_at", 0) or 0)  # type: ignore[arg-type]
+        cursor = state.setting("journal_cursor")
+        if not isinstance(cursor, dict) or time.time() - saved_at > RETENTION / 2:
+            return None
+        return {str(k): str(v) for k, v in cursor.items()}
+
     def run(self) -> None:
+        cursor = self._saved_cursor()
+        if cursor is None or (self.pool.catalog.count()[0] == 0 and self.engine.state.count() > 0):
+            self._refresh = True
+            cursor = self.pool.journal.cursor() if self.notifications else {}
+        self._cursor = dict(cursor)
         local = LocalWatcher(self.engine.root, self.local_changed, debounce=self.debounce,
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m)).start()
-        remote = RemoteWatcher(self.pool, self.remote_changed).start() if self.notifications else None
+        remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
+            if self.notifications else None
         monitor = HealthMonitor(self.pool, interval=2.0).start()
         repairer = RepairLoop(self.pool, grace=self.repair_grace).start() \
             if self.repair and not self.pool.cfg.is_share else None
+        reconciler = Reconciler(self.pool, self.engine.state, lambda ch: self.remote_changed(ch),
+                                interval=self.reconcile_interval, pause=self.reconcile_pause).start() \
+            if self.reconcile else None
         backoff = 1.0
-        last_full = last_remote = 0.0
+        crashes = 0
+        last_full = last_refresh = time.monotonic()
         if self._paused:
             self.activity.set_state(AgentState.PAUSED, "paused by you")
         try:
             while not self._stop.is_set():
                 with self._cond:
                     now = time.monotonic()
-                    due = min(last_full + self.full_scan_interval, last_remote + self.remote_interval) - now
-                    if not (self._full or self._dirty or self._remote_dirty) and due > 0:
+                    due = last_full + self.full_scan_interval - now
+                    if self.remote_interval:
+                        due = min(due, last_refresh + self.remote_interval - now)
+                    if not (self._full or self._dirty or self._remote or self._refresh) and due > 0:
                         self._cond.wait(due)
                     if self._stop.is_set():
                         return
@@ -109,25 +162,44 @@ class SyncAgent:
                         continue
                     now = time.monotonic()
                     full = self._full or now - last_full >= self.full_scan_interval
-                    refresh = full or self._remote_dirty or now - last_remote >= self.remote_interval
+                    refresh = self._refresh or (bool(self.remote_interval) and \
+                        now - last_refresh >= self.remote_interval)
                     dirty = None if full else set(self._dirty)
-                    self._full, self._remote_dirty = False, False
+                    remote_changes, cursor = self._remote, self._cursor
+                    self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None
                     self._dirty.clear()
-                if not full and not dirty and not refresh:
+                if not full and not dirty and not remote_changes and not refresh:
                     continue
                 try:
-                    self.engine.sync(dirty, refresh_remote=refresh)
+                    if refresh and dirty is not None:  # a full refresh is planned over the whole folder
+                        dirty = None
+                    self.engine.sync(dirty, refresh_remote=refresh, remote=remote_changes)
                     self.passes += 1
-                    backoff = 1.0
-                    if full:
+                    backoff, crashes = 1.0, 0
+                    if cursor is not None:
+                        self.engine.state.set_setting("journal_cursor", cursor)
+                        self.engine.state.set_setting("journal_cursor_at", time.time())
+                    if dirty is None:
                         last_full = time.monotonic()
                     if refresh:
-                        last_remote = time.monotonic()
-                except PoolDriveError as e:
-                    self.activity.set_state(AgentState.OFFLINE, e.message)
+                        last_refresh = time.monotonic()
+                except Exception as e:
+                    if isinstance(e, PoolDriveError):
+                        self.activity.set_state(AgentState.OFFLINE, e.message)
+                        log.warning("sync pass failed, retrying in %.0f s: %s", backoff, e.message)
+                    else:
+                        crashes += 1
+                        log.exception("unexpected error in a sync pass (%d in a row)", crashes)
+                        self.activity.set_state(AgentState.ERROR, f"internal error: {e!r}; retrying")
+                        if crashes >= MAX_CRASHES:
+                            self.failure = e
+                            return
                     with self._cond:  # try again later, the same work
-                        self._full = self._full or full
-                        self._remote_dirty = True
+                        self._full = self._full or dirty is None
+                        self._refresh = self._refresh or refresh
+                        self._remote.update(remote_changes)
+                        if cursor is not None and self._cursor is None:
+                            self._cursor = cursor
                         self._dirty |= dirty or set()
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 60.0)
@@ -138,8 +210,16 @@ class SyncAgent:
                 remote.stop()
             if repairer is not None:
                 repairer.stop()
+            if reconciler is not None:
+                reconciler.stop()
 
     def start_thread(self) -> threading.Thread:
-        t = threading.Thread(target=self.run, name="pooldrive-agent", daemon=True)
+        def guarded() -> None:
+            try:
+                self.run()
+            except BaseException as e:  # the worker must never die unnoticed
+                log.exception("the sync agent stopped on an unexpected error")
+                self.failure = e
+        t = threading.Thread(target=guarded, name="pooldrive-agent", daemon=True)
         t.start()
         return t

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
 from sync_agent.sync.ipc import socket_path
 from sync_agent.sync.state import state_dir_for
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyRunning(PoolDriveError):
@@ -147,4 +150,7 @@ def run(pool: Pool, folder: Path, **agent_args: Any) -> int:
         sock.unlink(missing_ok=True)
         agent.engine.state.close()
         lock.close()
+    if agent.failure is not None:
+        log.error("the sync agent gave up after repeated errors: %r", agent.failure)
+        return 1
     return 0

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from sync_agent import keys, rebuild
 from sync_agent.errors import PoolDriveError
+from sync_agent.journal import Changes
 from sync_agent.reader import download_version
 from sync_agent.sync import local_scan, planner
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
 from sync_agent.sync.ignore import IgnoreRules
-from sync_agent.sync.local_scan import LocalFile, LocalScan
+from sync_agent.sync.local_scan import LocalScan
 from sync_agent.sync.state import Synced, SyncState
 from sync_agent.sync.status import Activity, AgentState
 from sync_agent.transfer import TransferControl
@@ -51,30 +52,43 @@ class SyncEngine:
         self.case_insensitive = local_scan.case_insensitive(self.root)
 
     # --- one pass -----------------------------------------------------------------------------------
-    def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True) -> planner.Plan:
-        """Sync everything (``dirty=None``) or the given local paths (keys of files or folders) plus
-        every remote change."""
-        if refresh_remote:
-            try:
+    def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True,
+             remote: Changes | None = None) -> planner.Plan:
+        """One pass. ``dirty=None``: the whole folder and (with ``refresh_remote``) the whole pool, the
+        safety net. Otherwise only the given local paths (keys of files or folders) and the remote
+        ``changes`` named by the journal: the catalog, the synced state and the folder are looked at
+        there and nowhere else, so the cost follows the change, not the size of the folder."""
+        changed_remote: set[str] = set()
+        try:
+            if dirty is None and refresh_remote:
                 rebuild.refresh(self.pool)
-            except PoolDriveError as e:
-                self.activity.set_state(AgentState.OFFLINE, e.message)
-                raise
+            elif remote:
+                for c in rebuild.refresh_paths(self.pool, remote.paths, remote.folders):
+                    changed_remote.add(c.path)
+                changed_remote |= remote.paths | {f.rstrip("/") for f in remote.folders}
+        except PoolDriveError as e:
+            self.activity.set_state(AgentState.OFFLINE, e.message)
+            raise
         self.rules.reload()
-        known = self.state.all()
-        scopes = None if dirty is None else sorted(set(dirty))
+        if dirty is None:
+            scopes = None
+            known = self.state.all()
+            remote_files = {f.path: f for f in self.pool.walk() if f.current is not None}
+            base_count = None
+        else:
+            scopes = local_scan.outermost(set(dirty) | changed_remote)
+            if not scopes:
+                return planner.Plan()
+            known = self.state.under(scopes)
+            remote_files = self._remote_under(scopes)
+            base_count = self.state.count()
         scan = local_scan.scan(self.root, self.rules, known, only=scopes)
-        if scopes is not None:  # outside the dirty paths the folder is as last synced (the watcher says so)
-            for k, s in known.items():
-                if k not in scan.files and not any(keys.is_under(k, d) for d in scopes):
-                    scan.files[k] = LocalFile(keys.local_target(self.root, k), s.size, s.mtime_ns, s.sha256)
         local = {k: f.sha256 for k, f in scan.files.items()}
-        remote_files = {f.path: f for f in self.pool.walk() if f.current is not None}
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
                             {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
-                            case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes)
-        for path, why in {**scan.issues, **plan.issues}.items():
-            self.activity.issue(path, "Not synced", f"{path} {why}")
+                            case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes,
+                            base_count=base_count)
+        self._report_issues(scopes, {**scan.issues, **plan.issues})
         self.activity.held_deletes = plan.held_deletes
         if plan.held_deletes:
             self.activity.issue("*", "Many files deleted", f"{plan.held_deletes} files disappeared at once; nothing "
@@ -92,6 +106,33 @@ class SyncEngine:
             self.activity.clear_issue("*")
             self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
         return plan
+
+    def _remote_under(self, scopes: list[str]) -> dict[str, FileInfo]:
+        out: dict[str, FileInfo] = {}
+        for scope in scopes:
+            if not scope:
+                return {f.path: f for f in self.pool.walk() if f.current is not None}
+            f = self.pool.catalog.get(scope)
+            if f is not None and f.current is not None:
+                out[f.path] = f
+            out.update((f.path, f) for f in self.pool.catalog.walk(scope + "/") if f.current is not None)
+        return out
+
+    def _report_issues(self, scopes: list[str] | None, issues: dict[str, str]) -> None:
+        """Issues found now replace the earlier ones about the same paths (a fixed problem goes away)."""
+        for path in list(self.activity.issues):
+            if path.startswith("*") or path in issues:
+                continue
+            rel = path
+            try:
+                rel = keys.relative_key(self.root, Path(path)) if path.startswith("/") else path
+            except Exception:
+                pass
+            in_scope = scopes is None or any(keys.is_under(rel, s) for s in scopes)
+            if in_scope and self.activity.issues[path].title == "Not synced":
+                self.activity.clear_issue(path)
+        for path, why in issues.items():
+            self.activity.issue(path, "Not synced", f"{path} {why}")
 
     def _fatal(self) -> bool:
         return any(i.title in ("Sync folder missing",) for i in self.activity.issues.values())

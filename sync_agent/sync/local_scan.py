@@ -55,6 +55,8 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
             out.issues[str(p)] = f"cannot be read: {e}"
             return
     if key in out.files:
+        if out.files[key].path == p:
+            return  # the same file reached twice (a file and its folder both asked for)
         out.issues[str(p)] = f"has the same name as '{out.files[key].path.name}' once normalized; rename one"
         return
     out.files[key] = LocalFile(p, st.st_size, st.st_mtime_ns, sha)
@@ -63,7 +65,7 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
 def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterable[str] | None = None) -> LocalScan:
     """Scan everything, or only the given keys (files or folders) when ``only`` is set."""
     out = LocalScan(complete=only is None)
-    starts = [root] if only is None else [root / k for k in only]
+    starts = [root] if only is None else [root / k for k in outermost(only)]
     for start in starts:
         try:
             st = os.lstat(start)
@@ -100,6 +102,16 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
                     out.issues[str(p)] = "is a symbolic link; links are not followed"
                 elif stat.S_ISREG(st.st_mode):
                     _entry(root, p, st, known, out)
+    return out
+
+
+def outermost(scopes: Iterable[str]) -> list[str]:
+    """The scopes that are not inside another one ('' is the whole folder)."""
+    out: list[str] = []
+    for s in sorted(set(scopes)):
+        if "" in out or any(keys.is_under(s, o) for o in out):
+            continue
+        out.append(s)
     return out
 
 

@@ -43,8 +43,12 @@ def excluded(path: str, folders: Iterable[str]) -> bool:
 def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
          scope: Iterable[str] | None = None, excluded_folders: Iterable[str] = (),
          case_insensitive: bool = False, guard_share: float = 0.5, guard_min: int = 20,
-         allow_deletes: bool = False) -> Plan:
-    """``local``, ``base`` and ``remote`` map pool paths to SHA-256. ``scope`` limits the paths looked at."""
+         allow_deletes: bool = False, base_count: int | None = None) -> Plan:
+    """``local``, ``base`` and ``remote`` map pool paths to SHA-256. ``scope`` limits the paths looked at.
+
+    ``base_count`` is how many files the folder had in sync in all (the mass-delete guard's measure) when
+    ``base`` holds only the part of the folder this pass looks at.
+    """
     out = Plan()
     folders = list(excluded_folders)
     paths = set(scope) if scope is not None else set(local) | set(base) | set(remote)
@@ -70,7 +74,8 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
             out.records.append(step)
     _find_moves(out, local, base)
     deletes = len(out.deletes)
-    if not allow_deletes and deletes >= guard_min and deletes > guard_share * max(1, len(base)):
+    total = len(base) if base_count is None else base_count
+    if not allow_deletes and deletes >= guard_min and deletes > guard_share * max(1, total):
         out.held_deletes = deletes
         out.deletes = []
     return out

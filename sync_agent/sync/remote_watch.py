@@ -1,24 +1,50 @@
-"""Noticing changes on the pool within seconds: the change journal (polled every second, a cheap
-listing) and MinIO bucket notifications where a deployment delivers them. Changes by other S3 tools show up
-with the agent's periodic full refresh."""
+"""Noticing changes on the pool within seconds, as deltas: the change journal (a cursor, polled every
+second with one tiny listing per node) and MinIO bucket notifications where a deployment delivers them
+(each record names its key). Changes by other S3 tools that no notification reports are found by the
+background reconcile (``reconcile.py``)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from sync_agent.journal import PREFIX as JOURNAL_PREFIX
+from sync_agent.journal import Changes
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
+log = logging.getLogger(__name__)
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 
 
+def keys_in_record(line: bytes) -> set[str]:
+    """The object keys a notification line names (an untrusted, possibly partial line: never raises)."""
+    try:
+        body = json.loads(line)
+        records = body.get("Records") or []
+        out = set()
+        for r in records[:1000]:
+            key = r["s3"]["object"]["key"]
+            if isinstance(key, str):
+                out.add(urllib.parse.unquote_plus(key))
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return set()
+
+
 class RemoteWatcher:
-    def __init__(self, pool: Pool, on_change: Callable[[], None], poll: float = 1.0) -> None:
+    def __init__(self, pool: Pool, on_change: Callable[[Changes, dict[str, str]], None], poll: float = 1.0,
+                 cursor: dict[str, str] | None = None) -> None:
+        """``on_change(changes, cursor)``: what changed, and the journal cursor to save once applied."""
         self.pool = pool
         self.on_change = on_change
         self.poll = poll
+        self.cursor = dict(cursor or {})
         self._stop = threading.Event()
         self._streams: dict[str, Any] = {}
         self._threads: list[threading.Thread] = []
@@ -44,7 +70,7 @@ class RemoteWatcher:
                         if not line:
                             break  # the stream ended: listen again after a pause
                         if b"Records" in line:
-                            self.on_change()
+                            self._notified(keys_in_record(line))
                 finally:
                     resp.close()
                     resp.release_conn()
@@ -53,11 +79,20 @@ class RemoteWatcher:
             self._stop.wait(delay)
             delay = min(delay * 2, 30.0)
 
+    def _notified(self, keys: set[str]) -> None:
+        own = self.pool.journal.recent_own()
+        paths = {k for k in keys if not k.startswith(JOURNAL_PREFIX) and k not in own}
+        if paths:
+            self.on_change(Changes(paths=paths, entries=1), dict(self.cursor))
+
     def _poll_journal(self) -> None:
-        seen: dict[str, str] = {}
         while not self._stop.is_set():
-            if self.pool.journal.changed(seen):
-                self.on_change()
+            try:
+                changes = self.pool.journal.read(self.cursor)
+                if changes:
+                    self.on_change(changes, dict(self.cursor))
+            except Exception:  # never let the poll die: the next round tries again
+                log.exception("reading the change journal failed")
             self._stop.wait(self.poll)
 
     def start(self) -> RemoteWatcher:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,24 @@ class SyncState:
             r = self.db.execute("SELECT path, sha256, size, mtime_ns, version FROM synced WHERE path = ?",
                                 (path,)).fetchone()
         return Synced(*r) if r else None
+
+    def under(self, scopes: Iterable[str]) -> dict[str, Synced]:
+        """The entries at or under each scope (a file key or a folder key): indexed range queries."""
+        out: dict[str, Synced] = {}
+        with self._lock:
+            for scope in scopes:
+                if not scope:
+                    rows = self.db.execute("SELECT path, sha256, size, mtime_ns, version FROM synced").fetchall()
+                else:
+                    rows = self.db.execute(
+                        "SELECT path, sha256, size, mtime_ns, version FROM synced WHERE path = ? "
+                        "OR (path >= ? AND path < ?)", (scope, scope + "/", scope + "0")).fetchall()
+                out.update((r[0], Synced(*r)) for r in rows)
+        return out
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM synced").fetchone()[0])
 
     def put(self, s: Synced) -> None:
         with self._lock:

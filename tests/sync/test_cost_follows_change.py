@@ -1,0 +1,175 @@
+"""At real size, the cost of a change follows the change, not the pool: requests counted at the node client.
+
+Nothing here is timed; the S3 requests one change makes are counted and must not depend on how many files
+the folder holds.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from sync_agent import journal
+from sync_agent.journal import Changes
+from sync_agent.metadata import try_parse
+from sync_agent.sync.agent import SyncAgent
+from tests.sync.conftest import Device
+
+FILES = 1500
+
+
+def requests(d: Device) -> int:
+    return sum(c.requests for c in d.pool.clients.values())
+
+
+def populate(a: Device, b: Device, n: int = FILES) -> None:
+    for i in range(n):
+        a.write(f"bulk/d{i % 30}/f{i}.txt", f"file {i}".encode())
+    with ThreadPoolExecutor(2) as ex:
+        list(ex.map(lambda d: d.engine.sync(), [a]))
+    a.pool.journal.flush()
+    b.engine.sync()
+    assert len(b.files()) == n
+
+
+def test_one_local_change_costs_a_bounded_number_of_requests(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    populate(a, b)
+    cursor = b.pool.journal.cursor()
+    a.pool.refresh_health(max_age=0)
+    before = requests(a)
+    a.write("bulk/d3/f3.txt", b"edited on the laptop")
+    a.engine.sync({"bulk/d3/f3.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    local_cost = requests(a) - before
+    # two replicas written and one journal entry on two nodes; no listing of the pool
+    assert local_cost <= 8, f"a one-file save made {local_cost} requests"
+
+    b.pool.refresh_health(max_age=0)
+    before = requests(b)
+    changes = b.pool.journal.read(cursor)
+    assert changes.paths == {"bulk/d3/f3.txt"}
+    b.engine.sync(set(), refresh_remote=False, remote=changes)
+    remote_cost = requests(b) - before
+    assert b.read("bulk/d3/f3.txt") == b"edited on the laptop"
+    # 4 journal listings + 2 entry reads + 4 exact-key listings + 1-2 downloads (+ a hedge)
+    assert remote_cost <= 16, f"applying one remote change made {remote_cost} requests"
+
+
+def test_idle_journal_poll_is_one_listing_per_node(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    a.write("x.txt", b"x")
+    a.engine.sync()
+    cursor = b.pool.journal.cursor()
+    before = requests(b)
+    for _ in range(5):
+        assert not b.pool.journal.read(cursor)
+    assert requests(b) - before == 5 * len(b.pool.clients)
+
+
+def test_own_writes_are_not_read_back(devices: tuple[Device, Device]) -> None:
+    a, _ = devices
+    cursor = a.pool.journal.cursor()
+    a.write("mine.txt", b"mine")
+    a.engine.sync()
+    a.pool.journal.flush()
+    assert not a.pool.journal.read(cursor)  # entries of this process are skipped
+
+
+def test_journal_entries_are_untrusted_hints(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    cursor = b.pool.journal.cursor()
+    client = a.pool.client("node1")
+    import io
+    for body in (b"null", b"\xff\xfe", b'{"paths": "x"}', b'{"paths": [1, 2, {"a": 1}]}', b"[" * 10000,
+                 json.dumps({"paths": ["ok.txt"], "folders": [7]}).encode()):
+        key = journal.entry_key(10**19 + len(body), "someoneelse")
+        client.put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
+    changes = b.pool.journal.read(cursor)
+    assert changes.paths == {"ok.txt"} and changes.folders == set()
+    b.engine.sync(set(), refresh_remote=False, remote=changes)  # a path that does not exist: nothing happens
+
+
+def test_a_move_arrives_as_a_move(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    a.write("docs/old name.txt", b"content")
+    a.sync()
+    b.sync()
+    cursor = b.pool.journal.cursor()
+    (a.folder / "docs/old name.txt").rename(a.folder / "docs/new name.txt")
+    a.engine.sync({"docs/old name.txt", "docs/new name.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    changes = b.pool.journal.read(cursor)
+    b.engine.sync(set(), refresh_remote=False, remote=changes)
+    assert b.files() == {"docs/new name.txt": b"content"}
+    assert b.pool.stat("docs/new name.txt").id == a.pool.stat("docs/new name.txt").id
+
+
+def test_reconcile_finds_what_another_s3_tool_wrote(devices: tuple[Device, Device]) -> None:
+    import io
+
+    from sync_agent.reconcile import Reconciler
+
+    a, b = devices
+    for i in range(30):
+        a.write(f"r/f{i:02d}.txt", b"v")
+    a.engine.sync()
+    b.engine.sync()
+    data = b"written by another tool"
+    for node in ("node1", "node2"):
+        a.pool.client(node).put("r/foreign.txt", io.BytesIO(data), len(data), {}, part_size=5 * 1024 * 1024)
+    found: list[Changes] = []
+    rec = Reconciler(b.pool, b.engine.state, found.append, page=10, pause=0)
+    assert rec.run_round() >= 1
+    assert {"r/foreign.txt"} <= set().union(*(c.paths for c in found))
+    assert rec.pages >= 2 * len(b.pool.clients)  # paged: 60 copies on 4 nodes, read 10 keys a request
+    merged = Changes()
+    for c in found:
+        merged.update(c)
+    b.engine.sync(set(), refresh_remote=False, remote=merged)
+    assert b.read("r/foreign.txt") == data
+    assert rec.run_round() == 0  # the next round finds nothing new (the adoption is in the catalog)
+    assert isinstance(try_parse(b.pool.client("node1").stat("r/foreign.txt").meta), object)
+
+
+def test_agent_restart_resumes_from_the_saved_cursor(devices: tuple[Device, Device]) -> None:
+    import threading
+    import time
+
+    a, b = devices
+    a.write("one.txt", b"1")
+    a.engine.sync()
+    agent = SyncAgent(b.pool, b.folder, state=b.engine.state, reconcile=False, repair=False)
+    agent.engine = b.engine
+    agent.activity = b.engine.activity
+    t = threading.Thread(target=agent.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while agent.passes < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.read("one.txt") == b"1"
+    a.write("two.txt", b"2")
+    a.engine.sync({"two.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    while not (b.folder / "two.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert b.read("two.txt") == b"2"
+    agent.stop()
+    t.join(10)
+    assert isinstance(b.engine.state.setting("journal_cursor"), dict)
+    # while stopped, a change happens; the restarted agent gets it as a delta from the saved cursor
+    a.write("three.txt", b"3")
+    a.engine.sync({"three.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    agent2 = SyncAgent(b.pool, b.folder, state=b.engine.state, reconcile=False, repair=False)
+    assert agent2._saved_cursor() is not None
+    agent2.engine = b.engine
+    agent2.activity = b.engine.activity
+    t = threading.Thread(target=agent2.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not (b.folder / "three.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent2.stop()
+    t.join(10)
+    assert b.read("three.txt") == b"3"
