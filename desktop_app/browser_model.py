@@ -27,12 +27,19 @@ class FolderModel(QAbstractTableModel):
         self._all: list[DirEntry] = []  # filtered and sorted
         self._shown = 0
         self.replicas = 2
+        self.down: set[str] = set()  # nodes down now: their copies are not reachable
         self._filter = ""
         self._sort = (0, Qt.SortOrder.AscendingOrder)
 
     def set_entries(self, folder: str, entries: list[DirEntry], replicas: int) -> None:
         self.folder, self._entries, self.replicas = folder, entries, replicas
         self._rebuild()
+
+    def set_down(self, nodes: set[str]) -> None:
+        if nodes != self.down:
+            self.down = set(nodes)
+            if self.rowCount():
+                self.dataChanged.emit(self.index(0, 3), self.index(self.rowCount() - 1, 3))
 
     def set_filter(self, text: str) -> None:
         self._filter = text.lower()
@@ -91,10 +98,14 @@ class FolderModel(QAbstractTableModel):
             if col == 2:
                 return time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
             if col == 3:
-                return "" if e.is_dir else f"{len(e.replicas)}/{self.replicas}  {', '.join(e.replicas)}"
+                reach = [n for n in e.replicas if n not in self.down]
+                return "" if e.is_dir else f"{len(reach)}/{self.replicas}  {', '.join(reach)}" + (
+                    f" ({', '.join(n for n in e.replicas if n in self.down)} down)" if len(reach) < len(e.replicas)
+                    else "")
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             return icon("folder" if e.is_dir else "file")
-        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and not e.is_dir and len(e.replicas) < self.replicas:
+        if role == Qt.ItemDataRole.ForegroundRole and col == 3 and not e.is_dir and \
+                len([n for n in e.replicas if n not in self.down]) < self.replicas:
             from PySide6.QtGui import QColor
 
             return QColor("#d08000")

@@ -108,7 +108,7 @@ class ShareDialog(QDialog):
         layout.addWidget(self.buttons)
 
     def make(self) -> None:
-        mode = self.mode.currentData()
+        mode = Mode(self.mode.currentData())  # Qt hands the enum back as its text
         value = self.expiry.currentData()
         expires: timedelta | None = shares.parse_duration(value) if value else None
         label, passphrase = self.label.text().strip(), self.passphrase.text()

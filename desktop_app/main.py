@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
     if args.version:
         from sync_agent.cli.main import app_version
 
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     window = MainWindow(pool, sync_folder=folder)
     link = AgentLink(folder).start()
-    tray = Tray(link, folder)
+    tray = Tray(link, folder, args.pool)
     tray.open_window.connect(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     tray.quit_app.connect(app.quit)
     if not tray.available:

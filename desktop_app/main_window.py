@@ -32,8 +32,10 @@ from desktop_app.workers import EngineEvents, run_async
 from sync_agent import keys, rebuild
 from sync_agent.catalog.store import DirEntry
 from sync_agent.errors import PoolDriveError
+from sync_agent.journal import Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.pool import Pool
+from sync_agent.sync.remote_watch import RemoteWatcher
 
 
 class BrowserView(QTableView):
@@ -42,6 +44,8 @@ class BrowserView(QTableView):
     files_dropped = Signal(list, str)  # local paths, target folder
     entries_moved = Signal(list, str)  # pool paths, target folder
     drag_out = Signal(list)  # entries
+    open_requested = Signal(QModelIndex)  # Enter on a row
+    up_requested = Signal()  # Backspace
 
     def __init__(self, model: FolderModel) -> None:
         super().__init__()
@@ -62,6 +66,15 @@ class BrowserView(QTableView):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col, width in ((1, 90), (2, 140), (3, 170)):
             self.setColumnWidth(col, width)
+
+    def keyPressEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.open_requested.emit(self.currentIndex())
+            return
+        if event.key() == Qt.Key.Key_Backspace:
+            self.up_requested.emit()
+            return
+        super().keyPressEvent(event)
 
     def target_folder(self, pos: QPoint) -> str:
         """The folder under the cursor, else the folder shown."""
@@ -116,8 +129,10 @@ class MainWindow(QMainWindow):
         self.events.health_changed.connect(self._on_health)
         self._unsubscribe = pool.health.subscribe(lambda ev: self.events.health_changed.emit(ev.node, ev.new.value))
         self.monitor = HealthMonitor(pool, interval=monitor_interval).start()
+        # other devices' changes, as deltas from the change journal (the catalog watch then reloads)
+        self.remote = RemoteWatcher(pool, self._apply_remote, poll=2.0).start()
         self.queue = TransferQueue(pool)
-        self.queue.finished.connect(lambda _id: self.reload(refresh=False))
+        self.queue.finished.connect(lambda _id: self.reload_soon())
         self.model = FolderModel()
         self.view = BrowserView(self.model)
         self.view.doubleClicked.connect(self._open_index)
@@ -128,10 +143,18 @@ class MainWindow(QMainWindow):
         self.transfers = TransferPanel(self.queue)
         self.folder = pool.cfg.prefix.strip("/") if pool.cfg.is_share else ""
         self.pending_folders: set[str] = set()
+        self._load_seq = 0
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.timeout.connect(lambda: self.reload(refresh=False))
+        self._catalog_version: int | None = None
         self._build()
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self.refresh_nodes)
         self._status_timer.start(5000)
+        self._catalog_timer = QTimer(self)
+        self._catalog_timer.timeout.connect(self._watch_catalog)
+        self._catalog_timer.start(1000)
         self.refresh_nodes()
         self.navigate(self.folder, refresh=True)
         settings = QSettings("PoolDrive", "PoolDrive")
@@ -153,15 +176,19 @@ class MainWindow(QMainWindow):
         def act(name: str, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
                 icon_name: str | None = None) -> QAction:
             a = QAction(icon(icon_name or name), text, self)
-            a.triggered.connect(slot)
+            a.triggered.connect(lambda _checked=False: slot())  # triggered(bool) must not reach the slot
             if shortcut is not None:
                 a.setShortcut(QKeySequence(shortcut))
+                a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                a.setToolTip(f"{text.rstrip('…')} ({a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})")
             tb.addAction(a)
+            self.addAction(a)  # shortcuts work even when the toolbar overflows
             self.actions_by_name[name] = a
             return a
 
         act("up-level", "Up", self.go_up, "Alt+Up")
         act("upload", "Upload", self.upload_dialog, "Ctrl+U")
+        act("upload-folder", "Upload folder", self.upload_folder_dialog, "Ctrl+Shift+U", icon_name="folder")
         act("download", "Download", self.download_selected, "Ctrl+D")
         act("new-folder", "New folder", self.new_folder, "Ctrl+Shift+N")
         act("rename", "Rename", self.rename_selected, "F2")
@@ -172,9 +199,8 @@ class MainWindow(QMainWindow):
         act("refresh", "Refresh", lambda: self.reload(refresh=True), QKeySequence.StandardKey.Refresh)
         tb.addSeparator()
         act("settings", "Settings", self.open_settings, "Ctrl+,")
-        if self.pool.cfg.read_only:
-            for name in ("upload", "new-folder", "rename", "delete", "share"):
-                self.actions_by_name[name].setEnabled(False)
+        tb.setIconSize(tb.iconSize())
+        self.toolbar = tb
 
         self.crumbs = QHBoxLayout()
         self.crumbs.setSpacing(2)
@@ -184,6 +210,7 @@ class MainWindow(QMainWindow):
         self.filter.setClearButtonEnabled(True)
         self.filter.setFixedWidth(240)
         self.filter.textChanged.connect(self.model.set_filter)
+        self.filter.installEventFilter(self)  # our shortcuts (Ctrl+U, Ctrl+D…) win over the line edit's
         find = QAction(self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.filter.setFocus)
@@ -217,6 +244,68 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self.statusBar().showMessage("Ready")
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self.show_context_menu)
+        self.view.open_requested.connect(self._open_index)
+        self.view.up_requested.connect(self.go_up)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
+        self.model.modelReset.connect(self.update_actions)
+        self.view.setFocus()
+        self.update_actions()
+
+    def eventFilter(self, obj, event) -> bool:  # type: ignore[no-untyped-def]
+        from PySide6.QtCore import QEvent
+
+        if obj is self.filter and event.type() == QEvent.Type.ShortcutOverride:
+            pressed = QKeySequence(event.keyCombination())
+            editing = event.modifiers() in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier)
+            if not editing and any(a.shortcut() == pressed for a in self.actions_by_name.values()):
+                return True  # not accepted by the line edit: the window's shortcut fires
+        return super().eventFilter(obj, event)
+
+    def update_actions(self) -> None:
+        """Actions that need a selection (or a file, or write access) are enabled only when they apply."""
+        sel = self.selected()
+        files = [e for e in sel if not e.is_dir]
+        writable = not self.pool.cfg.read_only
+        root = self.pool.cfg.prefix.strip("/") if self.pool.cfg.is_share else ""
+        enabled = {
+            "up-level": bool(self.folder) and self.folder != root,
+            "upload": writable, "upload-folder": writable, "new-folder": writable,
+            "download": bool(sel), "rename": writable and len(sel) == 1, "delete": writable and bool(sel),
+            "versions": len(files) == 1 and len(sel) == 1,
+            "share": writable and not self.pool.cfg.is_share and (bool(self.folder) or any(e.is_dir for e in sel)),
+            "link": len(files) == 1 and len(sel) == 1,
+        }
+        for name, on in enabled.items():
+            if name in self.actions_by_name:
+                self.actions_by_name[name].setEnabled(on)
+
+    def show_context_menu(self, pos: QPoint) -> None:
+        """Right-click: the actions for the rows under the cursor, or for the folder on empty space."""
+        from PySide6.QtWidgets import QMenu
+
+        index = self.view.indexAt(pos)
+        if index.isValid() and not self.view.selectionModel().isRowSelected(index.row(), QModelIndex()):
+            self.view.selectRow(index.row())
+        elif not index.isValid():
+            self.view.clearSelection()
+        self.update_actions()
+        menu = QMenu(self.view)
+        a = self.actions_by_name
+        names = (["open", "download", "rename", "delete", None, "versions", "share", "link"] if index.isValid()
+                 else ["upload", "upload-folder", "new-folder", None, "share", "refresh"])
+        for name in names:
+            if name is None:
+                menu.addSeparator()
+            elif name == "open":
+                e = self.model.entry(index.row())
+                menu.addAction(icon("folder" if e.is_dir else "download"), "Open" if e.is_dir else "Download…",
+                               lambda i=index: self._open_index(i))
+            else:
+                menu.addAction(a[name])
+        self._menu = menu  # kept alive while shown
+        menu.popup(self.view.viewport().mapToGlobal(pos))
 
     def _set_crumbs(self) -> None:
         while self.crumbs.count():
@@ -241,6 +330,7 @@ class MainWindow(QMainWindow):
     # --- health ---------------------------------------------------------------------------------
     def _on_health(self, node: str, state: str) -> None:
         self.nodes.set_state(node, state)
+        self.model.set_down({n.name for n in self.pool.cfg.nodes if self.pool.health.is_down(n.name)})
         self.statusBar().showMessage(f"{node} is {state}", 8000)
 
     def refresh_nodes(self) -> None:
@@ -250,28 +340,66 @@ class MainWindow(QMainWindow):
     def navigate(self, folder: str, refresh: bool = False) -> None:
         self.folder = folder.strip("/")
         self._set_crumbs()
+        self.model.set_entries(self.folder + "/" if self.folder else "", [], self.pool.cfg.replicas)
         self.reload(refresh=refresh)
 
     def reload(self, refresh: bool = False) -> None:
+        """Load the folder shown (off the GUI thread); only the newest load is shown, so loads that
+        finish out of order never show an older list."""
         folder = self.folder
+        self._load_seq += 1
+        seq = self._load_seq
 
         def load() -> list[DirEntry]:
             if refresh:
                 rebuild.refresh(self.pool)
             return self.pool.list(folder)
 
-        self.info.setText("Loading…")
-        run_async(load, lambda entries: self._show(folder, entries), self.show_error)
+        if not self.model.rowCount():
+            self.info.setText("Loading…")
+        run_async(load, lambda entries: self._show(folder, entries, seq), self.show_error)
 
-    def _show(self, folder: str, entries: list[DirEntry]) -> None:
-        if folder != self.folder:
+    def reload_soon(self) -> None:
+        """Coalesce many reload requests (a batch upload finishing) into one."""
+        if not self._reload_timer.isActive():
+            self._reload_timer.start(250)
+
+    def _apply_remote(self, changes: Changes, _cursor: dict[str, str]) -> None:
+        try:  # runs on the watcher's thread
+            rebuild.refresh_paths(self.pool, changes.paths, changes.folders)
+        except PoolDriveError:
+            pass  # a node down: the next change or a refresh (F5) brings it
+
+    def _watch_catalog(self) -> None:
+        """Follow the catalog (the agent, other devices through the journal, transfers): reload on change."""
+        try:
+            version = self.pool.catalog.data_version()
+        except Exception:
             return
+        if version != self._catalog_version:
+            self._catalog_version = version
+            self.reload_soon()
+
+    def _show(self, folder: str, entries: list[DirEntry], seq: int | None = None) -> None:
+        if folder != self.folder or (seq is not None and seq != self._load_seq):
+            return
+        selected = {e.path for e in self.selected()}
+        scroll = self.view.verticalScrollBar().value()
         names = {e.name for e in entries}
         prefix = folder + "/" if folder else ""
         for p in sorted(self.pending_folders):
             if keys.parent(p) == folder and keys.basename(p) not in names:
                 entries.insert(0, DirEntry(keys.basename(p), p, True))
+        self.pending_folders = {p for p in self.pending_folders if not (keys.parent(p) == folder
+                                and any(e.path == p and e.files for e in entries))}
         self.model.set_entries(prefix, entries, self.pool.cfg.replicas)
+        if selected:
+            for row in range(self.model.rowCount()):
+                if self.model.entry(row).path in selected:
+                    self.view.selectionModel().select(
+                        self.model.index(row, 0), self.view.selectionModel().SelectionFlag.Select
+                        | self.view.selectionModel().SelectionFlag.Rows)
+        self.view.verticalScrollBar().setValue(scroll)
         files = sum(not e.is_dir for e in entries)
         self.info.setText(f"{len(entries) - files} folders, {files} files")
         self.folder_loaded.emit(folder)
@@ -306,11 +434,21 @@ class MainWindow(QMainWindow):
         from PySide6.QtWidgets import QFileDialog
 
         files, _ = QFileDialog.getOpenFileNames(self, "Upload files")
-        self.upload_paths(files)
+        if files:
+            self.upload_paths(files)
+
+    def upload_folder_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Upload a folder")
+        if folder:
+            self.upload_paths([folder])
 
     def download_selected(self, target: Path | None = None) -> None:
         from PySide6.QtWidgets import QFileDialog
 
+        if not isinstance(target, Path | None):
+            target = None  # a signal's argument (e.g. triggered's 'checked'), not a folder
         entries = self.selected()
         if not entries:
             return
@@ -347,6 +485,8 @@ class MainWindow(QMainWindow):
         if not files:
             return
         self._drag_mime = QMimeData()
+        # pool paths first: a drop inside the window is a server-side move, not a download + upload
+        self._drag_mime.setData(MIME, "\n".join(e.path for e in entries).encode())
         self._drag_mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
         drag = QDrag(self.view)
         drag.setMimeData(self._drag_mime)
@@ -368,6 +508,7 @@ class MainWindow(QMainWindow):
                 return
             self.pending_folders.add(path)  # S3 has no folders: it exists once something is put in it
             self.reload()
+            self.statusBar().showMessage(f"'{name.strip()}' is kept once something is put in it", 8000)
 
     def rename_selected(self) -> None:
         entries = self.selected()
@@ -377,6 +518,11 @@ class MainWindow(QMainWindow):
         name, ok = QInputDialog.getText(self, "Rename", "New name:", text=e.name)
         if ok and name.strip() and name != e.name:
             target = keys.join(keys.parent(e.path), name.strip())
+            if e.path in self.pending_folders:  # an empty new folder: only a name so far
+                self.pending_folders.discard(e.path)
+                self.pending_folders.add(target)
+                self.reload()
+                return
             run_async(lambda: self.pool.move(e.path, target), lambda _: self.reload(), self.show_error)
 
     def delete_selected(self) -> None:
@@ -387,7 +533,12 @@ class MainWindow(QMainWindow):
         if QMessageBox.question(self, "Delete", f"Delete {names}? Their versions stay restorable.") \
                 != QMessageBox.StandardButton.Yes:
             return
-        run_async(lambda: [self.pool.delete(e.path, recursive=e.is_dir) for e in entries],
+        stored = [e for e in entries if e.path not in self.pending_folders or e.files]
+        self.pending_folders -= {e.path for e in entries}
+        if not stored:
+            self.reload()
+            return
+        run_async(lambda: [self.pool.delete(e.path, recursive=e.is_dir) for e in stored],
                   lambda _: self.reload(), self.show_error)
 
     def show_versions(self) -> None:
@@ -430,6 +581,8 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self._status_timer.stop()
+        self._catalog_timer.stop()
+        self.remote.stop()
         self.transfers.timer.stop()
         self._unsubscribe()
         self.monitor.stop()

@@ -34,10 +34,11 @@ class Tray(QObject):
     open_window = Signal()
     quit_app = Signal()
 
-    def __init__(self, link: AgentLink, folder: Path) -> None:
+    def __init__(self, link: AgentLink, folder: Path, pool_ref: str | None = None) -> None:
         super().__init__()
         self.link = link
         self.folder = folder
+        self.pool_ref = pool_ref  # the pool the agent syncs with (name or config file)
         self.available = QSystemTrayIcon.isSystemTrayAvailable()
         self.icon = QSystemTrayIcon(icon("tray-offline"))
         self.menu = QMenu()
@@ -71,16 +72,24 @@ class Tray(QObject):
         m = self.menu
         m.clear()
         st = self.status
+        issues = (st or {}).get("issues", [])
         head = m.addAction(STATE_TEXT.get(st and st.get("state"), STATE_TEXT[None])
-                           + (f" ({len(st['transfers'])} transfers)" if st and st.get("transfers") else ""))
+                           + (f" ({len(st['transfers'])} transfers)" if st and st.get("transfers") else "")
+                           + (f", {len(issues)} issue(s)" if issues else ""))
         head.setEnabled(False)
         m.addSeparator()
         m.addAction(icon("folder"), "Open sync folder",
                     lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder))))
         m.addAction(app_icon(), "Open PoolDrive", self.open_window.emit)
-        if st is not None:
-            if st.get("paused"):
-                m.addAction(icon("resume"), "Resume sync", lambda: self.link.command("resume"))
+        if st is None:
+            m.addAction(icon("resume"), "Start sync agent", self.start_agent)
+        else:
+            if st.get("held_deletes"):
+                m.addAction(icon("delete"), f"Allow deleting {st['held_deletes']} file(s) on the pool",
+                            lambda: self.link.command("resume", allow_deletes=True))
+            if st.get("paused") or st.get("state") == "paused":
+                if st.get("paused"):
+                    m.addAction(icon("resume"), "Resume sync", lambda: self.link.command("resume"))
             else:
                 m.addAction(icon("pause"), "Pause sync", lambda: self.link.command("pause"))
             recent = m.addMenu("Recent changes")
@@ -95,6 +104,20 @@ class Tray(QObject):
             sub.setEnabled(bool(issues))
         m.addSeparator()
         m.addAction(icon("cancel"), "Quit PoolDrive", self.quit_app.emit)
+
+    def start_agent(self) -> None:
+        """Start the background agent for the folder (the same command as 'pooldrive sync start')."""
+        import subprocess
+        import sys
+
+        from desktop_app.workers import run_async
+
+        cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", self.pool_ref] if self.pool_ref else []),
+               "sync", "start", "--folder", str(self.folder)]
+        run_async(lambda: subprocess.run(cmd, capture_output=True, timeout=60, check=False),
+                  lambda r: self.icon.showMessage("PoolDrive", "Sync agent started" if r.returncode == 0 else
+                                                  f"The sync agent did not start: {r.stdout.decode()[-300:]}"),
+                  lambda e: None)
 
     def action(self, text: str):
         self.rebuild_menu()

@@ -49,3 +49,18 @@ def private_mkdir(path: Path) -> Path:
     """Create ``path`` (and parents) readable only by the user."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path
+
+
+def make_private(path: Path) -> None:
+    """Restrict a state file (and its SQLite companions) to the user, and its folder too; fixes files
+    created by older versions with the default umask. Best effort: never fatal."""
+    try:
+        os.chmod(path.parent, 0o700)
+    except OSError:
+        pass
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.exists():
+                os.chmod(p, 0o600)
+        except OSError:
+            pass

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from peewee import SqliteDatabase, fn
 
+from sync_agent import paths
 from sync_agent.catalog.migrations import migrate
 from sync_agent.catalog.models import Models, NodeState, ReplicaState, bind_models
 from sync_agent.errors import NotFoundError
@@ -119,6 +120,8 @@ class Catalog:
         self._draining: tuple[float, set[str]] | None = None
         self.db.connect(reuse_if_open=True)
         migrate(self.db, self.m, path)
+        if path is not None:
+            paths.make_private(path)
 
     def close(self) -> None:
         if not self.db.is_closed():
@@ -203,6 +206,10 @@ class Catalog:
     def get_by_id(self, file_id: str) -> FileInfo | None:
         f = self.m.File.get_or_none(self.m.File.id == file_id)
         return self._file_info(f) if f else None
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (the agent, a CLI command) committed to the catalog."""
+        return int(self.db.execute_sql("PRAGMA data_version").fetchone()[0])
 
     def live_path_of(self, file_id: str) -> str | None:
         """Where a file lives now (None: unknown or deleted); one indexed lookup."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # a dead node is reported once, in words, not as urllib3 retry chatter
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+    os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
     try:
         return int(args.func(args) or 0)
     except PoolDriveError as e:
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error(PoolDriveError("Interrupted.", title="Stopped"))
         return 130
+    except Exception as e:  # a bug: said in words, the details in the log, never a traceback on screen
+        logging.getLogger("pooldrive").debug("unexpected error", exc_info=True)
+        print_error(PoolDriveError(f"Internal error: {type(e).__name__}. Run again with --verbose for "
+                                   "details, and please report it.", title="Internal error"))
+        return 70
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from pathlib import Path
 
@@ -27,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
     f.add_argument("--out", type=Path, help="write the invitation to this file instead of printing it")
     f.set_defaults(func=cmd_folder)
-    a = s.add_parser("accept", help="accept an invitation (a file, or the string itself)")
-    a.add_argument("invitation")
+    a = s.add_parser("accept", help="accept an invitation: the text, a file holding it, or '-' for stdin "
+                                    "(stdin keeps the key out of your shell history)")
+    a.add_argument("invitation", nargs="?", default="-")
     a.add_argument("--name", help="name for the shared pool view (default: shared-FOLDER)")
     a.add_argument("--passphrase-stdin", action="store_true", help="read a sealed invitation's passphrase from stdin")
     a.set_defaults(func=cmd_accept)
@@ -61,8 +63,11 @@ def cmd_folder(args: argparse.Namespace) -> int:
         info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label)
     text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)
     if args.out:
-        args.out.write_text(text + "\n")
-        args.out.chmod(0o600)
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 from the first byte
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, args.out)
     if args.json:
         print_json({"share": info, "invitation": None if args.out else text})
         return 0
@@ -81,9 +86,17 @@ def cmd_folder(args: argparse.Namespace) -> int:
 
 def cmd_accept(args: argparse.Namespace) -> int:
     raw = args.invitation
-    path = Path(raw)
-    if len(raw) < 4096 and path.is_file():
-        raw = path.read_text()
+    if raw == "-":
+        if sys.stdin.isatty():
+            console.print("Paste the invitation, then press Enter:")
+        raw = sys.stdin.readline()
+    elif not invitation.looks_like_invitation(raw):
+        try:
+            raw = Path(raw).expanduser().read_text()
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise invitation.InvitationError(
+                "That is neither an invitation (it starts with 'pooldrive-invite') nor a file holding one"
+                f" ({type(e).__name__}). Paste it on stdin: 'pooldrive share accept -'.") from None
     passphrase = None
     if invitation.is_sealed(raw):
         passphrase = sys.stdin.readline().rstrip("\n") if args.passphrase_stdin else _passphrase(confirm=False)

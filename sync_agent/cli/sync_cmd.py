@@ -50,8 +50,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.folder.expanduser().resolve()
     if not folder.is_dir():
         folder.mkdir(parents=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-                        datefmt="%Y-%m-%d %H:%M:%S")
+    root = logging.getLogger()  # the agent log: readable lines with a time stamp
+    root.setLevel(min(root.level, logging.INFO))
+    for h in root.handlers:
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
     for noisy in ("urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with open_pool(args) as pool:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from sync_agent.errors import PoolDriveError
 
@@ -58,14 +57,53 @@ class Invitation:
 
     @classmethod
     def from_json(cls, text: str) -> Invitation:
+        """Parse and validate field by field (an invitation is untrusted input); never prints the key."""
         try:
-            data: dict[str, Any] = json.loads(text)
-            if data.pop("v", None) != 1:
-                raise InvitationError("This invitation was made by a newer PoolDrive; upgrade to accept it.")
-            data["nodes"] = tuple(InvitedNode(**n) for n in data["nodes"])
-            return cls(**data)
-        except (ValueError, TypeError, KeyError) as e:
-            raise InvitationError(f"The invitation is damaged or incomplete (was it copied completely?): {e}.") from e
+            data = json.loads(text)
+        except ValueError:
+            raise InvitationError("The invitation is damaged (was it copied completely?).") from None
+        if not isinstance(data, dict):
+            raise InvitationError("The invitation is damaged: it holds no invitation fields.")
+        if data.get("v") != 1:
+            raise InvitationError("This invitation was made by a newer PoolDrive; upgrade to accept it.")
+
+        def text_field(name: str, *, required: bool = True, limit: int = 1024) -> str:
+            value = data.get(name, "" if not required else None)
+            if not isinstance(value, str) or (required and not value) or len(value) > limit:
+                raise InvitationError(f"The invitation is damaged: its '{name}' is missing or not valid text.")
+            return value
+
+        def number(name: str, default: float, lo: float, hi: float) -> float:
+            value = data.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+                raise InvitationError(f"The invitation is damaged: its '{name}' is not a valid number.")
+            return value
+
+        nodes_raw = data.get("nodes")
+        if not isinstance(nodes_raw, list) or not nodes_raw or len(nodes_raw) > 64:
+            raise InvitationError("The invitation is damaged: it names no nodes.")
+        nodes = []
+        for n in nodes_raw:
+            if not isinstance(n, dict) or not isinstance(n.get("name"), str) or not isinstance(n.get("endpoint"), str) \
+                    or not isinstance(n.get("secure", False), bool) or not n["name"] or not n["endpoint"]:
+                raise InvitationError("The invitation is damaged: a node entry is not valid.")
+            weight = n.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 1e6:
+                raise InvitationError("The invitation is damaged: a node weight is not valid.")
+            zone = n.get("zone", "")
+            if not isinstance(zone, str):
+                raise InvitationError("The invitation is damaged: a node zone is not valid.")
+            nodes.append(InvitedNode(n["name"][:64], n["endpoint"][:256], n.get("secure", False), float(weight),
+                                     zone[:64]))
+        mode = text_field("mode")
+        if mode not in ("ro", "rw"):
+            raise InvitationError("The invitation is damaged: its access mode is neither read-only nor read-write.")
+        return cls(share_id=text_field("share_id", limit=128), bucket=text_field("bucket", limit=63),
+                   folder=text_field("folder"), mode=mode, replicas=int(number("replicas", 2, 1, 16)),
+                   access_key=text_field("access_key", limit=256), secret_key=text_field("secret_key", limit=256),
+                   nodes=tuple(nodes), label=text_field("label", required=False),
+                   shared_by=text_field("shared_by", required=False),
+                   expires_at=float(number("expires_at", 0.0, 0, 1e11)))
 
 
 def _b64(data: bytes) -> str:
@@ -90,6 +128,10 @@ def encode(inv: Invitation, passphrase: str | None = None) -> str:
     cipher = AES.new(_key(passphrase, salt), AES.MODE_GCM, nonce=nonce)
     ct, tag = cipher.encrypt_and_digest(raw)
     return SEALED_PREFIX + _b64(salt + nonce + tag + ct)
+
+
+def looks_like_invitation(text: str) -> bool:
+    return text.strip().startswith(PREFIX) or is_sealed(text)
 
 
 def is_sealed(text: str) -> bool:

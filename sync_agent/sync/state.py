@@ -41,6 +41,7 @@ class SyncState:
         self.db.execute("CREATE TABLE IF NOT EXISTS synced (path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, "
                         "mtime_ns INTEGER, version INTEGER)")
         self.db.execute("CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT)")
+        paths.make_private(self.dir / "state.sqlite3")
 
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""The sync agent at real size: the real agent processes (``pooldrive sync run``) holding N files.
+
+    .venv/bin/python bench/bench_scale.py [--sizes 10000 100000] [--edits 40] [--idle 120]
+
+For each size, on a fresh 4-node dev pool (R=2), two devices (each its own catalog and state):
+* initial sync of N files of 1 KB by agent A (files/s) against `rclone sync` of the same tree to the same
+  two nodes' worth of copies (two rclone runs in parallel, one per node), same run;
+* device B's agent fetching the N files;
+* agent A idle: CPU averaged over ``--idle`` s starting ``--idle-wait`` s after it reports idle, and RSS;
+* local save -> R copies verified on the nodes (SHA-256 in each copy's metadata, read back with stat);
+* save on device A -> the file on device B, through the two agents;
+* agent restart with N files synced: time until it reports idle again.
+Figures are printed side by side per size and written to bench/results/scale-<date>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
+def wait(cond, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not cond():
+        if time.monotonic() - start > timeout:
+            raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.01)
+    return time.monotonic() - start
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Device:
+    """One machine: its own XDG dirs (catalog, state), one agent process for its folder."""
+
+    def __init__(self, work: Path, name: str, cfg_file: Path, runtime: Path) -> None:
+        self.name, self.cfg_file = name, cfg_file
+        self.folder = work / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", XDG_RUNTIME_DIR=str(runtime))
+        for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+            self.env[k] = str(work / f"{name}-{k.lower()}")
+        self.proc: subprocess.Popen[bytes] | None = None
+        from sync_agent.sync.ipc import AgentClient
+
+        self.client = AgentClient(self.folder, timeout=30)
+
+    def start(self) -> None:
+        log = open(self.folder.parent / f"{self.name}-agent.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(self.cfg_file),
+                                      "sync", "run", "--folder", str(self.folder)], cwd=ROOT, env=self.env,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait(self.client.running, 120, f"agent {self.name}'s socket")
+        except SystemExit:
+            print((self.folder.parent / f"{self.name}-agent.log").read_text()[-3000:])
+            raise
+
+    def idle(self) -> bool:
+        try:
+            s = self.client.status()
+        except Exception:
+            return False
+        return s["state"] == "idle" and s["last_sync"] > 0 and not s.get("transfers")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+        self.proc = None
+
+
+def copies_on_nodes(clients: list, key: str, sha: str) -> int:  # type: ignore[type-arg]
+    n = 0
+    for c in clients:
+        try:
+            if c.stat_object("pooldrive", key).metadata.get("x-amz-meta-pd-sha256") == sha:
+                n += 1
+        except Exception:
+            pass
+    return n
+
+
+def rclone_sync(cfg, tree: Path, creds) -> float | None:  # type: ignore[no-untyped-def]
+    rclone = shutil.which("rclone", path=str(Path(sys.executable).parent)) or shutil.which("rclone")
+    if not rclone:
+        return None
+    env = dict(os.environ)
+    for n in cfg.nodes:
+        tag = n.name.upper()
+        env.update({f"RCLONE_CONFIG_{tag}_TYPE": "s3", f"RCLONE_CONFIG_{tag}_PROVIDER": "Minio",
+                    f"RCLONE_CONFIG_{tag}_ENDPOINT": n.url, f"RCLONE_CONFIG_{tag}_ACCESS_KEY_ID": creds.access_key,
+                    f"RCLONE_CONFIG_{tag}_SECRET_ACCESS_KEY": creds.secret_key})
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as ex:
+        list(ex.map(lambda n: subprocess.run([rclone, "sync", "--transfers", "16", "--checkers", "16", str(tree),
+                                              f"{n}:rclone-bench/tree"], env=env, check=True, capture_output=True),
+                    ["node3", "node4"]))
+    return time.monotonic() - start
+
+
+def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
+    from minio import Minio
+
+    from sync_agent import credentials
+    from sync_agent.devpool import DevPool
+
+    out: dict[str, float] = {"files": n}
+    dp = DevPool()
+    try:
+        cfg = dp.up(4, 2)
+        cfg_file = work / "pool.toml"
+        from sync_agent import paths
+
+        shutil.copy(paths.pools_dir() / f"{cfg.name}.toml", cfg_file)
+        creds = credentials.credentials_for(cfg, "node1")
+        clients = [Minio(nd.endpoint, creds.access_key, creds.secret_key, secure=False) for nd in cfg.nodes]
+        runtime = work / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        a, b = Device(work, "A", cfg_file, runtime), Device(work, "B", cfg_file, runtime)
+        for i in range(n):
+            d = a.folder / f"d{i // 500:04d}"
+            if i % 500 == 0:
+                d.mkdir(parents=True, exist_ok=True)
+            (d / f"f{i:06d}.txt").write_bytes(os.urandom(1024))
+        print(f"[{n}] initial sync of {n} files of 1 KB by agent A ...", flush=True)
+        start = time.monotonic()
+        a.start()
+        wait(a.idle, 4 * 3600, "agent A's initial sync")
+        out["initial_s"] = time.monotonic() - start
+        out["initial_files_s"] = n / out["initial_s"]
+        theirs = rclone_sync(cfg, a.folder, creds)
+        if theirs is not None:
+            out["rclone_s"] = theirs
+            out["rclone_files_s"] = n / theirs
+        print(f"[{n}]   {out['initial_files_s']:.0f} files/s; rclone {out.get('rclone_files_s', 0):.0f} files/s",
+              flush=True)
+        start = time.monotonic()
+        b.start()
+        wait(lambda: b.idle() and sum(1 for _ in b.folder.rglob("*.txt")) >= n, 4 * 3600, "device B's download")
+        out["download_files_s"] = n / (time.monotonic() - start)
+        print(f"[{n}] idle: waiting {args.idle_wait:.0f} s, then measuring {args.idle:.0f} s ...", flush=True)
+        wait(a.idle, 600, "agent A idle")
+        time.sleep(args.idle_wait)
+        assert a.proc is not None
+        c0, t0 = proc_cpu(a.proc.pid), time.monotonic()
+        time.sleep(args.idle)
+        out["idle_cpu_pct"] = (proc_cpu(a.proc.pid) - c0) / (time.monotonic() - t0) * 100
+        out["rss_mb"] = proc_rss_mb(a.proc.pid)
+        lat = []
+        for i in range(args.edits):
+            key = f"d0000/f{i % 500:06d}.txt"
+            body = f"edit {i} at size {n}".encode() * 20
+            sha = hashlib.sha256(body).hexdigest()
+            start = time.monotonic()
+            (a.folder / key).write_bytes(body)
+            wait(lambda k=key, s=sha: copies_on_nodes(clients, k, s) >= cfg.replicas, 120, "R verified copies")
+            lat.append(time.monotonic() - start)
+        out["save_p50_s"], out["save_p95_s"] = pct(lat, .5), pct(lat, .95)
+        lat = []
+        for i in range(args.edits):
+            key = f"d0001/f{500 + i:06d}.txt"
+            body = f"device edit {i}".encode()
+            start = time.monotonic()
+            (a.folder / key).write_bytes(body)
+            target = b.folder / key
+            wait(lambda t=target, bd=body: t.exists() and t.read_bytes() == bd, 120, "the edit on device B")
+            lat.append(time.monotonic() - start)
+        out["a_to_b_p50_s"], out["a_to_b_p95_s"] = pct(lat, .5), pct(lat, .95)
+        a.stop()
+        start = time.monotonic()
+        a.start()
+        wait(a.idle, 1800, "agent A idle after the restart")
+        out["restart_idle_s"] = time.monotonic() - start
+        print(f"[{n}] {json.dumps({k: round(v, 3) for k, v in out.items()})}", flush=True)
+        a.stop()
+        b.stop()
+    finally:
+        dp.down(purge=True)
+    return out
+
+
+ROWS = [
+    ("initial sync, files/s", "initial_files_s", "{:.0f}"),
+    ("rclone sync, same tree, files/s", "rclone_files_s", "{:.0f}"),
+    ("device B download, files/s", "download_files_s", "{:.0f}"),
+    ("idle CPU, % of a core (target < 0.5)", "idle_cpu_pct", "{:.2f}"),
+    ("RSS, MB (target < 200)", "rss_mb", "{:.0f}"),
+    ("save -> R copies p50, s", "save_p50_s", "{:.2f}"),
+    ("save -> R copies p95, s (target < 1)", "save_p95_s", "{:.2f}"),
+    ("A -> B p50, s", "a_to_b_p50_s", "{:.2f}"),
+    ("A -> B p95, s (target < 3)", "a_to_b_p95_s", "{:.2f}"),
+    ("restart -> idle, s (target < 30)", "restart_idle_s", "{:.1f}"),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
+    ap.add_argument("--edits", type=int, default=40)
+    ap.add_argument("--idle", type=float, default=120.0)
+    ap.add_argument("--idle-wait", type=float, default=60.0)
+    args = ap.parse_args()
+    results = []
+    for n in args.sizes:
+        work = Path(tempfile.mkdtemp(prefix=f"pooldrive-bench-scale-{n}-"))
+        old = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")}
+        for k in old:
+            os.environ[k] = str(work / f"bench-{k.lower()}")
+        try:
+            results.append(one_size(n, args, work))
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            shutil.rmtree(work, ignore_errors=True)
+    head = "| | " + " | ".join(f"{int(r['files']):,} files" for r in results) + " |"
+    lines = [head, "|---" * (len(results) + 1) + "|"]
+    for label, key, fmt in ROWS:
+        lines.append(f"| {label} | " + " | ".join(fmt.format(r[key]) if key in r else "-" for r in results) + " |")
+    table = "\n".join(lines)
+    print(table)
+    res = ROOT / "bench" / "results"
+    res.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d")
+    (res / f"scale-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (res / f"scale-{stamp}.md").write_text(f"# bench_scale, {stamp}, 4-node dev pool on 2 cores\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Every action as a user fires it: toolbar triggers (with their 'checked' argument), shortcuts with focus
+anywhere, double-click and Enter on rows, the right-click menu, a drop of a row onto a folder row.
+Results are checked on the pool, never by calling the slots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog, QMenu, QMessageBox
+
+from desktop_app.main_window import MainWindow
+
+
+def _rows(w: MainWindow) -> list[str]:
+    return [w.model.entry(r).name for r in range(w.model.rowCount())]
+
+
+def _row_of(w: MainWindow, name: str) -> int:
+    return _rows(w).index(name)
+
+
+def _row_pos(w: MainWindow, name: str) -> QPoint:
+    return w.view.visualRect(w.model.index(_row_of(w, name), 0)).center()
+
+
+def _click_row(qtbot, w: MainWindow, name: str) -> None:
+    QTest.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     _row_pos(w, name))
+
+
+def _show(qtbot, w: MainWindow, folder: str, names: set[str]) -> None:
+    w.navigate(folder)
+    qtbot.waitUntil(lambda: set(_rows(w)) >= names, timeout=10000)
+
+
+def test_download_button_and_ctrl_d(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    data = os.urandom(40_000)
+    window.pool.put_bytes("docs/report.pdf", data)
+    _show(qtbot, window, "docs", {"report.pdf"})
+    target = tmp_path / "downloads"
+    target.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(target))
+    assert not window.actions_by_name["download"].isEnabled()  # nothing selected yet
+    _click_row(qtbot, window, "report.pdf")
+    assert window.actions_by_name["download"].isEnabled()
+    window.actions_by_name["download"].trigger()  # passes checked=False, as a click does
+    qtbot.waitUntil(lambda: (target / "report.pdf").exists() and (target / "report.pdf").read_bytes() == data,
+                    timeout=15000)
+    (target / "report.pdf").unlink()
+    window.filter.setFocus()  # the filter box has focus: the shortcut still works
+    QTest.keyClick(window.filter, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: (target / "report.pdf").exists(), timeout=15000)
+    assert window.filter.text() == ""
+
+
+def test_enter_opens_a_folder_and_backspace_goes_up(qtbot, window: MainWindow) -> None:
+    window.pool.put_bytes("photos/2024/cat.jpg", b"cat")
+    _show(qtbot, window, "", {"photos"})
+    _click_row(qtbot, window, "photos")
+    QTest.keyClick(window.view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.folder == "photos" and _rows(window) == ["2024"], timeout=10000)
+    QTest.qWait(600)  # past the double-click interval of the Enter above
+    pos = _row_pos(window, "2024")
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: window.folder == "photos/2024" and _rows(window) == ["cat.jpg"], timeout=10000)
+    QTest.keyClick(window.view, Qt.Key.Key_Backspace)
+    qtbot.waitUntil(lambda: window.folder == "photos", timeout=10000)
+    QTest.keyClick(window.view, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)
+    qtbot.waitUntil(lambda: window.folder == "", timeout=10000)
+
+
+def test_context_menu_rename_and_delete(qtbot, window: MainWindow, monkeypatch) -> None:
+    window.pool.put_bytes("menu/old.txt", b"x")
+    _show(qtbot, window, "menu", {"old.txt"})
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("new.txt", True))
+    window.view.customContextMenuRequested.emit(_row_pos(window, "old.txt"))  # what a right-click emits
+    menu = window._menu
+    assert isinstance(menu, QMenu) and menu.isVisible()
+    texts = [a.text() for a in menu.actions() if a.text()]
+    assert {"Download…", "Rename", "Delete", "Versions", "Copy link"} <= set(texts)
+    next(a for a in menu.actions() if a.text() == "Rename").trigger()
+    qtbot.waitUntil(lambda: window.pool.exists("menu/new.txt") and not window.pool.exists("menu/old.txt"),
+                    timeout=10000)
+    qtbot.waitUntil(lambda: _rows(window) == ["new.txt"], timeout=10000)
+    menu.close()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.view.customContextMenuRequested.emit(_row_pos(window, "new.txt"))
+    next(a for a in window._menu.actions() if a.text() == "Delete").trigger()
+    qtbot.waitUntil(lambda: not window.pool.exists("menu/new.txt"), timeout=10000)
+    window._menu.close()
+    window.view.customContextMenuRequested.emit(QPoint(5, window.view.viewport().height() - 5))  # empty space
+    assert "New folder" in [a.text() for a in window._menu.actions()]
+    window._menu.close()
+
+
+def test_drop_a_row_onto_a_folder_row_moves_it_on_the_server(qtbot, window: MainWindow) -> None:
+    window.pool.put_bytes("desk/note.txt", b"note")
+    window.pool.put_bytes("desk/archive/keep.txt", b"k")
+    before = window.pool.stat("desk/note.txt")
+    _show(qtbot, window, "desk", {"note.txt", "archive"})
+    mime = window.model.mimeData([window.model.index(_row_of(window, "note.txt"), 0)])  # what a drag carries
+    pos = QPointF(_row_pos(window, "archive"))
+    actions, buttons, mods = Qt.DropAction.MoveAction, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for event in (QDragEnterEvent(pos.toPoint(), actions, mime, buttons, mods),
+                  QDragMoveEvent(pos.toPoint(), actions, mime, buttons, mods),
+                  QDropEvent(pos, actions, mime, buttons, mods)):
+        QApplication.sendEvent(window.view.viewport(), event)
+    qtbot.waitUntil(lambda: window.pool.exists("desk/archive/note.txt") and not window.pool.exists("desk/note.txt"),
+                    timeout=10000)
+    assert window.pool.stat("desk/archive/note.txt").id == before.id  # a move: the same file, not a copy
+    assert not window.queue.jobs  # nothing downloaded or uploaded
+
+
+def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypatch) -> None:
+    window.pool.put_bytes("team/plan.txt", b"p")
+    _show(qtbot, window, "", {"team"})
+    _click_row(qtbot, window, "team")
+    shown: list[QDialog] = []
+
+    def exec_(dialog: QDialog) -> int:
+        shown.append(dialog)
+        dialog.mode.setCurrentIndex(1)  # read-write, as a user picks it
+        dialog.create.click()
+        qtbot.waitUntil(lambda: dialog.output.toPlainText().startswith("pooldrive"), timeout=20000)
+        return 1
+
+    from desktop_app import dialogs
+
+    monkeypatch.setattr(dialogs.ShareDialog, "exec", exec_)
+    QTest.keyClick(window.view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert shown and shown[0].folder == "team"
+
+
+def test_actions_follow_the_selection(qtbot, window: MainWindow) -> None:
+    window.pool.put_bytes("sel/a.txt", b"a")
+    window.pool.put_bytes("sel/sub/b.txt", b"b")
+    _show(qtbot, window, "sel", {"a.txt", "sub"})
+    a = window.actions_by_name
+    window.view.clearSelection()
+    assert not a["download"].isEnabled() and not a["versions"].isEnabled() and a["upload"].isEnabled()
+    _click_row(qtbot, window, "sub")
+    assert a["download"].isEnabled() and not a["versions"].isEnabled() and not a["link"].isEnabled()
+    _click_row(qtbot, window, "a.txt")
+    assert a["versions"].isEnabled() and a["link"].isEnabled()
+
+
+def test_the_list_follows_changes_without_refresh(qtbot, window: MainWindow, shared_nodes) -> None:
+    _show(qtbot, window, "", set())
+    window.navigate("live")
+    other = shared_nodes.open_pool(window.pool.cfg.bucket, Path(window.pool.catalog.path).with_name("other.sqlite3"))
+    try:
+        for i in range(30):
+            other.put_bytes(f"live/f{i:02d}.txt", b"x")
+    finally:
+        other.close()  # flushes its journal entry
+    qtbot.waitUntil(lambda: len(_rows(window)) == 30, timeout=20000)
