@@ -146,6 +146,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         clients = [Minio(nd.endpoint, creds.access_key, creds.secret_key, secure=False) for nd in cfg.nodes]
         runtime = work / "runtime"
         runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # where the agents' sockets are, for the status queries
         a, b = Device(work, "A", cfg_file, runtime), Device(work, "B", cfg_file, runtime)
         for i in range(n):
             d = a.folder / f"d{i // 500:04d}"

@@ -1,0 +1,138 @@
+"""A read-write share recipient, with the real scoped key from a real invitation (plain minio-py), tries to
+hurt the owner through object metadata. The owner loses nothing, sees nothing move, and keeps running."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from minio import Minio
+
+from sync_agent import metadata, rebuild
+from sync_agent.sharing import invitation, shares
+from sync_agent.sharing.policy import Mode
+from tests.nodepool import NodePool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _put(c: Minio, bucket: str, key: str, body: bytes, meta: dict[str, str]) -> None:
+    c.put_object(bucket, key, io.BytesIO(body), len(body), metadata={f"pd-{k}": v for k, v in meta.items()})
+
+
+@pytest.fixture
+def attack(fault_nodes: NodePool, tmp_path: Path):  # type: ignore[no-untyped-def]
+    owner = fault_nodes.open_pool("owner-bucket", tmp_path / "owner.sqlite3")
+    owner.put_bytes("photos/cat.jpg", b"meow")
+    owner.put_bytes("photos/moved.txt", b"was in the share")
+    owner.move("photos/moved.txt", "private/moved.txt")
+    owner.put_bytes("private/diary.txt", b"secret")
+    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE, label="Mallory")
+    clients = {n.name: Minio(fault_nodes[n.name].endpoint, inv.access_key, inv.secret_key, secure=False)
+               for n in owner.cfg.nodes}
+    yield owner, clients, inv
+    owner.close()
+
+
+def test_bad_metadata_is_skipped_not_fatal(attack) -> None:  # type: ignore[no-untyped-def]
+    owner, clients, inv = attack
+    for c in clients.values():
+        _put(c, inv.bucket, "photos/x", b"x", {"file-id": "0" * 32, "version": "abc", "sha256": "a" * 64,
+                                                "size": "1", "mtime": "1", "written": "1"})
+        _put(c, inv.bucket, "photos/y", b"y", {"file-id": "../../etc", "version": "1e999", "written": "nan"})
+        _put(c, inv.bucket, "photos/z", b"z", {"file-id": "1" * 32, "version": "-5", "sha256": "zz",
+                                                "size": "-1", "mtime": "inf"})
+    changes = rebuild.refresh(owner)  # used to raise ValueError
+    assert {"photos/x", "photos/y", "photos/z"}.isdisjoint({c.path for c in changes})
+    assert owner.exists("private/diary.txt") and owner.exists("photos/cat.jpg")
+    s = rebuild.rebuild(owner)
+    assert {"photos/x", "photos/y", "photos/z"} <= set(s.bad)
+
+
+def test_identity_claim_cannot_pull_a_file_into_the_share(attack) -> None:  # type: ignore[no-untyped-def]
+    owner, clients, inv = attack
+    victim = owner.stat("private/moved.txt")
+    meta = {"file-id": victim.id, "version": str(victim.version + 10), "sha256": "b" * 64, "size": "4",
+            "mtime": "1", "written": "9999999999"}
+    for name in victim.replicas:
+        _put(clients[name], inv.bucket, "photos/moved.txt", b"evil", meta)
+    rebuild.refresh(owner)
+    assert owner.stat("private/moved.txt").id == victim.id  # still where it was, same identity
+    assert owner.read_bytes("private/moved.txt") == b"was in the share"
+    rebuild.refresh_paths(owner, {"photos/moved.txt"})  # the agent's delta path: same rule
+    assert owner.stat("private/moved.txt").id == victim.id
+    rebuild.rebuild(owner)  # and from scratch
+    assert owner.stat("private/moved.txt").id == victim.id
+    assert owner.read_bytes("private/moved.txt") == b"was in the share"
+    assert owner.exists("photos/moved.txt")  # the claimant is a file of its own, not hidden
+    assert owner.stat("photos/moved.txt").id != victim.id
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["file-id", "version", "sha256", "size", "mtime", "written", "x"]),
+                       st.text(max_size=80)))
+def test_metadata_parser_never_raises(meta: dict[str, str]) -> None:
+    got = metadata.try_parse(meta)
+    assert isinstance(got, str | metadata.ObjectMeta)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1"))))
+def test_invitation_decoder_never_raises_anything_else(text: str) -> None:
+    for candidate in (text, "pooldrive-invite:" + text, "pooldrive-invite-sealed:" + text):
+        try:
+            invitation.decode(candidate, "a passphrase")
+        except invitation.InvitationError:
+            pass
+
+
+@pytest.mark.parametrize("payload", [b"null", b'"a string"', b"[]", b'{"v": 1}',
+                                     b'{"v": 1, "nodes": [{"name": 5}], "share_id": "s"}',
+                                     b'{"v": 1, "share_id": 3, "bucket": "b", "folder": "f", "mode": "rw"}'])
+def test_broken_invitations_give_a_clear_error(payload: bytes) -> None:
+    text = "pooldrive-invite:" + invitation._b64(payload)
+    with pytest.raises(invitation.InvitationError):
+        invitation.decode(text)
+
+
+def _cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The real command, in a session with a real Secret Service (as on a desktop) where one can run."""
+    cmd = [sys.executable, "-m", "sync_agent.cli.main", *args]
+    if shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon"):
+        cmd = ["dbus-run-session", "--", "bash", "-c", 'eval "$(printf pw | gnome-keyring-daemon --unlock '
+               '--components=secrets)" >/dev/null; exec "$@"', "--", *cmd]
+    return subprocess.run(cmd, cwd=ROOT, input=stdin, text=True, capture_output=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_share_accept_command_with_a_real_invitation(fault_nodes: NodePool, tmp_path: Path) -> None:
+    owner = fault_nodes.open_pool("owner-cli", tmp_path / "owner.sqlite3")
+    owner.put_bytes("team/plan one.txt", b"plan")
+    _, inv = shares.create_share(owner, "team", Mode.READ_ONLY, label="Bob")
+    text = invitation.encode(inv)
+    assert len(text) > 500
+    env = {k: str(tmp_path / f"recipient-{k.lower()}") for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                  "XDG_STATE_HOME")}
+    env.update(XDG_RUNTIME_DIR=str(tmp_path / "run"), HOME=str(tmp_path))
+    (tmp_path / "run").mkdir(mode=0o700)
+    keyring_here = bool(shutil.which("dbus-run-session") and shutil.which("gnome-keyring-daemon"))
+    for how, args, stdin in (("argument", ["share", "accept", text, "--name", "t-arg"], None),
+                             ("stdin", ["share", "accept", "-", "--name", "t-stdin"], text + "\n")):
+        r = _cli(*args, stdin=stdin, env=env)
+        out = r.stdout + r.stderr
+        assert "Traceback" not in out and inv.secret_key not in out, (how, out[-2000:])
+        assert r.returncode == (0 if keyring_here else 4), (how, out[-2000:])
+        if keyring_here:
+            assert "1 file(s)" in out, out
+    for bad in ("x" * 5000, "not an invitation", str(tmp_path / "missing file"), "pooldrive-invite:AAAA"):
+        r = _cli("share", "accept", bad, env=env)
+        out = r.stdout + r.stderr
+        assert r.returncode == 11 and "Traceback" not in out, out[-2000:]
+    owner.close()
