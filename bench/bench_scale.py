@@ -38,12 +38,12 @@ def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def wait(cond, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+def wait(cond, timeout: float, what: str, every: float = 0.01) -> float:  # type: ignore[no-untyped-def]
     start = time.monotonic()
     while not cond():
         if time.monotonic() - start > timeout:
             raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.01)
+        time.sleep(every)
     return time.monotonic() - start
 
 
@@ -138,6 +138,10 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
     dp = DevPool()
     try:
         cfg = dp.up(4, 2)
+        from sync_agent.pool import Pool
+
+        with Pool(cfg, catalog_path=work / "init.sqlite3") as p:
+            p.init_buckets()
         cfg_file = work / "pool.toml"
         from sync_agent import paths
 
@@ -156,7 +160,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         print(f"[{n}] initial sync of {n} files of 1 KB by agent A ...", flush=True)
         start = time.monotonic()
         a.start()
-        wait(a.idle, 4 * 3600, "agent A's initial sync")
+        wait(a.idle, 4 * 3600, "agent A's initial sync", every=0.25)
         out["initial_s"] = time.monotonic() - start
         out["initial_files_s"] = n / out["initial_s"]
         theirs = rclone_sync(cfg, a.folder, creds)
@@ -167,7 +171,8 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
               flush=True)
         start = time.monotonic()
         b.start()
-        wait(lambda: b.idle() and sum(1 for _ in b.folder.rglob("*.txt")) >= n, 4 * 3600, "device B's download")
+        wait(lambda: b.idle() and sum(1 for _ in b.folder.rglob("*.txt")) >= n, 4 * 3600, "device B's download",
+             every=0.5)
         out["download_files_s"] = n / (time.monotonic() - start)
         print(f"[{n}] idle: waiting {args.idle_wait:.0f} s, then measuring {args.idle:.0f} s ...", flush=True)
         wait(a.idle, 600, "agent A idle")
@@ -184,7 +189,8 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
             sha = hashlib.sha256(body).hexdigest()
             start = time.monotonic()
             (a.folder / key).write_bytes(body)
-            wait(lambda k=key, s=sha: copies_on_nodes(clients, k, s) >= cfg.replicas, 120, "R verified copies")
+            wait(lambda k=key, s=sha: copies_on_nodes(clients, k, s) >= cfg.replicas, 120, "R verified copies",
+                 every=0.02)
             lat.append(time.monotonic() - start)
         out["save_p50_s"], out["save_p95_s"] = pct(lat, .5), pct(lat, .95)
         lat = []
@@ -194,13 +200,13 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
             start = time.monotonic()
             (a.folder / key).write_bytes(body)
             target = b.folder / key
-            wait(lambda t=target, bd=body: t.exists() and t.read_bytes() == bd, 120, "the edit on device B")
+            wait(lambda t=target, bd=body: t.exists() and t.read_bytes() == bd, 120, "the edit on device B", every=0.02)
             lat.append(time.monotonic() - start)
         out["a_to_b_p50_s"], out["a_to_b_p95_s"] = pct(lat, .5), pct(lat, .95)
         a.stop()
         start = time.monotonic()
         a.start()
-        wait(a.idle, 1800, "agent A idle after the restart")
+        wait(a.idle, 1800, "agent A idle after the restart", every=0.1)
         out["restart_idle_s"] = time.monotonic() - start
         print(f"[{n}] {json.dumps({k: round(v, 3) for k, v in out.items()})}", flush=True)
         a.stop()

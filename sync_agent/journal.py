@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sync_agent.errors import NodeError
+from sync_agent.errors import NodeError, NodeUnreachableError
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -93,6 +93,7 @@ class Journal:
         self._timer: threading.Timer | None = None
         self._written: list[tuple[float, str, list[tuple[str, str | None]]]] = []  # (when, key, [(node, vid)])
         self._own: dict[str, float] = {}  # paths this process changed lately (their notifications are ours)
+        self._own_limit = 10_000
         self.enabled = not pool.cfg.read_only
 
     # --- writing ------------------------------------------------------------------------------------
@@ -103,9 +104,8 @@ class Journal:
         paths = list(paths)
         now = time.monotonic()
         with self._lock:
-            if len(self._own) > 10_000:
-                self._own = {p: t for p, t in self._own.items() if now - t < 30}
             self._own.update((p, now) for p in paths)
+            self._prune_own(now)
             self._pending.paths.update(paths)
             self._pending.folders.update(folders)
             if self._timer is not None:
@@ -114,11 +114,24 @@ class Journal:
             self._timer.daemon = True
             self._timer.start()
 
-    def recent_own(self, within: float = 30.0) -> set[str]:
-        """Paths this process changed in the last ``within`` seconds."""
+    def expect(self, paths: Iterable[str]) -> None:
+        """This process is about to change ``paths``: notifications about them are ours (they can arrive
+        before the change is committed and recorded)."""
         now = time.monotonic()
         with self._lock:
-            return {p for p, t in self._own.items() if now - t < within}
+            self._own.update((p, now) for p in paths)
+            self._prune_own(now)
+
+    def _prune_own(self, now: float) -> None:
+        if len(self._own) > self._own_limit:  # amortised: the limit doubles with what is still recent
+            self._own = {p: t for p, t in self._own.items() if now - t < 30}
+            self._own_limit = max(10_000, 2 * len(self._own))
+
+    def is_own(self, path: str, within: float = 30.0) -> bool:
+        """Whether this process changed (or is changing) ``path`` in the last ``within`` seconds."""
+        with self._lock:
+            t = self._own.get(path)
+        return t is not None and time.monotonic() - t < within
 
     def flush(self) -> None:
         """Write what is pending now (on close, so a CLI command's changes are announced)."""
@@ -189,10 +202,15 @@ class Journal:
                 continue
             client = self.pool.client(node)
             first = node not in cursor
+            t = time.monotonic()
             try:
                 new = [o.key for o in client.list(PREFIX, start_after=cursor.get(node) or None)]
-            except NodeError:
+            except NodeUnreachableError as e:
+                self.pool.note_failure(node, e)
                 continue
+            except NodeError:  # e.g. a share's scoped key may not read the journal: the reconcile covers it
+                continue
+            self.pool.health.record(node, True, time.monotonic() - t)  # the poll doubles as a probe
             if not new:
                 cursor.setdefault(node, "")
                 continue

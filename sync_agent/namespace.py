@@ -85,6 +85,7 @@ def retry_pending_deletes(pool: Pool) -> int:
 
 def _move_file(pool: Pool, info: FileInfo, dst: str) -> None:
     assert info.current is not None
+    pool.journal.expect([info.path, dst])
     _, number = pool.catalog.file_id_for(info.path)
     written = _server_copy(pool, info, info.current, dst, number)
     pool.catalog.commit_version(file_id=info.id, path=dst, number=number, key=dst, size=info.size,
@@ -143,6 +144,7 @@ def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
     else:
         raise NotFoundError(f"'{key}' is not in the pool.", paths=[key])
     gone = []
+    pool.journal.expect(f.path for f in targets)
     for f in targets:
         nodes = f.replicas
         failed = _delete_markers(pool, f.path, nodes)

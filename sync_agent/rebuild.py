@@ -111,19 +111,38 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
         return None
 
 
-def _list_targets(pool: Pool, targets: list[tuple[str, bool]],
+GROUP_AT = 16  # this many changed files in one folder: one listing of the folder instead of one per file
+
+
+def _group(paths: set[str], folders: set[str]) -> list[tuple[str, bool | str]]:
+    """Listing targets for changed paths and folders: exact keys, or a folder's own level (``"level"``)
+    where many of its files changed at once (another device's bulk upload), or whole trees."""
+    by_parent: dict[str, list[str]] = {}
+    for p in paths:
+        by_parent.setdefault(p.rsplit("/", 1)[0] + "/" if "/" in p else "", []).append(p)
+    out: list[tuple[str, bool | str]] = [(f, False) for f in sorted(folders)]
+    for parent, members in sorted(by_parent.items()):
+        if len(members) >= GROUP_AT:
+            out.append((parent, "level"))
+        else:
+            out.extend((p, True) for p in sorted(members))
+    return out
+
+
+def _list_targets(pool: Pool, targets: list[tuple[str, bool | str]],
                   progress: Callable[[str, int], None] | None = None
                   ) -> tuple[dict[str, list[RemoteObject]], dict[str, str]]:
-    """List every reachable node: each target is (prefix, exact); exact keeps only that very key."""
+    """List every reachable node: each target is (prefix, how): True keeps only that very key, False lists
+    the whole tree under the prefix, ``"level"`` the folder's own files."""
     listings: dict[str, list[RemoteObject]] = {}
     failed: dict[str, str] = {}
 
     def list_node(name: str) -> None:
         try:
             out: list[RemoteObject] = []
-            for prefix, exact in targets:
-                for o in pool.client(name).list(prefix, versions=True):
-                    if exact and o.key != prefix:
+            for prefix, how in targets:
+                for o in pool.client(name).list(prefix, versions=True, recursive=how != "level"):
+                    if how is True and o.key != prefix:
                         continue
                     out.append(o)
                     if progress is not None and len(out) % 1000 == 0:
@@ -147,7 +166,7 @@ def _derived_id(key: str, version_id: str | None) -> str:
 
 def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
          progress: Callable[[str, int], None] | None = None,
-         targets: list[tuple[str, bool]] | None = None) -> Scan:
+         targets: list[tuple[str, bool | str]] | None = None) -> Scan:
     """List the nodes (versions and delete markers, with metadata) and work out the truth.
 
     ``targets`` limits the listing to some keys and folders (a refresh after journal entries);
@@ -304,7 +323,7 @@ def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ())
     want_folders = {f for f in folders if not scope or f.startswith(scope) or scope.startswith(f)}
     if "" in want_folders or (scope and any(scope.startswith(f) for f in want_folders)):
         return refresh(pool)
-    targets = [(p, True) for p in sorted(want_paths)] + [(f, False) for f in sorted(want_folders)]
+    targets = _group(want_paths, want_folders)
     listings, failed = _list_targets(pool, targets)
     elsewhere: set[str] = set()
     for objs in listings.values():

@@ -201,6 +201,7 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         raise QuorumError(f"Cannot store '{key}': it needs {quorum} usable node(s) and only {len(order)} "
                           f"are ({why}). Bring nodes back, free space or add nodes.", paths=[key])
     file_id, number = cat.file_id_for(key)
+    pool.journal.expect([key])  # the nodes' notifications about this write are our own
     # only multipart uploads can be resumed: small files skip the look at old intents
     up = _claim_resumable(pool, key, digest, file_id, number) if source is not None and digest.parts > 1 else None
     if up is None:

@@ -135,7 +135,7 @@ class SyncAgent:
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m)).start()
         remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
             if self.notifications else None
-        monitor = HealthMonitor(self.pool, interval=2.0).start()
+        monitor = HealthMonitor(self.pool, interval=5.0).start()  # the journal poll probes too
         repairer = RepairLoop(self.pool, grace=self.repair_grace).start() \
             if self.repair and not self.pool.cfg.is_share else None
         reconciler = Reconciler(self.pool, self.engine.state, lambda ch: self.remote_changed(ch),

@@ -50,6 +50,8 @@ class SyncEngine:
         self.parallel = parallel
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root)
+        # this pass's transfers: a pass where every one failed is not 'idle'
+        self._succeeded, self._failed = 0, list[PoolDriveError]()
 
     # --- one pass -----------------------------------------------------------------------------------
     def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True,
@@ -94,6 +96,7 @@ class SyncEngine:
             self.activity.issue("*", "Many files deleted", f"{plan.held_deletes} files disappeared at once; nothing "
                                 "was deleted. If that was intended, resume with deletes allowed "
                                 "('pooldrive sync resume --allow-deletes').")
+        self._succeeded, self._failed = 0, []
         if not plan.empty:
             self.activity.set_state(AgentState.SYNCING)
             self._apply(plan, scan, remote_files)
@@ -102,6 +105,9 @@ class SyncEngine:
         self.activity.last_sync = time.time()
         if plan.held_deletes:
             self.activity.set_state(AgentState.PAUSED, "waiting for confirmation of a mass delete")
+        elif self._failed and not self._succeeded:  # nothing got through: say why, not 'up to date'
+            self.activity.set_state(AgentState.OFFLINE, f"{len(self._failed)} file(s) not synced: "
+                                    f"{self._failed[0].message}")
         else:
             self.activity.clear_issue("*")
             self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
@@ -151,7 +157,9 @@ class SyncEngine:
     def _guarded(self, path: str, fn) -> None:
         try:
             fn()
+            self._succeeded += 1
         except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
+            self._failed.append(e)
             self.activity.issue(path, e.title, e.message)
         except OSError as e:
             self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}")

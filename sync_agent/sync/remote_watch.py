@@ -80,8 +80,8 @@ class RemoteWatcher:
             delay = min(delay * 2, 30.0)
 
     def _notified(self, keys: set[str]) -> None:
-        own = self.pool.journal.recent_own()
-        paths = {k for k in keys if not k.startswith(JOURNAL_PREFIX) and k not in own}
+        journal = self.pool.journal
+        paths = {k for k in keys if not k.startswith(JOURNAL_PREFIX) and not journal.is_own(k)}
         if paths:
             self.on_change(Changes(paths=paths, entries=1), dict(self.cursor))
 

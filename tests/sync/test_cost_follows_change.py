@@ -173,3 +173,26 @@ def test_agent_restart_resumes_from_the_saved_cursor(devices: tuple[Device, Devi
     agent2.stop()
     t.join(10)
     assert b.read("three.txt") == b"3"
+
+
+def test_a_bulk_change_in_one_folder_is_one_listing_per_node(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    a.write("other/keep.txt", b"k")
+    a.engine.sync()
+    a.pool.journal.flush()
+    b.engine.sync()
+    cursor = b.pool.journal.cursor()
+    for i in range(40):
+        a.write(f"album/p{i:02d}.jpg", f"photo {i}".encode())
+    a.write("album/sub/deeper.jpg", b"deeper")
+    a.engine.sync({"album"}, refresh_remote=False)
+    a.pool.journal.flush()
+    changes = b.pool.journal.read(cursor)
+    assert len(changes.paths) == 41
+    before = {n: c.requests for n, c in b.pool.clients.items()}
+    from sync_agent import rebuild
+
+    got = rebuild.refresh_paths(b.pool, changes.paths, changes.folders)
+    listings = {n: c.requests - before[n] for n, c in b.pool.clients.items()}
+    assert {c.path for c in got} == changes.paths
+    assert all(v <= 2 for v in listings.values()), listings  # 'album/' level + 'album/sub/deeper.jpg'
