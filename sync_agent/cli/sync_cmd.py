@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             a.add_argument("--interval", type=float, default=3600.0,
                            help="seconds between background reconcile rounds, which find changes made by other "
                                 "S3 tools (PoolDrive's own changes arrive through the journal within a second)")
-            a.add_argument("--parallel", type=int, default=8, help="files transferred at once")
+            a.add_argument("--parallel", type=int, default=16, help="files transferred at once")
             a.add_argument("--limit-up", type=float, default=0, help="upload limit in MB/s (0: none)")
             a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")
         if name == "status":

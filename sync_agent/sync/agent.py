@@ -40,7 +40,7 @@ MAX_CRASHES = 8
 
 class SyncAgent:
     def __init__(self, pool: Pool, folder: Path, *, state: SyncState | None = None, host: str | None = None,
-                 parallel: int = 8, debounce: float = 0.3, remote_interval: float = 0.0,
+                 parallel: int = 16, debounce: float = 0.3, remote_interval: float = 0.0,
                  full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
                  reconcile_pause: float = 2.0) -> None:

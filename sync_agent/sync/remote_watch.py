@@ -9,7 +9,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from sync_agent.journal import PREFIX as JOURNAL_PREFIX
@@ -35,6 +35,26 @@ def keys_in_record(line: bytes) -> set[str]:
         return out
     except (ValueError, KeyError, TypeError, AttributeError):
         return set()
+
+
+def _lines(resp: Any, stop: threading.Event, limit: int = 4 << 20) -> Iterator[bytes]:
+    """Lines of a long-lived streaming response, read in whatever blocks arrive.
+
+    (``readline`` on a urllib3 response reads one byte per call: under a burst of notifications, such as
+    our own bulk upload, that alone took most of a core.) A line longer than ``limit`` is dropped.
+    """
+    buf = b""
+    while not stop.is_set():
+        block = resp.read1(65536)
+        if not block:
+            return  # the stream ended: the caller listens again after a pause
+        buf += block
+        if b"\n" not in block:
+            if len(buf) > limit:
+                buf = b""
+            continue
+        *lines, buf = buf.split(b"\n")
+        yield from lines
 
 
 class RemoteWatcher:
@@ -65,10 +85,7 @@ class RemoteWatcher:
                 self.supported[node] = True
                 delay = 1.0
                 try:
-                    while not self._stop.is_set():
-                        line = resp.readline()
-                        if not line:
-                            break  # the stream ended: listen again after a pause
+                    for line in _lines(resp, self._stop):
                         if b"Records" in line:
                             self._notified(keys_in_record(line))
                 finally:
