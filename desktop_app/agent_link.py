@@ -54,3 +54,18 @@ class AgentLink(QObject):
 
     def command(self, name: str, **args: Any) -> None:
         run_async(lambda: getattr(self.client, name)(**args), on_error=self.failed.emit)
+
+
+def start_agent(folder: Path, pool: str | None = None) -> str:
+    """Start the background agent for ``folder`` with the same command as 'pooldrive sync start' (blocks up
+    to a minute: run it off the GUI thread). Returns what the command said; raises when it failed."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", pool] if pool else []), "sync", "start",
+           "--folder", str(folder)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    if r.returncode != 0:
+        raise PoolDriveError(f"The sync agent did not start: {(r.stdout + r.stderr).strip()[-400:]}",
+                             title="Sync not started")
+    return r.stdout.strip()

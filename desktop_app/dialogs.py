@@ -82,8 +82,9 @@ class ShareDialog(QDialog):
         self.mode.addItem("Can view and download", Mode.READ_ONLY)
         self.mode.addItem("Can also add, change and delete", Mode.READ_WRITE)
         self.expiry = QComboBox()
-        for text, value in (("Never", ""), ("1 day", "1d"), ("7 days", "7d"), ("30 days", "30d"), ("1 year", "52w")):
+        for text, value in (("1 day", "1d"), ("7 days", "7d"), ("30 days", "30d"), ("1 year", "52w"), ("Never", "")):
             self.expiry.addItem(text, value)
+        self.expiry.setCurrentIndex(2)  # 30 days: a forgotten share should not stay open for ever
         self.passphrase = QLineEdit()
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
         self.passphrase.setPlaceholderText("optional: seal the invitation (tell it to them another way)")

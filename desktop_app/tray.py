@@ -107,17 +107,12 @@ class Tray(QObject):
 
     def start_agent(self) -> None:
         """Start the background agent for the folder (the same command as 'pooldrive sync start')."""
-        import subprocess
-        import sys
-
+        from desktop_app.agent_link import start_agent
         from desktop_app.workers import run_async
 
-        cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", self.pool_ref] if self.pool_ref else []),
-               "sync", "start", "--folder", str(self.folder)]
-        run_async(lambda: subprocess.run(cmd, capture_output=True, timeout=60, check=False),
-                  lambda r: self.icon.showMessage("PoolDrive", "Sync agent started" if r.returncode == 0 else
-                                                  f"The sync agent did not start: {r.stdout.decode()[-300:]}"),
-                  lambda e: None)
+        run_async(lambda: start_agent(self.folder, self.pool_ref),
+                  lambda _out: self.icon.showMessage("PoolDrive", "Sync agent started"),
+                  lambda e: self.icon.showMessage("PoolDrive", e.message, QSystemTrayIcon.MessageIcon.Warning, 8000))
 
     def action(self, text: str):
         self.rebuild_menu()

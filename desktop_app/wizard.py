@@ -132,6 +132,12 @@ class FinishPage(QWizardPage):
         form = QFormLayout(self)
         form.addRow("Copies of each file", self.replicas)
         form.addRow("Sync folder", row)
+        self.sync_now = QCheckBox("Start syncing this folder now")
+        self.sync_now.setChecked(True)
+        self.autostart = QCheckBox("Sync in the background when I log in")
+        self.autostart.setChecked(True)
+        form.addRow("", self.sync_now)
+        form.addRow("", self.autostart)
         note = QLabel("Two copies survive the loss of any one node; three survive two.")
         note.setStyleSheet("color: palette(mid);")
         form.addRow("", note)
@@ -183,9 +189,39 @@ class SetupWizard(QWizard):
         self._done(cfg)
 
     def _done(self, cfg: PoolConfig) -> None:
-        self.result_config = cfg
-        self.sync_folder = Path(self.finish_page.folder.text()).expanduser()
-        super().accept()
+        """The pool exists: create its buckets, the sync folder, and start the agent (off the GUI thread)."""
+        folder = Path(self.finish_page.folder.text()).expanduser()
+        sync_now, autostart = self.finish_page.sync_now.isChecked(), self.finish_page.autostart.isChecked()
+        self.finish_page.setSubTitle("Preparing the nodes and starting sync…")
+        self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
+
+        def prepare() -> None:
+            from sync_agent.pool import Pool
+
+            with Pool(cfg) as pool:
+                errors = pool.init_buckets()
+            if errors and len(errors) == len(cfg.nodes):
+                raise PoolDriveError("No node could be prepared: " + "; ".join(f"{n}: {e}" for n, e in errors.items()),
+                                     title="Nodes not ready")
+            folder.mkdir(parents=True, exist_ok=True)
+            if sync_now:
+                from desktop_app.agent_link import start_agent
+
+                start_agent(folder, cfg.name)
+            if autostart:
+                from sync_agent import desktop_integration
+
+                try:
+                    desktop_integration.autostart_on(folder)
+                except (OSError, PoolDriveError):
+                    pass  # syncing works; only the start at login is missing (Settings can retry)
+
+        def ready(_: object) -> None:
+            self.result_config = cfg
+            self.sync_folder = folder
+            super(SetupWizard, self).accept()
+
+        run_async(prepare, ready, self._failed)
 
     def _failed(self, e: PoolDriveError) -> None:
         from PySide6.QtWidgets import QMessageBox

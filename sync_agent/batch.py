@@ -78,7 +78,27 @@ def plan_upload(local: Path, remote: str | None = None) -> tuple[list[PlannedUpl
             except OSError as e:
                 result.failed.append((str(p), LocalIOError(f"Cannot read {p}: {e.strerror}", paths=[str(p)])))
     plan.sort(key=lambda u: u.remote)
-    return plan, result
+    return _drop_name_clashes(plan, result), result
+
+
+def _drop_name_clashes(plan: list[PlannedUpload], result: BatchResult) -> list[PlannedUpload]:
+    """Two local names that are one pool name once normalized (e.g. 'café' precomposed and with a
+    combining accent): neither is uploaded, both are reported, so neither silently replaces the other."""
+    by_key: dict[str, list[PlannedUpload]] = {}
+    for u in plan:
+        by_key.setdefault(u.remote, []).append(u)
+    keep = []
+    for key, group in by_key.items():
+        if len(group) == 1:
+            keep.append(group[0])
+            continue
+        names = [str(u.local) for u in group]
+        for u in group:
+            others = ", ".join(repr(n) for n in names if n != str(u.local))
+            result.failed.append((str(u.local), InvalidPathError(
+                f"{u.local} and {others} differ only in Unicode normalization and would both be '{key}' on the "
+                "pool; neither was uploaded. Rename one of them.", paths=names)))
+    return keep
 
 
 def _run(items: list, work: Callable, result: BatchResult, parallel: int,  # type: ignore[type-arg]

@@ -61,6 +61,7 @@ class NodeUnreachableError(NodeError):
 
 class AuthError(NodeError):
     title = "Wrong credentials"
+    exit_code = 4  # as documented: credentials
 
 
 class NodeFullError(NodeError):

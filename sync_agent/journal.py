@@ -154,7 +154,7 @@ class Journal:
             body = json.dumps({"v": 2, "paths": [], "folders": sorted(_folders_of(pending.paths))}).encode()
         key = entry_key(time.time_ns(), self.writer)
         copies: list[tuple[str, str | None]] = []
-        for node in sorted(self.pool.clients):
+        for node in sorted(self.pool.clients):  # the order readers poll in (``writer_nodes``)
             if len(copies) >= COPIES:
                 break
             if self.pool.health.is_down(node):
@@ -190,14 +190,20 @@ class Journal:
                 continue
         return out
 
-    def read(self, cursor: dict[str, str]) -> Changes:
+    def writer_nodes(self) -> list[str]:
+        """Where entries are written now: the first ``COPIES`` healthy nodes in name order. Every entry is
+        on the first healthy node its writer saw, so polling these catches it when health agrees."""
+        return [n for n in sorted(self.pool.clients) if not self.pool.health.is_down(n)][:COPIES]
+
+    def read(self, cursor: dict[str, str], nodes: list[str] | None = None) -> Changes:
         """What entries after ``cursor`` name (updating it); one listing per node when nothing changed.
 
-        A node missing from the cursor starts at 'now' (its first look only sets the mark).
+        ``nodes``: which nodes to look at (default all). A node missing from the cursor starts at 'now'
+        (its first look only sets the mark).
         """
         out = Changes()
         seen: set[str] = set()
-        for node in self.pool.clients:
+        for node in nodes if nodes is not None else list(self.pool.clients):
             if self.pool.health.is_down(node):
                 continue
             client = self.pool.client(node)

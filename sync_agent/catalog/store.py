@@ -110,6 +110,7 @@ class Catalog:
     def __init__(self, path: Path | None) -> None:
         """``path=None`` opens an in-memory catalog (for pure tests)."""
         self.path = path
+        self.fresh = path is not None and not path.exists()  # created now: it knows nothing of the pool yet
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = SqliteDatabase(str(path) if path else ":memory:", pragmas={

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mode = f.add_mutually_exclusive_group(required=True)
     mode.add_argument("--read-only", dest="mode", action="store_const", const=Mode.READ_ONLY)
     mode.add_argument("--read-write", dest="mode", action="store_const", const=Mode.READ_WRITE)
-    f.add_argument("--expires", help="e.g. 30d, 12h (default: never); at least 15 minutes")
+    f.add_argument("--expires", default="30d", help="e.g. 30d, 12h, or 'never' (default: 30d); at least 15 minutes")
     f.add_argument("--label", default="", help="who it is for, e.g. 'Anna'")
     f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
     f.add_argument("--out", type=Path, help="write the invitation to this file instead of printing it")
@@ -58,7 +58,7 @@ def _passphrase(confirm: bool) -> str:
 
 
 def cmd_folder(args: argparse.Namespace) -> int:
-    expires = shares.parse_duration(args.expires) if args.expires else None
+    expires = None if args.expires in ("never", "", None) else shares.parse_duration(args.expires)
     with open_pool(args) as pool:
         info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label)
     text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)

@@ -1,7 +1,10 @@
 """The IAM policy of a folder share. Pure functions.
 
-MinIO enforces it for every client, PoolDrive or not: listing only with a prefix inside the folder,
-reading only objects inside it, and for read-write shares writing and deleting only inside it.
+MinIO enforces it for every client, PoolDrive or not: listing only with a prefix inside the folder
+(``folder/``, never the bare name, which would also match ``folder2/``), reading only objects inside it,
+and for read-write shares writing and adding delete markers only inside it. Nobody but the owner may
+delete object versions: history stays restorable whatever a recipient does. Folder names holding IAM
+wildcards or policy variables are refused: they would widen the share.
 """
 
 from __future__ import annotations
@@ -15,19 +18,33 @@ class Mode(StrEnum):
     READ_WRITE = "rw"
 
 
+UNSAFE = ("*", "?", "${")
+
+
+def check_folder(folder: str) -> None:
+    """Refuse names that IAM would read as patterns (a share of 'what?' would also open 'whats/')."""
+    bad = [c for c in UNSAFE if c in folder]
+    if bad:
+        from sync_agent.errors import RefusedError
+
+        raise RefusedError(f"'{folder}' cannot be shared: its name holds {' and '.join(repr(c) for c in bad)}, which "
+                           "access policies read as a pattern. Rename the folder, then share it.", paths=[folder])
+
+
 def folder_policy(bucket: str, folder: str, mode: Mode) -> dict[str, Any]:
     folder = folder.strip("/")
+    check_folder(folder)
     objects = f"arn:aws:s3:::{bucket}/{folder}/*"
     statements: list[dict[str, Any]] = [
         {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
          "Resource": [f"arn:aws:s3:::{bucket}"],
-         "Condition": {"StringLike": {"s3:prefix": [f"{folder}/*", f"{folder}/", folder]}}},
+         "Condition": {"StringLike": {"s3:prefix": [f"{folder}/*", f"{folder}/"]}}},
         {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]},
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": [objects]},
     ]
     if mode == Mode.READ_WRITE:
-        # DeleteObjectVersion lets a recipient's client undo its own half-finished writes (crash safety)
+        # no DeleteObjectVersion: a recipient's half-finished write stays as a version (harmless), while
+        # with it a recipient could erase the folder's history
         statements.append({"Effect": "Allow", "Resource": [objects], "Action": [
-            "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
-            "s3:ListMultipartUploadParts"]})
+            "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]})
     return {"Version": "2012-10-17", "Statement": statements}

@@ -18,7 +18,7 @@ from sync_agent import config, credentials, keys
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
 from sync_agent.sharing.invitation import Invitation, InvitedNode
-from sync_agent.sharing.policy import Mode, folder_policy
+from sync_agent.sharing.policy import Mode, check_folder, folder_policy
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -82,6 +82,7 @@ def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) ->
 def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = None, label: str = ""
                  ) -> tuple[ShareInfo, Invitation]:
     folder = keys.normalize(folder)
+    check_folder(folder)
     if pool.cfg.is_share:
         raise RefusedError("This pool is itself a share; only its owner can share its folders.")
     if expires is not None and expires < MIN_EXPIRY:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
 TRASH = ".pooldrive/trash"
+DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
 
 
 class SyncEngine:
@@ -50,6 +52,7 @@ class SyncEngine:
         self.parallel = parallel
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root)
+        self._recent_deletes: deque[float] = deque()  # when local deletes reached the pool (the guard's window)
         # this pass's transfers: a pass where every one failed is not 'idle'
         self._succeeded, self._failed = 0, list[PoolDriveError]()
 
@@ -86,10 +89,13 @@ class SyncEngine:
             base_count = self.state.count()
         scan = local_scan.scan(self.root, self.rules, known, only=scopes)
         local = {k: f.sha256 for k, f in scan.files.items()}
+        now = time.monotonic()
+        while self._recent_deletes and now - self._recent_deletes[0] > DELETE_WINDOW:
+            self._recent_deletes.popleft()
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
                             {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
                             case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes,
-                            base_count=base_count)
+                            base_count=base_count, recent_deletes=len(self._recent_deletes))
         self._report_issues(scopes, {**scan.issues, **plan.issues})
         self.activity.held_deletes = plan.held_deletes
         if plan.held_deletes:
@@ -184,6 +190,7 @@ class SyncEngine:
         key = step.path
         if step.action == Action.DELETE_REMOTE:
             self.pool.delete(key)
+            self._recent_deletes.append(time.monotonic())
             self.state.forget(key)
             self.activity.finish(key, "deleted on the pool")
             return

@@ -43,11 +43,13 @@ def excluded(path: str, folders: Iterable[str]) -> bool:
 def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
          scope: Iterable[str] | None = None, excluded_folders: Iterable[str] = (),
          case_insensitive: bool = False, guard_share: float = 0.5, guard_min: int = 20,
-         allow_deletes: bool = False, base_count: int | None = None) -> Plan:
+         allow_deletes: bool = False, base_count: int | None = None, recent_deletes: int = 0) -> Plan:
     """``local``, ``base`` and ``remote`` map pool paths to SHA-256. ``scope`` limits the paths looked at.
 
     ``base_count`` is how many files the folder had in sync in all (the mass-delete guard's measure) when
-    ``base`` holds only the part of the folder this pass looks at.
+    ``base`` holds only the part of the folder this pass looks at. ``recent_deletes``: local deletes
+    applied to the pool in the last minutes; the guard counts them too, so a folder emptied a few files
+    per second trips it like one ``rm -rf``.
     """
     out = Plan()
     folders = list(excluded_folders)
@@ -73,11 +75,12 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
         elif d.action in (Action.RECORD, Action.FORGET):
             out.records.append(step)
     _find_moves(out, local, base)
-    deletes = len(out.deletes)
-    total = len(base) if base_count is None else base_count
-    if not allow_deletes and deletes >= guard_min and deletes > guard_share * max(1, total):
+    deletes = sum(1 for s in out.deletes if s.action == Action.DELETE_REMOTE)  # pool deletes go to the trash
+    total = (len(base) if base_count is None else base_count) + recent_deletes
+    seen = deletes + recent_deletes
+    if deletes and not allow_deletes and seen >= guard_min and seen > guard_share * max(1, total):
         out.held_deletes = deletes
-        out.deletes = []
+        out.deletes = [s for s in out.deletes if s.action != Action.DELETE_REMOTE]
     return out
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+FULL_EVERY = 10
 
 
 def keys_in_record(line: bytes) -> set[str]:
@@ -103,9 +104,15 @@ class RemoteWatcher:
             self.on_change(Changes(paths=paths, entries=1), dict(self.cursor))
 
     def _poll_journal(self) -> None:
+        """Every ``poll`` seconds the nodes entries are written to; every ``FULL_EVERY`` polls all nodes
+        (an entry written while this device saw other nodes as healthy)."""
+        tick = 0
         while not self._stop.is_set():
             try:
-                changes = self.pool.journal.read(self.cursor)
+                journal = self.pool.journal
+                nodes = None if tick % FULL_EVERY == 0 else journal.writer_nodes()
+                tick += 1
+                changes = journal.read(self.cursor, nodes)
                 if changes:
                     self.on_change(changes, dict(self.cursor))
             except Exception:  # never let the poll die: the next round tries again

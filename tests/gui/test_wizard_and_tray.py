@@ -64,17 +64,34 @@ def test_tray_menu_pauses_and_resumes_the_agent(qtbot, pool_file, tmp_path: Path
         agent.stop()
 
 
-def test_wizard_demo_pool_starts_off_the_gui_thread(qtbot) -> None:
+def test_wizard_clicked_through_ends_with_a_running_agent(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QWizard
+
     from sync_agent.devpool import DevPool
+    from sync_agent.sync.ipc import AgentClient
 
     wizard = SetupWizard()
     qtbot.addWidget(wizard)
-    wizard.start.demo.setChecked(True)
+    wizard.show()
+    folder = tmp_path / "My PoolDrive"
+    client = AgentClient(folder)
     try:
-        wizard.accept()
+        wizard.start.demo.setChecked(True)
+        QTest.mouseClick(wizard.button(QWizard.WizardButton.NextButton), Qt.MouseButton.LeftButton)
+        assert wizard.currentPage() is wizard.finish_page
+        wizard.finish_page.folder.setText(str(folder))
+        wizard.finish_page.autostart.setChecked(False)  # not this machine's login
+        QTest.mouseClick(wizard.button(QWizard.WizardButton.FinishButton), Qt.MouseButton.LeftButton)
         assert wizard.result_config is None  # returned at once: the pool starts in the background
-        qtbot.waitUntil(lambda: wizard.result_config is not None, timeout=60000)
+        qtbot.waitUntil(lambda: wizard.result_config is not None, timeout=90000)
         assert [n.name for n in wizard.result_config.nodes] == ["node1", "node2", "node3", "node4"]
         assert all(s.state == "up" for s in DevPool().status())
+        assert folder.is_dir() and client.running()  # syncing, with no further step
+        qtbot.waitUntil(lambda: client.status()["state"] == "idle", timeout=30000)
     finally:
+        if client.running():
+            client.stop()
+            qtbot.waitUntil(lambda: not client.running(), timeout=30000)
         DevPool().down(purge=True)

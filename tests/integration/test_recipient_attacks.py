@@ -136,3 +136,37 @@ def test_share_accept_command_with_a_real_invitation(fault_nodes: NodePool, tmp_
         out = r.stdout + r.stderr
         assert r.returncode == 11 and "Traceback" not in out, out[-2000:]
     owner.close()
+
+
+def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Path) -> None:
+    from minio.error import S3Error
+
+    from sync_agent.errors import RefusedError
+
+    owner = fault_nodes.open_pool("owner-scope", tmp_path / "owner.sqlite3")
+    owner.put_bytes("photos/cat.jpg", b"cat")
+    owner.put_bytes("photos2/secret.jpg", b"s")
+    owner.put_bytes("photos-private/secret.jpg", b"s")
+    owner.put_bytes("whats/secret.txt", b"s")
+    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    c = Minio(fault_nodes["node1"].endpoint, inv.access_key, inv.secret_key, secure=False)
+
+    def listing(prefix: str) -> list[str]:
+        try:
+            return [o.object_name for o in c.list_objects(inv.bucket, prefix=prefix, recursive=True)]
+        except S3Error as e:
+            assert e.code == "AccessDenied"
+            return []
+
+    assert listing("photos") == [] and listing("photos2/") == [] and listing("photos-") == []
+    holder = next(n for n in owner.stat("photos/cat.jpg").replicas)
+    c = Minio(fault_nodes[holder].endpoint, inv.access_key, inv.secret_key, secure=False)
+    vid = owner.stat("photos/cat.jpg").current.replicas_version(holder)
+    with pytest.raises(S3Error) as e:
+        c.remove_object(inv.bucket, "photos/cat.jpg", version_id=vid)  # history cannot be erased
+    assert e.value.code == "AccessDenied"
+    assert owner.read_bytes("photos/cat.jpg") == b"cat"
+    for name in ("what?", "what*", "a${aws:username}"):
+        with pytest.raises(RefusedError):
+            shares.create_share(owner, name, Mode.READ_ONLY)
+    owner.close()

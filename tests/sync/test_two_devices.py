@@ -163,3 +163,18 @@ def test_a_name_this_file_system_cannot_hold_is_reported(devices: tuple[Device, 
     assert any("UTF-8" in i.message for i in a.engine.activity.issues.values())
     b.sync()
     assert b.files() == {}
+
+
+def test_mass_delete_guard_adds_up_deletes_over_time(devices: tuple[Device, Device]) -> None:
+    a, _ = devices
+    for i in range(60):
+        a.write(f"slow/{i}.txt", b"x")
+    a.sync()
+    held = 0
+    for i in range(60):  # a few files a pass, as a script deleting 10 per second would
+        (a.folder / f"slow/{i}.txt").unlink()
+        if i % 3 == 2:
+            held = max(held, a.engine.sync({f"slow/{i - 2}.txt", f"slow/{i - 1}.txt", f"slow/{i}.txt"},
+                                           refresh_remote=False).held_deletes)
+    assert held > 0  # the guard tripped before the folder was gone from the pool
+    assert sum(a.pool.exists(f"slow/{i}.txt") for i in range(60)) >= 20
