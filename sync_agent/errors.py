@@ -125,3 +125,10 @@ class RefusedError(PoolDriveError):
 
     title = "Refused"
     exit_code = 10
+
+
+class ChangedMeanwhileError(PoolDriveError):
+    """Another device wrote the same file first: this write was not made (nothing was overwritten)."""
+
+    title = "Changed on another device"
+    exit_code = 10

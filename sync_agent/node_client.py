@@ -5,7 +5,9 @@ All network timeouts are short and bounded so that a frozen node (SIGSTOP) costs
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -70,6 +72,10 @@ class Capacity:
     @property
     def used_fraction(self) -> float:
         return self.used / self.total if self.total else 0.0
+
+
+class PreconditionFailed(NodeError):
+    """A conditional write found another version than expected (said nothing about the node's health)."""
 
 
 def _meta_from_headers(headers: Any) -> dict[str, str]:
@@ -213,6 +219,32 @@ class NodeClient:
                        metadata=headers, part_size=part_size, num_parallel_uploads=parallel,
                        progress=progress)
         return r.version_id, (r.etag or "").strip('"')
+
+    def put_if(self, key: str, data: bytes, meta: dict[str, str], *, if_match: str | None = None
+               ) -> tuple[str | None, str]:
+        """A single-request upload that only happens if the key's latest version is still what the writer
+        saw: ``if_match`` an ETag, or None for 'no live object here yet' (If-None-Match: *). Returns
+        (version id, etag); raises ``PreconditionFailed`` when someone else wrote first.
+
+        (minio-py's put_object turns unknown headers into metadata, so the request is made here.)
+        """
+        headers: dict[str, str] = {f"x-amz-meta-{META_PREFIX}{k}": v for k, v in meta.items()}
+        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # checked by the node
+        if if_match is None:
+            headers["If-None-Match"] = "*"
+        else:
+            headers["If-Match"] = f'"{if_match.strip(chr(34))}"'
+        try:
+            resp = self._call(f"uploading '{key}'", self.s3._execute, "PUT", self.bucket, key, body=data,
+                              headers=headers)
+        except NodeError as e:
+            cause = e.__cause__
+            if isinstance(cause, S3Error) and cause.code in ("PreconditionFailed", "NoSuchKey"):
+                raise PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write "
+                                         "was based on.", node=self.name) from e
+            raise
+        return resp.headers.get("x-amz-version-id"), (resp.headers.get("etag") or "").strip('"')
 
     def get(self, key: str, version_id: str | None = None, offset: int = 0) -> urllib3.BaseHTTPResponse:
         """A streaming response; the caller must ``close()`` and ``release_conn()`` it."""

@@ -42,6 +42,7 @@ class VersionState:
     mtime: float
     created_at: float
     replicas: dict[str, str | None] = field(default_factory=dict)  # node -> S3 version id
+    etags: dict[str, str] = field(default_factory=dict)  # node -> ETag (the write's compare-and-swap token)
 
 
 @dataclass
@@ -226,6 +227,8 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
             bad[o.key] = f"claims version {m.version} of a file already known at '{v.key}'"
             continue  # one (file, version) lives at one key with one content; a second claim is ignored
         v.replicas[node] = o.version_id
+        if o.etag:
+            v.etags[node] = o.etag
         v.created_at = min(v.created_at, _ts(o))
     _assign_live_paths(pool, files, newest, bad)
     for f in files.values():
@@ -278,7 +281,7 @@ def _apply_file(pool: Pool, f: FileState, scanned: list[str]) -> None:
             v = f.versions[n]
             cat.commit_version(file_id=f.file_id, path=f.path, number=n, key=v.key, size=v.size,
                                sha256=v.sha256, mtime=v.mtime, replicas=v.replicas.items(),
-                               created_at=v.created_at, current=n == current)
+                               created_at=v.created_at, current=n == current, etags=v.etags)
             cat.prune_replicas(f.file_id, n, keep=set(v.replicas), scanned=set(scanned))
         if f.deleted:
             cat.mark_deleted(f.path)

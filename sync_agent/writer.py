@@ -23,8 +23,16 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from sync_agent import keys, multipart
 from sync_agent.catalog.store import FileInfo
-from sync_agent.errors import IntegrityError, LocalIOError, NodeError, PoolDriveError, QuorumError
+from sync_agent.errors import (
+    ChangedMeanwhileError,
+    IntegrityError,
+    LocalIOError,
+    NodeError,
+    PoolDriveError,
+    QuorumError,
+)
 from sync_agent.minio_server import pid_alive
+from sync_agent.node_client import PreconditionFailed
 from sync_agent.placement import write_order
 from sync_agent.transfer import (
     PART_SIZE,
@@ -74,14 +82,16 @@ class _Upload:
             pool.catalog.update_intent(self.intent, uploads=dict(self.uploads))
 
 
-def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None
+def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None, *,
+                  want: int | None = None, etags: dict[str, str] | None = None
                   ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
-    """Write to the first R nodes of ``order`` that succeed; returns (node -> version id, node -> error)."""
+    """Write to the first ``want`` (default R) nodes of ``order`` that succeed; returns (node -> version id,
+    node -> error). ``etags`` collects each copy's ETag (seeded with copies already made)."""
     key, digest, meta, opener = up.key, up.digest, up.meta, up.opener
-    want = pool.cfg.replicas
+    want = pool.cfg.replicas if want is None else want
     written: dict[str, str | None] = {}
     errors: dict[str, PoolDriveError] = {}
-    etags: dict[str, str] = {}
+    etags = {} if etags is None else etags
     lock = threading.Lock()
     candidates = list(order)
 
@@ -217,8 +227,13 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     if control is not None:
         control.total = digest.size * min(pool.cfg.replicas, len(order))
     written: dict[str, str | None] = {}
+    etags: dict[str, str] = {}
     try:
-        written, errors = _put_replicas(pool, up, order, control)
+        first = _arbitrate(pool, up, existing, order, etags) if digest.parts <= 1 and digest.size <= SMALL else {}
+        written = dict(first)  # undone with the rest if the write fails from here on
+        more, errors = _put_replicas(pool, up, [n for n in order if n not in first], control,
+                                     want=pool.cfg.replicas - len(first), etags=etags)
+        written.update(more)
         if control is not None:
             control.checkpoint()
         if not unchanged():
@@ -231,12 +246,15 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         with cat.atomic():
             cat.commit_version(file_id=up.file_id, path=key, number=up.number, key=key, size=digest.size,
                                sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=written.items(),
-                               created_at=float(up.meta["written"]))
+                               created_at=float(up.meta["written"]), etags=etags)
             cat.remove_intent(up.intent)
         pool.journal.record([key])
         for node, upload_id in up.uploads.items():  # resumed uploads on nodes this attempt did not use
             if node not in written:
                 multipart.abort(pool.client(node), key, upload_id)
+    except ChangedMeanwhileError:
+        cat.remove_intent(up.intent)  # nothing was written
+        raise
     except (KeyboardInterrupt, SystemExit):
         raise  # the intent stays: the next upload of this file resumes where this one stopped
     except BaseException:
@@ -247,6 +265,67 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     result = cat.get(key)
     assert result is not None
     return result, True
+
+
+SMALL = PART_SIZE  # files up to this size go up in one request, and can be written conditionally
+
+
+def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[str],
+               etags: dict[str, str]) -> dict[str, str | None]:
+    """Two devices writing one path at once: exactly one wins, the other finds out.
+
+    The first copy goes to one node, the arbiter, with a compare-and-swap: If-None-Match: * when this
+    device knows no live file at the path, else If-Match: the ETag of the version it is replacing, on a
+    node that holds that version. Writers that saw the same state pick the same arbiter, so only one of
+    them gets past it; the other gets ``ChangedMeanwhileError`` (after its catalog learned the newer
+    version), and the sync agent turns that into a conflicted copy. The other copies follow unconditionally.
+    Returns the arbiter's copy ({} when no arbiter answered: the write goes on unconditionally).
+    """
+    body = None
+    expected: str | None = None
+    arbiter: str | None = None
+    if existing is None or existing.current is None:
+        arbiter = order[0] if order else None
+    else:
+        holders = [n for n in existing.current.ok_nodes() if not pool.health.is_down(n)]
+        arbiter = next((n for n in order if n in holders), holders[0] if holders else None)
+        if arbiter is not None:
+            expected = existing.current.etag_on(arbiter)
+            if expected is None:  # a catalog from before ETags were kept: ask the node
+                try:
+                    expected = pool.client(arbiter).stat(up.key, existing.current.replicas_version(arbiter)).etag
+                except NodeError:
+                    return {}
+    if arbiter is None:
+        return {}
+    with up.opener() as raw:
+        body = raw.read()
+    if len(body) != up.digest.size:
+        raise LocalIOError(f"'{up.key}' changed while it was being uploaded; it will be uploaded again.",
+                           paths=[up.key])
+    try:
+        with pool.health.request(arbiter):
+            vid, etag = pool.client(arbiter).put_if(up.key, body, up.meta, if_match=expected)
+    except PreconditionFailed as e:
+        from sync_agent import rebuild
+
+        try:
+            rebuild.refresh_paths(pool, {up.key})  # learn what won, so the next decision is informed
+        except PoolDriveError:
+            pass
+        raise ChangedMeanwhileError(
+            f"'{up.key}' was changed on the pool by another device while this version was being saved; "
+            "nothing was overwritten. The sync agent keeps yours as a conflicted copy; with 'pooldrive put', "
+            "run it again to replace the newer version.", paths=[up.key]) from e
+    except NodeError as e:
+        pool.note_failure(arbiter, e)
+        return {}
+    if not etag_fits(etag, up.digest.parts):
+        pool.client(arbiter).delete(up.key, vid)
+        raise IntegrityError(f"Node '{arbiter}' stored '{up.key}' with ETag {etag}, which does not match its "
+                             "content.", paths=[up.key])
+    etags[arbiter] = etag
+    return {arbiter: vid}
 
 
 def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,

@@ -21,8 +21,13 @@ def _add_shares_v2(db: Database, m: Models) -> None:
     db.create_tables([m.Share])
 
 
+def _add_replica_etag_v3(db: Database, m: Models) -> None:
+    if "etag" not in {c.name for c in db.get_columns("replica")}:
+        db.execute_sql('ALTER TABLE "replica" ADD COLUMN "etag" VARCHAR(255)')
+
+
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2]
+MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2, _add_replica_etag_v3]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

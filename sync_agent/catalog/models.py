@@ -23,7 +23,7 @@ from peewee import (
     TextField,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ReplicaState:
@@ -103,6 +103,7 @@ def bind_models(db: Database) -> Models:
         version = ForeignKeyField(Version, backref="replicas", on_delete="CASCADE")
         node = CharField(index=True)
         s3_version = CharField(null=True)  # the node's S3 version id
+        etag = CharField(null=True)  # the node's ETag of that version (schema 3): the compare-and-swap token
         state = CharField(default=ReplicaState.OK)
         verified_at = FloatField(default=time.time)
 

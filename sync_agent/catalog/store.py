@@ -32,6 +32,7 @@ class ReplicaInfo:
     node: str
     version_id: str | None
     state: str = ReplicaState.OK
+    etag: str | None = None  # known when this device wrote or listed the copy
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class VersionInfo:
 
     def ok_nodes(self) -> list[str]:
         return [r.node for r in self.replicas if r.state == ReplicaState.OK]
+
+    def etag_on(self, node: str) -> str | None:
+        return next((r.etag for r in self.replicas if r.node == node), None)
 
     def replicas_version(self, node: str) -> str | None:
         for r in self.replicas:
@@ -157,7 +161,7 @@ class Catalog:
 
     # --- reading -----------------------------------------------------------------------------------
     def _version_info(self, v: object) -> VersionInfo:
-        replicas = tuple(ReplicaInfo(r.node, r.s3_version, r.state)
+        replicas = tuple(ReplicaInfo(r.node, r.s3_version, r.state, r.etag)
                          for r in self.m.Replica.select().where(self.m.Replica.version == v))
         return VersionInfo(v.number, v.key, v.size, v.sha256, v.mtime, v.created_at, replicas)  # type: ignore[attr-defined]
 
@@ -180,7 +184,7 @@ class Catalog:
     # about 0.3 ms of Python, and a transfer of many small files would spend most of its time there.
     _GET_SQL = (
         'SELECT f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, v.number, v.key, v.size, '
-        'v.sha256, v.mtime, v.created_at, r.node, r.s3_version, r.state FROM "file" f '
+        'v.sha256, v.mtime, v.created_at, r.node, r.s3_version, r.state, r.etag FROM "file" f '
         'LEFT JOIN "version" v ON v.file_id = f.id AND v.number = f.version '
         'LEFT JOIN "replica" r ON r.version_id = v.id WHERE f.path = ? {live}'
         'ORDER BY f.deleted, f.updated_at DESC, f.id')
@@ -194,7 +198,7 @@ class Catalog:
         rows = [r for r in rows if r[0] == first[0]]
         current = None
         if first[7] is not None:
-            replicas = tuple(ReplicaInfo(r[13], r[14], r[15]) for r in rows if r[13] is not None)
+            replicas = tuple(ReplicaInfo(r[13], r[14], r[15], r[16]) for r in rows if r[13] is not None)
             current = VersionInfo(first[7], first[8], first[9], first[10], first[11], first[12], replicas)
         return FileInfo(first[0], first[1], first[2], first[3], first[4], first[5], bool(first[6]), current)
 
@@ -262,13 +266,13 @@ class Catalog:
         m = self.m
         for i in range(0, len(file_ids), 500):
             chunk = file_ids[i:i + 500]
-            q = (m.Version.select(m.Version, m.Replica.node, m.Replica.s3_version, m.Replica.state)
+            q = (m.Version.select(m.Version, m.Replica.node, m.Replica.s3_version, m.Replica.state, m.Replica.etag)
                  .join(m.File, on=((m.Version.file == m.File.id) & (m.Version.number == m.File.version)))
                  .switch(m.Version).join(m.Replica, on=(m.Replica.version == m.Version.id))
                  .where(m.File.id.in_(chunk)).objects())
             for row in q:
                 meta[row.file_id] = row
-                out.setdefault(row.file_id, []).append(ReplicaInfo(row.node, row.s3_version, row.state))
+                out.setdefault(row.file_id, []).append(ReplicaInfo(row.node, row.s3_version, row.state, row.etag))
         return {fid: VersionInfo(v.number, v.key, v.size, v.sha256, v.mtime, v.created_at,  # type: ignore[attr-defined]
                                  tuple(out[fid])) for fid, v in meta.items()}
 
@@ -327,7 +331,8 @@ class Catalog:
     @_writes
     def commit_version(self, *, file_id: str, path: str, number: int, key: str, size: int, sha256: str,
                        mtime: float, replicas: Iterable[tuple[str, str | None]],
-                       created_at: float | None = None, current: bool = True) -> None:
+                       created_at: float | None = None, current: bool = True,
+                       etags: dict[str, str] | None = None) -> None:
         now = time.time()
         sql = self.db.execute_sql
         if current:  # whatever else lives at this path now is replaced (its history stays)
@@ -342,8 +347,8 @@ class Catalog:
             'VALUES (?, ?, ?, ?, ?, ?, ?)', (file_id, number, key, size, sha256, mtime, created_at or now))
         vid = sql('SELECT id FROM "version" WHERE file_id = ? AND number = ?', (file_id, number)).fetchone()[0]
         for node, version_id in replicas:
-            sql('INSERT OR REPLACE INTO "replica" (version_id, node, s3_version, state, verified_at) '
-                'VALUES (?, ?, ?, ?, ?)', (vid, node, version_id, ReplicaState.OK, now))
+            sql('INSERT OR REPLACE INTO "replica" (version_id, node, s3_version, state, verified_at, etag) '
+                'VALUES (?, ?, ?, ?, ?, ?)', (vid, node, version_id, ReplicaState.OK, now, (etags or {}).get(node)))
 
     def _version_row(self, file_id: str, number: int):
         m = self.m

@@ -175,6 +175,9 @@ class SyncAgent:
                         dirty = None
                     self.engine.sync(dirty, refresh_remote=refresh, remote=remote_changes)
                     self.passes += 1
+                    if self.engine.retry:
+                        self.local_changed(set(self.engine.retry))
+                        self.engine.retry.clear()
                     backoff, crashes = 1.0, 0
                     if cursor is not None:
                         self.engine.state.set_setting("journal_cursor", cursor)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_agent import keys, rebuild
-from sync_agent.errors import PoolDriveError
+from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
 from sync_agent.journal import Changes
 from sync_agent.reader import download_version
 from sync_agent.sync import local_scan, planner
@@ -52,6 +52,7 @@ class SyncEngine:
         self.parallel = parallel
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root)
+        self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
         self._recent_deletes: deque[float] = deque()  # when local deletes reached the pool (the guard's window)
         # this pass's transfers: a pass where every one failed is not 'idle'
         self._succeeded, self._failed = 0, list[PoolDriveError]()
@@ -164,6 +165,8 @@ class SyncEngine:
         try:
             fn()
             self._succeeded += 1
+        except ChangedMeanwhileError:  # another device saved it first; the next pass makes a conflicted copy
+            self.retry.add(path)
         except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
             self._failed.append(e)
             self.activity.issue(path, e.title, e.message)

@@ -75,14 +75,16 @@ def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
     Catalog(path).close()
     con = sqlite3.connect(path)  # make it look like a catalog written by schema 1, with a file in it
     con.execute("DROP TABLE share")
+    con.execute("ALTER TABLE replica DROP COLUMN etag")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.execute("INSERT INTO file (id, path, size, sha256, mtime, version, deleted, updated_at) "
                 "VALUES ('f', 'kept.txt', 1, 's', 0, 0, 0, 0)")
     con.commit()
     con.close()
     cat = Catalog(path)
-    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 2
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 3
     assert cat.db.table_exists("share")
+    assert "etag" in {c.name for c in cat.db.get_columns("replica")}
     assert cat.get("kept.txt") is not None
     backups = list(tmp_path.glob("c.sqlite3.v1.*.bak"))
     assert len(backups) == 1

@@ -1,0 +1,100 @@
+"""Two devices writing one path at the same moment: one current version on every node, one identity,
+nothing hidden, the loser told (and, in the sync agent, kept as a conflicted copy)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from sync_agent import rebuild
+from sync_agent.errors import ChangedMeanwhileError
+from tests.sync.conftest import Device
+
+
+def _race(a: Device, b: Device, path: str, round_: int) -> dict[str, object]:
+    results: dict[str, object] = {}
+    go = threading.Barrier(2)
+
+    def put(d: Device) -> None:
+        go.wait()
+        try:
+            results[d.name] = d.pool.put_bytes(path, f"{d.name} round {round_}".encode())
+        except ChangedMeanwhileError as e:
+            results[d.name] = e
+
+    threads = [threading.Thread(target=put, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_simultaneous_puts_converge_on_one_version(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    outcomes: Counter[str] = Counter()
+    for round_ in range(12):
+        results = _race(a, b, "race/x.txt", round_)
+        won = [n for n, r in results.items() if not isinstance(r, Exception)]
+        lost = [n for n, r in results.items() if isinstance(r, ChangedMeanwhileError)]
+        assert len(won) >= 1, results  # never both refused
+        outcomes["one won" if len(won) == 1 else "both"] += 1
+        # every node holding the path agrees on its newest content
+        latest = set()
+        for node, client in a.pool.clients.items():
+            objs = [o for o in client.list("race/", versions=True) if o.key == "race/x.txt" and o.is_latest]
+            if objs and not objs[0].is_delete_marker:
+                latest.add(objs[0].meta.get("sha256"))
+        assert len(latest) == 1, (round_, latest, results)
+        for d in lost:  # the loser's catalog already knows the winner's version
+            loser = a if d == a.name else b
+            assert loser.pool.stat("race/x.txt").sha256 in latest
+        for d in (a, b):
+            rebuild.refresh(d.pool)
+    assert a.pool.stat("race/x.txt").id == b.pool.stat("race/x.txt").id  # one identity for the path
+    ids = {v.number for v in a.pool.versions("race/x.txt")}
+    assert ids == {v.number for v in b.pool.versions("race/x.txt")}  # one history, seen alike
+    for d in (a, b):
+        s = rebuild.rebuild(d.pool)
+        assert d.pool.exists("race/x.txt"), s.bad  # never vanishes after a rebuild
+        assert len([f for f in s.files.values() if f.path == "race/x.txt"]) == 1
+
+
+def test_simultaneous_creation_is_one_file(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    results = _race(a, b, "new/both.txt", 0)
+    assert sum(isinstance(r, ChangedMeanwhileError) for r in results.values()) == 1, results
+    for d in (a, b):
+        rebuild.refresh(d.pool)
+    assert a.pool.stat("new/both.txt").id == b.pool.stat("new/both.txt").id
+    assert len(a.pool.versions("new/both.txt")) == 1
+
+
+def test_sync_agents_saving_at_once_keep_both_as_a_conflict(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    a.write("doc.txt", b"base")
+    a.sync()
+    b.sync()
+    a.write("doc.txt", b"laptop")
+    b.write("doc.txt", b"desktop")
+    go = threading.Barrier(2)
+
+    def one(d: Device) -> None:
+        go.wait()
+        d.engine.sync({"doc.txt"}, refresh_remote=False)
+
+    threads = [threading.Thread(target=one, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for _ in range(2):
+        for d in (a, b):
+            d.engine.sync({"doc.txt", *d.engine.retry}, refresh_remote=False)
+            d.engine.retry.clear()
+        a.sync()
+        b.sync()
+    files_a, files_b = a.files(), b.files()
+    assert files_a == files_b
+    assert sorted(v for k, v in files_a.items()) == [b"desktop", b"laptop"]  # nothing lost
+    assert any("conflicted copy" in k for k in files_a)
