@@ -41,7 +41,7 @@ def test_simultaneous_puts_converge_on_one_version(devices: tuple[Device, Device
         outcomes["one won" if len(won) == 1 else "both"] += 1
         # every node holding the path agrees on its newest content
         latest = set()
-        for node, client in a.pool.clients.items():
+        for client in a.pool.clients.values():
             objs = [o for o in client.list("race/", versions=True) if o.key == "race/x.txt" and o.is_latest]
             if objs and not objs[0].is_delete_marker:
                 latest.add(objs[0].meta.get("sha256"))
