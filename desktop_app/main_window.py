@@ -573,6 +573,15 @@ class MainWindow(QMainWindow):
 
         SettingsDialog(self, self.pool, self.sync_folder).exec()
 
+    def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        """Narrow windows (800x600) show the toolbar as icons with tooltips, so nothing is cut off."""
+        super().resizeEvent(event)
+        style = (Qt.ToolButtonStyle.ToolButtonTextBesideIcon if self.width() >= 1150
+                 else Qt.ToolButtonStyle.ToolButtonIconOnly)
+        if self.toolbar.toolButtonStyle() != style:
+            self.toolbar.setToolButtonStyle(style)
+        self.filter.setFixedWidth(240 if self.width() >= 1000 else 160)
+
     def closeEvent(self, event) -> None:
         settings = QSettings("PoolDrive", "PoolDrive")
         settings.setValue("geometry", self.saveGeometry())

@@ -57,6 +57,7 @@ class Pool:
         self.down_limiter = RateLimiter()
         self.parallel_files = 8
         self._probed_at = 0.0
+        self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
         for n in cfg.nodes:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
@@ -104,8 +105,13 @@ class Pool:
             self.health.record(name, True, time.monotonic() - t)
             if with_capacity:
                 self.health.set_capacity(name, client.capacity())
+            self.auth_failures.pop(name, None)
         except NodeError as e:
             self.health.record(name, False, hard=True, error=e.message)
+            if isinstance(e, AuthError):
+                self.auth_failures[name] = e
+            else:
+                self.auth_failures.pop(name, None)
 
     def refresh_health(self, *, max_age: float = 10.0, with_capacity: bool = True) -> None:
         """Probe every node in parallel unless that was done less than ``max_age`` seconds ago."""
@@ -136,7 +142,7 @@ class Pool:
         for n in self.cfg.nodes:
             h = self.health.get(n.name)
             if h.state == Health.DOWN:
-                out[n.name] = "down"
+                out[n.name] = "refused the credentials" if n.name in self.auth_failures else "down"
             elif n.name in draining:
                 out[n.name] = "draining"
             elif h.full_fraction >= self.cfg.full_threshold:

@@ -207,6 +207,9 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
                                                                 if n.name not in unusable])
     quorum = min(pool.cfg.quorum, len(pool.cfg.nodes))
     if len(order) < quorum:
+        refused = [pool.auth_failures[n] for n in unusable if n in pool.auth_failures]
+        if refused and len(refused) == len(unusable):  # not a node problem: the keys are wrong
+            raise refused[0]
         why = ", ".join(f"{n} {reason}" for n, reason in unusable.items()) or "none"
         raise QuorumError(f"Cannot store '{key}': it needs {quorum} usable node(s) and only {len(order)} "
                           f"are ({why}). Bring nodes back, free space or add nodes.", paths=[key])

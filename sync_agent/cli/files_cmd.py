@@ -66,7 +66,12 @@ def _report(result: batch.BatchResult, verb: str, seconds: float) -> int:
     rate = result.bytes / seconds if seconds > 0 else 0
     console.print(f"{verb} {len(result.done)} file(s), {human_size(result.bytes)} in {seconds:.1f} s "
                   f"({human_size(rate)}/s); {len(result.skipped)} unchanged; {len(result.failed)} failed.")
-    return 0 if result.ok else 1
+    if result.ok:
+        return 0
+    codes = {e.exit_code for _, e in result.failed}
+    if not result.done and not result.skipped and len(codes) == 1:
+        return codes.pop()  # nothing got through, for one reason: its own exit code (e.g. 4 credentials)
+    return 1
 
 
 def _batch_with_progress(run, total_hint: str, quiet: bool):

@@ -1,0 +1,69 @@
+"""The real `pooldrive` command with the paths people have: spaces, newlines, accents in both Unicode forms,
+a deleted catalog, wrong credentials. Exit codes as documented, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+from tests.sync.test_agent_process import pool_file  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cfg: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                "XDG_STATE_HOME")}}
+    r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), *args], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r
+
+
+def test_odd_names_round_trip_and_normalization_clashes_lose_nothing(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    src = tmp_path / "src folder"
+    src.mkdir()
+    (src / "a b\nc.txt").write_bytes(b"a newline: refused by name, kept locally")
+    (src / "rapport d'été 2026.txt").write_bytes(b"spaces and accents")
+    (src / unicodedata.normalize("NFC", "café.txt")).write_bytes(b"precomposed")
+    (src / unicodedata.normalize("NFD", "café.txt")).write_bytes(b"combining")
+    r = run(cfg, home, "put", str(src), "--to", "odd dir")
+    assert r.returncode == 1, r.stdout + r.stderr  # partly failed: the clash is named, not silently merged
+    assert "Unicode normalization" in r.stdout + r.stderr and "control character" in r.stdout + r.stderr
+    listing = json.loads(run(cfg, home, "ls", "-R", "odd dir", "--json").stdout)
+    assert [e["path"] for e in listing] == ["odd dir/rapport d'été 2026.txt"]
+    out = tmp_path / "out dir"
+    out.mkdir()
+    assert run(cfg, home, "get", "odd dir/rapport d'été 2026.txt", str(out)).returncode == 0
+    assert (out / "rapport d'été 2026.txt").read_bytes() == b"spaces and accents"
+
+
+def test_a_deleted_catalog_is_read_back_from_the_nodes(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, pool = pool_file
+    pool.put_bytes("kept/report.txt", b"still here")
+    home = tmp_path / "fresh-device"
+    r = run(cfg, home, "ls", "-R", "--json")
+    assert r.returncode == 0 and [e["path"] for e in json.loads(r.stdout)] == ["kept/report.txt"]
+
+
+def test_wrong_credentials_exit_4_naming_the_node(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, _ = pool_file
+    creds_file = next(line.split("=", 1)[1].strip().strip('"') for line in cfg.read_text().splitlines()
+                      if line.startswith("credentials_file"))
+    data = json.loads(Path(creds_file).read_text())
+    for v in data.values():
+        v["secret_key"] = "not-the-secret"
+    bad = tmp_path / "bad-creds.json"
+    bad.write_text(json.dumps(data))
+    bad.chmod(0o600)
+    bad_cfg = tmp_path / "bad.toml"
+    bad_cfg.write_text(cfg.read_text().replace(creds_file, str(bad)))
+    r = run(bad_cfg, tmp_path / "home", "put", str(cfg), "--to", "x.toml")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert "node1" in r.stdout + r.stderr
