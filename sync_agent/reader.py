@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import queue
 import threading
@@ -40,6 +41,8 @@ from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
+
+log = logging.getLogger(__name__)
 
 def resolve_version(pool: Pool, remote: str, version: int | None) -> tuple[str, VersionInfo]:
     key = keys.normalize(remote)
@@ -171,6 +174,40 @@ class _Attempts:
         self.pool, self.path, self.v = pool, path, v
         self.remaining = read_order(pool.health.views(v.ok_nodes()))
         self.errors: list[str] = []
+        self.suspects: list[str] = []  # nodes whose stream broke while the node itself stayed up
+
+    def broke(self, node: str, e: NodeError) -> None:
+        """A body that stopped mid-way: a dropped connection, or a copy the node cannot read (bit rot).
+        A node that still answers is asked again later (``verify_suspects``) before the copy is marked."""
+        if isinstance(e, NodeUnreachableError) and self.pool.client(node).live(1.0):
+            self.suspects.append(node)
+            self.errors.append(f"{node}: {e.message}")
+            if node in self.remaining:
+                self.remaining.remove(node)
+            return
+        self.failed(node, e)
+
+    def verify_suspects(self) -> None:
+        """Read each suspect copy again in full: a copy that breaks again or does not match is bad now
+        (repair replaces it), while a link that merely dropped leaves a good copy alone."""
+        for node in self.suspects:
+            sha = hashlib.sha256()
+            size = 0
+            try:
+                resp = _get(self.pool, node, self.v, 0)
+                try:
+                    while chunk := resp.read(CHUNK):
+                        sha.update(chunk)
+                        size += len(chunk)
+                finally:
+                    resp.close()
+                    resp.release_conn()
+                good = size == self.v.size and sha.hexdigest() == self.v.sha256
+            except (NodeError, urllib3.exceptions.HTTPError, OSError):
+                good = False
+            if not good:
+                log.warning("copy of '%s' on %s is damaged; marked bad for repair", self.path, node)
+                self.pool.catalog.set_replica_state(self.path, self.v.number, node, ReplicaState.CORRUPT)
 
     def failed(self, node: str, e: NodeError) -> None:
         self.pool.note_failure(node, e)
@@ -209,6 +246,9 @@ def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPRe
                 except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
                     raise map_error(e, client.node, f"downloading '{v.key}'") from e
                 if not chunk:
+                    if offset < v.size:  # the node ended the body early without an error: not the whole copy
+                        raise NodeError(f"Node '{node}' sent only {offset} of {v.size} bytes of '{v.key}'.",
+                                        node=node)
                     break
                 out.write(chunk)
                 sha.update(chunk)
@@ -270,7 +310,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                 try:
                     offset = _stream_body(pool, node, v, resp, out, sha, offset, control)
                 except NodeError as e:
-                    tries.failed(node, e)
+                    tries.broke(node, e)
                     out.flush()
                     offset = out.tell()  # the next replica continues where this one stopped
                     continue
@@ -281,6 +321,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                 os.fsync(out.fileno())
     except OSError as e:
         raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+    tries.verify_suspects()
     if sha.hexdigest() != v.sha256:
         raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
     os.utime(tmp, (v.mtime, v.mtime))

@@ -387,3 +387,24 @@ def test_a_file_changed_during_upload_is_not_committed(pool: Pool, tmp_path: Pat
     assert pool.catalog.get("live.bin") is None and pool.catalog.intents() == []
     info = pool.put_file(src, "live.bin")  # the retry stores what the file holds now
     assert pool.read_bytes("live.bin") == src.read_bytes() and info.version == 1
+
+
+def test_copy_damaged_deep_inside_is_marked_bad_at_once(pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
+    """The node streams the good part, then cuts the body where its bit-rot check fails: the read goes on
+    from another copy and that copy is marked bad now, not at the next scrub."""
+    src = _file(tmp_path / "deep.bin", 4 * 1024 * 1024)
+    info = pool.put_file(src, "corrupt/deep.bin")
+    from sync_agent.placement import read_order
+
+    victim = read_order(pool.health.views(info.replicas))[0]
+    parts = _minio_part_files(shared_nodes[victim].data_dir, pool.cfg.bucket, "corrupt/deep.bin")
+    with open(parts[0], "r+b") as f:
+        f.seek(3 * 1024 * 1024)
+        b = f.read(64)
+        f.seek(3 * 1024 * 1024)
+        f.write(bytes(x ^ 0xFF for x in b))
+    out = pool.get_file("corrupt/deep.bin", tmp_path / "deep-out.bin")
+    assert out.read_bytes() == src.read_bytes()
+    states = {r.node: r.state for r in pool.stat("corrupt/deep.bin").current.replicas}
+    assert states[victim] == ReplicaState.CORRUPT
+    assert all(s == ReplicaState.OK for n, s in states.items() if n != victim)
