@@ -103,7 +103,13 @@ class Tray(QObject):
                 sub.addAction(f"{i['title']}: {i['path']}").setToolTip(i["message"])
             sub.setEnabled(bool(issues))
         m.addSeparator()
+        m.addAction(app_icon(), "Open agent log", self.open_log)
         m.addAction(icon("cancel"), "Quit PoolDrive", self.quit_app.emit)
+
+    def open_log(self) -> None:
+        from sync_agent.sync.state import state_dir_for
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(state_dir_for(self.folder) / "agent.log")))
 
     def start_agent(self) -> None:
         """Start the background agent for the folder (the same command as 'pooldrive sync start')."""

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from sync_agent.cli.common import open_pool
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        ("stop", "stop the background agent"), ("status", "what the agent is doing"),
                        ("pause", "pause syncing"), ("resume", "resume syncing"), ("now", "sync now"),
                        ("exclude", "stop syncing a remote folder here (selective sync)"),
-                       ("include", "sync a remote folder here again")):
+                       ("include", "sync a remote folder here again"),
+                       ("log", "show the agent's log")):
         a = s.add_parser(name, help=text)
         a.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help=f"sync folder (default {DEFAULT_FOLDER})")
         if name in ("exclude", "include"):
@@ -41,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")
         if name == "status":
             a.add_argument("--watch", action="store_true", help="follow changes (long-poll)")
+        if name == "log":
+            a.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+            a.add_argument("--lines", "-n", type=int, default=40, help="how many of the last lines (default 40)")
         a.set_defaults(func=globals()[f"cmd_{name}"])
 
 
@@ -50,10 +55,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     folder = args.folder.expanduser().resolve()
     if not folder.is_dir():
         folder.mkdir(parents=True)
-    root = logging.getLogger()  # the agent log: readable lines with a time stamp
+    root = logging.getLogger()  # the agent log: readable lines with a time stamp, rotated, the user's alone
     root.setLevel(min(root.level, logging.INFO))
-    for h in root.handlers:
-        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    for h in list(root.handlers):
+        if sys.stderr.isatty():
+            h.setFormatter(fmt)
+        else:  # started in the background: the rotating file below is the log (no unbounded copy)
+            root.removeHandler(h)
+    log_file = agent_log(folder)
+    log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    log_file.chmod(0o600)
+    handler = RotatingFileHandler(log_file, maxBytes=5 * 1024 * 1024, backupCount=3, encoding="utf-8")
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
     for noisy in ("urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with open_pool(args) as pool:
@@ -70,8 +86,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     if client.running():
         console.print(f"The agent for {folder} is already running.")
         return 0
-    log = state_dir_for(folder) / "agent.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = state_dir_for(folder) / "agent.out"  # what the process prints before its log is set up
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
            "--folder", str(folder), "--interval", str(args.interval), "--parallel", str(args.parallel),
            "--limit-up", str(args.limit_up), "--limit-down", str(args.limit_down)]
@@ -81,7 +97,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if client.running():
-            console.print(f"Started the sync agent for {folder} (pid {proc.pid}); log: {log}")
+            console.print(f"Started the sync agent for {folder} (pid {proc.pid}); log: {agent_log(folder)} "
+                          "('pooldrive sync log --follow')")
             return 0
         if proc.poll() is not None:
             console.print(f"[red]The agent stopped at once; its log says:[/]\n{log.read_text()[-1500:]}")
@@ -164,3 +181,26 @@ def cmd_include(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def agent_log(folder: Path) -> Path:
+    return state_dir_for(folder.expanduser().resolve()) / "agent.log"
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    path = agent_log(args.folder)
+    if not path.exists():
+        console.print(f"No agent has run for {args.folder.expanduser()} yet (no log at {path}).")
+        return 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = f.readlines()
+        sys.stdout.write("".join(lines[-args.lines:] if args.lines > 0 else []))
+        sys.stdout.flush()
+        while args.follow:
+            line = f.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.5)
+    return 0

@@ -3,6 +3,7 @@ per-file issues. Changes are numbered so clients can long-poll (``wait``) instea
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -19,6 +20,8 @@ class AgentState(StrEnum):
     ERROR = "error"
     OFFLINE = "offline"
 
+
+log = logging.getLogger(__name__)
 
 @dataclass
 class Transfer:
@@ -56,6 +59,8 @@ class Activity:
     def set_state(self, state: AgentState, detail: str = "") -> None:
         with self._cond:
             if (state, detail) != (self.state, self.detail):
+                if state != AgentState.SYNCING:
+                    log.info("state: %s%s", state.value, f" ({detail})" if detail else "")
                 self.state, self.detail = state, detail
                 self._changed()
 
@@ -69,6 +74,7 @@ class Activity:
         t.done, t.total = done, total  # progress is read on demand; it does not wake long-pollers
 
     def finish(self, path: str, action: str) -> None:
+        log.info("%s: %s", path, action)
         with self._cond:
             self.transfers.pop(path, None)
             self.recent.appendleft({"path": path, "action": action, "time": time.time()})
@@ -76,6 +82,8 @@ class Activity:
             self._changed()
 
     def issue(self, path: str, title: str, message: str) -> None:
+        if path not in self.issues or self.issues[path].message != message:
+            log.warning("%s: %s", title, message)
         with self._cond:
             self.transfers.pop(path, None)
             old = self.issues.get(path)

@@ -144,3 +144,20 @@ def test_kill_9_mid_upload_then_restart(pool_file: tuple[Path, Pool], tmp_path: 
         assert sorted(p.name for p in folder.iterdir() if p.name != ".pooldrive") == ["upload.bin"]
     finally:
         agent.stop()
+
+
+def test_the_agent_log_says_what_happened(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    cfg_file, pool = pool_file
+    agent = AgentProcess(cfg_file, tmp_path / "logged").start()
+    try:
+        (tmp_path / "logged/hello world.txt").write_text("hi")
+        wait_until(lambda: on_pool(pool, "hello world.txt"), what="the upload")
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "sync", "log", "--folder",
+                            str(tmp_path / "logged"), "-n", "50"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0 and "hello world.txt: uploaded" in r.stdout, r.stdout + r.stderr
+        from sync_agent.cli.sync_cmd import agent_log
+
+        assert agent_log(tmp_path / "logged").stat().st_mode & 0o777 == 0o600
+    finally:
+        agent.stop()
