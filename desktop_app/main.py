@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except PoolDriveError as e:
         QMessageBox.critical(None, e.title, e.message)
         return 1
-    window = MainWindow(pool, sync_folder=folder)
     link = AgentLink(folder).start()
+    window = MainWindow(pool, sync_folder=folder, link=link)
     tray = Tray(link, folder, args.pool)
     tray.open_window.connect(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     tray.quit_app.connect(app.quit)

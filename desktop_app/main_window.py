@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.agent_link import AgentLink
 from desktop_app.browser_model import MIME, FolderModel
 from desktop_app.icons import app_icon, icon
 from desktop_app.node_panel import NodePanel
@@ -118,10 +119,12 @@ class BrowserView(QTableView):
 class MainWindow(QMainWindow):
     folder_loaded = Signal(str)
 
-    def __init__(self, pool: Pool, *, sync_folder: Path | None = None, monitor_interval: float = 1.0) -> None:
+    def __init__(self, pool: Pool, *, sync_folder: Path | None = None, monitor_interval: float = 1.0,
+                 link: AgentLink | None = None) -> None:
         super().__init__()
         self.pool = pool
         self.sync_folder = sync_folder
+        self.link = link
         self.setWindowTitle(f"PoolDrive: {pool.cfg.name}" + (f" (shared by {pool.cfg.shared_by})"
                                                              if pool.cfg.is_share else ""))
         self.setWindowIcon(app_icon())
@@ -252,6 +255,58 @@ class MainWindow(QMainWindow):
         self.model.modelReset.connect(self.update_actions)
         self.view.setFocus()
         self.update_actions()
+        self._build_sync_bar()
+
+    def _build_sync_bar(self) -> None:
+        """The sync agent at a glance in the status bar, with the one action its state calls for."""
+        self.sync_label = QLabel("")
+        self.sync_button = QPushButton("")
+        self.sync_button.setFlat(True)
+        self.sync_button.hide()
+        self.sync_button.clicked.connect(self._sync_action)
+        self.statusBar().addPermanentWidget(self.sync_label)
+        self.statusBar().addPermanentWidget(self.sync_button)
+        if self.link is not None:
+            self.link.status.connect(self.on_agent_status)
+            self.on_agent_status(self.link.last)
+        else:
+            self.sync_label.setText("")
+
+    def on_agent_status(self, st: dict | None) -> None:  # type: ignore[type-arg]
+        from desktop_app.tray import STATE_TEXT
+
+        self._agent = st
+        if st is None:
+            self.sync_label.setText("Sync: not running")
+            self.sync_button.setText("Start sync")
+        else:
+            issues = len(st.get("issues", []))
+            self.sync_label.setText(f"Sync: {STATE_TEXT.get(st.get('state'), st.get('state'))}"
+                                    + (f", {len(st['transfers'])} transfers" if st.get("transfers") else "")
+                                    + (f", {issues} issue(s)" if issues else ""))
+            self.sync_label.setToolTip("\n".join(f"{i['title']}: {i['message']}" for i in st.get("issues", [])[:10]))
+            if st.get("held_deletes"):
+                self.sync_button.setText(f"Allow deleting {st['held_deletes']} file(s)")
+            elif st.get("paused"):
+                self.sync_button.setText("Resume sync")
+            else:
+                self.sync_button.setText("")
+        self.sync_button.setVisible(bool(self.sync_button.text()) and self.sync_folder is not None)
+
+    def _sync_action(self) -> None:
+        st = getattr(self, "_agent", None)
+        if self.link is None or self.sync_folder is None:
+            return
+        if st is None:
+            from desktop_app.agent_link import start_agent
+
+            folder = self.sync_folder
+            run_async(lambda: start_agent(folder, str(self.pool.cfg.name)),
+                      lambda _: self.statusBar().showMessage("Sync agent started", 5000), self.show_error)
+        elif st.get("held_deletes"):
+            self.link.command("resume", allow_deletes=True)
+        elif st.get("paused"):
+            self.link.command("resume")
 
     def eventFilter(self, obj, event) -> bool:  # type: ignore[no-untyped-def]
         from PySide6.QtCore import QEvent

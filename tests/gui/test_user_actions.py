@@ -159,3 +159,33 @@ def test_the_list_follows_changes_without_refresh(qtbot, window: MainWindow, sha
     finally:
         other.close()  # flushes its journal entry
     qtbot.waitUntil(lambda: len(_rows(window)) == 30, timeout=20000)
+
+
+def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path: Path) -> None:
+    from desktop_app.agent_link import AgentLink
+    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "synced"
+    for i in range(30):
+        (folder / "many").mkdir(parents=True, exist_ok=True)
+        (folder / f"many/{i}.txt").write_text(str(i))
+    agent = AgentProcess(cfg_file, folder).start()
+    link = AgentLink(folder).start()
+    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
+        for i in range(30):
+            (folder / f"many/{i}.txt").unlink()
+        qtbot.waitUntil(lambda: w.sync_button.isVisible() and "Allow deleting 30" in w.sync_button.text(),
+                        timeout=20000)
+        assert on_pool(pool, "many/0.txt")  # held: nothing deleted yet
+        QTest.mouseClick(w.sync_button, Qt.MouseButton.LeftButton)
+        wait_until(lambda: not on_pool(pool, "many/0.txt"), what="the deletes, once allowed")
+        qtbot.waitUntil(lambda: not w.sync_button.isVisible(), timeout=10000)
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
