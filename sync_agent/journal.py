@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import secrets
 import threading
 import time
@@ -30,7 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sync_agent.errors import NodeError, NodeUnreachableError
+from sync_agent import keys
+from sync_agent.errors import NodeError, NodeUnreachableError, PoolDriveError
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -42,6 +44,7 @@ COPIES = 2
 MAX_ENTRY_BYTES = 1024 * 1024
 MAX_PATHS = 10_000
 RETENTION = 7 * 24 * 3600.0
+LOOKBACK_NS = 30 * 10**9  # each poll re-lists the last 30 s of entries (late uploads, small clock skews)
 
 
 @dataclass
@@ -79,8 +82,28 @@ def parse_entry(raw: bytes) -> Changes:
     for name, target in (("paths", out.paths), ("folders", out.folders)):
         items = body.get(name)
         if isinstance(items, list):
-            target.update(p for p in items[:MAX_PATHS] if isinstance(p, str) and 0 < len(p) <= 1024)
+            target.update(p for p in items[:MAX_PATHS] if _valid(p, folder=name == "folders"))
     return out
+
+
+def _valid(p: object, *, folder: bool) -> bool:
+    """Only pool paths in their normal form: never '/etc', '../x', control characters or a bare ''."""
+    if not isinstance(p, str) or not 0 < len(p) <= 1024:
+        return False
+    try:
+        return (keys.normalize_dir(p) if folder else keys.normalize(p)) == p
+    except PoolDriveError:
+        return False
+
+
+ENTRY_NAME = re.compile(r"^(\d{20})-[0-9a-f]{12}$")
+MAX_SKEW_NS = 300 * 10**9  # an entry stamped further in the future than this is ignored
+
+
+def entry_time(key: str) -> int | None:
+    """The time (ns) in a well-formed entry key, else None (stray keys never move a cursor)."""
+    m = ENTRY_NAME.match(key[len(PREFIX):]) if key.startswith(PREFIX) else None
+    return int(m.group(1)) if m else None
 
 
 class Journal:
@@ -94,6 +117,7 @@ class Journal:
         self._written: list[tuple[float, str, list[tuple[str, str | None]]]] = []  # (when, key, [(node, vid)])
         self._own: dict[str, float] = {}  # paths this process changed lately (their notifications are ours)
         self._own_limit = 10_000
+        self._read_keys: dict[str, int] = {}  # entries already read (the look-back lists them again)
         self.enabled = not pool.cfg.read_only
 
     # --- writing ------------------------------------------------------------------------------------
@@ -150,8 +174,9 @@ class Journal:
             return
         body = json.dumps({"v": 2, "paths": sorted(pending.paths)[:MAX_PATHS],
                            "folders": sorted(pending.folders)[:MAX_PATHS]}).encode()
-        if len(pending.paths) > MAX_PATHS:  # a huge change: readers look at the common folders instead
-            body = json.dumps({"v": 2, "paths": [], "folders": sorted(_folders_of(pending.paths))}).encode()
+        if len(pending.paths) > MAX_PATHS or len(body) > MAX_ENTRY_BYTES:  # huge: name the folders instead
+            body = json.dumps({"v": 2, "paths": [],
+                               "folders": sorted(_folders_of(pending.paths) | pending.folders)}).encode()
         key = entry_key(time.time_ns(), self.writer)
         copies: list[tuple[str, str | None]] = []
         for node in sorted(self.pool.clients):  # the order readers poll in (``writer_nodes``)
@@ -183,11 +208,16 @@ class Journal:
     def cursor(self) -> dict[str, str]:
         """A cursor at the journal's current end on every reachable node (start reading from now)."""
         out: dict[str, str] = {}
+        now = time.time_ns()
         for node in self.pool.clients:
             try:
-                out[node] = max((o.key for o in self.pool.client(node).list(PREFIX)), default="")
+                listed = [o.key for o in self.pool.client(node).list(PREFIX)]
             except NodeError:
                 continue
+            valid = [k for k in listed if (ts := entry_time(k)) is not None and ts <= now + MAX_SKEW_NS]
+            out[node] = max(valid, default="")
+            with self._lock:  # what is there now counts as read
+                self._read_keys.update((k, entry_time(k) or 0) for k in valid)
         return out
 
     def writer_nodes(self) -> list[str]:
@@ -198,37 +228,68 @@ class Journal:
     def read(self, cursor: dict[str, str], nodes: list[str] | None = None) -> Changes:
         """What entries after ``cursor`` name (updating it); one listing per node when nothing changed.
 
-        ``nodes``: which nodes to look at (default all). A node missing from the cursor starts at 'now'
-        (its first look only sets the mark).
+        The cursor is per node the newest well-formed entry read. Each listing starts ``LOOKBACK`` before
+        it, so an entry whose upload finished late (or whose writer's clock is a little behind) is still
+        seen; entries already read are skipped. Keys that are not entries, or stamped in the future,
+        never move the cursor. ``nodes``: which nodes to look at (default all). A node missing from the
+        cursor starts at 'now' (its first look only sets the mark).
         """
         out = Changes()
-        seen: set[str] = set()
+        now = time.time_ns()
         for node in nodes if nodes is not None else list(self.pool.clients):
             if self.pool.health.is_down(node):
                 continue
             client = self.pool.client(node)
             first = node not in cursor
+            mark = entry_time(cursor.get(node, "")) or 0
+            start = f"{PREFIX}{max(0, mark - LOOKBACK_NS):020d}" if mark else None
             t = time.monotonic()
             try:
-                new = [o.key for o in client.list(PREFIX, start_after=cursor.get(node) or None)]
+                listed = [o.key for o in client.list(PREFIX, start_after=start)]
             except NodeUnreachableError as e:
                 self.pool.note_failure(node, e)
                 continue
             except NodeError:  # e.g. a share's scoped key may not read the journal: the reconcile covers it
                 continue
             self.pool.health.record(node, True, time.monotonic() - t)  # the poll doubles as a probe
-            if not new:
+            new = [k for k in listed if (ts := entry_time(k)) is not None and ts <= now + MAX_SKEW_NS]
+            if new:
+                newest = max(new)
+                if newest > cursor.get(node, ""):
+                    cursor[node] = newest
+            else:
                 cursor.setdefault(node, "")
-                continue
-            cursor[node] = max(new)
+            with self._lock:
+                fresh = [k for k in new if k not in self._read_keys]
+                self._read_keys.update((k, entry_time(k) or 0) for k in fresh)
+                floor = now - 4 * LOOKBACK_NS
+                if len(self._read_keys) > 1000:
+                    self._read_keys = {k: ts for k, ts in self._read_keys.items() if ts > floor}
             if first:
                 continue
-            for key in new:
-                if key in seen or key.endswith("-" + self.writer):
-                    continue
-                seen.add(key)
-                out.update(self._read_entry(client, key))
+            for key in fresh:
+                if not key.endswith("-" + self.writer):
+                    out.update(self._read_entry(client, key))
         return out
+
+    def prune_expired(self) -> int:
+        """Delete entries older than ``RETENTION`` from every node, whoever wrote them (a writer that
+        exited never prunes its own); returns how many went. Run now and then, not per poll."""
+        cutoff = time.time_ns() - int(RETENTION * 1e9)
+        gone = 0
+        for node in self.pool.clients:
+            if self.pool.health.is_down(node):
+                continue
+            client = self.pool.client(node)
+            try:
+                for o in client.list(PREFIX, versions=True):
+                    ts = entry_time(o.key)
+                    if ts is not None and ts < cutoff:
+                        client.delete(o.key, o.version_id)
+                        gone += 1
+            except NodeError:
+                continue
+        return gone
 
     @staticmethod
     def _read_entry(client, key: str) -> Changes:  # type: ignore[no-untyped-def]

@@ -161,8 +161,9 @@ def _list_targets(pool: Pool, targets: list[tuple[str, bool | str]],
     return listings, failed
 
 
-def _derived_id(key: str, version_id: str | None) -> str:
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{key}:{version_id}").hex
+def _derived_id(key: str, file_id: str, number: int) -> str:
+    """The id of a copy that claims another file's identity: the same on every device and every scan."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive-twin:{key}:{file_id}:{number}").hex
 
 
 def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
@@ -216,58 +217,84 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
         log.warning("ignored an object with bad PoolDrive metadata at '%s': %s", key, why)
 
     files: dict[str, FileState] = {}
-    for node, o, m in entries:
-        if m is None:
-            continue
+    strays: dict[tuple[str, str, int], list[tuple[str, RemoteObject, ObjectMeta]]] = {}
+    for node, o, m in sorted(((n, o, m) for n, o, m in entries if m is not None),
+                             key=lambda e: (_node_time(e[1]), e[1].key, e[0])):
+        assert m is not None
         f = files.setdefault(m.file_id, FileState(m.file_id, o.key, True))
         v = f.versions.get(m.version)
         if v is None:
             v = f.versions[m.version] = VersionState(m.version, o.key, m.sha256, m.size, m.mtime, _ts(o))
         elif v.key != o.key or v.sha256 != m.sha256:
-            bad[o.key] = f"claims version {m.version} of a file already known at '{v.key}'"
-            continue  # one (file, version) lives at one key with one content; a second claim is ignored
+            # one (file, version) lives at one key with one content (the oldest by the nodes' clocks);
+            # a second claim, e.g. a server-side copy of a PoolDrive object, is a file of its own
+            strays.setdefault((o.key, m.file_id, m.version), []).append((node, o, m))
+            continue
         v.replicas[node] = o.version_id
         if o.etag:
             v.etags[node] = o.etag
         v.created_at = min(v.created_at, _ts(o))
-    _assign_live_paths(pool, files, newest, bad)
+    for (key, fid, number), group in strays.items():
+        twin = _derived_id(key, fid, number)
+        _, o0, m0 = group[0]
+        t = files.setdefault(twin, FileState(twin, key, True))
+        v = t.versions.setdefault(number, VersionState(number, key, m0.sha256, m0.size, m0.mtime, _ts(o0)))
+        for node, o, _ in group:
+            v.replicas[node] = o.version_id
+            if o.etag:
+                v.etags[node] = o.etag
+        bad[key] = f"claims version {number} of a file that lives at another key; kept as a separate file"
+    _assign_live_paths(pool, files, newest, bad, strays)
     for f in files.values():
         if f.deleted:
             f.path = f.current.key
     return Scan(files, sorted(listings), failed, sorted(skipped), bad)
 
 
+def _node_time(o: RemoteObject) -> float:
+    """When the node stored an entry, by its own clock (a writer cannot choose it, unlike metadata)."""
+    return (o.last_modified or EPOCH).timestamp()
+
+
 def _assign_live_paths(pool: Pool, files: dict[str, FileState], newest: dict[str, tuple[float, str, RemoteObject]],
-                       bad: dict[str, str]) -> None:
+                       bad: dict[str, str],
+                       strays: dict[tuple[str, str, int], list[tuple[str, RemoteObject, ObjectMeta]]]) -> None:
     """Which key each file lives at now. The rule that keeps other writers in their scope:
 
     A file id claimed by the newest live object at one key lives there. Claimed at several keys at once
     (a recipient of a shared folder copying an id from outside it, or a move whose delete marker failed),
-    it stays where this catalog last saw it live (else at its oldest claim), and every other claimant
-    becomes a file of its own with an id derived from its key: nothing is moved, nothing hidden. A writer
-    can only create such claims at keys it can write, and only a delete marker at the old key (which needs
-    write access there) lets a file move away from it.
+    it stays where this catalog last saw it live, else at the claim the nodes stored first (their clock,
+    not the writer's metadata), and every other claimant becomes a file of its own with an id derived from
+    its key: nothing is moved, nothing hidden. A writer can only create claims at keys it can write, and
+    only a delete marker at the old key (which needs write access there) lets a file move away from it.
     """
-    claims: dict[str, list[tuple[str, int]]] = {}
+    claims: dict[str, list[tuple[str, int, float]]] = {}
     for key, (_, _, o) in newest.items():
         if o.is_delete_marker:
             continue
         m = metadata.try_parse(o.meta)
-        if isinstance(m, str) or m.file_id not in files or m.version not in files[m.file_id].versions:
+        if isinstance(m, str):
             continue
-        claims.setdefault(m.file_id, []).append((key, m.version))
+        if (key, m.file_id, m.version) in strays:  # a copy of someone else's version: its own file
+            twin = files[_derived_id(key, m.file_id, m.version)]
+            twin.deleted, twin.path, twin.live_number = False, key, m.version
+            continue
+        f = files.get(m.file_id)
+        if f is None or m.version not in f.versions or f.versions[m.version].key != key:
+            continue
+        claims.setdefault(m.file_id, []).append((key, m.version, _node_time(o)))
     for fid, cl in claims.items():
         f = files[fid]
         winner = cl[0]
         if len(cl) > 1:
-            known = pool.catalog.get_by_id(fid)
-            at_known = [c for c in cl if known is not None and not known.deleted and c[0] == known.path]
-            winner = at_known[0] if at_known else min(cl, key=lambda c: (c[1], c[0]))
-            for key, number in cl:
-                if (key, number) == winner:
+            known = pool.catalog.live_path_of(fid)
+            at_known = [c for c in cl if c[0] == known]
+            winner = at_known[0] if at_known else min(cl, key=lambda c: (c[2], c[0]))
+            for key, number, _ in cl:
+                if (key, number) == winner[:2]:
                     continue
                 v = f.versions.pop(number)
-                twin = _derived_id(key, next(iter(v.replicas.values()), None))
+                twin = _derived_id(key, fid, number)
                 files[twin] = FileState(twin, key, False, {number: v}, number)
                 bad[key] = f"claims the identity of '{winner[0]}'; kept as a separate file"
         f.deleted, f.path, f.live_number = False, winner[0], winner[1]
@@ -389,6 +416,8 @@ def _merge(pool: Pool, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]
             continue
         if any(n in s.failed for n in info.replicas):
             continue
-        cat.mark_deleted(info.path)
+        if cat.live_path_of(info.id) != info.path:
+            continue  # moved or replaced by what was just applied
+        cat.mark_deleted_id(info.id)
         changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
     return changes

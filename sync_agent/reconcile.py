@@ -44,6 +44,7 @@ class Reconciler:
         self.pool, self.store, self.on_change = pool, store, on_change
         self.interval, self.pause, self.page = interval, pause, page
         self.pages = 0
+        self._backoff = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -113,10 +114,16 @@ class Reconciler:
             if wait > 0:
                 continue
             try:
+                if not pos.get("cursors"):  # a new round: drop journal entries everyone has had time to read
+                    self.pool.journal.prune_expired()
                 self.run_round()
             except Exception:  # never fatal: the next round tries again
                 log.exception("reconcile round failed")
-                self._stop.wait(self.pause * 10)
+            if self._position().get("cursors"):  # cut short (a node down or refusing): not in a tight loop
+                self._backoff = min(max(self._backoff * 2, self.pause, 1.0), 600.0)
+                self._stop.wait(self._backoff)
+            else:
+                self._backoff = 0.0
 
     def start(self) -> Reconciler:
         self._thread = threading.Thread(target=self._loop, name="pooldrive-reconcile", daemon=True)

@@ -223,10 +223,11 @@ class Catalog:
 
     def current_on_node(self, node: str, after: str, upto: str | None) -> dict[str, tuple[str, str]]:
         """Live files whose current version the catalog has on ``node``, with paths in (after, upto]:
-        path -> (sha256, version number as text). One indexed range query (the background reconcile)."""
-        sql = ('SELECT f.path, f.sha256, f.version FROM "file" f JOIN "version" v ON v.file_id = f.id AND '
-               'v.number = f.version JOIN "replica" r ON r.version_id = v.id WHERE r.node = ? AND f.deleted = 0 '
-               'AND f.path > ?' + (' AND f.path <= ?' if upto is not None else ''))
+        path -> (sha256, version number as text). Driven by the path index (a page's range), never by
+        the node's or the live flag's index, which would visit every file for every page."""
+        sql = ('SELECT f.path, f.sha256, f.version FROM "file" f INDEXED BY file_path JOIN "version" v '
+               'ON v.file_id = f.id AND v.number = f.version JOIN "replica" r ON r.version_id = v.id '
+               'WHERE r.node = ? AND f.deleted = 0 AND f.path > ?' + (' AND f.path <= ?' if upto is not None else ''))
         args = (node, after) + ((upto,) if upto is not None else ())
         return {r[0]: (r[1], str(r[2])) for r in self.db.execute_sql(sql, args).fetchall()}
 
@@ -247,9 +248,11 @@ class Catalog:
         raise NotFoundError(f"'{path}' has no version {number}.", paths=[path])
 
     def _live_under(self, prefix: str):
+        """Live files whose path starts with ``prefix``: a range on the path index (case-sensitive; LIKE
+        would ignore case and scan the whole table)."""
         q = self.m.File.select().where(~self.m.File.deleted)
         if prefix:
-            q = q.where(self.m.File.path.startswith(prefix))
+            q = q.where((self.m.File.path >= prefix) & (self.m.File.path < prefix[:-1] + chr(ord(prefix[-1]) + 1)))
         return q.order_by(self.m.File.path)
 
     def walk(self, prefix: str = "") -> Iterator[FileInfo]:
@@ -393,6 +396,10 @@ class Catalog:
         if v is not None:
             m.Replica.delete().where((m.Replica.version == v) & m.Replica.node.in_(list(scanned - keep))
                                      ).execute()
+
+    @_writes
+    def mark_deleted_id(self, file_id: str) -> None:
+        self.db.execute_sql('UPDATE "file" SET deleted = 1, updated_at = ? WHERE id = ?', (time.time(), file_id))
 
     @_writes
     def mark_deleted(self, path: str) -> None:

@@ -125,6 +125,10 @@ class SyncAgent:
             return None
         return {str(k): str(v) for k, v in cursor.items()}
 
+    def _save_cursor(self, cursor: dict[str, str]) -> None:
+        self.engine.state.set_setting("journal_cursor", cursor)
+        self.engine.state.set_setting("journal_cursor_at", time.time())
+
     def run(self) -> None:
         cursor = self._saved_cursor()
         if cursor is None or (self.pool.catalog.count()[0] == 0 and self.engine.state.count() > 0):
@@ -169,6 +173,8 @@ class SyncAgent:
                     self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None
                     self._dirty.clear()
                 if not full and not dirty and not remote_changes and not refresh:
+                    if cursor is not None:  # the journal moved on with nothing for us: remember how far
+                        self._save_cursor(cursor)
                     continue
                 try:
                     if refresh and dirty is not None:  # a full refresh is planned over the whole folder
@@ -180,8 +186,7 @@ class SyncAgent:
                         self.engine.retry.clear()
                     backoff, crashes = 1.0, 0
                     if cursor is not None:
-                        self.engine.state.set_setting("journal_cursor", cursor)
-                        self.engine.state.set_setting("journal_cursor_at", time.time())
+                        self._save_cursor(cursor)
                     if dirty is None:
                         last_full = time.monotonic()
                     if refresh:

@@ -165,8 +165,6 @@ class SyncEngine:
         try:
             fn()
             self._succeeded += 1
-        except ChangedMeanwhileError:  # another device saved it first; the next pass makes a conflicted copy
-            self.retry.add(path)
         except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
             self._failed.append(e)
             self.activity.issue(path, e.title, e.message)
@@ -242,7 +240,17 @@ class SyncEngine:
             t = self.activity.transfer(key, "up", scan.files[key].size)
             control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                       limiter=self.pool.up_limiter)
-            info = self.pool.put_file(path, key, control=control)
+            try:
+                info = self.pool.put_file(path, key, control=control)
+            except ChangedMeanwhileError:
+                # another device saved it first: when the catalog learned its version, the next pass (at
+                # once) makes ours a conflicted copy; otherwise this is an issue until the change arrives
+                now, before = self.pool.catalog.get(key), remote.get(key)
+                if (now.sha256 if now else None) != (before.sha256 if before else None):
+                    self.retry.add(key)
+                    self.activity.finish(key, "changed on another device meanwhile; keeping both")
+                    return
+                raise
             self._record_synced(key, path, info.sha256, info.version)
             self.activity.finish(key, "uploaded")
             return

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 FULL_EVERY = 10
+SAVE_EVERY = 300  # polls between cursor saves when nothing arrives (a restart then resumes from there)
 
 
 def keys_in_record(line: bytes) -> set[str]:
@@ -59,7 +60,7 @@ def _lines(resp: Any, stop: threading.Event, limit: int = 4 << 20) -> Iterator[b
 
 
 class RemoteWatcher:
-    def __init__(self, pool: Pool, on_change: Callable[[Changes, dict[str, str]], None], poll: float = 1.0,
+    def __init__(self, pool: Pool, on_change: Callable[[Changes, dict[str, str] | None], None], poll: float = 1.0,
                  cursor: dict[str, str] | None = None) -> None:
         """``on_change(changes, cursor)``: what changed, and the journal cursor to save once applied."""
         self.pool = pool
@@ -100,21 +101,23 @@ class RemoteWatcher:
     def _notified(self, keys: set[str]) -> None:
         journal = self.pool.journal
         paths = {k for k in keys if not k.startswith(JOURNAL_PREFIX) and not journal.is_own(k)}
-        if paths:
-            self.on_change(Changes(paths=paths, entries=1), dict(self.cursor))
+        if paths:  # no cursor with it: only the journal poll says how far the journal was read
+            self.on_change(Changes(paths=paths, entries=1), None)
 
     def _poll_journal(self) -> None:
         """Every ``poll`` seconds the nodes entries are written to; every ``FULL_EVERY`` polls all nodes
         (an entry written while this device saw other nodes as healthy)."""
         tick = 0
+        published: dict[str, str] = dict(self.cursor)
         while not self._stop.is_set():
             try:
                 journal = self.pool.journal
                 nodes = None if tick % FULL_EVERY == 0 else journal.writer_nodes()
                 tick += 1
                 changes = journal.read(self.cursor, nodes)
-                if changes:
-                    self.on_change(changes, dict(self.cursor))
+                if changes or (tick % SAVE_EVERY == 0 and self.cursor != published):
+                    published = dict(self.cursor)
+                    self.on_change(changes, published)
             except Exception:  # never let the poll die: the next round tries again
                 log.exception("reading the change journal failed")
             self._stop.wait(self.poll)

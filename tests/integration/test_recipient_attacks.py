@@ -170,3 +170,20 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
         with pytest.raises(RefusedError):
             shares.create_share(owner, name, Mode.READ_ONLY)
     owner.close()
+
+
+def test_a_server_side_copy_of_a_pooldrive_object_is_a_file_of_its_own(attack) -> None:  # type: ignore[no-untyped-def]
+    from minio.commonconfig import CopySource
+
+    owner, clients, inv = attack
+    original = owner.stat("photos/cat.jpg")
+    for name in original.replicas:  # same metadata, same file id and version, another key
+        clients[name].copy_object(inv.bucket, "photos/cat copy.jpg", CopySource(inv.bucket, "photos/cat.jpg"))
+    rebuild.refresh(owner)  # used to crash with KeyError on every refresh
+    rebuild.refresh_paths(owner, {"photos/cat copy.jpg", "photos/cat.jpg"})
+    assert owner.stat("photos/cat.jpg").id == original.id
+    assert owner.read_bytes("photos/cat copy.jpg") == b"meow"
+    assert owner.stat("photos/cat copy.jpg").id != original.id
+    s = rebuild.rebuild(owner)
+    assert owner.stat("photos/cat.jpg").id == original.id and owner.exists("photos/cat copy.jpg")
+    assert "photos/cat copy.jpg" in s.bad

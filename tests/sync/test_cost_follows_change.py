@@ -77,17 +77,47 @@ def test_own_writes_are_not_read_back(devices: tuple[Device, Device]) -> None:
 
 
 def test_journal_entries_are_untrusted_hints(devices: tuple[Device, Device]) -> None:
+    import io
+    import time
+
     a, b = devices
     cursor = b.pool.journal.cursor()
     client = a.pool.client("node1")
-    import io
-    for body in (b"null", b"\xff\xfe", b'{"paths": "x"}', b'{"paths": [1, 2, {"a": 1}]}', b"[" * 10000,
-                 json.dumps({"paths": ["ok.txt"], "folders": [7]}).encode()):
-        key = journal.entry_key(10**19 + len(body), "someoneelse")
+
+    def put(key: str, body: bytes) -> None:
         client.put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
+
+    for i, body in enumerate((b"null", b"\xff\xfe", b'{"paths": "x"}', b'{"paths": [1, 2, {"a": 1}]}', b"[" * 10000,
+                              json.dumps({"paths": ["ok.txt", "/etc/passwd", "../../x", "a/../b", "bad\u0000nul",
+                                                    ""], "folders": [7, "/", "../", "fine/"]}).encode())):
+        put(journal.entry_key(time.time_ns() + i, "0123456789ab"), body)
+    put(journal.PREFIX + "zz-not-an-entry", b'{"paths": ["stray.txt"]}')  # never read, never moves a cursor
+    put(journal.entry_key(time.time_ns() + 10**15, "0123456789ab"), b'{"paths": ["future.txt"]}')
     changes = b.pool.journal.read(cursor)
-    assert changes.paths == {"ok.txt"} and changes.folders == set()
+    assert changes.paths == {"ok.txt"} and changes.folders == {"fine/"}
+    assert all(journal.entry_time(k) is not None and journal.entry_time(k) < time.time_ns() + 10**12
+               for k in cursor.values() if k)
     b.engine.sync(set(), refresh_remote=False, remote=changes)  # a path that does not exist: nothing happens
+
+
+def test_a_late_entry_behind_the_cursor_is_still_read(devices: tuple[Device, Device]) -> None:
+    import io
+    import time
+
+    a, b = devices
+    cursor = b.pool.journal.cursor()
+    t0 = time.time_ns()
+    body = b'{"paths": ["late.txt"]}'
+    newer = journal.entry_key(t0, "aaaaaaaaaaaa")
+    early = b'{"paths": ["early.txt"]}'
+    for node in b.pool.clients:
+        a.pool.client(node).put(newer, io.BytesIO(early), len(early), {}, part_size=5 * 1024 * 1024)
+    assert b.pool.journal.read(cursor).paths == {"early.txt"}
+    late = journal.entry_key(t0 - 5 * 10**9, "bbbbbbbbbbbb")  # stamped before, uploaded after (a slow PUT)
+    for node in b.pool.clients:
+        a.pool.client(node).put(late, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
+    assert b.pool.journal.read(cursor).paths == {"late.txt"}
+    assert not b.pool.journal.read(cursor)  # and only once
 
 
 def test_a_move_arrives_as_a_move(devices: tuple[Device, Device]) -> None:
