@@ -280,23 +280,33 @@ class Catalog:
                                  tuple(out[fid])) for fid, v in meta.items()}
 
     def list_dir(self, folder: str = "") -> list[DirEntry]:
-        """Immediate children of ``folder`` ('' or 'a/b/'): sub-folders first, then files."""
-        dirs: dict[str, list[int]] = {}
-        files: list[DirEntry] = []
-        infos = list(self.walk(folder))
-        for f in infos:
-            rest = f.path[len(folder):]
-            if "/" in rest:
-                name = rest.split("/", 1)[0]
-                agg = dirs.setdefault(name, [0, 0, 0])
-                agg[0] += 1
-                agg[1] += f.size
-                agg[2] = max(agg[2], int(f.mtime))
-            else:
-                files.append(DirEntry(rest, f.path, False, f.size, f.mtime, f.sha256, tuple(f.replicas)))
-        out = [DirEntry(name, folder + name, True, size, mtime, files=count)
-               for name, (count, size, mtime) in sorted(dirs.items())]
-        return out + files
+        """Immediate children of ``folder`` ('' or 'a/b/'): sub-folders first, then files.
+
+        Sub-folders are summed up by SQLite over the path index (no Python object per file below them),
+        so opening a folder of a 100k-file pool costs milliseconds, not a walk of the whole tree.
+        """
+        n = len(folder) + 1
+        rng, args = ("AND path >= ? AND path < ? ", (folder, folder[:-1] + chr(ord(folder[-1]) + 1))) \
+            if folder else ("", ())
+        sub = (f'SELECT substr(path, {n}, instr(substr(path, {n}), \'/\') - 1) AS name, COUNT(*), '
+               f'COALESCE(SUM(size), 0), MAX(mtime) FROM "file" INDEXED BY file_path WHERE deleted = 0 {rng}'
+               f'AND instr(substr(path, {n}), \'/\') > 0 GROUP BY name ORDER BY name')
+        dirs = [DirEntry(name, folder + name, True, int(size), int(mtime or 0), files=int(count))
+                for name, count, size, mtime in self.db.execute_sql(sub, args).fetchall()]
+        direct = [r[0] for r in self.db.execute_sql(
+            f'SELECT id FROM "file" INDEXED BY file_path WHERE deleted = 0 {rng}'
+            f'AND instr(substr(path, {n}), \'/\') = 0 ORDER BY path', args).fetchall()]
+        replicas = self._current_replicas(direct)
+        files = []
+        for i in range(0, len(direct), 500):
+            chunk = direct[i:i + 500]
+            rows = {r.id: r for r in self.m.File.select().where(self.m.File.id.in_(chunk))}
+            for fid in chunk:
+                f = rows[fid]
+                v = replicas.get(fid)
+                files.append(DirEntry(f.path[len(folder):], f.path, False, f.size, f.mtime, f.sha256,
+                                      tuple(v.ok_nodes()) if v else ()))
+        return dirs + files
 
     def is_dir(self, folder: str) -> bool:
         return bool(folder) and self._live_under(folder.rstrip("/") + "/").exists()

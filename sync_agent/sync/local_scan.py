@@ -65,7 +65,7 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
 def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterable[str] | None = None) -> LocalScan:
     """Scan everything, or only the given keys (files or folders) when ``only`` is set."""
     out = LocalScan(complete=only is None)
-    starts = [root] if only is None else [root / k for k in outermost(only)]
+    starts = [root] if only is None else [root / k for k in outermost(only) if _inside(k)]
     for start in starts:
         try:
             st = os.lstat(start)
@@ -103,6 +103,11 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
                 elif stat.S_ISREG(st.st_mode):
                     _entry(root, p, st, known, out)
     return out
+
+
+def _inside(key: str) -> bool:
+    """A scope that stays inside the folder (never '/etc' or '../x', whoever named it)."""
+    return not key.startswith("/") and ".." not in key.split("/") and "\0" not in key
 
 
 def outermost(scopes: Iterable[str]) -> list[str]:
