@@ -52,6 +52,9 @@ def _passphrase(confirm: bool) -> str:
     first = getpass.getpass("Passphrase: ")
     if confirm and getpass.getpass("Again: ") != first:
         raise ConfigError("The two passphrases differ.")
+    if confirm and len(first) < invitation.MIN_PASSPHRASE:
+        raise ConfigError(f"Use a passphrase of at least {invitation.MIN_PASSPHRASE} characters: it guards a key "
+                          "to your folder.")
     if not first:
         raise ConfigError("An empty passphrase seals nothing.")
     return first

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from sync_agent.errors import PoolDriveError
 
 PREFIX = "pooldrive-invite:"
-SEALED_PREFIX = "pooldrive-invite-sealed:"
+SEALED_PREFIX = "pooldrive-invite-sealed:"  # scrypt N=2^15 (read, no longer written)
+SEALED2_PREFIX = "pooldrive-invite-sealed2:"  # scrypt N=2^17
+MIN_PASSPHRASE = 10
 
 
 class InvitationError(PoolDriveError):
@@ -114,20 +116,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _key(passphrase: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(passphrase.encode(), salt=salt, n=2**15, r=8, p=1, maxmem=64 * 1024 * 1024, dklen=32)
+def _key(passphrase: str, salt: bytes, n: int = 2**17) -> bytes:
+    return hashlib.scrypt(passphrase.encode(), salt=salt, n=n, r=8, p=1, maxmem=256 * 1024 * 1024, dklen=32)
 
 
 def encode(inv: Invitation, passphrase: str | None = None) -> str:
     raw = inv.to_json().encode()
     if not passphrase:
         return PREFIX + _b64(raw)
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise InvitationError(f"A passphrase that seals an invitation needs at least {MIN_PASSPHRASE} characters "
+                              "(it guards a key to your folder).")
     from Crypto.Cipher import AES  # pycryptodome, which minio already depends on
 
     salt, nonce = os.urandom(16), os.urandom(12)
     cipher = AES.new(_key(passphrase, salt), AES.MODE_GCM, nonce=nonce)
     ct, tag = cipher.encrypt_and_digest(raw)
-    return SEALED_PREFIX + _b64(salt + nonce + tag + ct)
+    return SEALED2_PREFIX + _b64(salt + nonce + tag + ct)
 
 
 def looks_like_invitation(text: str) -> bool:
@@ -135,7 +140,7 @@ def looks_like_invitation(text: str) -> bool:
 
 
 def is_sealed(text: str) -> bool:
-    return text.strip().startswith(SEALED_PREFIX)
+    return text.strip().startswith((SEALED_PREFIX, SEALED2_PREFIX))
 
 
 def decode(text: str, passphrase: str | None = None) -> Invitation:
@@ -145,19 +150,20 @@ def decode(text: str, passphrase: str | None = None) -> Invitation:
             return Invitation.from_json(_unb64(text[len(PREFIX):]).decode())
         except (ValueError, UnicodeDecodeError) as e:
             raise InvitationError("The invitation is damaged (was it copied completely?).") from e
-    if not text.startswith(SEALED_PREFIX):
+    if not is_sealed(text):
         raise InvitationError("This is not a PoolDrive invitation: it should start with 'pooldrive-invite'.")
     if not passphrase:
         raise InvitationError("This invitation is sealed with a passphrase; ask the sender for it.")
     from Crypto.Cipher import AES
 
+    prefix, n = (SEALED2_PREFIX, 2**17) if text.startswith(SEALED2_PREFIX) else (SEALED_PREFIX, 2**15)
     try:
-        blob = _unb64(text[len(SEALED_PREFIX):])
+        blob = _unb64(text[len(prefix):])
     except ValueError as e:
         raise InvitationError("The invitation is damaged (was it copied completely?).") from e
     salt, nonce, tag, ct = blob[:16], blob[16:28], blob[28:44], blob[44:]
     try:
-        raw = AES.new(_key(passphrase, salt), AES.MODE_GCM, nonce=nonce).decrypt_and_verify(ct, tag)
+        raw = AES.new(_key(passphrase, salt, n), AES.MODE_GCM, nonce=nonce).decrypt_and_verify(ct, tag)
     except ValueError as e:
         raise InvitationError("Wrong passphrase, or the invitation was changed on the way.") from e
     return Invitation.from_json(raw.decode())

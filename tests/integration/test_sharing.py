@@ -172,6 +172,17 @@ def test_sealed_invitation_needs_the_right_passphrase() -> None:
         invitation.decode(sealed, "wrong")
     with pytest.raises(InvitationError, match="sealed"):
         invitation.decode(sealed)
+    with pytest.raises(InvitationError, match="at least 10"):
+        invitation.encode(inv, "short")
+    import os
+
+    from Crypto.Cipher import AES
+
+    salt, nonce = os.urandom(16), os.urandom(12)  # an invitation sealed by an older PoolDrive (scrypt 2^15)
+    ct, tag = AES.new(invitation._key("old one", salt, 2**15), AES.MODE_GCM, nonce=nonce).encrypt_and_digest(
+        inv.to_json().encode())
+    old = invitation.SEALED_PREFIX + invitation._b64(salt + nonce + tag + ct)
+    assert invitation.decode(old, "old one") == inv
     with pytest.raises(InvitationError, match="not a PoolDrive invitation"):
         invitation.decode("hello")
     with pytest.raises(InvitationError, match="damaged"):
