@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     root.addHandler(handler)
     for noisy in ("urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    with open_pool(args) as pool:
+    with open_pool(args, fill=False) as pool:
         pool.up_limiter.set_rate(args.limit_up * 1e6)
         pool.down_limiter.set_rate(args.limit_down * 1e6)
         console.print(f"Syncing {folder} with pool '{pool.cfg.name}' (Ctrl+C to stop).")

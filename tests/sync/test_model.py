@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,31 @@ def _local_shas(dev: Device) -> set[str]:
     return {_sha(p.read_bytes()) for p in dev.folder.rglob("*") if p.is_file() and ".pooldrive-part" not in p.name}
 
 
+def _concurrently(devs: list[Device], name: str, counter: int, by_put: bool) -> list[str]:
+    """Both devices at once: a sync pass each over ``name``, or a 'put' of their own content to it."""
+    acked: list[str] = []
+    go = threading.Barrier(len(devs))
+
+    def one(d: Device) -> None:
+        go.wait()
+        try:
+            if by_put:
+                data = f"{d.name} put {counter}".encode()
+                d.pool.put_bytes(name, data)
+                acked.append(_sha(data))
+            else:
+                d.engine.sync({name}, refresh_remote=False)
+        except PoolDriveError:
+            pass  # lost the race, or a node just died: the content is still local / the put said so
+
+    threads = [threading.Thread(target=one, args=(d,)) for d in devs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acked
+
+
 @pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("POOLDRIVE_MODEL_SEEDS", "1,2,3").split(",")])
 def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
@@ -47,6 +73,7 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
     b = make_device(fault_nodes, "model", tmp_path, "desktop")
     devs = [a, b]
     synced_contents: set[str] = set()
+    acked: list[str] = []  # contents a 'put' reported as stored
     counter = 0
     killed = None
     for _step in range(24):
@@ -72,6 +99,16 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
         elif op < 0.75 and killed is not None:
             fault_nodes[killed].start()
             killed = None
+        elif op < 0.88:  # both devices save one path at the same moment, by the agent or by 'put'
+            name = rng.choice(NAMES)
+            counter += 1
+            by_put = rng.random() < 0.4
+            for d in devs:
+                if not by_put:
+                    d.write(name, f"{d.name} concurrent {counter}".encode())
+                synced_contents |= _local_shas(d)
+            acked.extend(_concurrently(devs, name, counter, by_put))
+            continue
         synced_contents |= _local_shas(dev)
         try:
             dev.engine.sync()
@@ -93,5 +130,11 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
     trash = {_sha(p.read_bytes()) for d in devs for p in (d.folder / ".pooldrive/trash").rglob("*") if p.is_file()} \
         if any((d.folder / ".pooldrive/trash").exists() for d in devs) else set()
     assert synced_contents <= kept | trash, "some content that was synced is gone"
+    assert set(acked) <= kept, "a 'put' that succeeded was lost"
+    for path, sha in pool_now.items():  # every node holding a file reports the same newest content
+        for node, client in a.pool.clients.items():
+            latest = [o for o in client.list(path, versions=True) if o.key == path and o.is_latest]
+            if latest and not latest[0].is_delete_marker:
+                assert latest[0].meta.get("sha256") == sha, (path, node)
     for dev in devs:
         dev.close()
