@@ -28,7 +28,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
     if args.version:
         from sync_agent.cli.main import app_version
 
@@ -37,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PoolDrive")
     app.setOrganizationName("PoolDrive")
+    os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
     app.setDesktopFileName("io.pooldrive.PoolDrive")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)

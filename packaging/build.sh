@@ -3,6 +3,7 @@
 #   packaging/build.sh            -> dist/pooldrive/ and dist/pooldrive_<version>_amd64.deb
 # Reproducible from the repository alone on a clean Debian machine (scripts/setup first).
 set -euo pipefail
+umask 022  # package files must be world-readable whatever the caller's umask (dpkg-deb insists)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 py=.venv/bin/python

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # a dead node is reported once, in words, not as urllib3 retry chatter
         logging.getLogger("urllib3").setLevel(logging.ERROR)
-    os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
+    old_umask = os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
     try:
         return int(args.func(args) or 0)
     except PoolDriveError as e:
@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print_error(PoolDriveError(f"Internal error: {type(e).__name__}. Run again with --verbose for "
                                    "details, and please report it.", title="Internal error"))
         return 70
+    finally:
+        os.umask(old_umask)  # main() is also called in-process (tests, the bundle)
 
 
 if __name__ == "__main__":
