@@ -36,7 +36,7 @@ from sync_agent.errors import (
 )
 from sync_agent.node_client import map_error
 from sync_agent.placement import read_order
-from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
+from sync_agent.transfer import CHUNK, TransferControl, drain_hash, fsync_dir
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -191,18 +191,9 @@ class _Attempts:
         """Read each suspect copy again in full: a copy that breaks again or does not match is bad now
         (repair replaces it), while a link that merely dropped leaves a good copy alone."""
         for node in self.suspects:
-            sha = hashlib.sha256()
-            size = 0
             try:
-                resp = _get(self.pool, node, self.v, 0)
-                try:
-                    while chunk := resp.read(CHUNK):
-                        sha.update(chunk)
-                        size += len(chunk)
-                finally:
-                    resp.close()
-                    resp.release_conn()
-                good = size == self.v.size and sha.hexdigest() == self.v.sha256
+                sha, size = drain_hash(_get(self.pool, node, self.v, 0))
+                good = size == self.v.size and sha == self.v.sha256
             except (NodeError, urllib3.exceptions.HTTPError, OSError):
                 good = False
             if not good:

@@ -8,7 +8,6 @@ S3 tools (no metadata) are adopted: hashed once and given our metadata by a serv
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import uuid
@@ -22,7 +21,7 @@ from sync_agent import keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.metadata import ObjectMeta
 from sync_agent.node_client import RemoteObject
-from sync_agent.transfer import CHUNK
+from sync_agent.transfer import drain_hash
 from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
@@ -90,21 +89,12 @@ def _ts(o: RemoteObject) -> float:
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
     """Give an object written by another S3 tool our metadata (server-side copy); None if it vanished."""
     client = pool.client(node)
-    sha = hashlib.sha256()
-    size = 0
     try:
-        resp = client.get(o.key, o.version_id)
-        try:
-            while chunk := resp.read(CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-        finally:
-            resp.close()
-            resp.release_conn()
+        sha, size = drain_hash(client.get(o.key, o.version_id))
         # the same bytes at the same key on several nodes (a tool that wrote each node) are one file
-        file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{sha.hexdigest()}").hex
+        file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{sha}").hex
         mtime = _ts(o)
-        meta = object_meta(file_id, 1, sha.hexdigest(), size, mtime, written=mtime)
+        meta = object_meta(file_id, 1, sha, size, mtime, written=mtime)
         vid = client.copy(o.key, o.key, meta, src_version=o.version_id)
         client.delete(o.key, o.version_id)  # the copy replaces it; keep one entry per version
         return client.stat(o.key, vid)

@@ -6,7 +6,6 @@ idempotent and intent-protected, so a run killed at any point is simply run agai
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 import time
@@ -28,7 +27,7 @@ from sync_agent.errors import (
 from sync_agent.placement import Health, placement, rank_nodes
 from sync_agent.replica_plan import Mode, NodeFacts, Plan, VersionFacts, plan_version
 from sync_agent.replication import copy_replica, recover_replication_intents, trim_replica
-from sync_agent.transfer import CHUNK, RateLimiter
+from sync_agent.transfer import RateLimiter, drain_hash
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -173,17 +172,11 @@ def drain(pool: Pool, node: str, **kw: object) -> Report:
 
 def _read_back(pool: Pool, node: str, v: VersionInfo) -> str | None:
     """The SHA-256 of the copy on ``node``, or None when the node could not serve it (object-level)."""
-    sha = hashlib.sha256()
     resp = pool.client(node).get(v.key, v.replicas_version(node))
     try:
-        while chunk := resp.read(CHUNK):
-            sha.update(chunk)
+        return drain_hash(resp)[0]
     except Exception:
         return None
-    finally:
-        resp.close()
-        resp.release_conn()
-    return sha.hexdigest()
 
 
 def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int = 4,

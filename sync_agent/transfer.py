@@ -45,6 +45,20 @@ def etag_fits(etag: str, parts: int) -> bool:
     return etag.endswith(f"-{parts}")
 
 
+def drain_hash(resp) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Read a streaming response to its end: (SHA-256 hex, bytes read); always releases it."""
+    sha = hashlib.sha256()
+    size = 0
+    try:
+        while chunk := resp.read(CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    finally:
+        resp.close()
+        resp.release_conn()
+    return sha.hexdigest(), size
+
+
 def digest_file(path: Path, control: TransferControl | None = None) -> Digest:
     """The SHA-256 of a file (about 1.5 GB/s with SHA-NI)."""
     sha = hashlib.sha256()
