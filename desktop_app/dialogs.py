@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
@@ -35,8 +37,11 @@ class VersionsDialog(QDialog):
     def __init__(self, parent, pool: Pool, path: str, on_restored: Callable[[], None]) -> None:
         super().__init__(parent)
         self.pool, self.path, self.on_restored = pool, path, on_restored
-        self.setWindowTitle(f"Versions of {path}")
-        self.resize(640, 320)
+        self.setWindowTitle(f"{path}: copies and versions")
+        self.resize(720, 360)
+        self.info = QLabel("")  # the file info panel: checksum, copies with reachability
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info.setWordWrap(True)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["Version", "Saved", "Size", "Copies"])
         self.table.horizontalHeader().setStretchLastSection(True)
@@ -44,6 +49,7 @@ class VersionsDialog(QDialog):
         restore = QPushButton("Restore this version")
         restore.clicked.connect(self.restore)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.info)
         layout.addWidget(self.table)
         row = QHBoxLayout()
         row.addStretch(1)
@@ -52,6 +58,14 @@ class VersionsDialog(QDialog):
         run_async(lambda: pool.versions(path), self._fill, lambda e: QMessageBox.warning(self, e.title, e.message))
 
     def _fill(self, versions: list) -> None:  # type: ignore[type-arg]
+        if versions:
+            cur = versions[0]
+            copies = []
+            for r in cur.replicas:
+                down = self.pool.health.is_down(r.node)
+                copies.append(f"{r.node} ({'unreachable now' if down else r.state})")
+            self.info.setText(f"SHA-256 {cur.sha256}\nCopies of the current version: {', '.join(copies) or 'none'} "
+                              f"(the pool keeps {self.pool.cfg.replicas})")
         self.table.setRowCount(len(versions))
         for i, v in enumerate(versions):
             for col, text in enumerate((str(v.number), time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at)),
@@ -169,3 +183,104 @@ class SharesDialog(QDialog):
             share_id = self.rows[r].id
             run_async(lambda s=share_id: shares.revoke_share(self.pool, s), lambda _: self.load(),
                       lambda e: QMessageBox.warning(self, e.title, e.message))
+
+
+class DeletedDialog(QDialog):
+    """Files deleted from the pool (their versions stay): pick some and restore them."""
+
+    def __init__(self, parent, pool: Pool, on_restored: Callable[[], None]) -> None:
+        super().__init__(parent)
+        self.pool, self.on_restored = pool, on_restored
+        self.setWindowTitle("Deleted files")
+        self.resize(720, 420)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["File", "Size", "Last version"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 420)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.restore_button = QPushButton("Restore selected")
+        self.restore_button.clicked.connect(self.restore)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Deleting keeps every version on the pool; restoring brings the newest back."))
+        layout.addWidget(self.table)
+        layout.addWidget(self.restore_button)
+        self.rows: list = []  # type: ignore[type-arg]
+        self.load()
+
+    def load(self) -> None:
+        run_async(lambda: self.pool.catalog.deleted_files(), self._fill,
+                  lambda e: QMessageBox.warning(self, e.title, e.message))
+
+    def _fill(self, rows: list) -> None:  # type: ignore[type-arg]
+        self.rows = rows
+        self.table.setRowCount(len(rows))
+        for i, f in enumerate(rows):
+            for col, text in enumerate((f.path, f"{f.size:,} B", f"version {f.version}")):
+                self.table.setItem(i, col, QTableWidgetItem(text))
+
+    def restore(self) -> None:
+        chosen = [self.rows[r] for r in sorted({i.row() for i in self.table.selectedIndexes()})]
+
+        def work() -> int:
+            for f in chosen:
+                self.pool.restore(f.path, f.version)
+            return len(chosen)
+
+        def done(n: int) -> None:
+            self.load()
+            self.on_restored()
+            QMessageBox.information(self, "Restored", f"{n} file(s) are back.")
+
+        run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
+
+
+class AcceptDialog(QDialog):
+    """Accept an invitation someone sent: paste it or open the file; a sealed one asks its passphrase."""
+
+    def __init__(self, parent) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Accept an invitation")
+        self.resize(560, 320)
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText("Paste the invitation here (it starts with 'pooldrive-invite')")
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setPlaceholderText("only for a sealed invitation")
+        open_file = QPushButton("Open a file…")
+        open_file.clicked.connect(self.open_file)
+        self.accept_button = QPushButton("Accept")
+        self.accept_button.clicked.connect(self.do_accept)
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
+        self.accepted_name: str | None = None
+        form = QFormLayout()
+        form.addRow("Passphrase", self.passphrase)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(open_file)
+        layout.addLayout(form)
+        layout.addWidget(self.accept_button)
+        layout.addWidget(self.result_label)
+
+    def open_file(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Invitation file")
+        if path:
+            try:
+                self.text.setPlainText(Path(path).read_text()[:100_000])
+            except (OSError, UnicodeDecodeError) as e:
+                QMessageBox.warning(self, "Invitation problem", f"Cannot read {path}: {e}")
+
+    def do_accept(self) -> None:
+        raw, passphrase = self.text.toPlainText().strip(), self.passphrase.text() or None
+
+        def work() -> str:
+            inv = invitation.decode(raw, passphrase)
+            return shares.accept_invitation(inv).name
+
+        def done(name: str) -> None:
+            self.accepted_name = name
+            self.result_label.setText(f"Added as pool '{name}'. Open it with 'pooldrive-gui --pool {name}'.")
+
+        run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))

@@ -204,6 +204,12 @@ class MainWindow(QMainWindow):
         act("settings", "Settings", self.open_settings, "Ctrl+,")
         tb.setIconSize(tb.iconSize())
         self.toolbar = tb
+        menu = self.menuBar().addMenu("&Pool")
+        for text, slot in (("Shared by me…", self.open_shares), ("Accept an invitation…", self.open_accept),
+                           ("Deleted files…", self.open_deleted), ("Settings and nodes…", self.open_settings)):
+            a = menu.addAction(text)
+            a.triggered.connect(lambda _checked=False, f=slot: f())
+            self.actions_by_name[text.rstrip("…")] = a
 
         self.crumbs = QHBoxLayout()
         self.crumbs.setSpacing(2)
@@ -622,6 +628,21 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Link copied (valid 24 h; {len(urls)} nodes can serve it)", 8000)
 
         run_async(lambda: file_links(self.pool, entries[0].path), copied, self.show_error)
+
+    def open_shares(self) -> None:
+        from desktop_app.dialogs import SharesDialog
+
+        SharesDialog(self, self.pool).exec()
+
+    def open_accept(self) -> None:
+        from desktop_app.dialogs import AcceptDialog
+
+        AcceptDialog(self).exec()
+
+    def open_deleted(self) -> None:
+        from desktop_app.dialogs import DeletedDialog
+
+        DeletedDialog(self, self.pool, on_restored=self.reload_soon).exec()
 
     def open_settings(self) -> None:
         from desktop_app.settings_dialog import SettingsDialog

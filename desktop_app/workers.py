@@ -41,6 +41,17 @@ class _Job(QRunnable):
 
 
 _KEEP: set[_Signals] = set()  # keep signal objects alive until delivered
+_POOL: QThreadPool | None = None
+
+
+def engine_pool() -> QThreadPool:
+    """Threads for engine calls. They wait on the network, not the CPU: Qt's global pool has one thread
+    per core (two here), so one slow node probe could hold up a user's click; this one has 16."""
+    global _POOL
+    if _POOL is None:
+        _POOL = QThreadPool()
+        _POOL.setMaxThreadCount(16)
+    return _POOL
 
 
 def run_async(fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
@@ -58,7 +69,7 @@ def run_async(fn: Callable[[], Any], on_done: Callable[[Any], None] | None = Non
 
     sig.done.connect(finished(on_done))
     sig.failed.connect(finished(on_error))
-    (pool or QThreadPool.globalInstance()).start(job)
+    (pool or engine_pool()).start(job)
 
 
 class EngineEvents(QObject):

@@ -216,6 +216,18 @@ class Catalog:
         """Changes whenever another connection (the agent, a CLI command) committed to the catalog."""
         return int(self.db.execute_sql("PRAGMA data_version").fetchone()[0])
 
+    def deleted_files(self, limit: int = 1000) -> list[FileInfo]:
+        """Files deleted from the pool whose path holds no live file now, newest deletion first."""
+        rows = self.db.execute_sql(
+            'SELECT f.id FROM "file" f WHERE f.deleted = 1 AND NOT EXISTS (SELECT 1 FROM "file" g '
+            'WHERE g.path = f.path AND g.deleted = 0) ORDER BY f.updated_at DESC LIMIT ?', (limit,)).fetchall()
+        out = []
+        for (fid,) in rows:
+            f = self.m.File.get_or_none(self.m.File.id == fid)
+            if f is not None:
+                out.append(FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, True, None))
+        return out
+
     def live_path_of(self, file_id: str) -> str | None:
         """Where a file lives now (None: unknown or deleted); one indexed lookup."""
         row = self.db.execute_sql('SELECT path FROM "file" WHERE id = ? AND deleted = 0', (file_id,)).fetchone()

@@ -189,3 +189,74 @@ def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path
         w.shutdown()
         link.stop()
         agent.stop()
+
+
+def test_deleted_files_are_restored_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import dialogs
+
+    window.pool.put_bytes("trash/report.txt", b"keep me")
+    window.pool.delete("trash/report.txt")
+    seen: list[QDialog] = []
+
+    def exec_(dialog: QDialog) -> int:
+        seen.append(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=10000)
+        row = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())].index("trash/report.txt")
+        cell = dialog.table.visualItemRect(dialog.table.item(row, 0)).center()
+        QTest.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        assert dialog.table.selectionModel().isRowSelected(row, dialog.table.rootIndex())
+        monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: None)
+        warnings: list[str] = []
+        monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text: warnings.append(f"{title}: {text}"))
+        QTest.mouseClick(dialog.restore_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.pool.exists("trash/report.txt") or bool(warnings), timeout=10000)
+        assert not warnings, warnings
+        return 1
+
+    monkeypatch.setattr(dialogs.DeletedDialog, "exec", exec_)
+    window.actions_by_name["Deleted files"].trigger()
+    assert seen and window.pool.read_bytes("trash/report.txt") == b"keep me"
+
+
+def test_an_invitation_is_accepted_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import dialogs
+    from sync_agent import config
+    from sync_agent.sharing import invitation, shares
+    from sync_agent.sharing.policy import Mode
+
+    window.pool.put_bytes("for-bob/plan.txt", b"plan")
+    _, inv = shares.create_share(window.pool, "for-bob", Mode.READ_ONLY, label="Bob")
+    text = invitation.encode(inv)
+    names: list[str] = []
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.text.setPlainText(text)
+        QTest.mouseClick(dialog.accept_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.accepted_name is not None, timeout=15000)
+        names.append(dialog.accepted_name)
+        return 1
+
+    monkeypatch.setattr(dialogs.AcceptDialog, "exec", exec_)
+    window.actions_by_name["Accept an invitation"].trigger()
+    cfg = config.load_pool(names[0])
+    assert cfg.prefix == "for-bob" and cfg.read_only
+    shares.revoke_share(window.pool, inv.share_id)
+
+
+def test_file_info_shows_copies_and_checksum(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import dialogs
+
+    info = window.pool.put_bytes("info/a.txt", b"abc")
+    _show(qtbot, window, "info", {"a.txt"})
+    _click_row(qtbot, window, "a.txt")
+    texts: list[str] = []
+
+    def exec_(dialog: QDialog) -> int:
+        qtbot.waitUntil(lambda: dialog.info.text() != "", timeout=10000)
+        texts.append(dialog.info.text())
+        return 1
+
+    monkeypatch.setattr(dialogs.VersionsDialog, "exec", exec_)
+    QTest.keyClick(window.view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert texts and info.sha256 in texts[0] and all(n in texts[0] for n in info.replicas)
