@@ -136,6 +136,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
 
     out: dict[str, float] = {"files": n}
     dp = DevPool()
+    devices: list[Device] = []
     try:
         cfg = dp.up(4, 2)
         from sync_agent.pool import Pool
@@ -152,6 +153,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # where the agents' sockets are, for the status queries
         a, b = Device(work, "A", cfg_file, runtime), Device(work, "B", cfg_file, runtime)
+        devices += [a, b]
         for i in range(n):
             d = a.folder / f"d{i // 500:04d}"
             if i % 500 == 0:
@@ -212,6 +214,10 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         a.stop()
         b.stop()
     finally:
+        for d in devices:  # never leave an agent behind (an orphan would skew the next run)
+            if d.proc is not None and d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
         dp.down(purge=True)
     return out
 

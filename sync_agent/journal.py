@@ -228,9 +228,9 @@ class Journal:
     def read(self, cursor: dict[str, str], nodes: list[str] | None = None) -> Changes:
         """What entries after ``cursor`` name (updating it); one listing per node when nothing changed.
 
-        The cursor is per node the newest well-formed entry read. Each listing starts ``LOOKBACK`` before
-        it, so an entry whose upload finished late (or whose writer's clock is a little behind) is still
-        seen; entries already read are skipped. Keys that are not entries, or stamped in the future,
+        The cursor is per node the newest well-formed entry read. Each listing also covers the last
+        ``LOOKBACK`` of time, so an entry whose upload finished late (or whose writer's clock is a little
+        behind) is still seen; entries already read are skipped. Keys that are not entries, or stamped in the future,
         never move the cursor. ``nodes``: which nodes to look at (default all). A node missing from the
         cursor starts at 'now' (its first look only sets the mark).
         """
@@ -242,7 +242,9 @@ class Journal:
             client = self.pool.client(node)
             first = node not in cursor
             mark = entry_time(cursor.get(node, "")) or 0
-            start = f"{PREFIX}{max(0, mark - LOOKBACK_NS):020d}" if mark else None
+            # after the cursor, and the last LOOKBACK of time (a late upload can only be that recent): once
+            # the pool has been quiet that long, an idle poll lists nothing at all
+            start = f"{PREFIX}{min(mark, now - LOOKBACK_NS):020d}" if mark else None
             t = time.monotonic()
             try:
                 listed = [o.key for o in client.list(PREFIX, start_after=start)]

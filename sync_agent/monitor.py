@@ -44,6 +44,8 @@ class HealthMonitor:
         names = list(self.pool.clients)
 
         def one(name: str) -> None:
+            if not with_capacity and time.monotonic() - self.pool.health.get(name).checked_at < self.interval * 0.9:
+                return  # another request (the journal poll) just said how it is: no probe needed
             client = self.pool.client(name)
             if not client.live(timeout=min(2.0, self.interval)):
                 self.pool.health.record(name, False, hard=False, error="not answering its liveness probe")
@@ -58,14 +60,17 @@ class HealthMonitor:
             if with_capacity:
                 self.pool.health.set_capacity(name, client.capacity())
 
-        with ThreadPoolExecutor(max(1, len(names))) as ex:
-            list(ex.map(one, names))
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max(1, len(names)), thread_name_prefix="pooldrive-probe")
+        list(self._executor.map(one, names))
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             self.probe_once()
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    _executor: ThreadPoolExecutor | None = None
 
     def start(self) -> HealthMonitor:
         if self._thread is None:
@@ -79,6 +84,9 @@ class HealthMonitor:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     def wait_for_change(self, since: int, timeout: float) -> tuple[int, list[HealthEvent]]:
         """Long-poll: events numbered after ``since`` (blocks up to ``timeout`` s for one to happen)."""
