@@ -360,9 +360,8 @@ class MainWindow(QMainWindow):
             if name is None:
                 menu.addSeparator()
             elif name == "open":
-                e = self.model.entry(index.row())
-                menu.addAction(icon("folder" if e.is_dir else "download"), "Open" if e.is_dir else "Download…",
-                               lambda i=index: self._open_index(i))
+                if self.model.entry(index.row()).is_dir:  # a file's "open" is Download, listed next
+                    menu.addAction(icon("folder"), "Open", lambda i=index: self._open_index(i))
             else:
                 menu.addAction(a[name])
         self._menu = menu  # kept alive while shown
@@ -657,6 +656,10 @@ class MainWindow(QMainWindow):
         if self.toolbar.toolButtonStyle() != style:
             self.toolbar.setToolButtonStyle(style)
         self.filter.setFixedWidth(240 if self.width() >= 1000 else 160)
+        narrow = self.width() < 1000  # keep the Name column readable: the others give way
+        for col, (wide, slim) in {1: (90, 70), 2: (140, 120), 3: (170, 130)}.items():
+            self.view.setColumnWidth(col, slim if narrow else wide)
+        self.splitter.widget(0).setMinimumWidth(200 if narrow else 250)
 
     def closeEvent(self, event) -> None:
         settings = QSettings("PoolDrive", "PoolDrive")

@@ -82,7 +82,7 @@ def test_context_menu_rename_and_delete(qtbot, window: MainWindow, monkeypatch) 
     menu = window._menu
     assert isinstance(menu, QMenu) and menu.isVisible()
     texts = [a.text() for a in menu.actions() if a.text()]
-    assert {"Download…", "Rename", "Delete", "Versions", "Copy link"} <= set(texts)
+    assert {"Download", "Rename", "Delete", "Versions", "Copy link"} <= set(texts)
     next(a for a in menu.actions() if a.text() == "Rename").trigger()
     qtbot.waitUntil(lambda: window.pool.exists("menu/new.txt") and not window.pool.exists("menu/old.txt"),
                     timeout=10000)
