@@ -269,11 +269,40 @@ class Catalog:
 
     def walk(self, prefix: str = "") -> Iterator[FileInfo]:
         """Every live file under ``prefix`` ('' or 'folder/'), with its replicas; one query for all."""
-        files = list(self._live_under(prefix))
-        replicas = self._current_replicas([f.id for f in files])
-        for f in files:
-            v = replicas.get(f.id)
-            yield FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, v)
+        if prefix:
+            yield from self._live_files("AND f.path >= ? AND f.path < ? ",
+                                        (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+        else:
+            yield from self._live_files("", ())
+
+    # Plain SQL, one row per copy, files in path order: peewee objects cost ~50 us each, which made a
+    # walk of 10,000 files take a second.
+    _LIVE_SQL = (
+        'SELECT f.id, f.path, f.size, f.sha256, f.mtime, f.version, v.number, v.key, v.size, v.sha256, v.mtime, '
+        'v.created_at, r.node, r.s3_version, r.state, r.etag FROM "file" f INDEXED BY file_path '
+        'LEFT JOIN "version" v ON v.file_id = f.id AND v.number = f.version '
+        'LEFT JOIN "replica" r ON r.version_id = v.id WHERE f.deleted = 0 {where}ORDER BY f.path')
+
+    def _live_files(self, where: str, args: tuple) -> list[FileInfo]:  # type: ignore[type-arg]
+        out: list[FileInfo] = []
+        current: list = []  # type: ignore[type-arg]
+
+        def flush() -> None:
+            first = current[0]
+            v = None
+            if first[6] is not None:
+                reps = tuple(ReplicaInfo(r[12], r[13], r[14], r[15]) for r in current if r[12] is not None)
+                v = VersionInfo(first[6], first[7], first[8], first[9], first[10], first[11], reps)
+            out.append(FileInfo(first[0], first[1], first[2], first[3], first[4], first[5], False, v))
+
+        for row in self.db.execute_sql(self._LIVE_SQL.format(where=where), args):
+            if current and row[0] != current[0][0]:
+                flush()
+                current = []
+            current.append(row)
+        if current:
+            flush()
+        return out
 
     def _current_replicas(self, file_ids: list[str]) -> dict[str, VersionInfo]:
         out: dict[str, list[ReplicaInfo]] = {}
@@ -305,19 +334,9 @@ class Catalog:
                f'AND instr(substr(path, {n}), \'/\') > 0 GROUP BY name ORDER BY name')
         dirs = [DirEntry(name, folder + name, True, int(size), int(mtime or 0), files=int(count))
                 for name, count, size, mtime in self.db.execute_sql(sub, args).fetchall()]
-        direct = [r[0] for r in self.db.execute_sql(
-            f'SELECT id FROM "file" INDEXED BY file_path WHERE deleted = 0 {rng}'
-            f'AND instr(substr(path, {n}), \'/\') = 0 ORDER BY path', args).fetchall()]
-        replicas = self._current_replicas(direct)
-        files = []
-        for i in range(0, len(direct), 500):
-            chunk = direct[i:i + 500]
-            rows = {r.id: r for r in self.m.File.select().where(self.m.File.id.in_(chunk))}
-            for fid in chunk:
-                f = rows[fid]
-                v = replicas.get(fid)
-                files.append(DirEntry(f.path[len(folder):], f.path, False, f.size, f.mtime, f.sha256,
-                                      tuple(v.ok_nodes()) if v else ()))
+        files = [DirEntry(f.path[len(folder):], f.path, False, f.size, f.mtime, f.sha256, tuple(f.replicas))
+                 for f in self._live_files(rng.replace("path", "f.path") + f"AND instr(substr(f.path, {n}), '/') = 0 ",
+                                           args)]
         return dirs + files
 
     def is_dir(self, folder: str) -> bool:
