@@ -14,8 +14,9 @@ skipped: our own writes are already in our catalog.
 Entries are hints, never truth: anyone who can write to the bucket can write one, so a reader only uses
 them to decide *where to look*; what it then finds on the nodes is validated like any other object. The
 body is bounded (``MAX_ENTRY_BYTES``, ``MAX_PATHS``); an unreadable entry is ignored (the background
-reconcile still catches whatever it described). Each writer prunes its own entries older than
-``RETENTION``; a reader whose cursor is older than that falls back to a full reconcile.
+reconcile still catches whatever it described). Agents delete entries older than ``RETENTION``, whoever
+wrote them (``prune_expired``, at the start of each reconcile round); a reader whose cursor is older than
+that falls back to a full refresh.
 """
 
 from __future__ import annotations
@@ -114,7 +115,6 @@ class Journal:
         self._lock = threading.Lock()
         self._pending = Changes()
         self._timer: threading.Timer | None = None
-        self._written: list[tuple[float, str, list[tuple[str, str | None]]]] = []  # (when, key, [(node, vid)])
         self._own: dict[str, float] = {}  # paths this process changed lately (their notifications are ours)
         self._own_limit = 10_000
         self._read_keys: dict[str, int] = {}  # entries already read (the look-back lists them again)
@@ -178,31 +178,17 @@ class Journal:
             body = json.dumps({"v": 2, "paths": [],
                                "folders": sorted(_folders_of(pending.paths) | pending.folders)}).encode()
         key = entry_key(time.time_ns(), self.writer)
-        copies: list[tuple[str, str | None]] = []
+        copies = 0
         for node in sorted(self.pool.clients):  # the order readers poll in (``writer_nodes``)
-            if len(copies) >= COPIES:
+            if copies >= COPIES:
                 break
             if self.pool.health.is_down(node):
                 continue
             try:
-                vid, _ = self.pool.client(node).put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
-                copies.append((node, vid))
+                self.pool.client(node).put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
+                copies += 1
             except NodeError as e:
                 log.debug("journal entry not written to %s: %s", node, e)
-        if copies:
-            self._written.append((time.time(), key, copies))
-        self._prune()
-
-    def _prune(self) -> None:
-        """Remove this process's entries older than the retention (other devices have read them)."""
-        cutoff = time.time() - RETENTION
-        while self._written and self._written[0][0] < cutoff:
-            _, key, copies = self._written.pop(0)
-            for node, vid in copies:
-                try:
-                    self.pool.client(node).delete(key, vid)
-                except NodeError:
-                    pass
 
     # --- reading ------------------------------------------------------------------------------------
     def cursor(self) -> dict[str, str]:
@@ -275,8 +261,8 @@ class Journal:
         return out
 
     def prune_expired(self) -> int:
-        """Delete entries older than ``RETENTION`` from every node, whoever wrote them (a writer that
-        exited never prunes its own); returns how many went. Run now and then, not per poll."""
+        """Delete entries older than ``RETENTION`` from every node, whoever wrote them; returns how many
+        went. Run now and then, not per poll."""
         cutoff = time.time_ns() - int(RETENTION * 1e9)
         gone = 0
         for node in self.pool.clients:

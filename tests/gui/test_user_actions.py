@@ -182,6 +182,10 @@ def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path
         qtbot.waitUntil(lambda: w.sync_button.isVisible() and "Allow deleting 30" in w.sync_button.text(),
                         timeout=20000)
         assert on_pool(pool, "many/0.txt")  # held: nothing deleted yet
+        from desktop_app.tray import Tray
+
+        tray = Tray(link, folder)  # the tray offers the same release, not "Pause sync" next to "Paused"
+        assert tray.action("Allow deleting 30") is not None
         QTest.mouseClick(w.sync_button, Qt.MouseButton.LeftButton)
         wait_until(lambda: not on_pool(pool, "many/0.txt"), what="the deletes, once allowed")
         qtbot.waitUntil(lambda: not w.sync_button.isVisible(), timeout=10000)

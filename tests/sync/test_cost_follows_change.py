@@ -159,7 +159,7 @@ def test_reconcile_finds_what_another_s3_tool_wrote(devices: tuple[Device, Devic
     b.engine.sync(set(), refresh_remote=False, remote=merged)
     assert b.read("r/foreign.txt") == data
     assert rec.run_round() == 0  # the next round finds nothing new (the adoption is in the catalog)
-    assert isinstance(try_parse(b.pool.client("node1").stat("r/foreign.txt").meta), object)
+    assert not isinstance(try_parse(b.pool.client("node1").stat("r/foreign.txt").meta), str)  # adopted: ours now
 
 
 def test_agent_restart_resumes_from_the_saved_cursor(devices: tuple[Device, Device]) -> None:
