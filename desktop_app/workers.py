@@ -7,6 +7,7 @@ freezes the window, however long the call takes.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from sync_agent.errors import PoolDriveError
+
+log = logging.getLogger(__name__)
 
 
 class _Signals(QObject):
@@ -63,8 +66,14 @@ def run_async(fn: Callable[[], Any], on_done: Callable[[Any], None] | None = Non
     def finished(handler: Callable[[Any], None] | None) -> Callable[[Any], None]:
         def call(value: Any) -> None:
             _KEEP.discard(sig)
-            if handler is not None:
+            if handler is None:
+                return
+            try:
                 handler(value)
+            except RuntimeError as e:  # the window or dialog that asked was closed while the call ran
+                if "already deleted" not in str(e):
+                    raise
+                log.debug("result of %s dropped: its window is gone", getattr(fn, "__name__", fn))
         return call
 
     sig.done.connect(finished(on_done))

@@ -16,6 +16,7 @@ from sync_agent.node_client import Capacity
 from sync_agent.placement import Health, ReplicaView
 
 EWMA_ALPHA = 0.3
+MIN_RATE_SAMPLE = 256 * 1024  # bytes: a whole body smaller than this is mostly latency
 
 
 @dataclass
@@ -24,6 +25,7 @@ class NodeHealth:
     state: Health = Health.UP
     latency: float = 0.02  # EWMA, seconds
     inflight: int = 0
+    throughput: float = 0.0  # EWMA of body rates in bytes/s (0: not measured yet)
     failures: int = 0  # consecutive
     successes: int = 0  # consecutive
     slow: int = 0  # consecutive slow answers
@@ -69,6 +71,10 @@ class NodeHealth:
             elif self.state == Health.UP:
                 self.state = Health.DEGRADED
         return self.state
+
+    def observe_rate(self, nbytes: int, seconds: float) -> None:
+        rate = nbytes / max(seconds, 1e-3)
+        self.throughput = rate if self.throughput <= 0 else (1 - EWMA_ALPHA) * self.throughput + EWMA_ALPHA * rate
 
     @property
     def full_fraction(self) -> float:
@@ -116,6 +122,14 @@ class HealthBook:
             for fn in list(self._listeners):
                 fn(HealthEvent(name, old, new, error))
 
+    def record_rate(self, name: str, nbytes: int, seconds: float, *, partial: bool = False) -> None:
+        """A body of ``nbytes`` took ``seconds`` after its first byte. Small whole bodies say more about
+        latency than about the link and are left out; a body cut short for being slow always counts."""
+        if nbytes < MIN_RATE_SAMPLE and not partial:
+            return
+        with self._lock:
+            self._nodes.setdefault(name, NodeHealth(name)).observe_rate(nbytes, seconds)
+
     def set_capacity(self, name: str, capacity: Capacity | None) -> None:
         with self._lock:
             self._nodes.setdefault(name, NodeHealth(name)).capacity = capacity
@@ -135,7 +149,8 @@ class HealthBook:
 
     def views(self, names: list[str]) -> list[ReplicaView]:
         with self._lock:
-            return [ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight)
+            return [ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight,
+                                self._nodes[n].throughput)
                     if n in self._nodes else ReplicaView(n) for n in names]
 
     @contextmanager

@@ -63,10 +63,11 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def is_live(endpoint: str, timeout: float = 1.0) -> bool:
-    """True when MinIO at ``endpoint`` (host:port) answers its liveness probe."""
+def is_live(endpoint: str, timeout: float = 1.0, probe: str = "live") -> bool:
+    """True when MinIO at ``endpoint`` (host:port) answers its liveness probe (``probe="cluster"``: its
+    erasure set can also take writes)."""
     try:
-        with urllib.request.urlopen(f"http://{endpoint}/minio/health/live", timeout=timeout) as r:
+        with urllib.request.urlopen(f"http://{endpoint}/minio/health/{probe}", timeout=timeout) as r:
             return r.status == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -111,10 +112,18 @@ class MinioNode:
     pid: int = 0
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    drives: int = 1  # more than 1: one erasure-coded server over that many drive folders, as most deployments
 
     @property
     def endpoint(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def _data_args(self) -> list[str]:
+        if self.drives <= 1:
+            return [str(self.data_dir)]
+        for i in range(1, self.drives + 1):
+            (self.data_dir / f"drive{i}").mkdir(parents=True, exist_ok=True)
+        return [f"{self.data_dir}/drive{{1...{self.drives}}}"]
 
     def start(self, binary: Path | None = None, wait: float = 30.0) -> None:
         if self.running():
@@ -127,11 +136,13 @@ class MinioNode:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
         env.update(MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
                    MINIO_UPDATE="off", MINIO_CALLHOME_ENABLE="off", MINIO_BROWSER="on")
+        if self.drives > 1:  # drive folders on the system disk: MinIO refuses them ("drive not found") otherwise
+            env["MINIO_CI_CD"] = "on"
         log_path = self.log_path or self.data_dir.parent / f"{self.name}.log"
         self.log_path = log_path
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(binary), "server", str(self.data_dir), "--address", self.endpoint,
+                [str(binary), "server", *self._data_args(), "--address", self.endpoint,
                  "--console-address", f"127.0.0.1:{self.console_port}", "--quiet"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True)
@@ -144,7 +155,7 @@ class MinioNode:
             if not self.running():
                 tail = self.log_path.read_text(errors="replace")[-800:] if self.log_path else ""
                 raise DevPoolError(f"MinIO node {self.name} exited while starting. Its log says:\n{tail}")
-            if is_live(self.endpoint, timeout=0.5):
+            if is_live(self.endpoint, timeout=0.5, probe="cluster" if self.drives > 1 else "live"):
                 return
             time.sleep(0.05)
         raise DevPoolError(f"MinIO node {self.name} did not answer on {self.endpoint} within {timeout:.0f} s.")

@@ -10,6 +10,8 @@ and sends only the rest. Parts are read from the file when their turn comes, so 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,12 +20,14 @@ from typing import TYPE_CHECKING
 from minio.datatypes import Part
 from minio.helpers import genheaders
 
-from sync_agent.errors import NodeError, ObjectMissingError
+from sync_agent.errors import NodeError, NodeUnreachableError, ObjectMissingError
 from sync_agent.node_client import META_PREFIX
 from sync_agent.transfer import PART_SIZE, TransferControl
 
 if TYPE_CHECKING:
     from sync_agent.node_client import NodeClient
+
+log = logging.getLogger(__name__)
 
 
 def part_count(size: int) -> int:
@@ -47,6 +51,25 @@ def abort(client: NodeClient, key: str, upload_id: str) -> None:
         client._call("abandoning an upload", client.s3._abort_multipart_upload, client.bucket, key, upload_id)
     except NodeError:
         pass  # gone already, or the node is down: MinIO drops stale uploads by itself after a day
+
+
+PART_TRIES = 3  # a link that drops a connection mid-part gets the part again on a new connection
+
+
+def _send_part(client: NodeClient, key: str, data: bytes, upload_id: str, number: int) -> str:
+    """One part; a connection dropped on the way costs that part again, not the upload (the parts before it
+    stay on the node)."""
+    for attempt in range(1, PART_TRIES + 1):
+        try:
+            return str(client._call(f"uploading part {number} of '{key}'", client.s3._upload_part, client.bucket,
+                                    key, data, None, upload_id, number))
+        except NodeUnreachableError:
+            if attempt == PART_TRIES or not client.live(2.0):
+                raise
+            client.retries += 1
+            log.info("part %d of '%s' to %s was cut off; sending it again", number, key, client.name)
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def upload(client: NodeClient, key: str, path: Path, size: int, meta: dict[str, str], *,
@@ -82,8 +105,7 @@ def upload(client: NodeClient, key: str, path: Path, size: int, meta: dict[str, 
         if known is not None and known.size == length and known.etag == hashlib.md5(data).hexdigest():
             etag = known.etag  # the node has this part already
         else:
-            etag = client._call(f"uploading part {number} of '{key}'", client.s3._upload_part, client.bucket, key,
-                                data, None, upload_id, number)
+            etag = _send_part(client, key, data, upload_id, number)
         if control is not None:
             control.advance(length)
         return Part(number, etag)

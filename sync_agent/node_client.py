@@ -146,6 +146,7 @@ class NodeClient:
         self.timeouts = timeouts
         self._creds = creds
         self.requests = 0  # S3 requests started through this client (tests count work with it)
+        self.retries = 0  # requests sent again after the link dropped them
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
             maxsize=16, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
@@ -246,10 +247,12 @@ class NodeClient:
             raise
         return resp.headers.get("x-amz-version-id"), (resp.headers.get("etag") or "").strip('"')
 
-    def get(self, key: str, version_id: str | None = None, offset: int = 0) -> urllib3.BaseHTTPResponse:
-        """A streaming response; the caller must ``close()`` and ``release_conn()`` it."""
+    def get(self, key: str, version_id: str | None = None, offset: int = 0,
+            length: int = 0) -> urllib3.BaseHTTPResponse:
+        """A streaming response (``length`` bytes from ``offset``; 0: to the end); the caller must ``close()``
+        and ``release_conn()`` it."""
         return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
-                          version_id=version_id, offset=offset)
+                          version_id=version_id, offset=offset, length=length)
 
     def stat(self, key: str, version_id: str | None = None) -> RemoteObject:
         o = self._call(f"reading '{key}'", self.s3.stat_object, self.bucket, key, version_id=version_id)

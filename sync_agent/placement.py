@@ -104,19 +104,46 @@ class ReplicaView:
 
     node: str
     health: Health = Health.UP
-    latency: float = 0.01  # smoothed seconds
+    latency: float = 0.01  # smoothed seconds to a first answer
     inflight: int = 0
+    throughput: float = 0.0  # smoothed bytes/s of bodies it sent (0: never measured)
 
 
-def read_cost(r: ReplicaView) -> float:
-    return max(r.latency, 1e-4) * (1 + r.inflight)
+# A link never measured is assumed fast, so that it gets tried and measured; one slow body is enough to
+# learn otherwise (the reader leaves a replica that falls behind mid-read, see ``should_switch``).
+ASSUMED_THROUGHPUT = 100e6
 
 
-def read_order(replicas: Iterable[ReplicaView]) -> list[str]:
-    """Replicas to read from, best first: healthy ones by latency x (1 + in flight), then degraded ones.
+def read_cost(r: ReplicaView, size: int = 0) -> float:
+    """Expected seconds to read ``size`` bytes from this replica: first answer plus the body at its measured
+    rate, stretched by the requests already waiting on it."""
+    rate = r.throughput if r.throughput > 0 else ASSUMED_THROUGHPUT
+    return (max(r.latency, 1e-4) + size / rate) * (1 + r.inflight)
+
+
+def read_order(replicas: Iterable[ReplicaView], size: int = 0) -> list[str]:
+    """Replicas to read ``size`` bytes from, the one expected to finish first first; degraded ones last.
 
     Nodes known to be down are left out entirely: trying them would only cost a timeout.
     """
     live = [r for r in replicas if r.health != Health.DOWN]
-    live.sort(key=lambda r: (r.health == Health.DEGRADED, read_cost(r), r.node))
+    live.sort(key=lambda r: (r.health == Health.DEGRADED, read_cost(r, size), r.node))
     return [r.node for r in live]
+
+
+def should_switch(elapsed: float, received: int, remaining: int, elsewhere: float) -> bool:
+    """Leave a replica mid-read (and continue at the same offset on another) when, at the rate it has
+    sent so far, the rest would take more than twice what the best other replica is expected to need for it,
+    and over half a second more. ``elapsed``/``received``: this body so far; ``elsewhere``: read_cost of
+    the best other replica for ``remaining`` bytes."""
+    if elapsed < 0.25 or remaining <= 0:
+        return False
+    eta = remaining / max(received / elapsed, 1.0)
+    return eta > 2 * elsewhere + 0.5
+
+
+def overtake_after(size: int, spare: ReplicaView) -> float:
+    """Seconds a copy may take before the next node in the write order races it: twice what the spare is
+    expected to need, and half a second more. Of the copies, the first R to finish are kept; a thin or
+    stalled link then costs the write that much, not its own pace (rebalance moves copies back later)."""
+    return 2 * read_cost(spare, size) + 0.5

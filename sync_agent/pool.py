@@ -208,6 +208,10 @@ class Pool:
     def read_bytes(self, remote: str, version: int | None = None) -> bytes:
         return reader.read_bytes(self, remote, version=version)
 
+    def read_order_for(self, remote: str) -> list[str]:
+        """The nodes a read of ``remote`` would try now, best first (what 'stat' shows as the read choice)."""
+        return reader.read_order_for(self, remote)
+
     def stat(self, remote: str) -> FileInfo:
         return self.catalog.require(keys.normalize(remote))
 

@@ -35,7 +35,8 @@ from sync_agent.errors import (
     ObjectMissingError,
 )
 from sync_agent.node_client import map_error
-from sync_agent.placement import read_order
+from sync_agent.placement import read_cost, read_order, should_switch
+from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, drain_hash, fsync_dir
 
 if TYPE_CHECKING:
@@ -62,10 +63,14 @@ def temp_path(dest: Path, sha256: str) -> Path:
     return dest.with_name(name)
 
 
-class _ReadAhead:
-    """Reads a response body in a thread, a few chunks ahead, so network, hashing and disk overlap."""
+PIECE = 256 * 1024  # read-ahead pieces: small enough to notice a replica falling behind within a second
+SMALL_PIECE = 64 * 1024
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse, depth: int = 8) -> None:
+
+class _ReadAhead:
+    """Reads a response body in a thread, a few pieces ahead, so network, hashing and disk overlap."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse, depth: int = 32) -> None:
         self.resp = resp
         self.q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
@@ -75,15 +80,19 @@ class _ReadAhead:
     def _pump(self) -> None:
         try:
             while not self.stop.is_set():
-                chunk = self.resp.read(CHUNK)
+                chunk = self.resp.read(PIECE)
                 self.q.put(chunk)
                 if not chunk:
                     return
         except BaseException as e:
             self.q.put(e)
 
-    def read(self) -> bytes:
-        item = self.q.get()
+    def read(self, wait: float) -> bytes | None:
+        """The next piece; b'' at the end; None when nothing came within ``wait`` seconds."""
+        try:
+            item = self.q.get(timeout=wait)
+        except queue.Empty:
+            return None
         if isinstance(item, BaseException):
             raise item
         return item
@@ -105,8 +114,8 @@ class _Direct:
     def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
         self.resp = resp
 
-    def read(self) -> bytes:
-        return self.resp.read(CHUNK)
+    def read(self, wait: float) -> bytes | None:
+        return self.resp.read(SMALL_PIECE)  # a small piece takes a fraction of a second even on a thin link
 
     def close(self) -> None:
         self.resp.close()
@@ -134,9 +143,11 @@ def hedge_delay(latency: float) -> float:
 
 
 def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
-                 on_error: Callable[[str, NodeError], None]) -> tuple[str, urllib3.BaseHTTPResponse] | None:
+                 on_error: Callable[[str, NodeError], None], no_hedge: set[str] = frozenset()  # type: ignore[assignment]
+                 ) -> tuple[str, urllib3.BaseHTTPResponse] | None:
     """Ask the best replica; when it is slower than usual to answer, ask the next one too, and take
-    whichever answers first. A frozen node costs a quarter of a second, not a read timeout."""
+    whichever answers first. A frozen node costs a quarter of a second, not a read timeout. Nodes in
+    ``no_hedge`` (they fell behind earlier in this read) are only asked once the others have failed."""
     waiting = list(remaining)
     pending: dict[Future[urllib3.BaseHTTPResponse], str] = {}
 
@@ -148,7 +159,8 @@ def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
     try:
         while pending:
             first = next(iter(pending.values()))
-            delay = hedge_delay(pool.health.get(first).latency) if waiting else None
+            hedge = bool(waiting) and waiting[0] not in no_hedge
+            delay = hedge_delay(pool.health.get(first).latency) if hedge else None
             done, _ = wait(pending, timeout=delay, return_when=FIRST_COMPLETED)
             if not done:
                 launch()
@@ -172,20 +184,43 @@ class _Attempts:
 
     def __init__(self, pool: Pool, path: str, v: VersionInfo) -> None:
         self.pool, self.path, self.v = pool, path, v
-        self.remaining = read_order(pool.health.views(v.ok_nodes()))
+        self.remaining = read_order(pool.health.views(v.ok_nodes()), v.size)
         self.errors: list[str] = []
         self.suspects: list[str] = []  # nodes whose stream broke while the node itself stayed up
+        self.retried: set[str] = set()
+        self.behind: set[str] = set()
 
     def broke(self, node: str, e: NodeError) -> None:
         """A body that stopped mid-way: a dropped connection, or a copy the node cannot read (bit rot).
-        A node that still answers is asked again later (``verify_suspects``) before the copy is marked."""
+        A node that still answers is tried once more (last, from the same offset), and asked again later
+        (``verify_suspects``) before the copy is marked, unless it then served past the break."""
         if isinstance(e, NodeUnreachableError) and self.pool.client(node).live(1.0):
             self.suspects.append(node)
             self.errors.append(f"{node}: {e.message}")
             if node in self.remaining:
                 self.remaining.remove(node)
+            if node not in self.retried:
+                self.retried.add(node)
+                self.remaining.append(node)
             return
         self.failed(node, e)
+
+    def fell_behind(self, node: str) -> None:
+        """Too slow for now: the other replicas first, this one only as a last resort."""
+        if node in self.remaining:
+            self.remaining.remove(node)
+        self.remaining.append(node)
+        self.behind.add(node)
+
+    def served(self, node: str) -> None:
+        """``node`` sent its body to the end: a break it had before was the link, not the copy."""
+        while node in self.suspects:
+            self.suspects.remove(node)
+
+    def elsewhere(self, nbytes: int) -> float | None:
+        """Expected seconds for the best replica still to try to send ``nbytes`` (None: there is none)."""
+        views = self.pool.health.views(self.remaining)
+        return min((read_cost(r, nbytes) for r in views), default=None)
 
     def verify_suspects(self) -> None:
         """Read each suspect copy again in full: a copy that breaks again or does not match is bad now
@@ -212,7 +247,8 @@ class _Attempts:
         self.errors.append(f"{node}: checksum mismatch")
 
     def next(self, offset: int) -> tuple[str, urllib3.BaseHTTPResponse] | None:
-        opened = _open_hedged(self.pool, self.v, self.remaining, offset, self.failed) if self.remaining else None
+        opened = _open_hedged(self.pool, self.v, self.remaining, offset, self.failed, self.behind) \
+            if self.remaining else None
         if opened is not None:
             self.remaining.remove(opened[0])
         return opened
@@ -222,32 +258,84 @@ class _Attempts:
                               paths=[self.path])
 
 
+def _fetch(pool: Pool, tries: _Attempts, out: BinaryIO, sha: hashlib._Hash, offset: int,
+           control: TransferControl | None) -> hashlib._Hash:
+    """Fill ``out`` from ``offset`` to the end of the version, replica after replica, until the whole
+    matches its SHA-256; returns the finished hash. Each replica continues where the last one stopped."""
+    v = tries.v
+    while not (offset == v.size and sha.hexdigest() == v.sha256):
+        if offset >= v.size:  # complete but wrong: a bad partial file or a bad copy; start over
+            out.seek(0)
+            out.truncate()
+            sha, offset = hashlib.sha256(), 0
+        opened = tries.next(offset)
+        if opened is None:
+            raise tries.give_up()
+        node, resp = opened
+        try:
+            offset = _stream_body(pool, node, v, resp, out, sha, offset, control, tries.elsewhere)
+        except _FellBehind:
+            tries.fell_behind(node)
+        except NodeError as e:
+            tries.broke(node, e)
+        else:
+            tries.served(node)
+            if offset == v.size and sha.hexdigest() != v.sha256:
+                tries.corrupt(node)
+            continue
+        out.flush()
+        offset = out.tell()  # the next replica continues where this one stopped
+    return sha
+
+
+class _FellBehind(Exception):
+    """The replica being read sends so slowly that another will finish the rest sooner (not a fault)."""
+
+
 def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPResponse, out: BinaryIO,
-                 sha: hashlib._Hash, offset: int, control: TransferControl | None) -> int:
-    """Append the response's bytes to ``out``; returns the new offset."""
+                 sha: hashlib._Hash, offset: int, control: TransferControl | None,
+                 elsewhere: Callable[[int], float | None] | None = None) -> int:
+    """Append the response's bytes to ``out``; returns the new offset.
+
+    ``elsewhere(remaining)``: the expected seconds for the best other replica to send ``remaining`` bytes
+    (None: no other). When this one falls well behind that, ``_FellBehind`` is raised at a piece boundary
+    and the caller continues at the same offset elsewhere.
+    """
     client = pool.client(node)
     body = _ReadAhead(resp) if v.size - offset > 4 * CHUNK else _Direct(resp)
+    started, received = time.monotonic(), 0
     with pool.health.request(node):
         try:
             while True:
                 if control is not None:
                     control.checkpoint()
                 try:
-                    chunk = body.read()
+                    chunk = body.read(0.25)
                 except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
                     raise map_error(e, client.node, f"downloading '{v.key}'") from e
-                if not chunk:
+                if chunk == b"":
                     if offset < v.size:  # the node ended the body early without an error: not the whole copy
                         raise NodeError(f"Node '{node}' sent only {offset} of {v.size} bytes of '{v.key}'.",
                                         node=node)
                     break
-                out.write(chunk)
-                sha.update(chunk)
-                offset += len(chunk)
-                if control is not None:
-                    control.advance(len(chunk))
+                if chunk is not None:
+                    out.write(chunk)
+                    sha.update(chunk)
+                    offset += len(chunk)
+                    received += len(chunk)
+                    if control is not None:
+                        control.advance(len(chunk))
+                elapsed = time.monotonic() - started
+                if elsewhere is not None and elapsed >= 0.25 and offset < v.size:
+                    other = elsewhere(v.size - offset)
+                    if other is not None and should_switch(elapsed, received, v.size - offset, other):
+                        pool.health.record_rate(node, received, elapsed, partial=True)
+                        log.info("%s fell behind reading '%s' (%d bytes in %.1f s); continuing elsewhere",
+                                 node, v.key, received, elapsed)
+                        raise _FellBehind(node)
         finally:
             body.close()
+    pool.health.record_rate(node, received, time.monotonic() - started)
     return offset
 
 
@@ -267,7 +355,7 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
     wants that; a one-off download does not pay for it).
     """
     label = path_for_errors or v.key
-    candidates = read_order(pool.health.views(v.ok_nodes()))
+    candidates = read_order(pool.health.views(v.ok_nodes()), v.size)
     if not candidates:
         raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
                              f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])
@@ -286,27 +374,23 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
     if control is not None:
         control.total = v.size
         control.done = offset
+    if offset == 0 and v.size >= STRIPE_MIN and len(candidates) >= 2:
+        try:
+            with open(tmp, "w+b") as out:  # read back too: the hash follows the finished prefix
+                whole = fetch_striped(pool, v, candidates, out.fileno(), control)
+                if whole and durable:
+                    os.fsync(out.fileno())
+        except OSError as e:
+            raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+        if whole:
+            return _into_place(tmp, dest, v, durable)
+        tmp.unlink(missing_ok=True)
+        if control is not None:
+            control.done = 0
     tries = _Attempts(pool, label, v)
     try:
         with open(tmp, "ab") as out:
-            while not (offset == v.size and sha.hexdigest() == v.sha256):
-                if offset >= v.size:  # complete but wrong: a bad partial file or a bad copy; start over
-                    out.seek(0)
-                    out.truncate()
-                    sha, offset = hashlib.sha256(), 0
-                opened = tries.next(offset)
-                if opened is None:
-                    raise tries.give_up()
-                node, resp = opened
-                try:
-                    offset = _stream_body(pool, node, v, resp, out, sha, offset, control)
-                except NodeError as e:
-                    tries.broke(node, e)
-                    out.flush()
-                    offset = out.tell()  # the next replica continues where this one stopped
-                    continue
-                if offset == v.size and sha.hexdigest() != v.sha256:
-                    tries.corrupt(node)
+            sha = _fetch(pool, tries, out, sha, offset, control)
             out.flush()
             if durable:
                 os.fsync(out.fileno())
@@ -315,6 +399,10 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
     tries.verify_suspects()
     if sha.hexdigest() != v.sha256:
         raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
+    return _into_place(tmp, dest, v, durable)
+
+
+def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
     os.utime(tmp, (v.mtime, v.mtime))
     os.replace(tmp, dest)
     if durable:
@@ -333,15 +421,13 @@ def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = Non
 def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
     key, v = resolve_version(pool, remote, version)
     tries = _Attempts(pool, key, v)
-    while (opened := tries.next(0)) is not None:
-        node, resp = opened
-        out, sha = io.BytesIO(), hashlib.sha256()
-        try:
-            _stream_body(pool, node, v, resp, out, sha, 0, None)
-        except NodeError as e:
-            tries.failed(node, e)
-            continue
-        if sha.hexdigest() == v.sha256:
-            return out.getvalue()
-        tries.corrupt(node)
-    raise tries.give_up()
+    out = io.BytesIO()
+    _fetch(pool, tries, out, hashlib.sha256(), 0, None)
+    tries.verify_suspects()
+    return out.getvalue()
+
+
+def read_order_for(pool: Pool, remote: str) -> list[str]:
+    """The replicas of a file's current version in the order a read would try them now."""
+    _, v = resolve_version(pool, remote, None)
+    return read_order(pool.health.views(v.ok_nodes()), v.size)

@@ -12,6 +12,7 @@ An intent left behind by a crash is undone by ``recover_intents`` the next time 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import threading
 import time
@@ -33,7 +34,7 @@ from sync_agent.errors import (
 )
 from sync_agent.minio_server import pid_alive
 from sync_agent.node_client import PreconditionFailed
-from sync_agent.placement import write_order
+from sync_agent.placement import overtake_after, write_order
 from sync_agent.transfer import (
     PART_SIZE,
     Digest,
@@ -46,6 +47,8 @@ from sync_agent.transfer import (
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 PARALLEL_PARTS = 4
 
@@ -123,15 +126,25 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
             return version_id
 
     running: dict[Future[str | None], str] = {}
+    began: dict[str, float] = {}
+    raced: set[str] = set()
 
     def launch() -> None:
         node = candidates.pop(0)
+        began[node] = time.monotonic()
         running[pool.io_executor.submit(one, node)] = node
 
     while candidates and len(running) < want:
         launch()
-    while running:
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
+    while running and len(written) < want:
+        timeout = _race_check(pool, up, running, began, raced, candidates)
+        done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:
+            if timeout is not None and candidates:
+                limit = overtake_after(up.digest.size, pool.health.views(candidates[:1])[0])
+                raced.update(n for n in running.values() if time.monotonic() - began[n] >= limit)
+                launch()  # a copy is overdue: the next node races it
+            continue
         for fut in done:
             node = running.pop(fut)
             try:
@@ -143,7 +156,32 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                 cancelled = control is not None and control.cancelled
                 if not cancelled and candidates and len(written) + len(running) < want:
                     launch()  # move down the ranking
+    if running:
+        log.info("'%s' has its %d copies; %s still writing, overtaken", key, len(written), ", ".join(running.values()))
+    for fut, node in running.items():  # overtaken: a copy finishing later is one more than R, taken back
+        fut.add_done_callback(lambda f, node=node: _take_back(pool, key, node, f))
     return written, errors
+
+
+def _race_check(pool: Pool, up: _Upload, running: dict[Future[str | None], str], began: dict[str, float],
+                raced: set[str], candidates: list[str]) -> float | None:
+    """Seconds until the slowest unraced copy is overdue (0.01 when it is now), or None for no deadline."""
+    if not candidates:
+        return None
+    spare = pool.health.views(candidates[:1])[0]
+    limit = overtake_after(up.digest.size, spare)
+    waits = [began[n] + limit - time.monotonic() for n in running.values() if n not in raced]
+    return max(0.01, min(waits)) if waits else None
+
+
+def _take_back(pool: Pool, key: str, node: str, fut: Future[str | None]) -> None:
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    try:
+        pool.client(node).delete(key, fut.result())
+        log.info("copy of '%s' on %s finished after the write had its copies; taken back", key, node)
+    except NodeError:
+        pass  # left as an extra copy of the same version: harmless, and rebuild sees it as one
 
 
 RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a day (MinIO keeps parts that long)

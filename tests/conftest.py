@@ -11,7 +11,9 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from tests.nodepool import NodePool, reap_all
+from sync_agent.minio_server import free_port
+from sync_agent.netshape.toxiproxy import ToxiproxyServer
+from tests.nodepool import NodePool, ShapedNodes, reap_all
 
 _bucket_ids = itertools.count(1)
 
@@ -68,6 +70,23 @@ def fault_nodes(tmp_path: Path) -> Iterator[NodePool]:
     pool = NodePool(tmp_path / "nodes", 4)
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyServer]:
+    """One Toxiproxy server for the session (built by scripts/setup-toxiproxy)."""
+    server = ToxiproxyServer(free_port(), tmp_path_factory.mktemp("toxiproxy") / "toxiproxy.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shaped_nodes(shared_nodes: NodePool, toxiproxy: ToxiproxyServer) -> Iterator[ShapedNodes]:
+    """The shared nodes behind proxies of this test's own, unshaped until the test shapes them."""
+    shaped = ShapedNodes.over(shared_nodes, toxiproxy, f"t{next(_bucket_ids)}")
+    yield shaped
+    shaped.close()
 
 
 def fresh_bucket() -> str:

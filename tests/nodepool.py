@@ -13,6 +13,8 @@ from minio import Minio
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.credentials import write_private_file
 from sync_agent.minio_server import MinioNode, find_minio_binary, free_port
+from sync_agent.netshape.profiles import Link
+from sync_agent.netshape.toxiproxy import ToxiproxyServer
 from sync_agent.node_client import Timeouts
 from sync_agent.pool import Pool
 
@@ -68,13 +70,17 @@ class NodePool:
         chosen = [n for n in self.nodes if nodes is None or n.name in nodes]
         return PoolConfig(name=name, bucket=bucket, replicas=replicas, write_quorum=write_quorum,
                           credentials="file", credentials_file=str(self.creds_file),
-                          nodes=tuple(NodeConfig(n.name, n.endpoint, (weights or {}).get(n.name, 1.0))
+                          nodes=tuple(NodeConfig(n.name, self.endpoint(n), (weights or {}).get(n.name, 1.0))
                                       for n in chosen))
 
-    def open_pool(self, bucket: str, catalog_path: Path, *, init: bool = True, **kw: object) -> Pool:
+    def endpoint(self, node: MinioNode) -> str:
+        return node.endpoint
+
+    def open_pool(self, bucket: str, catalog_path: Path, *, init: bool = True,
+                  timeouts: Timeouts = TEST_TIMEOUTS, **kw: object) -> Pool:
         """A Pool on these nodes; ``init`` creates the bucket on every node (all must be up)."""
         pool = Pool(self.config(bucket, **kw), catalog_path=catalog_path,  # type: ignore[arg-type]
-                    timeouts=TEST_TIMEOUTS)
+                    timeouts=timeouts)
         if init:
             errors = pool.init_buckets()
             assert not errors, errors
@@ -105,3 +111,42 @@ class NodePool:
                 n.kill()
                 _LIVE.remove(n)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ShapedNodes(NodePool):
+    """The same MinIO processes reached through one Toxiproxy proxy each, whose links a test shapes.
+
+    Made with ``NodePool.shaped``; the proxies go away with it, the nodes stay.
+    """
+
+    base: NodePool
+    server: ToxiproxyServer
+    ports: dict[str, int]
+
+    @classmethod
+    def over(cls, base: NodePool, server: ToxiproxyServer, tag: str) -> ShapedNodes:
+        self = cls.__new__(cls)
+        self.__dict__.update(base.__dict__)
+        self.base, self.server, self.ports = base, server, {}
+        for n in base.nodes:
+            self.ports[n.name] = free_port()
+            server.api.add_proxy(f"{tag}-{n.name}", self.ports[n.name], n.endpoint)
+        self.tag = tag
+        return self
+
+    def endpoint(self, node: MinioNode) -> str:
+        return f"127.0.0.1:{self.ports[node.name]}"
+
+    def shape(self, name: str, link: Link) -> None:
+        self.server.api.set_link(f"{self.tag}-{name}", link)
+
+    def cut(self, name: str, cut: bool = True) -> None:
+        """Refuse every connection to ``name`` (and drop the open ones), or let them through again."""
+        self.server.api.set_enabled(f"{self.tag}-{name}", not cut)
+
+    def remove(self) -> None:
+        for name in self.ports:
+            self.server.api.remove_proxy(f"{self.tag}-{name}")
+
+    def close(self) -> None:  # the nodes belong to the base pool
+        self.remove()

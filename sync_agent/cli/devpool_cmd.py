@@ -6,6 +6,8 @@ import argparse
 
 from sync_agent.cli.output import console, print_json, table
 from sync_agent.devpool import DevPool
+from sync_agent.errors import DevPoolError
+from sync_agent.netshape.profiles import PROFILES, Link, changed
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -14,7 +16,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     up = s.add_parser("up", help="start N MinIO nodes on 127.0.0.1")
     up.add_argument("--nodes", type=int, default=4)
     up.add_argument("--replicas", type=int, default=2, help="copies of each file (R)")
+    up.add_argument("--profile", choices=sorted(PROFILES),
+                    help="put a Toxiproxy proxy in front of each node with this network profile "
+                         "(wan: node1 LAN, node2 VPS 40 ms 100 Mbit/s, node3 home 80 ms 20 Mbit/s, node4 flaky)")
+    up.add_argument("--drives", type=int, default=1,
+                    help="drives per node (more than 1: an erasure-coded MinIO server, as in production)")
     up.set_defaults(func=cmd_up)
+    sh = s.add_parser("shape", help="change a node's network link while the pool runs (needs --profile at up)")
+    sh.add_argument("node", help="node number or name, e.g. 2 or node2")
+    sh.add_argument("--rtt", type=int, metavar="MS", help="round trip time added, in milliseconds")
+    sh.add_argument("--jitter", type=int, metavar="MS", help="+- variation of the delay, in milliseconds")
+    sh.add_argument("--rate", type=float, metavar="MBIT", help="bandwidth in Mbit/s (0: unlimited)")
+    sh.add_argument("--resets", type=float, metavar="SHARE",
+                    help="share of connections the link cuts mid-way, 0 to 1")
+    sh.add_argument("--slow-close", type=int, metavar="MS", help="hold closing connections this long")
+    sh.add_argument("--clear", action="store_true", help="take every shaping off this node's link first")
+    sh.set_defaults(func=cmd_shape)
     s.add_parser("status", help="show the nodes").set_defaults(func=cmd_status)
     down = s.add_parser("down", help="stop every node")
     down.add_argument("--purge", action="store_true", help="also delete the nodes' data and the pool config")
@@ -29,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def cmd_up(args: argparse.Namespace) -> int:
     dp = DevPool()
     with console.status(f"Starting {args.nodes} MinIO nodes..."):
-        cfg = dp.up(args.nodes, args.replicas)
+        cfg = dp.up(args.nodes, args.replicas, profile=args.profile, drives=args.drives)
     from sync_agent.pool import Pool
 
     with Pool(cfg) as pool:
@@ -49,9 +66,10 @@ def _print_status(dp: DevPool, args: argparse.Namespace) -> None:
         print_json(rows)
         return
     colour = {"up": "green", "down": "red", "frozen": "yellow"}
-    table(["Node", "State", "S3 endpoint", "Console", "PID"],
+    shaped = any(r.link for r in rows)
+    table(["Node", "State", "S3 endpoint", "Console", "PID", *(["Link"] if shaped else [])],
           [(r.name, f"[{colour.get(r.state, 'yellow')}]{r.state}[/]", f"http://{r.endpoint}", r.console,
-            r.pid or "-") for r in rows])
+            r.pid or "-", *([r.link] if shaped else [])) for r in rows])
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -75,4 +93,19 @@ def cmd_node(args: argparse.Namespace) -> int:
     node = getattr(dp, args.node_action)(args.node)
     verb = {"kill": "killed (SIGKILL)", "stop": "stopped", "start": "started", "freeze": "frozen (SIGSTOP)"}
     console.print(f"{node.name} {verb[args.node_action]}.")
+    return 0
+
+
+def cmd_shape(args: argparse.Namespace) -> int:
+    dp = DevPool()
+    shaping = dp.shaping() if dp.exists() else None
+    _, node = dp.node(args.node)
+    base = Link(label="custom") if args.clear or shaping is None else shaping.links[node.name]
+    try:
+        link = changed(base, rtt_ms=args.rtt, jitter_ms=args.jitter, rate_mbit=args.rate, resets=args.resets,
+                       slow_close_ms=args.slow_close)
+    except ValueError as e:
+        raise DevPoolError(f"Cannot shape {node.name}: {e}.") from None
+    dp.shape(node.name, link)
+    console.print(f"{node.name}: {link.describe()}")
     return 0

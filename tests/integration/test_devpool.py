@@ -91,3 +91,40 @@ def test_devpool_cli_up_status_down(tmp_path: Path) -> None:
     assert not any(pid_alive(p) for p in pids)
     with pytest.raises(DevPoolError, match="devpool up"):
         DevPool(tmp_path / "state/pooldrive/devpool").nodes()
+
+
+def test_devpool_wan_profile_with_erasure_coded_nodes(tmp_path: Path) -> None:
+    """`devpool up --profile wan --drives 4`: each node one erasure-coded MinIO server over 4 drives, reached
+    through its own shaped Toxiproxy link; `devpool shape` changes a link while files move."""
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    root = tmp_path / "state/pooldrive/devpool"
+    try:
+        up = _cli("devpool", "up", "--nodes", "4", "--profile", "wan", "--drives", "4", env=env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "VPS: 40 ms RTT" in up.stdout and "flaky" in up.stdout
+        assert sorted(p.name for p in (root / "data/node1").iterdir()) == ["drive1", "drive2", "drive3", "drive4"]
+        shaping = DevPool(root).shaping()
+        assert shaping is not None and shaping.server.running()
+        src = tmp_path / "photo one.jpg"
+        src.write_bytes(os.urandom(300_000))
+        put = _cli("put", str(src), env=env)
+        assert put.returncode == 0, put.stderr
+        shaped = _cli("devpool", "shape", "2", "--rtt", "300", "--rate", "2", env=env)
+        assert shaped.returncode == 0 and "node2: VPS: 300 ms RTT +-10, 2 Mbit/s" in shaped.stdout, shaped.stdout
+        got = _cli("get", "photo one.jpg", str(tmp_path / "back.jpg"), env=env)
+        assert got.returncode == 0, got.stderr
+        assert (tmp_path / "back.jpg").read_bytes() == src.read_bytes()
+        bad = _cli("devpool", "shape", "2", "--resets", "3", env=env)
+        assert bad.returncode == 9 and "between 0 and 1" in bad.stderr and "Traceback" not in bad.stderr
+        assert _cli("devpool", "shape", "9", "--rtt", "1", env=env).returncode == 9
+        status = _cli("devpool", "status", env=env)
+        assert status.returncode == 0 and "300 ms RTT" in status.stdout
+    finally:
+        pids = [n.pid for n in DevPool(root).nodes()]
+        shaping = DevPool(root).shaping()
+        down = _cli("devpool", "down", "--purge", env=env)
+    assert down.returncode == 0, down.stderr
+    time.sleep(0.1)
+    assert not any(pid_alive(p) for p in pids)
+    assert shaping is not None and not pid_alive(shaping.server.pid)

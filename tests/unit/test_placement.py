@@ -12,6 +12,7 @@ from sync_agent.placement import (
     placement,
     rank_nodes,
     read_order,
+    should_switch,
     unit_hash,
     write_order,
 )
@@ -105,3 +106,20 @@ def test_hedge_only_when_much_slower_than_usual() -> None:
 
     assert hedge_delay(0.01) == 0.25  # a floor: one slow answer on a fast node is no reason to hedge
     assert hedge_delay(0.2) == 0.8  # a node that is slow anyway gets more time
+
+
+def test_read_order_weighs_throughput_by_the_size_read() -> None:
+    near_thin = ReplicaView("near-thin", latency=0.002, throughput=500e3)  # 0.5 MB/s
+    far_fat = ReplicaView("far-fat", latency=0.040, throughput=50e6)
+    assert read_order([near_thin, far_fat], size=1_000) == ["near-thin", "far-fat"]  # latency decides
+    assert read_order([near_thin, far_fat], size=2_000_000) == ["far-fat", "near-thin"]  # the body decides
+    unmeasured = ReplicaView("new", latency=0.010)  # assumed fast until measured, so it gets tried
+    assert read_order([near_thin, unmeasured], size=2_000_000)[0] == "new"
+
+
+def test_should_switch_only_for_a_replica_well_behind() -> None:
+    assert not should_switch(0.1, 1000, 10_000_000, 0.05)  # too early to judge
+    assert should_switch(1.0, 64_000, 6_000_000, 0.2)  # 94 s to go here against 0.2 s elsewhere
+    assert not should_switch(1.0, 8_000_000, 6_000_000, 0.2)  # on pace: stay
+    assert not should_switch(1.0, 2_000_000, 1_000_000, 0.2)  # 0.5 s left: not worth a new request
+    assert not should_switch(1.0, 64_000, 0, 0.2)
