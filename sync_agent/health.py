@@ -17,6 +17,7 @@ from sync_agent.placement import Health, ReplicaView
 
 EWMA_ALPHA = 0.3
 MIN_RATE_SAMPLE = 256 * 1024  # bytes: a whole body smaller than this is mostly latency
+RATE_FORGET = 120.0  # seconds after which a node's measured rate is no longer trusted
 
 
 @dataclass
@@ -25,7 +26,8 @@ class NodeHealth:
     state: Health = Health.UP
     latency: float = 0.02  # EWMA, seconds
     inflight: int = 0
-    throughput: float = 0.0  # EWMA of body rates in bytes/s (0: not measured yet)
+    throughput: float = 0.0  # smoothed body rate in bytes/s (0: not measured yet)
+    rate_at: float = 0.0  # monotonic time of the last rate sample
     failures: int = 0  # consecutive
     successes: int = 0  # consecutive
     slow: int = 0  # consecutive slow answers
@@ -73,8 +75,19 @@ class NodeHealth:
         return self.state
 
     def observe_rate(self, nbytes: int, seconds: float) -> None:
+        """Smoothed as seconds per byte, not bytes per second: one slow body then counts for what it cost
+        (an average of rates would let a fast history hide a link that just became thin)."""
         rate = nbytes / max(seconds, 1e-3)
-        self.throughput = rate if self.throughput <= 0 else (1 - EWMA_ALPHA) * self.throughput + EWMA_ALPHA * rate
+        if self.throughput <= 0 or time.monotonic() - self.rate_at > RATE_FORGET:
+            self.throughput = rate
+        else:
+            self.throughput = 1 / ((1 - EWMA_ALPHA) / self.throughput + EWMA_ALPHA / rate)
+        self.rate_at = time.monotonic()
+
+    def known_throughput(self) -> float:
+        """The smoothed rate, or 0 (unknown) when it was last measured too long ago to trust: a link that
+        was thin gets tried again now and then, and the reader leaves it at once if it still is."""
+        return self.throughput if time.monotonic() - self.rate_at <= RATE_FORGET else 0.0
 
     @property
     def full_fraction(self) -> float:
@@ -150,7 +163,7 @@ class HealthBook:
     def views(self, names: list[str]) -> list[ReplicaView]:
         with self._lock:
             return [ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight,
-                                self._nodes[n].throughput)
+                                self._nodes[n].known_throughput())
                     if n in self._nodes else ReplicaView(n) for n in names]
 
     @contextmanager

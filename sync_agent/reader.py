@@ -64,7 +64,7 @@ def temp_path(dest: Path, sha256: str) -> Path:
 
 
 PIECE = 256 * 1024  # read-ahead pieces: small enough to notice a replica falling behind within a second
-SMALL_PIECE = 64 * 1024
+SMALL_PIECE = 32 * 1024
 
 
 class _ReadAhead:
@@ -223,9 +223,14 @@ class _Attempts:
         return min((read_cost(r, nbytes) for r in views), default=None)
 
     def verify_suspects(self) -> None:
-        """Read each suspect copy again in full: a copy that breaks again or does not match is bad now
-        (repair replaces it), while a link that merely dropped leaves a good copy alone."""
-        for node in self.suspects:
+        """Read each suspect copy again in full, in the background (the read itself is verified and done):
+        a copy that breaks again or does not match is bad now (repair replaces it), while a link that
+        merely dropped leaves a good copy alone. Over a thin link this takes a while; nobody waits for it."""
+        if self.suspects:
+            self.pool.io_executor.submit(self._verify, list(self.suspects))
+
+    def _verify(self, suspects: list[str]) -> None:
+        for node in suspects:
             try:
                 sha, size = drain_hash(_get(self.pool, node, self.v, 0))
                 good = size == self.v.size and sha == self.v.sha256

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import urllib3
 
 from sync_agent.catalog.store import VersionInfo
-from sync_agent.errors import NodeError
+from sync_agent.errors import NodeError, NodeUnreachableError
 from sync_agent.node_client import map_error
 from sync_agent.transfer import TransferControl
 
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 STRIPE_MIN = 64 * 1024 * 1024  # below this one stream from the best replica is as fast
 RANGE = 8 * 1024 * 1024
 STREAMS_PER_NODE = 2
+STRIKES = 4  # dropped connections before a node's streams give up (a flaky link drops a few)
 PIECE = 256 * 1024
 
 
@@ -55,6 +56,7 @@ class _Plan:
     ranges: list[_Range]
     lock: threading.Condition = field(default_factory=threading.Condition)
     failed_nodes: set[str] = field(default_factory=set)
+    strikes: dict[str, int] = field(default_factory=dict)  # dropped connections per node
     error: BaseException | None = None
 
     def take(self, node: str) -> _Range | None:
@@ -96,13 +98,18 @@ def fetch_striped(pool: Pool, v: VersionInfo, nodes: list[str], fd: int, control
                 _fetch_range(pool, client, node, v, r, fd, plan, control)
             except (NodeError, urllib3.exceptions.HTTPError, OSError) as e:
                 err = e if isinstance(e, NodeError) else map_error(e, client.node, f"downloading '{v.key}'")
-                log.info("%s failed a range of '%s' (%s); the others take it", node, v.key, err.message)
                 with plan.lock:
                     r.streams -= 1
-                    plan.failed_nodes.add(node)
+                    plan.strikes[node] = plan.strikes.get(node, 0) + 1
+                    out = plan.strikes[node] >= STRIKES or not isinstance(err, NodeUnreachableError)
+                    if out:
+                        plan.failed_nodes.add(node)
                     plan.lock.notify_all()
-                pool.note_failure(node, err)
-                return
+                log.info("%s failed a range of '%s' (%s); %s", node, v.key, err.message,
+                         "the others take its ranges" if out else "trying again on a new connection")
+                if out:
+                    pool.note_failure(node, err)
+                    return
             except BaseException as e:  # a cancel, or a bug: stop every stream
                 with plan.lock:
                     plan.error = e

@@ -405,6 +405,11 @@ def test_copy_damaged_deep_inside_is_marked_bad_at_once(pool: Pool, shared_nodes
         f.write(bytes(x ^ 0xFF for x in b))
     out = pool.get_file("corrupt/deep.bin", tmp_path / "deep-out.bin")
     assert out.read_bytes() == src.read_bytes()
-    states = {r.node: r.state for r in pool.stat("corrupt/deep.bin").current.replicas}
+    deadline = time.monotonic() + 10  # checked in the background once the read is done
+    while time.monotonic() < deadline:
+        states = {r.node: r.state for r in pool.stat("corrupt/deep.bin").current.replicas}
+        if states[victim] == ReplicaState.CORRUPT:
+            break
+        time.sleep(0.05)
     assert states[victim] == ReplicaState.CORRUPT
     assert all(s == ReplicaState.OK for n, s in states.items() if n != victim)

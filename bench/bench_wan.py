@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""PoolDrive over shaped links (the dev pool's WAN profile: Toxiproxy in front of each MinIO node) against
+rclone and s5cmd on the same proxies, same run.
+
+    .venv/bin/python bench/bench_wan.py [--runs 3] [--big-mb 256] [--small-count 500] [--small-kb 256]
+
+Profile 'wan': node1 LAN 1 ms; node2 VPS 40+-10 ms, 100 Mbit/s; node3 home 80 ms, 20 Mbit/s; node4 20+-5 ms,
+5 % of connections reset. Measured, each the median of --runs runs with min and max:
+- a large file at R=2 read by `pooldrive get` (ranges from both replicas) against rclone reading it from
+  each of the two nodes that hold it (the better one is the peer);
+- --small-count files of --small-kb uploaded at R=2 by `pooldrive put` against rclone (--transfers 8 and
+  32, its better) and s5cmd each writing the same two copies to node1 and node2 (the two fast links);
+- p95 of 1 MB reads in-process, before and while node2's link is throttled to 1 Mbit/s (hedging).
+Results: stdout, bench/results/wan-DATE.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.peers import (  # noqa: E402
+    BIN,
+    ROOT,
+    Runs,
+    parallel,
+    print_targets,
+    rclone_env,
+    run_measured,
+    s5cmd_cmd,
+    s5cmd_env,
+    tool,
+)
+
+
+def key_placed_on(nodes: list[str], all_nodes: list[str], stem: str) -> str:
+    """A pool path whose two copies go to exactly ``nodes`` (so the peer reads from a known holder)."""
+    from sync_agent.placement import NodeSpec, placement
+
+    specs = [NodeSpec(n) for n in all_nodes]
+    for i in range(10_000):
+        key = f"{stem}-{i}.bin"
+        if sorted(placement(key, specs, 2)) == sorted(nodes):
+            return key
+    raise SystemExit(f"no key lands on {nodes}")
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default="wan")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--big-mb", type=int, default=256)
+    ap.add_argument("--big-on", default="node2,node4", help="the two nodes holding the large file")
+    ap.add_argument("--small-count", type=int, default=500)
+    ap.add_argument("--small-kb", type=int, default=256)
+    ap.add_argument("--reads", type=int, default=40, help="1 MB reads for the hedging figure")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args()
+    rclone = tool("rclone")
+
+    work = Path(tempfile.mkdtemp(prefix="pooldrive-wan-"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
+           "XDG_DATA_HOME": str(work / "data"), "POOLDRIVE_POOL": "dev"}
+    os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")})
+    from sync_agent.devpool import DevPool
+    from sync_agent.netshape.profiles import changed
+    from sync_agent.pool import Pool
+
+    dp = DevPool()
+    runs = Runs()
+    hedging: dict[str, float] = {}
+    try:
+        cfg = dp.up(4, 2, profile=args.profile)
+        shaping = dp.shaping()
+        assert shaping is not None
+        links = {n: link.describe() for n, link in shaping.links.items()}
+        print("Links:", *(f"  {n}: {d}" for n, d in links.items()), sep="\n")
+        with Pool(cfg) as pool:
+            pool.init_buckets()
+            creds = pool.clients["node1"]._creds
+            for c in pool.clients.values():
+                if not c.s3.bucket_exists("peers"):
+                    c.s3.make_bucket("peers")
+        urls = {n.name: n.url for n in cfg.nodes}
+        renv = rclone_env(env, urls, creds.access_key, creds.secret_key)
+        senv = s5cmd_env(env, creds.access_key, creds.secret_key)
+        pd = str(BIN / "pooldrive")
+
+        big = work / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.big_mb):
+                f.write(os.urandom(1 << 20))
+        holders = args.big_on.split(",")
+        big_key = key_placed_on(holders, [n.name for n in cfg.nodes], "bench/big")
+        mb = big.stat().st_size / 1e6
+        print(f"\nLarge file: {args.big_mb} MB on {', '.join(holders)}")
+        run_measured([pd, "put", str(big), "--to", big_key], env)
+        for n in holders:
+            run_measured([rclone, "copyto", str(big), f"{n}:peers/big.bin"], renv)
+        small = work / "small"
+        for i in range(args.small_count):
+            (small / f"{i // 100:03d}").mkdir(parents=True, exist_ok=True)
+            (small / f"{i // 100:03d}" / f"f{i:05d}.bin").write_bytes(os.urandom(args.small_kb * 1024))
+        small_mb = args.small_count * args.small_kb * 1024 / 1e6
+        out = work / "out"
+        for r in range(args.runs):
+            print(f"Run {r + 1} of {args.runs}")
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            runs.measure("pooldrive get (both replicas)", mb, 1,
+                         lambda: run_measured([pd, "get", big_key, str(out / "pd.bin")], env))
+            for n in holders:
+                runs.measure(f"rclone copyto from {n}", mb, 1,
+                             lambda n=n: run_measured([rclone, "copyto", f"{n}:peers/big.bin",
+                                                       str(out / f"rc-{n}.bin")], renv))
+            runs.measure("pooldrive put R=2 (small)", small_mb, args.small_count,
+                         lambda: run_measured([pd, "put", str(small), "--to", f"small{r}/"], env))
+            for t in (8, 32):
+                runs.measure(f"rclone copy x2 --transfers {t} (small)", small_mb, args.small_count,
+                             lambda t=t: parallel([[rclone, "copy", "--transfers", str(t), str(small),
+                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv))
+            runs.measure("s5cmd cp x2 (small)", small_mb, args.small_count,
+                         lambda: parallel([s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
+                                           for n in ("node1", "node2")], senv))
+
+        print(f"\nHedging: {args.reads} reads of 1 MB, then again while node2's link is throttled to 1 Mbit/s")
+        with Pool(cfg, catalog_path=work / "hedge.sqlite3") as pool:
+            names = [pool.put_bytes(f"hedge/{i:03d}.bin", os.urandom(1 << 20)).path for i in range(args.reads)]
+
+            def timed_reads() -> list[float]:
+                took = []
+                for name in names:
+                    t = time.monotonic()
+                    pool.read_bytes(name)
+                    took.append(time.monotonic() - t)
+                return took
+
+            timed_reads()  # the pool learns the links
+            before = timed_reads()
+            dp.shape("node2", changed(shaping.links["node2"], rate_mbit=1))
+            during = timed_reads()
+            on_node2 = sum("node2" in pool.stat(n).replicas for n in names)
+        hedging = {"p95_unthrottled_s": p95(before), "p95_node2_at_1mbit_s": p95(during),
+                   "max_node2_at_1mbit_s": max(during), "files_with_a_copy_on_node2": on_node2}
+        print(f"  p95 {hedging['p95_unthrottled_s'] * 1000:.0f} ms unthrottled, "
+              f"{hedging['p95_node2_at_1mbit_s'] * 1000:.0f} ms with node2 at 1 Mbit/s "
+              f"(max {hedging['max_node2_at_1mbit_s'] * 1000:.0f} ms; {on_node2} of {len(names)} files have a copy "
+              "there)")
+    finally:
+        dp.down(purge=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    runs.print_table()
+    peer_get = runs.best_of([f"rclone copyto from {n}" for n in holders])
+    peer_put = runs.best_of([n for n in runs.seconds if n.startswith("rclone copy x2")], "files/s")
+    targets = print_targets([
+        (f"large download vs {peer_get}", runs.ratio("pooldrive get (both replicas)", peer_get), 1.5),
+        (f"small upload R=2 vs {peer_put}", runs.ratio("pooldrive put R=2 (small)", peer_put, "files/s"), 1.2),
+        ("small upload R=2 vs s5cmd x2", runs.ratio("pooldrive put R=2 (small)", "s5cmd cp x2 (small)", "files/s"),
+         1.0),
+        ("1 MB read p95: unthrottled / node2 throttled (>= 0.5: under 2x)",
+         hedging["p95_unthrottled_s"] / hedging["p95_node2_at_1mbit_s"], 0.5),
+    ])
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"wan-{date.today().isoformat()}"
+    stem.with_suffix(".json").write_text(json.dumps(
+        {"args": vars(args) | {"out": str(args.out)}, "cores": os.cpu_count(), "links": links,
+         "results": runs.table(), "hedging": hedging, "targets": targets}, indent=2))
+    lines = [f"# WAN profile '{args.profile}', {date.today().isoformat()}, {os.cpu_count()} cores, "
+             f"median of {args.runs} runs", "", *(f"- {n}: {d}" for n, d in links.items()), "",
+             "| | median | min | max | unit |", "|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} |"
+              for r in runs.table()]
+    lines += ["", f"1 MB reads: p95 {hedging['p95_unthrottled_s'] * 1000:.0f} ms, with node2 at 1 Mbit/s "
+              f"{hedging['p95_node2_at_1mbit_s'] * 1000:.0f} ms", "", "| target | ratio | wanted | |",
+              "|---|---|---|---|"]
+    lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
+              for t in targets]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"\nWritten: {stem}.json, {stem}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
