@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.peers import (  # noqa: E402
+from bench.peers import (
     BIN,
     ROOT,
     Runs,
@@ -114,34 +114,34 @@ def main() -> int:
             out.mkdir()
             key = f"bench/big{r}.bin"
             holders = placement(key, [NodeSpec(n.name) for n in cfg.nodes], 2)
-            runs.measure("pooldrive put R=2", mb, 1, lambda: run_measured([pd, "put", str(big), "--to", key], env))
+            runs.measure("pooldrive put R=2", mb, 1, run_measured, [pd, "put", str(big), "--to", key], env)
             runs.measure("raw minio-py x2 (server-bound)", mb, 1,
-                         lambda: raw_two_copies(pool, big, holders, f"raw{r}.bin"))
+                         raw_two_copies, pool, big, holders, f"raw{r}.bin")
             runs.measure("rclone copyto x2", mb, 1,
-                         lambda: parallel([[rclone, "copyto", str(big), f"{n}:peers/big{r}.bin"] for n in holders],
-                                          renv))
-            runs.measure("pooldrive get", mb, 1, lambda: run_measured([pd, "get", key, str(out / "big.bin")], env))
+                         parallel, [[rclone, "copyto", str(big), f"{n}:peers/big{r}.bin"] for n in holders],
+                                          renv)
+            runs.measure("pooldrive get", mb, 1, run_measured, [pd, "get", key, str(out / "big.bin")], env)
             runs.measure("rclone copyto (one node)", mb, 1,
-                         lambda: run_measured([rclone, "copyto", f"{holders[0]}:peers/big{r}.bin",
-                                               str(out / "big-rclone.bin")], renv))
+                         run_measured, [rclone, "copyto", f"{holders[0]}:peers/big{r}.bin",
+                                               str(out / "big-rclone.bin")], renv)
             runs.measure("pooldrive put R=2 (small)", small_mb, args.small_count,
-                         lambda: run_measured([pd, "put", str(small), "--to", f"small{r}"], env))
+                         run_measured, [pd, "put", str(small), "--to", f"small{r}"], env)
             for t in (8, 32):
                 runs.measure(f"rclone copy x2 --transfers {t} (small)", small_mb, args.small_count,
-                             lambda t=t: parallel([[rclone, "copy", "--transfers", str(t), str(small),
-                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv))
+                             parallel, [[rclone, "copy", "--transfers", str(t), str(small),
+                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv)
             runs.measure("s5cmd cp x2 (small)", small_mb, args.small_count,
-                         lambda: parallel([s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
-                                           for n in ("node1", "node2")], senv))
+                         parallel, [s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
+                                           for n in ("node1", "node2")], senv)
             runs.measure("pooldrive get (small)", small_mb, args.small_count,
-                         lambda: run_measured([pd, "get", f"small{r}", str(out / "small")], env))
+                         run_measured, [pd, "get", f"small{r}", str(out / "small")], env)
             for t in (8, 32):
                 runs.measure(f"rclone copy --transfers {t} (small, one node)", small_mb, args.small_count,
-                             lambda t=t: run_measured([rclone, "copy", "--transfers", str(t),
-                                                       f"node1:peers/small{r}-{t}", str(out / f"rc{t}")], renv))
+                             run_measured, [rclone, "copy", "--transfers", str(t),
+                                                       f"node1:peers/small{r}-{t}", str(out / f"rc{t}")], renv)
             runs.measure("s5cmd cp (small, one node)", small_mb, args.small_count,
-                         lambda: run_measured(s5cmd_cmd(urls["node1"], "cp", f"s3://peers/s5-{r}/*",
-                                                        f"{out / 's5'}/"), senv))
+                         run_measured, s5cmd_cmd(urls["node1"], "cp", f"s3://peers/s5-{r}/*",
+                                                        f"{out / 's5'}/"), senv)
         pool.close()
     finally:
         dp.down(purge=True)

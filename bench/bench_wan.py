@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.peers import (  # noqa: E402
+from bench.peers import (
     BIN,
     ROOT,
     Runs,
@@ -122,20 +122,20 @@ def main() -> int:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
             runs.measure("pooldrive get (both replicas)", mb, 1,
-                         lambda: run_measured([pd, "get", big_key, str(out / "pd.bin")], env))
+                         run_measured, [pd, "get", big_key, str(out / "pd.bin")], env)
             for n in holders:
                 runs.measure(f"rclone copyto from {n}", mb, 1,
-                             lambda n=n: run_measured([rclone, "copyto", f"{n}:peers/big.bin",
-                                                       str(out / f"rc-{n}.bin")], renv))
+                             run_measured, [rclone, "copyto", f"{n}:peers/big.bin",
+                                                       str(out / f"rc-{n}.bin")], renv)
             runs.measure("pooldrive put R=2 (small)", small_mb, args.small_count,
-                         lambda: run_measured([pd, "put", str(small), "--to", f"small{r}/"], env))
+                         run_measured, [pd, "put", str(small), "--to", f"small{r}/"], env)
             for t in (8, 32):
                 runs.measure(f"rclone copy x2 --transfers {t} (small)", small_mb, args.small_count,
-                             lambda t=t: parallel([[rclone, "copy", "--transfers", str(t), str(small),
-                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv))
+                             parallel, [[rclone, "copy", "--transfers", str(t), str(small),
+                                                    f"{n}:peers/small{r}-{t}"] for n in ("node1", "node2")], renv)
             runs.measure("s5cmd cp x2 (small)", small_mb, args.small_count,
-                         lambda: parallel([s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
-                                           for n in ("node1", "node2")], senv))
+                         parallel, [s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
+                                           for n in ("node1", "node2")], senv)
 
         print(f"\nHedging: {args.reads} reads of 1 MB, then again while node2's link is throttled to 1 Mbit/s")
         with Pool(cfg, catalog_path=work / "hedge.sqlite3") as pool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -92,10 +93,12 @@ class Runs:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     rss_kb: dict[str, int] = field(default_factory=dict)
 
-    def measure(self, name: str, megabytes: float, files: int, fn: Callable[[], tuple[float, int]]) -> None:
+    def measure(self, name: str, megabytes: float, files: int, fn: Callable[..., tuple[float, int]],
+                *args: Any) -> None:
+        """Run ``fn(*args)`` (wall seconds, peak RSS KB) as one run of ``name``."""
         os.sync()  # the previous step's dirty pages are written now, not during this one
         time.sleep(0.5)
-        s, rss = fn()
+        s, rss = fn(*args)
         self.megabytes[name], self.files[name] = megabytes, files
         self.seconds.setdefault(name, []).append(s)
         self.rss_kb[name] = max(self.rss_kb.get(name, 0), rss)
