@@ -147,7 +147,7 @@ def upload(pool: Pool, local: Path, remote: str | None = None, *, parallel: int 
 
     if control is not None:
         control.total = sum(u.size for u in plan)
-    return _run(plan, work, result, parallel or pool.parallel_files, on_file)
+    return _run(plan, work, result, parallel or pool.files_in_flight(), on_file)
 
 
 @dataclass(frozen=True)
@@ -192,4 +192,4 @@ def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
 
     if control is not None:
         control.total = sum(d.size for d in plan)
-    return _run(plan, work, result, parallel or pool.parallel_files, on_file)
+    return _run(plan, work, result, parallel or pool.files_in_flight(), on_file)

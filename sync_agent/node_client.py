@@ -149,7 +149,7 @@ class NodeClient:
         self.retries = 0  # requests sent again after the link dropped them
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
-            maxsize=16, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
+            maxsize=32, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
                                               backoff_factor=0.2, status_forcelist=[]))
         self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
                         secure=node.secure, http_client=self._http)

@@ -27,7 +27,7 @@ from sync_agent.health import HealthBook
 from sync_agent.journal import Journal
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
-from sync_agent.transfer import RateLimiter, TransferControl
+from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class Pool:
         self.clients: dict[str, NodeClient] = {}
         self.up_limiter = RateLimiter()
         self.down_limiter = RateLimiter()
-        self.parallel_files = 8
+        self.parallel_files = 0  # 0: as many as the nodes' round trips call for (files_in_flight)
         self._probed_at = 0.0
         self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
@@ -73,8 +73,16 @@ class Pool:
     def io_executor(self) -> ThreadPoolExecutor:
         """Threads for the replica writes of single files (never submit work that itself waits on it)."""
         if self._io_executor is None:
-            self._io_executor = ThreadPoolExecutor(32, thread_name_prefix="pooldrive-io")
+            self._io_executor = ThreadPoolExecutor(2 * MOST_IN_FLIGHT + 16, thread_name_prefix="pooldrive-io")
         return self._io_executor
+
+    def files_in_flight(self) -> int:
+        """How many files a batch moves at once: the fixed setting, else what the usable nodes' round trips
+        call for (measured by a health probe if none was made yet)."""
+        if self.parallel_files:
+            return self.parallel_files
+        self.refresh_health(max_age=60, with_capacity=False)
+        return files_in_flight([h.latency for h in self.health.snapshot() if h.state != Health.DOWN])
 
     def close(self) -> None:
         self.journal.flush()

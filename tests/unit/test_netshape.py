@@ -26,3 +26,12 @@ def test_profiles_cover_any_node_count_and_refuse_nonsense() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         Link(resets=2)
     assert changed(links[1], rtt_ms=300, rate_mbit=None).describe() == "VPS: 300 ms RTT +-10, 100 Mbit/s"
+
+
+def test_files_in_flight_follow_the_round_trip() -> None:
+    from sync_agent.transfer import FEWEST_IN_FLIGHT, MOST_IN_FLIGHT, files_in_flight
+
+    assert files_in_flight([]) == FEWEST_IN_FLIGHT
+    assert files_in_flight([0.001, 0.002, 0.001, 0.003]) == FEWEST_IN_FLIGHT  # loopback / LAN: CPU-bound
+    assert files_in_flight([0.001, 0.04, 0.08, 0.02]) == 24  # median 40 ms
+    assert files_in_flight([0.3, 0.4, 0.5]) == MOST_IN_FLIGHT
