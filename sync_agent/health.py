@@ -77,7 +77,7 @@ class NodeHealth:
     def observe_rate(self, nbytes: int, seconds: float) -> None:
         """Smoothed as seconds per byte, not bytes per second: one slow body then counts for what it cost
         (an average of rates would let a fast history hide a link that just became thin)."""
-        rate = nbytes / max(seconds, 1e-3)
+        rate = max(nbytes, 1) / max(seconds, 1e-3)  # a body that sent nothing at all is as slow as it gets
         if self.throughput <= 0 or time.monotonic() - self.rate_at > RATE_FORGET:
             self.throughput = rate
         else:

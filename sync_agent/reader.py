@@ -7,6 +7,7 @@ file is renamed into place. When a node fails mid-way, the next replica continue
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -37,7 +38,7 @@ from sync_agent.errors import (
 from sync_agent.node_client import map_error
 from sync_agent.placement import read_cost, read_order, should_switch
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
-from sync_agent.transfer import CHUNK, TransferControl, drain_hash, fsync_dir
+from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -63,6 +64,7 @@ def temp_path(dest: Path, sha256: str) -> Path:
     return dest.with_name(name)
 
 
+MAX_RESUMES = 64  # per node and read: a link that drops every few MB still gets a large file through
 PIECE = 256 * 1024  # read-ahead pieces: small enough to notice a replica falling behind within a second
 SMALL_PIECE = 32 * 1024
 
@@ -187,20 +189,25 @@ class _Attempts:
         self.remaining = read_order(pool.health.views(v.ok_nodes()), v.size)
         self.errors: list[str] = []
         self.suspects: list[str] = []  # nodes whose stream broke while the node itself stayed up
-        self.retried: set[str] = set()
+        self.breaks: dict[str, set[int]] = {}  # node -> byte offsets its bodies broke at
+        self.retried: dict[str, int] = {}  # node -> times a broken body was resumed on it
         self.behind: set[str] = set()
 
-    def broke(self, node: str, e: NodeError) -> None:
+    def broke(self, node: str, e: NodeError, *, at: int = -1, progressed: bool = True) -> None:
         """A body that stopped mid-way: a dropped connection, or a copy the node cannot read (bit rot).
-        A node that still answers is tried once more (last, from the same offset), and asked again later
-        (``verify_suspects``) before the copy is marked, unless it then served past the break."""
+        A node that still answers is tried again after the others, from where it stopped, for as long as
+        each attempt gets further (a link that drops connections) and once more after one that did not;
+        it is asked again later (``verify_suspects``) before the copy is marked, unless it then served past
+        the break."""
         if isinstance(e, NodeUnreachableError) and self.pool.client(node).live(1.0):
             self.suspects.append(node)
+            self.breaks.setdefault(node, set()).add(at)
             self.errors.append(f"{node}: {e.message}")
             if node in self.remaining:
                 self.remaining.remove(node)
-            if node not in self.retried:
-                self.retried.add(node)
+            tries = self.retried.get(node, 0)
+            if (progressed and tries < MAX_RESUMES) or tries == 0:
+                self.retried[node] = tries + 1
                 self.remaining.append(node)
             return
         self.failed(node, e)
@@ -230,12 +237,23 @@ class _Attempts:
             self.pool.io_executor.submit(self._verify, list(self.suspects))
 
     def _verify(self, suspects: list[str]) -> None:
-        for node in suspects:
+        """A copy is bad when it reads whole but wrong, or when it breaks again where it broke before (a
+        node stops a body where its own bit-rot check fails, always at the same place); a body that breaks
+        elsewhere says the link drops connections, not that the copy is bad."""
+        for node in set(suspects):
+            received = 0
+            sha = hashlib.sha256()
             try:
-                sha, size = drain_hash(_get(self.pool, node, self.v, 0))
-                good = size == self.v.size and sha == self.v.sha256
+                with contextlib.closing(_get(self.pool, node, self.v, 0)) as resp:
+                    while chunk := resp.read(CHUNK):
+                        sha.update(chunk)
+                        received += len(chunk)
+                good = received == self.v.size and sha.hexdigest() == self.v.sha256
             except (NodeError, urllib3.exceptions.HTTPError, OSError):
-                good = False
+                good = not any(abs(received - at) <= CHUNK for at in self.breaks.get(node, ()))
+                if good:
+                    log.info("copy of '%s' on %s broke off at another place when checked again: the link, "
+                             "not the copy", self.path, node)
             if not good:
                 log.warning("copy of '%s' on %s is damaged; marked bad for repair", self.path, node)
                 self.pool.catalog.set_replica_state(self.path, self.v.number, node, ReplicaState.CORRUPT)
@@ -282,7 +300,8 @@ def _fetch(pool: Pool, tries: _Attempts, out: BinaryIO, sha: hashlib._Hash, offs
         except _FellBehind:
             tries.fell_behind(node)
         except NodeError as e:
-            tries.broke(node, e)
+            out.flush()
+            tries.broke(node, e, at=out.tell(), progressed=out.tell() > offset)
         else:
             tries.served(node)
             if offset == v.size and sha.hexdigest() != v.sha256:

@@ -147,3 +147,25 @@ def test_a_thin_link_does_not_hold_a_write_another_node_can_take(shaped_nodes: S
         time.sleep(0.2)
     assert sorted(shaped_nodes.holders(pool.cfg.bucket, key)) == sorted(info.replicas)
     pool.close()
+
+
+def test_a_download_over_a_link_that_keeps_dropping_resumes_from_where_it_stopped(shaped_nodes: ShapedNodes,
+                                                                                  tmp_path: Path) -> None:
+    """The only reachable copy sits behind a link that cuts every connection after 12 MB: a 40 MB file still
+    arrives whole, each new connection continuing at the byte where the last one stopped."""
+    pool = shaped_nodes.open_pool(fresh_bucket(), tmp_path / "c.sqlite3", timeouts=WAN_TIMEOUTS,
+                                  nodes=["node1", "node2"])
+    src = tmp_path / "video.bin"
+    src.write_bytes(os.urandom(40 * 1024 * 1024))
+    pool.put_file(src, "video.bin")
+    shaped_nodes.cut("node2")
+    shaped_nodes.server.api.add_toxic(f"{shaped_nodes.tag}-node1", {
+        "name": "cut", "type": "limit_data", "stream": "downstream", "toxicity": 1.0,
+        "attributes": {"bytes": 12 * 1024 * 1024}})
+    before = pool.client("node1").requests
+    pool.get_file("video.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    gets = pool.client("node1").requests - before
+    assert 4 <= gets <= 6, gets  # one request per 12 MB: never from the start again
+    shaped_nodes.cut("node2", False)
+    pool.close()

@@ -41,3 +41,15 @@ def test_book_publishes_changes_only() -> None:
     book.record("a", False, hard=True)
     book.record("a", False, hard=True)
     assert [(e.old, e.new) for e in events] == [(Health.UP, Health.DOWN)]
+
+
+def test_a_slow_body_counts_for_what_it_cost_and_nothing_divides_by_zero() -> None:
+    from sync_agent.health import NodeHealth
+
+    h = NodeHealth("n")
+    for _ in range(5):
+        h.observe_rate(50_000_000, 1.0)  # 50 MB/s history
+    h.observe_rate(100_000, 1.0)  # one body at 100 KB/s
+    assert h.known_throughput() < 500_000  # the slow body dominates (a rate average would say 35 MB/s)
+    h.observe_rate(0, 0.5)  # a stalled body: no crash, and slower still
+    assert 0 < h.known_throughput() < 100_000
