@@ -74,7 +74,9 @@ class NodeCard(QFrame):
     def update_status(self, s: NodeStatus) -> None:
         self.set_state(s.state.value)
         if s.state != Health.DOWN:
-            self.latency.setText(f"{s.latency_ms:.0f} ms")
+            rate = f" · {s.rate / 1e6:.1f} MB/s" if s.rate else ""
+            self.latency.setText(f"{s.latency_ms:.0f} ms{rate}")
+            self.latency.setToolTip("round trip" + (" · rate of its recent downloads" if s.rate else ""))
         zone = f" · zone {s.zone}" if s.zone else ""
         drain = " · draining" if s.draining else ""
         self.detail.setText(f"{s.endpoint}\nweight {s.weight:g}{zone}{drain} · {s.replicas} copies")

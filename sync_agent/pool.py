@@ -43,6 +43,7 @@ class NodeStatus:
     replicas: int
     draining: bool
     error: str = ""
+    rate: float = 0.0  # bytes/s its recent bodies came at (0: not measured lately)
 
 
 class Pool:
@@ -198,7 +199,8 @@ class Pool:
             cap = h.capacity
             out.append(NodeStatus(n.name, n.endpoint, h.state, h.latency * 1000, n.weight, n.zone,
                                   cap.used if cap else None, cap.total if cap else None,
-                                  self.catalog.replicas_on_node(n.name), n.name in draining, h.last_error))
+                                  self.catalog.replicas_on_node(n.name), n.name in draining, h.last_error,
+                                  h.known_throughput()))
         return out
 
     # --- files --------------------------------------------------------------------------------------
