@@ -101,7 +101,7 @@ def _drop_name_clashes(plan: list[PlannedUpload], result: BatchResult) -> list[P
     return keep
 
 
-def _run(items: list, work: Callable, result: BatchResult, parallel: int,  # type: ignore[type-arg]
+def _run(items: list, work: Callable, result: BatchResult, parallel: int,
          on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> BatchResult:
     lock = threading.Lock()
     stop = threading.Event()

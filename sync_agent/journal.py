@@ -280,7 +280,7 @@ class Journal:
         return gone
 
     @staticmethod
-    def _read_entry(client, key: str) -> Changes:  # type: ignore[no-untyped-def]
+    def _read_entry(client, key: str) -> Changes:
         try:
             resp = client.get(key)
         except NodeError:

@@ -73,7 +73,7 @@ def retry_pending_deletes(pool: Pool) -> int:
         if live is not None and live.id == intent.file_id:
             pool.catalog.remove_intent(intent.id)  # the file came back since: nothing to delete
             continue
-        nodes = [n for n in intent.payload.get("nodes", []) if n in pool.clients]  # type: ignore[union-attr]
+        nodes = [n for n in intent.nodes() if n in pool.clients]
         failed = _delete_markers(pool, intent.path, nodes)
         if failed:
             pool.catalog.update_intent(intent.id, nodes=failed)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 import urllib3
 from minio import Minio
@@ -40,6 +40,12 @@ AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "In
 FULL_CODES = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded", "EntityTooLarge",
               "XMinioDiskFull"}
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
+
+
+class Readable(Protocol):
+    """What an upload reads from: a file, or a wrapper that meters or hashes one."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,7 @@ class NodeClient:
         return Capacity(total, used, free) if total else None
 
     # --- objects ----------------------------------------------------------------------------------
-    def put(self, key: str, data: BinaryIO, length: int, meta: dict[str, str], *, part_size: int,
+    def put(self, key: str, data: Readable, length: int, meta: dict[str, str], *, part_size: int,
             parallel: int = 3, progress: Any = None) -> tuple[str | None, str]:
         """Upload; returns (version id, etag)."""
         headers = {META_PREFIX + k: v for k, v in meta.items()}

@@ -6,6 +6,7 @@ through it. Writing lives in ``writer``, reading in ``reader``, namespace change
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -228,19 +229,19 @@ class Pool:
     def exists(self, remote: str) -> bool:
         return self.catalog.get(keys.normalize(remote)) is not None
 
-    def list(self, folder: str = "") -> list[DirEntry]:
+    def list(self, folder: str = "") -> builtins.list[DirEntry]:
         return self.catalog.list_dir(keys.normalize_dir(folder))
 
     def walk(self, folder: str = "") -> Iterator[FileInfo]:
         return self.catalog.walk(keys.normalize_dir(folder))
 
-    def versions(self, remote: str) -> list[VersionInfo]:
+    def versions(self, remote: str) -> builtins.list[VersionInfo]:
         return self.catalog.versions(keys.normalize(remote))
 
-    def move(self, src: str, dst: str) -> list[str]:
+    def move(self, src: str, dst: str) -> builtins.list[str]:
         return namespace.move(self, src, dst)
 
-    def delete(self, remote: str, *, recursive: bool = False) -> list[str]:
+    def delete(self, remote: str, *, recursive: bool = False) -> builtins.list[str]:
         return namespace.delete(self, remote, recursive=recursive)
 
     def restore(self, remote: str, number: int) -> FileInfo:

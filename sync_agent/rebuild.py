@@ -284,8 +284,8 @@ def _assign_live_paths(pool: Pool, files: dict[str, FileState], newest: dict[str
                 if (key, number) == winner[:2]:
                     continue
                 v = f.versions.pop(number)
-                twin = _derived_id(key, fid, number)
-                files[twin] = FileState(twin, key, False, {number: v}, number)
+                twin_id = _derived_id(key, fid, number)
+                files[twin_id] = FileState(twin_id, key, False, {number: v}, number)
                 bad[key] = f"claims the identity of '{winner[0]}'; kept as a separate file"
         f.deleted, f.path, f.live_number = False, winner[0], winner[1]
 

@@ -66,10 +66,10 @@ def plan_version(f: VersionFacts, n: NodeFacts, mode: Mode) -> Plan:
     else:
         need = max(0, n.replicas - len(good))
         plan.copy_to = candidates[:need]
-        after = good + plan.copy_to
-        if len(after) >= n.replicas:
+        copies = good + plan.copy_to
+        if len(copies) >= n.replicas:
             order = {x: i for i, x in enumerate(f.ranking)}
-            keep = sorted(after, key=lambda x: order.get(x, len(order)))[:n.replicas]
+            keep = sorted(copies, key=lambda x: order.get(x, len(order)))[:n.replicas]
             plan.trim = [h for h in good if h not in keep and h not in unreachable]
             plan.trim += [h for h in f.holders if h in n.draining and h not in unreachable]
     if len(set(good) | set(plan.copy_to)) >= n.replicas or (len(good) >= 1 and not candidates):

@@ -126,7 +126,7 @@ def recover_replication_intents(pool: Pool) -> int:
     for intent in pool.catalog.intents():
         if intent.kind not in ("replicate", "trim") or _owner_alive(intent.payload):
             continue
-        nodes = [n for n in intent.payload.get("nodes", []) if n in pool.clients]  # type: ignore[union-attr]
+        nodes = [n for n in intent.nodes() if n in pool.clients]
         try:
             if intent.kind == "replicate":
                 done = undo_stray_versions(pool, intent.path, intent.file_id, intent.version, nodes)

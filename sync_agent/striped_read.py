@@ -144,7 +144,7 @@ def fetch_striped(pool: Pool, v: VersionInfo, nodes: list[str], fd: int, control
     return True
 
 
-def _fetch_range(pool: Pool, client, node: str, v: VersionInfo, r: _Range, fd: int,  # type: ignore[no-untyped-def]
+def _fetch_range(pool: Pool, client, node: str, v: VersionInfo, r: _Range, fd: int,
                  plan: _Plan, control: TransferControl | None) -> None:
     with pool.health.request(node):
         t = time.monotonic()

@@ -58,7 +58,7 @@ def etag_fits(etag: str, parts: int) -> bool:
     return etag.endswith(f"-{parts}")
 
 
-def drain_hash(resp) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+def drain_hash(resp) -> tuple[str, int]:
     """Read a streaming response to its end: (SHA-256 hex, bytes read); always releases it."""
     sha = hashlib.sha256()
     size = 0

@@ -11,6 +11,7 @@ An intent left behind by a crash is undone by ``recover_intents`` the next time 
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import os
@@ -159,7 +160,7 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
     if running:
         log.info("'%s' has its %d copies; %s still writing, overtaken", key, len(written), ", ".join(running.values()))
     for fut, node in running.items():  # overtaken: a copy finishing later is one more than R, taken back
-        fut.add_done_callback(lambda f, node=node: _take_back(pool, key, node, f))
+        fut.add_done_callback(functools.partial(_take_back, pool, key, node))
     return written, errors
 
 
@@ -217,12 +218,11 @@ def _claim_resumable(pool: Pool, key: str, digest: Digest, file_id: str, number:
         same = (i.payload.get("sha256") == digest.sha256 and i.version == number
                 and (i.file_id == file_id or not known) and i.payload.get("uploads"))
         if same and claimed is None:
-            meta = object_meta(i.file_id, number, digest.sha256, digest.size, float(i.payload["mtime"]),  # type: ignore[arg-type]
-                               written=float(i.payload["written"]))  # type: ignore[arg-type]
-            claimed = _Upload(key, i.file_id, number, i.id, digest, meta, lambda: io.BytesIO(),
-                              uploads=dict(i.payload["uploads"]))  # type: ignore[arg-type]
+            meta = object_meta(i.file_id, number, digest.sha256, digest.size, i.number("mtime"),
+                               written=i.number("written"))
+            claimed = _Upload(key, i.file_id, number, i.id, digest, meta, io.BytesIO, uploads=i.uploads())
         else:
-            _abandon(pool, key, i.file_id, i.version, i.id, dict(i.payload.get("uploads") or {}), {})  # type: ignore[arg-type]
+            _abandon(pool, key, i.file_id, i.version, i.id, i.uploads(), {})
     return claimed
 
 
@@ -413,7 +413,7 @@ def recover_intents(pool: Pool) -> int:
     for intent in pool.catalog.intents("put"):
         if _owner_alive(intent.payload):
             continue
-        uploads: dict[str, str] = dict(intent.payload.get("uploads") or {})  # type: ignore[arg-type]
+        uploads = intent.uploads()
         if uploads and time.time() - intent.created_at < RESUME_WINDOW:
             continue  # kept so the next upload of this file picks up where it stopped
         for node, upload_id in uploads.items():

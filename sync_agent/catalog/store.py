@@ -96,6 +96,19 @@ class IntentInfo:
     payload: dict[str, object] = field(default_factory=dict)
     created_at: float = 0.0
 
+    # typed views of the payload (JSON this catalog wrote itself)
+    def nodes(self) -> list[str]:
+        raw = self.payload.get("nodes")
+        return [str(n) for n in raw] if isinstance(raw, list) else []
+
+    def uploads(self) -> dict[str, str]:
+        raw = self.payload.get("uploads")
+        return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+
+    def number(self, key: str, default: float = 0.0) -> float:
+        raw = self.payload.get(key)
+        return float(raw) if isinstance(raw, int | float | str) else default
+
 
 def _writes(fn: Callable[..., T]) -> Callable[..., T]:
     """Run a catalog write in a transaction, one writer thread at a time.
@@ -283,9 +296,9 @@ class Catalog:
         'LEFT JOIN "version" v ON v.file_id = f.id AND v.number = f.version '
         'LEFT JOIN "replica" r ON r.version_id = v.id WHERE f.deleted = 0 {where}ORDER BY f.path')
 
-    def _live_files(self, where: str, args: tuple) -> list[FileInfo]:  # type: ignore[type-arg]
+    def _live_files(self, where: str, args: tuple) -> list[FileInfo]:
         out: list[FileInfo] = []
-        current: list = []  # type: ignore[type-arg]
+        current: list = []
 
         def flush() -> None:
             first = current[0]

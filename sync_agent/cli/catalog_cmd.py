@@ -9,7 +9,7 @@ from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("catalog", help="the local catalog of files and replicas")
     s = p.add_subparsers(dest="action", required=True)
     s.add_parser("rebuild", help="recreate the catalog from the nodes alone").set_defaults(func=cmd_rebuild)

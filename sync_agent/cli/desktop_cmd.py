@@ -9,7 +9,7 @@ from sync_agent import desktop_integration as di
 from sync_agent.cli.output import console
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("desktop", help="add PoolDrive to (or remove it from) the application menu")
     ds = d.add_subparsers(dest="action", required=True)
     ds.add_parser("install").set_defaults(func=cmd_install)
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     a.set_defaults(func=cmd_autostart)
     s = sub.add_parser("session", help="start the sync agent, then the tray app (what autostart runs)")
     s.add_argument("--folder", type=Path, required=True)
-    s.set_defaults(func=lambda args: di.start_session(args.folder) or 0)
+    s.set_defaults(func=cmd_session)
 
 
 def cmd_install(args: argparse.Namespace) -> int:
@@ -47,4 +47,9 @@ def cmd_autostart(args: argparse.Namespace) -> int:
     written = di.autostart_on(folder, use_systemd=False if args.no_systemd else None)
     for p in written:
         console.print(f"Wrote {p}")
+    return 0
+
+
+def cmd_session(args: argparse.Namespace) -> int:
+    di.start_session(args.folder)
     return 0

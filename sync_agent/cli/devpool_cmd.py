@@ -10,7 +10,7 @@ from sync_agent.errors import DevPoolError
 from sync_agent.netshape.profiles import PROFILES, Link, changed
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("devpool", help="start and stop a local pool of MinIO nodes")
     s = p.add_subparsers(dest="action", required=True)
     up = s.add_parser("up", help="start N MinIO nodes on 127.0.0.1")

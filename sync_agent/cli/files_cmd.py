@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from sync_agent import batch, keys
 from sync_agent.catalog.store import DirEntry
@@ -22,7 +23,7 @@ from sync_agent.errors import NotFoundError
 from sync_agent.transfer import TransferControl
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("put", help="upload files or folders")
     p.add_argument("local", nargs="+", type=Path)
     p.add_argument("--to", dest="remote", default=None,
@@ -118,6 +119,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
+        entries: list[dict[str, Any]]
         if args.recursive:
             entries = [{"path": f.path, "size": f.size, "is_dir": False, "sha256": f.sha256,
                         "mtime": f.mtime, "version": f.version, "replicas": f.replicas}

@@ -11,7 +11,7 @@ from sync_agent.replica_plan import Mode
 from sync_agent.transfer import RateLimiter
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     for name, text in (("repair", "bring every file back to R verified copies now (down nodes count as lost)"),
                        ("rebalance", "move copies to where placement puts them (after adding a node or "
                                      "changing weights)")):

@@ -14,7 +14,7 @@ from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import ConfigError, RefusedError
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pool", help="create and configure pools")
     s = p.add_subparsers(dest="action", required=True)
     c = s.add_parser("create", help="create a pool")

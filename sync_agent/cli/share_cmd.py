@@ -15,7 +15,7 @@ from sync_agent.sharing import invitation, links, shares
 from sync_agent.sharing.policy import Mode
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("share", help="share folders and files")
     s = p.add_subparsers(dest="action", required=True)
     f = s.add_parser("folder", help="share a folder with someone (a scoped key on every node)")

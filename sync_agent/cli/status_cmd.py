@@ -13,7 +13,7 @@ from sync_agent.pool import NodeStatus, Pool
 COLOUR = {Health.UP: "green", Health.DEGRADED: "yellow", Health.DOWN: "red"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="nodes: health, latency, space, weight")
     p.add_argument("--watch", action="store_true", help="keep watching and report every change")
     p.add_argument("--interval", type=float, default=2.0, help="probe interval for --watch (seconds)")

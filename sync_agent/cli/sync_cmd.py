@@ -19,7 +19,7 @@ from sync_agent.sync.state import state_dir_for
 DEFAULT_FOLDER = Path.home() / "PoolDrive"
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sync", help="sync a local folder with the pool")
     s = p.add_subparsers(dest="action", required=True)
     for name, text in (("run", "run the agent in the foreground"), ("start", "start the agent in the background"),
@@ -123,7 +123,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 1
 
 
-def _print_status(st: dict) -> None:  # type: ignore[type-arg]
+def _print_status(st: dict) -> None:
     colour = {"idle": "green", "syncing": "cyan", "paused": "yellow", "error": "red", "offline": "red"}
     state = st["state"]
     console.print(f"[{colour.get(state, 'white')}]{state}[/] {st.get('detail', '')}  folder {st['folder']}  "

@@ -77,8 +77,8 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
     _find_moves(out, local, base)
     deletes = sum(1 for s in out.deletes if s.action == Action.DELETE_REMOTE)  # pool deletes go to the trash
     total = (len(base) if base_count is None else base_count) + recent_deletes
-    seen = deletes + recent_deletes
-    if deletes and not allow_deletes and seen >= guard_min and seen > guard_share * max(1, total):
+    counted = deletes + recent_deletes
+    if deletes and not allow_deletes and counted >= guard_min and counted > guard_share * max(1, total):
         out.held_deletes = deletes
         out.deletes = [s for s in out.deletes if s.action != Action.DELETE_REMOTE]
     return out
@@ -86,7 +86,7 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
 
 def _find_moves(out: Plan, local: dict[str, str], base: dict[str, str]) -> None:
     """A local delete and a local upload of the very content that was deleted: a move, done server-side."""
-    gone = {}
+    gone: dict[str, list[Step]] = {}
     for s in out.deletes:
         if s.action == Action.DELETE_REMOTE and s.path in base:
             gone.setdefault(base[s.path], []).append(s)

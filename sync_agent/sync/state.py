@@ -95,4 +95,5 @@ class SyncState:
 
     @property
     def excluded(self) -> list[str]:
-        return list(self.setting("excluded", []))  # type: ignore[arg-type]
+        raw = self.setting("excluded", [])
+        return [str(x) for x in raw] if isinstance(raw, list) else []

@@ -28,6 +28,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 INOTIFY_HELP = ("The folder has more subfolders than inotify may watch (fs.inotify.max_user_watches). PoolDrive "
@@ -53,7 +54,7 @@ class LocalWatcher(FileSystemEventHandler):
         self._last = 0.0
         self._cond = threading.Condition()
         self._stop = False
-        self._observer: Observer | PollingObserver | None = None
+        self._observer: BaseObserver | None = None
         self._thread = threading.Thread(target=self._flush_loop, name="pooldrive-watch", daemon=True)
 
     def _rel(self, path: str | bytes) -> str | None:
