@@ -15,14 +15,11 @@ Results: stdout, bench/results/transfer-DATE.json and .md (and transfer.png with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,13 +28,14 @@ from bench.peers import (
     BIN,
     ROOT,
     Runs,
+    isolated_env,
     parallel,
     print_targets,
-    rclone_env,
     run_measured,
     s5cmd_cmd,
-    s5cmd_env,
+    setup_peers,
     tool,
+    write_results,
 )
 
 
@@ -81,10 +79,7 @@ def main() -> int:
     args = ap.parse_args()
     rclone = tool("rclone")
 
-    work = Path(tempfile.mkdtemp(prefix="pooldrive-bench-"))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
-           "XDG_DATA_HOME": str(work / "data"), "POOLDRIVE_POOL": "dev"}
-    os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")})
+    work, env = isolated_env("pooldrive-bench-")
     from sync_agent.devpool import DevPool
     from sync_agent.placement import NodeSpec, placement
     from sync_agent.pool import Pool
@@ -96,14 +91,8 @@ def main() -> int:
         big, small = make_data(work, args.big_mb, args.small_count, args.small_kb)
         cfg = dp.up(4, 2)
         pool = Pool(cfg, catalog_path=work / "raw.sqlite3")
-        pool.init_buckets()
-        creds = pool.clients["node1"]._creds
-        for c in pool.clients.values():
-            if not c.s3.bucket_exists("peers"):
-                c.s3.make_bucket("peers")
-        urls = {n.name: n.url for n in cfg.nodes}
-        renv = rclone_env(env, urls, creds.access_key, creds.secret_key)
-        senv = s5cmd_env(env, creds.access_key, creds.secret_key)
+        peers = setup_peers(pool, env)
+        urls, renv, senv = peers.urls, peers.rclone_env, peers.s5cmd_env
         pd = str(BIN / "pooldrive")
         mb = args.big_mb * 1.048576
         small_mb = args.small_count * args.small_kb * 1024 / 1e6
@@ -162,21 +151,9 @@ def main() -> int:
         ("small download vs s5cmd", runs.ratio("pooldrive get (small)", "s5cmd cp (small, one node)", "files/s"),
          1.0),
     ])
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"transfer-{date.today().isoformat()}"
-    stem.with_suffix(".json").write_text(json.dumps({"args": vars(args) | {"out": str(args.out)},
-                                                     "cores": os.cpu_count(), "results": runs.table(),
-                                                     "targets": targets}, indent=2))
-    lines = [f"# Loopback transfers, {date.today().isoformat()}, {os.cpu_count()} cores, median of {args.runs} runs",
-             f"{args.big_mb} MB file; {args.small_count} x {args.small_kb} KB files", "",
-             "| | median | min | max | unit | peak RSS MB |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} | "
-              f"{r['peak_rss_MB']:.0f} |" for r in runs.table()]
-    lines += ["", "| target | ratio | wanted | |", "|---|---|---|---|"]
-    lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
-              for t in targets]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"\nWritten: {stem}.json, {stem}.md")
+    write_results(args.out, "transfer", "Loopback transfers", runs, targets,
+                  [f"{args.big_mb} MB file; {args.small_count} x {args.small_kb} KB files; median of {args.runs} runs"],
+                  {"args": vars(args)})
     return 0
 
 

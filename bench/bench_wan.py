@@ -17,14 +17,11 @@ Results: stdout, bench/results/wan-DATE.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,13 +30,14 @@ from bench.peers import (
     BIN,
     ROOT,
     Runs,
+    isolated_env,
     parallel,
     print_targets,
-    rclone_env,
     run_measured,
     s5cmd_cmd,
-    s5cmd_env,
+    setup_peers,
     tool,
+    write_results,
 )
 
 
@@ -72,10 +70,7 @@ def main() -> int:
     args = ap.parse_args()
     rclone = tool("rclone")
 
-    work = Path(tempfile.mkdtemp(prefix="pooldrive-wan-"))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
-           "XDG_DATA_HOME": str(work / "data"), "POOLDRIVE_POOL": "dev"}
-    os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")})
+    work, env = isolated_env("pooldrive-wan-")
     from sync_agent.devpool import DevPool
     from sync_agent.netshape.profiles import changed
     from sync_agent.pool import Pool
@@ -90,14 +85,8 @@ def main() -> int:
         links = {n: link.describe() for n, link in shaping.links.items()}
         print("Links:", *(f"  {n}: {d}" for n, d in links.items()), sep="\n")
         with Pool(cfg) as pool:
-            pool.init_buckets()
-            creds = pool.clients["node1"]._creds
-            for c in pool.clients.values():
-                if not c.s3.bucket_exists("peers"):
-                    c.s3.make_bucket("peers")
-        urls = {n.name: n.url for n in cfg.nodes}
-        renv = rclone_env(env, urls, creds.access_key, creds.secret_key)
-        senv = s5cmd_env(env, creds.access_key, creds.secret_key)
+            peers = setup_peers(pool, env)
+        urls, renv, senv = peers.urls, peers.rclone_env, peers.s5cmd_env
         pd = str(BIN / "pooldrive")
 
         big = work / "big.bin"
@@ -182,24 +171,12 @@ def main() -> int:
         ("1 MB read p95: node2 cut off / node2 throttled (1.0: hedging reaches the floor)",
          hedging["p95_without_node2_s"] / hedging["p95_node2_at_1mbit_s"], 0.9),
     ])
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"wan-{date.today().isoformat()}"
-    stem.with_suffix(".json").write_text(json.dumps(
-        {"args": vars(args) | {"out": str(args.out)}, "cores": os.cpu_count(), "links": links,
-         "results": runs.table(), "hedging": hedging, "targets": targets}, indent=2))
-    lines = [f"# WAN profile '{args.profile}', {date.today().isoformat()}, {os.cpu_count()} cores, "
-             f"median of {args.runs} runs", "", *(f"- {n}: {d}" for n, d in links.items()), "",
-             "| | median | min | max | unit |", "|---|---|---|---|---|"]
-    lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} |"
-              for r in runs.table()]
-    lines += ["", f"1 MB reads: p95 {hedging['p95_unthrottled_s'] * 1000:.0f} ms, with node2 at 1 Mbit/s "
-              f"{hedging['p95_node2_at_1mbit_s'] * 1000:.0f} ms, with node2 cut off "
-              f"{hedging['p95_without_node2_s'] * 1000:.0f} ms (the floor)", "", "| target | ratio | wanted | |",
-              "|---|---|---|---|"]
-    lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
-              for t in targets]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(f"\nWritten: {stem}.json, {stem}.md")
+    write_results(args.out, "wan", f"WAN profile '{args.profile}'", runs, targets,
+                  [f"Median of {args.runs} runs. Links:", *(f"- {n}: {d}" for n, d in links.items()), "",
+                   f"1 MB reads: p95 {hedging['p95_unthrottled_s'] * 1000:.0f} ms; with node2 at 1 Mbit/s "
+                   f"{hedging['p95_node2_at_1mbit_s'] * 1000:.0f} ms; with node2 cut off "
+                   f"{hedging['p95_without_node2_s'] * 1000:.0f} ms (the floor: the other copies' links)"],
+                  {"args": vars(args), "links": links, "hedging": hedging})
     return 0
 
 

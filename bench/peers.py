@@ -3,15 +3,18 @@ s5cmd) pointed at the same nodes, and median/min/max over repeated runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,37 @@ def parallel(cmds: list[list[str]], env: dict[str, str]) -> tuple[float, int]:
     with ThreadPoolExecutor(len(cmds)) as ex:
         results = list(ex.map(lambda c: run_measured(c, env), cmds))
     return time.monotonic() - start, max(r[1] for r in results)
+
+
+def isolated_env(prefix: str) -> tuple[Path, dict[str, str]]:
+    """A fresh work dir whose config/state/data folders this process and its children use (the dev pool
+    and catalogs of a benchmark never touch the user's)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(work / "config"), "XDG_STATE_HOME": str(work / "state"),
+           "XDG_DATA_HOME": str(work / "data"), "POOLDRIVE_POOL": "dev"}
+    os.environ.update({k: env[k] for k in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME")})
+    return work, env
+
+
+@dataclass
+class Peers:
+    """rclone and s5cmd pointed at the pool's nodes, writing to a bucket 'peers' on each."""
+
+    urls: dict[str, str]
+    rclone_env: dict[str, str]
+    s5cmd_env: dict[str, str]
+
+
+def setup_peers(pool: Any, env: dict[str, str]) -> Peers:
+    """Create the pool's buckets and the peers' bucket on every node; the peers use the pool's keys."""
+    pool.init_buckets()
+    creds = pool.clients[pool.cfg.nodes[0].name]._creds
+    for c in pool.clients.values():
+        if not c.s3.bucket_exists("peers"):
+            c.s3.make_bucket("peers")
+    urls = {n.name: n.url for n in pool.cfg.nodes}
+    return Peers(urls, rclone_env(env, urls, creds.access_key, creds.secret_key),
+                 s5cmd_env(env, creds.access_key, creds.secret_key))
 
 
 def tool(name: str) -> str:
@@ -143,3 +177,21 @@ def print_targets(targets: list[tuple[str, float, float]]) -> list[dict[str, obj
         print(f"  {what:58s} {got:6.2f}x  target >= {want:.1f}x  {'met' if ok else 'NOT met'}")
         out.append({"what": what, "ratio": got, "target": want, "met": ok})
     return out
+
+
+def write_results(out: Path, name: str, title: str, runs: Runs, targets: list[dict[str, object]],
+                  notes: list[str], extra: dict[str, object]) -> None:
+    """bench/results/NAME-DATE.json and .md: the runs' table, the targets, and what else the run found."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{name}-{date.today().isoformat()}"
+    stem.with_suffix(".json").write_text(json.dumps({"cores": os.cpu_count(), "results": runs.table(),
+                                                     "targets": targets, **extra}, indent=2, default=str))
+    lines = [f"# {title}, {date.today().isoformat()}, {os.cpu_count()} cores", "", *notes, "",
+             "| | median | min | max | unit | runs | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} | {r['runs']} | "
+              f"{r['peak_rss_MB']:.0f} |" for r in runs.table()]
+    lines += ["", "| target | ratio | wanted | |", "|---|---|---|---|"]
+    lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
+              for t in targets]
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"\nWritten: {stem}.json, {stem}.md")

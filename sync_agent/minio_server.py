@@ -30,20 +30,26 @@ def minio_cache_dir() -> Path:
     return paths.cache_dir() / "minio" / MINIO_VERSION
 
 
-def find_minio_binary() -> Path:
-    env = os.environ.get("POOLDRIVE_MINIO_BIN")
+def cached_binary(env_var: str, cached: Path, missing: str, error: type[DevPoolError] = DevPoolError) -> Path:
+    """The program ``env_var`` points at, else the one the setup scripts built into ``cached``; ``missing``
+    says how to get it."""
+    env = os.environ.get(env_var)
     if env:
         p = Path(env).expanduser()
         if p.is_file() and os.access(p, os.X_OK):
             return p
-        raise MinioBinaryMissingError(f"POOLDRIVE_MINIO_BIN points at {p}, which is not an executable file.")
-    cached = minio_cache_dir() / "minio"
+        raise error(f"{env_var} points at {p}, which is not an executable file.")
     if cached.is_file() and os.access(cached, os.X_OK):
         return cached
-    raise MinioBinaryMissingError(
-        "The MinIO server binary is not built yet. Run 'scripts/setup-minio' (it builds MinIO "
-        f"{MINIO_VERSION} from source with Go and caches it in {cached.parent}), or set "
-        "POOLDRIVE_MINIO_BIN to a minio binary you already have.")
+    raise error(missing)
+
+
+def find_minio_binary() -> Path:
+    cached = minio_cache_dir() / "minio"
+    return cached_binary("POOLDRIVE_MINIO_BIN", cached,
+                         "The MinIO server binary is not built yet. Run 'scripts/setup-minio' (it builds MinIO "
+                         f"{MINIO_VERSION} from source with Go and caches it in {cached.parent}), or set "
+                         "POOLDRIVE_MINIO_BIN to a minio binary you already have.", MinioBinaryMissingError)
 
 
 def free_port() -> int:

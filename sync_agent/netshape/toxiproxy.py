@@ -21,7 +21,7 @@ from typing import Any
 
 from sync_agent import paths
 from sync_agent.errors import DevPoolError
-from sync_agent.minio_server import pid_alive
+from sync_agent.minio_server import cached_binary, pid_alive
 from sync_agent.netshape.profiles import Link
 
 log = logging.getLogger(__name__)
@@ -31,18 +31,11 @@ TOXIPROXY_VERSION = "v2.5.0"
 
 
 def toxiproxy_binary() -> Path:
-    env = os.environ.get("POOLDRIVE_TOXIPROXY_BIN")
-    if env:
-        p = Path(env).expanduser()
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-        raise DevPoolError(f"POOLDRIVE_TOXIPROXY_BIN points at {p}, which is not an executable file.")
     cached = paths.cache_dir() / "toxiproxy" / TOXIPROXY_VERSION / "server"
-    if cached.is_file() and os.access(cached, os.X_OK):
-        return cached
-    raise DevPoolError("Toxiproxy is not built yet. Run 'scripts/setup-toxiproxy' (it builds "
-                       f"{TOXIPROXY_MODULE}@{TOXIPROXY_VERSION} with Go into {cached.parent}), or set "
-                       "POOLDRIVE_TOXIPROXY_BIN to a toxiproxy-server you already have.")
+    return cached_binary("POOLDRIVE_TOXIPROXY_BIN", cached,
+                         "Toxiproxy is not built yet. Run 'scripts/setup-toxiproxy' (it builds "
+                         f"{TOXIPROXY_MODULE}@{TOXIPROXY_VERSION} with Go into {cached.parent}), or set "
+                         "POOLDRIVE_TOXIPROXY_BIN to a toxiproxy-server you already have.")
 
 
 class ToxiproxyAPI:
