@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, writer
+from sync_agent import keys, reader, writer
+from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import InvalidPathError, LocalIOError, NotFoundError, PoolDriveError
 from sync_agent.transfer import TransferControl
 
@@ -155,6 +156,7 @@ class PlannedDownload:
     remote: str
     local: Path
     size: int
+    version: VersionInfo | None = None  # what the folder walk already knows: no lookup per file
 
 
 def plan_download(pool: Pool, remote: str, local: Path) -> tuple[list[PlannedDownload], BatchResult]:
@@ -169,7 +171,7 @@ def plan_download(pool: Pool, remote: str, local: Path) -> tuple[list[PlannedDow
     plan = []
     for f in pool.catalog.walk(folder):
         try:
-            plan.append(PlannedDownload(f.path, keys.local_target(root, f.path[len(folder):]), f.size))
+            plan.append(PlannedDownload(f.path, keys.local_target(root, f.path[len(folder):]), f.size, f.current))
         except InvalidPathError as e:
             result.failed.append((f.path, e))
     if not plan and not result.failed:
@@ -185,7 +187,10 @@ def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
     def work(d: PlannedDownload) -> bool:
         if control is not None:
             control.checkpoint()
-        pool.get_file(d.remote, d.local)
+        if d.version is not None:
+            reader.download_version(pool, d.version, d.local, path_for_errors=d.remote)
+        else:
+            pool.get_file(d.remote, d.local)
         if control is not None:
             control.advance(d.size)
         return False
