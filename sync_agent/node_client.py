@@ -19,6 +19,7 @@ import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.credentials import StaticProvider
+from minio.datatypes import CompleteMultipartUploadResult
 from minio.error import InvalidResponseError, MinioAdminException, S3Error, ServerError
 from minio.minioadmin import MinioAdmin
 from minio.versioningconfig import ENABLED, VersioningConfig
@@ -238,20 +239,74 @@ class NodeClient:
         headers: dict[str, str] = {f"x-amz-meta-{META_PREFIX}{k}": v for k, v in meta.items()}
         headers["Content-Type"] = "application/octet-stream"
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # checked by the node
-        if if_match is None:
-            headers["If-None-Match"] = "*"
-        else:
-            headers["If-Match"] = f'"{if_match.strip(chr(34))}"'
+        headers.update(self._condition(if_match))
         try:
             resp = self._call(f"uploading '{key}'", self.s3._execute, "PUT", self.bucket, key, body=data,
                               headers=headers)
         except NodeError as e:
-            cause = e.__cause__
-            if isinstance(cause, S3Error) and cause.code in ("PreconditionFailed", "NoSuchKey"):
-                raise PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write "
-                                         "was based on.", node=self.name) from e
-            raise
+            raise self._lost(key, e) from e
         return resp.headers.get("x-amz-version-id"), (resp.headers.get("etag") or "").strip('"')
+
+    @staticmethod
+    def _condition(if_match: str | bool | None) -> dict[str, str]:
+        """Headers of a compare-and-swap: False none, None 'no live object here yet', else an ETag."""
+        if if_match is False:
+            return {}
+        if if_match is None:
+            return {"If-None-Match": "*"}
+        return {"If-Match": f'"{str(if_match).strip(chr(34))}"'}
+
+    def _lost(self, key: str, e: NodeError) -> NodeError:
+        cause = e.__cause__
+        if isinstance(cause, S3Error) and cause.code in ("PreconditionFailed", "NoSuchKey"):
+            return PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write was "
+                                      "based on.", node=self.name)
+        return e
+
+    # --- multipart uploads (large files, resumable) -----------------------------------------------
+    def start_upload(self, key: str, meta: dict[str, str]) -> str:
+        headers: dict[str, str | list[str] | tuple[str]] = {f"x-amz-meta-{META_PREFIX}{k}": v
+                                                           for k, v in meta.items()}
+        headers["Content-Type"] = "application/octet-stream"
+        return str(self._call(f"starting the upload of '{key}'", self.s3._create_multipart_upload, self.bucket,
+                              key, headers))
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        return str(self._call(f"uploading part {number} of '{key}'", self.s3._upload_part, self.bucket, key,
+                              data, None, upload_id, number))
+
+    def list_parts(self, key: str, upload_id: str) -> dict[int, tuple[int, str]]:
+        """The parts the node has of an upload: number -> (size, etag)."""
+        parts: dict[int, tuple[int, str]] = {}
+        marker: str | None = None
+        while True:
+            result = self._call("listing uploaded parts", self.s3._list_parts, self.bucket, key, upload_id,
+                                max_parts=1000, part_number_marker=marker)
+            parts.update({p.part_number: (p.size, p.etag) for p in result.parts})
+            if not result.is_truncated:
+                return parts
+            marker = result.next_part_number_marker
+
+    def complete_upload(self, key: str, upload_id: str, etags: list[str], *,
+                        if_match: str | bool | None = False) -> tuple[str | None, str]:
+        """Finish an upload from its parts' ETags (in order); ``if_match`` as in ``put_if`` makes it a
+        compare-and-swap (raises ``PreconditionFailed``). Returns (version id, etag)."""
+        body = ("<CompleteMultipartUpload>" + "".join(
+            f'<Part><PartNumber>{i}</PartNumber><ETag>"{etag}"</ETag></Part>' for i, etag in enumerate(etags, 1))
+            + "</CompleteMultipartUpload>").encode()
+        headers = {"Content-Type": "application/xml",
+                   "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+                   **self._condition(if_match)}
+        try:
+            resp = self._call(f"finishing the upload of '{key}'", self.s3._execute, "POST", self.bucket, key,
+                              body=body, headers=headers, query_params={"uploadId": upload_id})
+        except NodeError as e:
+            raise self._lost(key, e) from e
+        result = CompleteMultipartUploadResult(resp)
+        return result.version_id, (result.etag or "").strip('"')
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        self._call("abandoning an upload", self.s3._abort_multipart_upload, self.bucket, key, upload_id)
 
     def get(self, key: str, version_id: str | None = None, offset: int = 0,
             length: int = 0) -> urllib3.BaseHTTPResponse:

@@ -87,7 +87,7 @@ class _Upload:
 
 
 def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None, *,
-                  want: int | None = None, etags: dict[str, str] | None = None
+                  want: int | None = None, etags: dict[str, str] | None = None, gate: _Gate | None = None
                   ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
     """Write to the first ``want`` (default R) nodes of ``order`` that succeed; returns (node -> version id,
     node -> error). ``etags`` collects each copy's ETag (seeded with copies already made)."""
@@ -107,9 +107,14 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                 resuming = up.uploads.get(node)
                 if resuming:  # a crash after the node finished it would leave a copy nobody recorded
                     undo_stray_versions(pool, key, up.file_id, up.number, [node])
-                version_id, etag = multipart.upload(client, key, up.path, digest.size, meta, upload_id=resuming,
-                                                    on_started=lambda uid: up.started(pool, node, uid),
-                                                    control=control, parallel=PARALLEL_PARTS)
+                try:
+                    version_id, etag = multipart.upload(
+                        client, key, up.path, digest.size, meta, upload_id=resuming,
+                        on_started=lambda uid: up.started(pool, node, uid), control=control,
+                        parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
+                finally:
+                    if gate is not None and node == gate.arbiter:
+                        gate.release()  # failed before finishing: the others go on unconditionally
             else:
                 with opener() as raw:
                     version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
@@ -154,8 +159,8 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                 errors[node] = e
                 if isinstance(e, NodeError):
                     pool.note_failure(node, e)
-                cancelled = control is not None and control.cancelled
-                if not cancelled and candidates and len(written) + len(running) < want:
+                stop = (control is not None and control.cancelled) or isinstance(e, ChangedMeanwhileError)
+                if not stop and candidates and len(written) + len(running) < want:
                     launch()  # move down the ranking
     if running:
         log.info("'%s' has its %d copies; %s still writing, overtaken", key, len(written), ", ".join(running.values()))
@@ -270,11 +275,20 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     written: dict[str, str | None] = {}
     etags: dict[str, str] = {}
     try:
-        first = _arbitrate(pool, up, existing, order, etags) if digest.parts <= 1 and digest.size <= SMALL else {}
+        small = digest.parts <= 1 and digest.size <= SMALL
+        first = _arbitrate(pool, up, existing, order, etags) if small else {}
         written = dict(first)  # undone with the rest if the write fails from here on
+        gate = None
+        resumable = source is not None and digest.parts > 1  # the multipart path, which the gate guards
+        if resumable and (chosen := _choose_arbiter(pool, key, existing, order)) is not None:
+            gate = _Gate(pool, key, *chosen)
+            order = [gate.arbiter] + [n for n in order if n != gate.arbiter]  # launched first, never raced away
         more, errors = _put_replicas(pool, up, [n for n in order if n not in first], control,
-                                     want=pool.cfg.replicas - len(first), etags=etags)
+                                     want=pool.cfg.replicas - len(first), etags=etags, gate=gate)
         written.update(more)
+        lost = next((e for e in errors.values() if isinstance(e, ChangedMeanwhileError)), None)
+        if lost is not None:
+            raise lost
         if control is not None:
             control.checkpoint()
         if not unchanged():
@@ -311,6 +325,74 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
 SMALL = PART_SIZE  # files up to this size go up in one request, and can be written conditionally
 
 
+def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list[str]
+                    ) -> tuple[str, str | None] | None:
+    """The node every writer that saw the same state picks, and the ETag it expects there (None: no live
+    file yet). None when there is no arbiter to ask: the write then goes on unconditionally."""
+    if existing is None or existing.current is None:
+        return (order[0], None) if order else None
+    holders = [n for n in existing.current.ok_nodes() if not pool.health.is_down(n)]
+    arbiter = next((n for n in order if n in holders), holders[0] if holders else None)
+    if arbiter is None:
+        return None
+    expected = existing.current.etag_on(arbiter)
+    if expected is None:  # a catalog from before ETags were kept: ask the node
+        try:
+            expected = pool.client(arbiter).stat(key, existing.current.replicas_version(arbiter)).etag
+        except NodeError:
+            return None
+    return arbiter, expected
+
+
+def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
+    from sync_agent import rebuild
+
+    try:
+        rebuild.refresh_paths(pool, {key})  # learn what won, so the next decision is informed
+    except PoolDriveError:
+        pass
+    return ChangedMeanwhileError(
+        f"'{key}' was changed on the pool by another device while this version was being saved; "
+        "nothing was overwritten. The sync agent keeps yours as a conflicted copy; with 'pooldrive put', "
+        "run it again to replace the newer version.", paths=[key])
+
+
+class _Gate:
+    """The copies of a large write finish only after the arbiter's conditional completion (parts go up to
+    every node at once; only the cheap completion waits). Of two devices saving one path at once exactly
+    one gets past the arbiter; the other aborts every upload it made. An arbiter that fails for another
+    reason releases the others unconditionally, as for small files."""
+
+    def __init__(self, pool: Pool, key: str, arbiter: str, expected: str | None) -> None:
+        self.pool, self.key, self.arbiter, self.expected = pool, key, arbiter, expected
+        self._settled = threading.Event()
+        self.lost: ChangedMeanwhileError | None = None
+
+    def release(self) -> None:
+        self._settled.set()
+
+    def finisher(self, node: str) -> multipart.Finisher:
+        client = self.pool.client(node)
+
+        def finish(upload_id: str, etags: list[str]) -> tuple[str | None, str]:
+            if node == self.arbiter:
+                try:
+                    return client.complete_upload(self.key, upload_id, etags, if_match=self.expected)
+                except PreconditionFailed as e:
+                    multipart.abort(client, self.key, upload_id)
+                    self.lost = _lost_race(self.pool, self.key, e)
+                    raise self.lost from e
+                finally:
+                    self._settled.set()
+            self._settled.wait()
+            if self.lost is not None:
+                multipart.abort(client, self.key, upload_id)
+                raise self.lost
+            return client.complete_upload(self.key, upload_id, etags)
+
+        return finish
+
+
 def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[str],
                etags: dict[str, str]) -> dict[str, str | None]:
     """Two devices writing one path at once: exactly one wins, the other finds out.
@@ -322,23 +404,10 @@ def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[s
     version), and the sync agent turns that into a conflicted copy. The other copies follow unconditionally.
     Returns the arbiter's copy ({} when no arbiter answered: the write goes on unconditionally).
     """
-    body = None
-    expected: str | None = None
-    arbiter: str | None = None
-    if existing is None or existing.current is None:
-        arbiter = order[0] if order else None
-    else:
-        holders = [n for n in existing.current.ok_nodes() if not pool.health.is_down(n)]
-        arbiter = next((n for n in order if n in holders), holders[0] if holders else None)
-        if arbiter is not None:
-            expected = existing.current.etag_on(arbiter)
-            if expected is None:  # a catalog from before ETags were kept: ask the node
-                try:
-                    expected = pool.client(arbiter).stat(up.key, existing.current.replicas_version(arbiter)).etag
-                except NodeError:
-                    return {}
-    if arbiter is None:
+    chosen = _choose_arbiter(pool, up.key, existing, order)
+    if chosen is None:
         return {}
+    arbiter, expected = chosen
     with up.opener() as raw:
         body = raw.read()
     if len(body) != up.digest.size:
@@ -348,16 +417,7 @@ def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[s
         with pool.health.request(arbiter):
             vid, etag = pool.client(arbiter).put_if(up.key, body, up.meta, if_match=expected)
     except PreconditionFailed as e:
-        from sync_agent import rebuild
-
-        try:
-            rebuild.refresh_paths(pool, {up.key})  # learn what won, so the next decision is informed
-        except PoolDriveError:
-            pass
-        raise ChangedMeanwhileError(
-            f"'{up.key}' was changed on the pool by another device while this version was being saved; "
-            "nothing was overwritten. The sync agent keeps yours as a conflicted copy; with 'pooldrive put', "
-            "run it again to replace the newer version.", paths=[up.key]) from e
+        raise _lost_race(pool, up.key, e) from e
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return {}

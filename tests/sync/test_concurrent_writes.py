@@ -3,22 +3,28 @@ nothing hidden, the loser told (and, in the sync agent, kept as a conflicted cop
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
+from pathlib import Path
 
 from sync_agent import rebuild
 from sync_agent.errors import ChangedMeanwhileError
 from tests.sync.conftest import Device
 
 
-def _race(a: Device, b: Device, path: str, round_: int) -> dict[str, object]:
+def _race(a: Device, b: Device, path: str, round_: int, files: dict[str, Path] | None = None) -> dict[str, object]:
+    """Both devices save ``path`` at once (bytes naming the round, or each its file in ``files``)."""
     results: dict[str, object] = {}
     go = threading.Barrier(2)
 
     def put(d: Device) -> None:
         go.wait()
         try:
-            results[d.name] = d.pool.put_bytes(path, f"{d.name} round {round_}".encode())
+            if files is None:
+                results[d.name] = d.pool.put_bytes(path, f"{d.name} round {round_}".encode())
+            else:
+                results[d.name] = d.pool.put_file(files[d.name], path)
         except ChangedMeanwhileError as e:
             results[d.name] = e
 
@@ -98,3 +104,30 @@ def test_sync_agents_saving_at_once_keep_both_as_a_conflict(devices: tuple[Devic
     assert files_a == files_b
     assert sorted(v for k, v in files_a.items()) == [b"desktop", b"laptop"]  # nothing lost
     assert any("conflicted copy" in k for k in files_a)
+
+
+def test_simultaneous_large_puts_converge_on_one_version(devices: tuple[Device, Device], tmp_path: Path) -> None:
+    """Files of several parts: the parts go up to every node at once, the completions wait for the arbiter's
+    conditional one. Of two devices saving the same new or changed 20 MB file, one wins everywhere and the
+    other is told; nothing is left half-written on any node."""
+    a, b = devices
+    srcs = {d.name: tmp_path / f"{d.name}.bin" for d in (a, b)}
+    outcomes: Counter[str] = Counter()
+    for round_ in range(3):
+        for src in srcs.values():
+            src.write_bytes(os.urandom(20 * 1024 * 1024))
+        results = _race(a, b, "race/big.bin", round_, srcs)
+        won = [n for n, r in results.items() if not isinstance(r, Exception)]
+        assert len(won) >= 1, results
+        outcomes["one won" if len(won) == 1 else "both"] += 1
+        latest = set()
+        for client in a.pool.clients.values():
+            objs = [o for o in client.list("race/", versions=True) if o.key == "race/big.bin" and o.is_latest]
+            if objs and not objs[0].is_delete_marker:
+                latest.add(objs[0].meta.get("sha256"))
+            assert not client.s3._list_multipart_uploads(client.bucket, prefix="race/").uploads  # none left
+        assert len(latest) == 1, (round_, latest, results)
+        for d in (a, b):
+            rebuild.refresh(d.pool)
+    assert outcomes["one won"] >= 2, outcomes  # 20 MB uploads started together overlap
+    assert a.pool.stat("race/big.bin").id == b.pool.stat("race/big.bin").id
