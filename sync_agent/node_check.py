@@ -46,7 +46,7 @@ def check_node(node: NodeConfig, creds: Credentials, bucket: str, *, timeout: fl
     try:
         t = time.monotonic()
         try:
-            exists = client._call("checking the bucket", client.s3.bucket_exists, bucket)
+            exists = client.bucket_exists()
         except NodeUnreachableError as e:
             tls = _tls_problem(e.__cause__)
             if tls:
@@ -63,7 +63,7 @@ def check_node(node: NodeConfig, creds: Credentials, bucket: str, *, timeout: fl
         latency = (time.monotonic() - t) * 1000
         admin: bool | None
         try:
-            client._call("reading server info", client.admin().info)
+            client.server_info()
             admin = True
         except AuthError:
             admin = False

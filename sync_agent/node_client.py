@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import urllib3
@@ -204,10 +204,33 @@ class NodeClient:
         return MinioAdmin(endpoint=self.node.endpoint, secure=self.node.secure, http_client=self._http,
                           credentials=StaticProvider(self._creds.access_key, self._creds.secret_key))
 
+    def bucket_exists(self) -> bool:
+        return bool(self._call("checking the bucket", self.s3.bucket_exists, self.bucket))
+
+    def server_info(self) -> dict[str, Any]:
+        """MinIO's admin server info (raises AuthError for keys without admin rights)."""
+        return dict(json.loads(self._call("reading server info", self.admin().info)))
+
+    def admin_call(self, what: str, fn_name: str, **kw: Any) -> str:
+        """One MinIO admin API call by its minio-py name (service accounts, policies)."""
+        return str(self._call(what, getattr(self.admin(), fn_name), **kw))
+
+    def presign_get(self, key: str, version_id: str | None, expires: timedelta) -> str:
+        return str(self._call("signing a link", self.s3.presigned_get_object, self.bucket, key, expires=expires,
+                              version_id=version_id))
+
+    def listen(self, events: list[str]) -> urllib3.BaseHTTPResponse:
+        """A long-lived ListenBucketNotification stream (read it line by line; close it to stop).
+
+        (minio-py's EventIterable spins when the stream ends without closing, so the raw stream is given.)
+        """
+        return self._call("listening for changes", self.s3._execute, "GET", self.bucket, preload_content=False,
+                          query_params={"prefix": self.scope, "suffix": "", "events": events})
+
     def capacity(self) -> Capacity | None:
         """Drive space from MinIO's admin API; None where the node does not offer it."""
         try:
-            info = json.loads(self._call("reading server info", self.admin().info))
+            info = self.server_info()
         except NodeError:
             return None
         total = used = free = 0

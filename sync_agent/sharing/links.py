@@ -26,9 +26,7 @@ def file_links(pool: Pool, path: str, expires: timedelta = timedelta(hours=24)) 
     out = []
     for node in info.current.ok_nodes():
         try:
-            url = pool.client(node)._call("signing a link", pool.client(node).s3.presigned_get_object,
-                                          pool.cfg.bucket, info.current.key, expires=expires,
-                                          version_id=info.current.replicas_version(node))
+            url = pool.client(node).presign_get(info.current.key, info.current.replicas_version(node), expires)
         except NodeError:
             continue
         out.append((node, url))

@@ -74,7 +74,7 @@ def _info(row: object) -> ShareInfo:
 def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) -> str:
     client = pool.client(node)
     try:
-        return client._call(what, getattr(client.admin(), fn_name), **kw)
+        return client.admin_call(what, fn_name, **kw)
     except AuthError as e:
         raise AuthError(ADMIN_HELP.format(node=node), node=node) from e
 

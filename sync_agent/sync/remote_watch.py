@@ -81,8 +81,7 @@ class RemoteWatcher:
         delay = 1.0
         while not self._stop.is_set():
             try:
-                resp = client.s3._execute("GET", self.pool.cfg.bucket, preload_content=False, query_params={
-                    "prefix": client.scope, "suffix": "", "events": list(EVENTS)})
+                resp = client.listen(list(EVENTS))
                 self._streams[node] = resp
                 self.supported[node] = True
                 delay = 1.0
