@@ -404,8 +404,11 @@ def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferCo
                 whole = fetch_striped(pool, v, candidates, out.fileno(), control)
                 if whole and durable:
                     os.fsync(out.fileno())
-        except OSError as e:
-            raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+        except BaseException as e:
+            tmp.unlink(missing_ok=True)  # filled out of order: nothing in it can be resumed
+            if isinstance(e, OSError):
+                raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+            raise
         if whole:
             return _into_place(tmp, dest, v, durable)
         tmp.unlink(missing_ok=True)

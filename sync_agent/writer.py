@@ -100,6 +100,13 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
     candidates = list(order)
 
     def one(node: str) -> str | None:
+        try:
+            return copy(node)
+        finally:
+            if gate is not None and node == gate.arbiter:
+                gate.release()  # done, or failed before finishing: the others never wait for nothing
+
+    def copy(node: str) -> str | None:
         client = pool.client(node)
         with pool.health.request(node):
             t = time.monotonic()
@@ -107,14 +114,10 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                 resuming = up.uploads.get(node)
                 if resuming:  # a crash after the node finished it would leave a copy nobody recorded
                     undo_stray_versions(pool, key, up.file_id, up.number, [node])
-                try:
-                    version_id, etag = multipart.upload(
-                        client, key, up.path, digest.size, meta, upload_id=resuming,
-                        on_started=lambda uid: up.started(pool, node, uid), control=control,
-                        parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
-                finally:
-                    if gate is not None and node == gate.arbiter:
-                        gate.release()  # failed before finishing: the others go on unconditionally
+                version_id, etag = multipart.upload(
+                    client, key, up.path, digest.size, meta, upload_id=resuming,
+                    on_started=lambda uid: up.started(pool, node, uid), control=control,
+                    parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
             else:
                 with opener() as raw:
                     version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
