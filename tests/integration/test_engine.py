@@ -258,16 +258,18 @@ def test_versions_move_delete_restore(pool: Pool) -> None:
 
 
 WRITER = """
-import sys, time
+import sys, threading, time
 from pathlib import Path
 from sync_agent.config import parse_pool
 from sync_agent.pool import Pool
 from sync_agent.transfer import TransferControl
 from tests.nodepool import TEST_TIMEOUTS
 pool = Pool(parse_pool(Path(sys.argv[1]).read_text()), catalog_path=Path(sys.argv[2]), timeouts=TEST_TIMEOUTS)
+said = threading.Lock()  # parts go up in several threads: say it once
 def slow(done, total):
     if done > 20 * 1024 * 1024:
-        print("HALFWAY", flush=True)
+        if said.acquire(blocking=False):
+            print("HALFWAY", flush=True)
         time.sleep(60)
 pool.put_file(sys.argv[3], "crash/big.bin", control=TransferControl(on_progress=slow))
 """
