@@ -186,11 +186,14 @@ from sync_agent.replica_plan import Mode
 from sync_agent.transfer import RateLimiter
 from tests.nodepool import TEST_TIMEOUTS
 pool = Pool(parse_pool(Path(sys.argv[1]).read_text()), catalog_path=Path(sys.argv[2]), timeouts=TEST_TIMEOUTS)
+import threading
 done = [0]
+lock = threading.Lock()  # on_file comes from several threads
 def on_file(w, err):
-    done[0] += 1
-    if done[0] == 20:
-        print("HALFWAY", flush=True)
+    with lock:
+        done[0] += 1
+        if done[0] == 20:
+            print("HALFWAY", flush=True)
 repair.run(pool, Mode.REPAIR, lost={sys.argv[3]}, parallel=2, limiter=RateLimiter(2e6), on_file=on_file)
 print("DONE", flush=True)
 """
