@@ -63,7 +63,21 @@ class SyncEngine:
         """One pass. ``dirty=None``: the whole folder and (with ``refresh_remote``) the whole pool, the
         safety net. Otherwise only the given local paths (keys of files or folders) and the remote
         ``changes`` named by the journal: the catalog, the synced state and the folder are looked at
-        there and nowhere else, so the cost follows the change, not the size of the folder."""
+        there and nowhere else, so the cost follows the change, not the size of the folder.
+
+        A file another device saved while this pass uploaded it gets its conflicted copy in the same call
+        (up to two more passes over just those paths), not at some later pass: a local edit in between
+        could otherwise replace content that never reached the pool."""
+        plan = self._pass(dirty, refresh_remote=refresh_remote, remote=remote)
+        for _ in range(2):
+            if not self.retry:
+                break
+            again = set(self.retry)
+            self.retry.clear()
+            self._pass(again, refresh_remote=False, remote=None)
+        return plan
+
+    def _pass(self, dirty: Iterable[str] | None, *, refresh_remote: bool, remote: Changes | None) -> planner.Plan:
         changed_remote: set[str] = set()
         try:
             if dirty is None and refresh_remote:
