@@ -220,7 +220,7 @@ class Pool:
         return reader.read_bytes(self, remote, version=version)
 
     def read_order_for(self, remote: str) -> list[str]:
-        """The nodes a read of ``remote`` would try now, best first (what 'stat' shows as the read choice)."""
+        """The nodes a read of ``remote`` would try now, best first."""
         return reader.read_order_for(self, remote)
 
     def stat(self, remote: str) -> FileInfo:
