@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from sync_agent import keys, multipart
+from sync_agent import keys, metadata, multipart
 from sync_agent.catalog.store import FileInfo
 from sync_agent.errors import (
     ChangedMeanwhileError,
     IntegrityError,
     LocalIOError,
     NodeError,
+    ObjectMissingError,
     PoolDriveError,
     QuorumError,
 )
@@ -330,21 +331,37 @@ SMALL = PART_SIZE  # files up to this size go up in one request, and can be writ
 
 def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list[str]
                     ) -> tuple[str, str | None] | None:
-    """The node every writer that saw the same state picks, and the ETag it expects there (None: no live
-    file yet). None when there is no arbiter to ask: the write then goes on unconditionally."""
-    if existing is None or existing.current is None:
-        return (order[0], None) if order else None
-    holders = [n for n in existing.current.ok_nodes() if not pool.health.is_down(n)]
-    arbiter = next((n for n in order if n in holders), holders[0] if holders else None)
-    if arbiter is None:
+    """The arbiter of a write and the ETag it must still hold there (None: no live object yet).
+
+    The arbiter follows from the path alone, the first usable node of its ranking, so two writers agree
+    on it whatever each knows: one that has not heard of a file and one about to replace it ask the same
+    node (with different views they used to ask different nodes, and both won). When the arbiter holds no
+    copy this writer knows of, it is asked what it has: nothing live means If-None-Match: *; an older
+    version of this same file (it missed a write while down) is replaced with If-Match; anything else was
+    written meanwhile by someone else, and this write becomes the conflict. None: no arbiter answered,
+    and the write goes on unconditionally.
+    """
+    if not order:
         return None
-    expected = existing.current.etag_on(arbiter)
-    if expected is None:  # a catalog from before ETags were kept: ask the node
-        try:
-            expected = pool.client(arbiter).stat(key, existing.current.replicas_version(arbiter)).etag
-        except NodeError:
-            return None
-    return arbiter, expected
+    arbiter = order[0]
+    current = existing.current if existing is not None else None
+    if current is not None and arbiter in current.ok_nodes():
+        known = current.etag_on(arbiter)
+        if known is not None:
+            return arbiter, known
+    try:
+        there = pool.client(arbiter).stat(key)
+    except ObjectMissingError:
+        return arbiter, None  # nothing live at the path on the arbiter
+    except NodeError as e:
+        pool.note_failure(arbiter, e)
+        return None
+    meta = metadata.try_parse(there.meta)
+    if (existing is not None and current is not None and isinstance(meta, metadata.ObjectMeta)
+            and meta.file_id == existing.id and meta.version <= current.number):
+        return arbiter, there.etag  # our file, at our version or one it missed: replace it if still so
+    raise _lost_race(pool, key, PreconditionFailed(f"'{key}' on node '{arbiter}' is a version this device "
+                                                   "has not seen.", node=arbiter))
 
 
 def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
