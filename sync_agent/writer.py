@@ -345,7 +345,9 @@ def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list
         return None
     arbiter = order[0]
     current = existing.current if existing is not None else None
-    if current is not None and arbiter in current.ok_nodes():
+    if existing is None or current is None:
+        return arbiter, None  # a new path: If-None-Match: * asks the node itself, no look first
+    if arbiter in current.ok_nodes():
         known = current.etag_on(arbiter)
         if known is not None:
             return arbiter, known
@@ -357,8 +359,7 @@ def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list
         pool.note_failure(arbiter, e)
         return None
     meta = metadata.try_parse(there.meta)
-    if (existing is not None and current is not None and isinstance(meta, metadata.ObjectMeta)
-            and meta.file_id == existing.id and meta.version <= current.number):
+    if isinstance(meta, metadata.ObjectMeta) and meta.file_id == existing.id and meta.version <= current.number:
         return arbiter, there.etag  # our file, at our version or one it missed: replace it if still so
     raise _lost_race(pool, key, PreconditionFailed(f"'{key}' on node '{arbiter}' is a version this device "
                                                    "has not seen.", node=arbiter))
