@@ -13,6 +13,16 @@ from sync_agent.errors import ChangedMeanwhileError
 from tests.sync.conftest import Device
 
 
+def _newest_on_holders(d: Device, path: str) -> set[str | None]:
+    """The SHA-256 of the newest live version of ``path`` on each node that holds one, as the nodes say."""
+    latest = set()
+    for client in d.pool.clients.values():
+        objs = [o for o in client.list(path.rsplit("/", 1)[0] + "/", versions=True) if o.key == path and o.is_latest]
+        if objs and not objs[0].is_delete_marker:
+            latest.add(objs[0].meta.get("sha256"))
+    return latest
+
+
 def _race(a: Device, b: Device, path: str, round_: int, files: dict[str, Path] | None = None) -> dict[str, object]:
     """Both devices save ``path`` at once (bytes naming the round, or each its file in ``files``)."""
     results: dict[str, object] = {}
@@ -45,12 +55,7 @@ def test_simultaneous_puts_converge_on_one_version(devices: tuple[Device, Device
         lost = [n for n, r in results.items() if isinstance(r, ChangedMeanwhileError)]
         assert len(won) >= 1, results  # never both refused
         outcomes["one won" if len(won) == 1 else "both"] += 1
-        # every node holding the path agrees on its newest content
-        latest = set()
-        for client in a.pool.clients.values():
-            objs = [o for o in client.list("race/", versions=True) if o.key == "race/x.txt" and o.is_latest]
-            if objs and not objs[0].is_delete_marker:
-                latest.add(objs[0].meta.get("sha256"))
+        latest = _newest_on_holders(a, "race/x.txt")  # every node holding the path agrees on its newest content
         assert len(latest) == 1, (round_, latest, results)
         for d in lost:  # the loser's catalog already knows the winner's version
             loser = a if d == a.name else b
@@ -120,11 +125,8 @@ def test_simultaneous_large_puts_converge_on_one_version(devices: tuple[Device, 
         won = [n for n, r in results.items() if not isinstance(r, Exception)]
         assert len(won) >= 1, results
         outcomes["one won" if len(won) == 1 else "both"] += 1
-        latest = set()
+        latest = _newest_on_holders(a, "race/big.bin")
         for client in a.pool.clients.values():
-            objs = [o for o in client.list("race/", versions=True) if o.key == "race/big.bin" and o.is_latest]
-            if objs and not objs[0].is_delete_marker:
-                latest.add(objs[0].meta.get("sha256"))
             assert not client.s3._list_multipart_uploads(client.bucket, prefix="race/").uploads  # none left
         assert len(latest) == 1, (round_, latest, results)
         for d in (a, b):
