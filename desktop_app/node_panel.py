@@ -74,7 +74,8 @@ class NodeCard(QFrame):
     def update_status(self, s: NodeStatus) -> None:
         self.set_state(s.state.value)
         if s.state != Health.DOWN:
-            rate = f" · {s.rate / 1e6:.1f} MB/s" if s.rate else ""
+            mb = s.rate / 1e6
+            rate = f" · {mb:.0f} MB/s" if mb >= 10 else f" · {mb:.1f} MB/s" if s.rate else ""
             self.latency.setText(f"{s.latency_ms:.0f} ms{rate}")
             self.latency.setToolTip("round trip" + (" · rate of its recent downloads" if s.rate else ""))
         zone = f" · zone {s.zone}" if s.zone else ""

@@ -126,3 +126,13 @@ def test_a_folder_of_50000_entries_opens_without_freezing(qtbot, window: MainWin
     stall = max(gaps) * 1000
     print(f"\n50,000 entries: listed in {opened:.2f} s, longest event-loop stall {stall:.0f} ms")
     assert stall < 500
+
+
+def test_a_node_card_shows_the_rate_its_downloads_came_at(qtbot, window: MainWindow) -> None:
+    """After a download through the window's pool, the card of the node that served it shows the measured
+    rate beside the round trip (the window's own 5 s node refresh brings it; called here to not wait)."""
+    window.pool.put_bytes("rate-probe.bin", os.urandom(2 * 1024 * 1024))
+    served = window.pool.read_order_for("rate-probe.bin")[0]
+    window.pool.read_bytes("rate-probe.bin")
+    window.refresh_nodes()
+    qtbot.waitUntil(lambda: "MB/s" in window.nodes.cards[served].latency.text(), timeout=10000)
