@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:  # a bug: said in words, the details in the log, never a traceback on screen
         logging.getLogger("pooldrive").debug("unexpected error", exc_info=True)
-        print_error(PoolDriveError(f"{type(e).__name__}: {e}. Run again with --verbose for "
+        print_error(PoolDriveError(f"{type(e).__name__}. Run again with --verbose for "
                                    "details, and please report it.", title="Internal error"))
         return 70
     finally:
