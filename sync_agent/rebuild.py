@@ -76,14 +76,21 @@ class RemoteChange:
 
 
 def _ts(o: RemoteObject) -> float:
-    """When this entry was made: our ``written`` metadata (kept by repair copies), else the node's clock."""
+    """When this entry was made: our ``written`` metadata (kept by repair copies), else the node's clock.
+
+    ``written`` is the writer's claim, so it never counts as later than the node received the object: a
+    share recipient writing ``written`` far in the future would otherwise keep the owner's later writes at
+    that key from ever becoming current. An honest writer is unaffected (it writes ``written`` before the
+    upload; a repair copy keeps the original, earlier time), and one whose clock runs ahead is ordered by
+    the node's clock instead, which is what it should have been."""
+    node_time = (o.last_modified or EPOCH).timestamp()
     try:
         t = float(o.meta["written"])
         if math.isfinite(t):
-            return t
+            return min(t, node_time) if o.last_modified else t
     except (KeyError, ValueError):
         pass
-    return (o.last_modified or EPOCH).timestamp()
+    return node_time
 
 
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:

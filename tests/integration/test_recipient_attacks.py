@@ -3,6 +3,7 @@ hurt the owner through object metadata. The owner loses nothing, sees nothing mo
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -73,6 +74,20 @@ def test_identity_claim_cannot_pull_a_file_into_the_share(attack) -> None:  # ty
     assert owner.read_bytes("private/moved.txt") == b"was in the share"
     assert owner.exists("photos/moved.txt")  # the claimant is a file of its own, not hidden
     assert owner.stat("photos/moved.txt").id != victim.id
+
+
+def test_a_claimed_future_write_time_does_not_outrank_the_owners_later_writes(attack) -> None:  # type: ignore[no-untyped-def]
+    owner, clients, inv = attack
+    cat = owner.stat("photos/cat.jpg")
+    meta = {"file-id": "f" * 32, "version": "1", "sha256": hashlib.sha256(b"evil").hexdigest(), "size": "4",
+            "mtime": "1", "written": "99999999999"}  # the year 5138
+    for name in cat.replicas:
+        _put(clients[name], inv.bucket, "photos/cat.jpg", b"evil", meta)
+    rebuild.refresh(owner)
+    owner.put_bytes("photos/cat.jpg", b"the owner's newer cat")
+    for again in (rebuild.refresh, rebuild.rebuild):
+        again(owner)
+        assert owner.read_bytes("photos/cat.jpg") == b"the owner's newer cat"
 
 
 @settings(max_examples=300, deadline=None)
