@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self.folder = pool.cfg.prefix.strip("/") if pool.cfg.is_share else ""
         self.pending_folders: set[str] = set()
         self._load_seq = 0
+        self._fill_tried_at = -1e9  # when an incomplete catalog was last read again from the nodes
         self._reload_timer = QTimer(self)
         self._reload_timer.setSingleShot(True)
         self._reload_timer.timeout.connect(lambda: self.reload(refresh=False))
@@ -410,8 +412,12 @@ class MainWindow(QMainWindow):
         self._load_seq += 1
         seq = self._load_seq
 
+        fill = not self.pool.catalog.filled and time.monotonic() - self._fill_tried_at > 30
+        if fill:
+            self._fill_tried_at = time.monotonic()
+
         def load() -> list[DirEntry]:
-            if refresh:
+            if refresh or fill:  # an incomplete catalog (new device, nodes down) is read again first
                 rebuild.refresh(self.pool)
             return self.pool.list(folder)
 
@@ -461,7 +467,9 @@ class MainWindow(QMainWindow):
                         | self.view.selectionModel().SelectionFlag.Rows)
         self.view.verticalScrollBar().setValue(scroll)
         files = sum(not e.is_dir for e in entries)
-        self.info.setText(f"{len(entries) - files} folders, {files} files")
+        self.info.setText(f"{len(entries) - files} folders, {files} files" + (
+            "" if self.pool.catalog.filled else " (not every node could be read yet: files held only there "
+            "are not shown)"))
         self.folder_loaded.emit(folder)
 
     def _open_index(self, index: QModelIndex) -> None:

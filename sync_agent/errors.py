@@ -35,6 +35,10 @@ class ConfigError(PoolDriveError):
     exit_code = 3
 
 
+class CatalogUnreadableError(ConfigError):
+    title = "Catalog unreadable"
+
+
 class CredentialsError(PoolDriveError):
     title = "Credentials problem"
     exit_code = 4

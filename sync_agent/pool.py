@@ -143,6 +143,7 @@ class Pool:
             self.health.set_capacity(name, Capacity(total=1, used=1, free=0))
         elif isinstance(err, AuthError):
             self.health.record(name, False, error=str(err))
+            self.auth_failures[name] = err
 
     def unusable_nodes(self) -> dict[str, str]:
         """Nodes that may not take new copies right now, with the reason in words."""

@@ -323,10 +323,11 @@ def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -
     pool.catalog.clear()
     for f in s.files.values():
         _apply_file(pool, f, s.scanned)
+    pool.catalog.mark_filled()
     return s
 
 
-def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
+def refresh(pool: Pool, prefix: str = "", *, failed: dict[str, str] | None = None) -> list[RemoteChange]:
     """Bring this device's catalog in line with the nodes (everything under ``prefix``); returns what
     changed. Nodes that cannot be listed right now keep what the catalog says about them.
 
@@ -336,7 +337,12 @@ def refresh(pool: Pool, prefix: str = "") -> list[RemoteChange]:
     prefix = prefix or pool.cfg.prefix
     prefix_dir = keys.normalize_dir(prefix) if prefix else ""
     s = scan(pool, prefix_dir)
-    return _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
+    changes = _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
+    if not s.failed:
+        pool.catalog.mark_filled()
+    if failed is not None:  # the nodes that could not be read, for the caller to name
+        failed.update(s.failed)
+    return changes
 
 
 def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ()) -> list[RemoteChange]:

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from peewee import SqliteDatabase, fn
+from peewee import DatabaseError, SqliteDatabase, fn
 
 from sync_agent import paths
 from sync_agent.catalog.migrations import migrate
 from sync_agent.catalog.models import Models, NodeState, ReplicaState, bind_models
-from sync_agent.errors import NotFoundError
+from sync_agent.errors import CatalogUnreadableError, NotFoundError
 
 T = TypeVar("T")
 
@@ -136,14 +136,35 @@ class Catalog:
         self.m: Models = bind_models(self.db)
         self._write_lock = threading.RLock()
         self._draining: tuple[float, set[str]] | None = None
-        self.db.connect(reuse_if_open=True)
-        migrate(self.db, self.m, path)
-        if path is not None:
+        try:
+            self.db.connect(reuse_if_open=True)
+            migrate(self.db, self.m, path)
+        except DatabaseError as e:
+            self.db.close()
+            raise CatalogUnreadableError(f"The catalog {path} cannot be read ({e}). It is only a record of what "
+                                         "the nodes hold: 'pooldrive catalog rebuild' sets this file aside and "
+                                         "reads the catalog again from the nodes.", paths=[str(path)]) from e
+        if path is None:
+            self.mark_filled()
+        else:
             paths.make_private(path)
 
     def close(self) -> None:
         if not self.db.is_closed():
             self.db.close()
+
+    # --- completeness ---------------------------------------------------------------------------------
+    @property
+    def filled(self) -> bool:
+        """Whether a read of every node has completed into this catalog. Until then, a file missing from it
+        may just be on a node not read yet: nothing may be concluded from an absence (no listing shown as
+        the truth, no local file trashed as 'deleted on the pool')."""
+        row = self.db.execute_sql('SELECT value FROM "catalog_meta" WHERE key = \'filled\'').fetchone()
+        return bool(row and row[0] == "1")
+
+    @_writes
+    def mark_filled(self) -> None:
+        self.db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (\'filled\', \'1\')')
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
@@ -466,6 +487,7 @@ class Catalog:
         m = self.m
         for model in (m.Replica, m.Version, m.File, m.Intent):
             model.delete().execute()
+        self.db.execute_sql('DELETE FROM "catalog_meta" WHERE key = \'filled\'')
 
     # --- intents (write-ahead) ---------------------------------------------------------------------
     @_writes

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
 from sync_agent import rebuild
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, print_json
+from sync_agent.errors import CatalogUnreadableError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +20,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    with open_pool(args) as pool, console.status("Listing every node...") as status:
+    try:
+        pool = open_pool(args, fill=False)
+    except CatalogUnreadableError as e:  # set the damaged file aside (never deleted) and start a new one
+        damaged = Path(e.paths[0])
+        aside = damaged.with_name(f"{damaged.name}.unreadable-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = damaged.with_name(damaged.name + suffix)
+            if src.exists():
+                src.rename(aside.with_name(aside.name + suffix))
+        console.print(f"[yellow]The catalog could not be read; it was set aside as {aside}.[/]")
+        pool = open_pool(args, fill=False)
+    with pool, console.status("Listing every node...") as status:
         scan = rebuild.rebuild(pool, progress=lambda node, n: status.update(f"Listing {node}: {n} objects"))
         files, size = pool.catalog.count()
     deleted = sum(1 for f in scan.files.values() if f.deleted)
@@ -32,7 +46,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    with open_pool(args) as pool:
+    with open_pool(args, fill=False) as pool:
         changes = rebuild.refresh(pool)
     if args.json:
         print_json(changes)

@@ -4,26 +4,46 @@ from __future__ import annotations
 
 import argparse
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.errors import AuthError, NodeError, NodeUnreachableError, PoolDriveError
 from sync_agent.pool import Pool
 
 
 def open_pool(args: argparse.Namespace, *, fill: bool = True) -> Pool:
-    """The pool the user chose. A catalog that did not exist yet (first use on this device, or deleted)
-    is filled from the nodes first (``fill``; the sync agent does it in its first pass instead, with its
-    socket already answering), so no command shows an empty pool that is not empty."""
+    """The pool the user chose. A catalog that has never been filled from every node (first use on this
+    device, deleted, or an earlier fill that could not reach a node) is filled first (``fill``; the sync
+    agent does it in its first pass instead, with its socket already answering), so no command shows an
+    empty or partial pool as the truth: a fill that reaches no node fails the command, one that misses
+    some nodes says which."""
     pool = Pool.open(args.pool)
-    if pool.catalog.fresh and fill:
+    if fill and not pool.catalog.filled:
         from sync_agent import rebuild
         from sync_agent.cli.output import err_console
 
+        err_console.print("[dim]This device's catalog of the pool is not complete yet: reading it from the "
+                          "nodes…[/]")
+        failed: dict[str, str] = {}
         try:
-            err_console.print("[dim]This device has no catalog of this pool yet: reading it from the nodes…[/]")
-            changes = rebuild.refresh(pool)
-        except PoolDriveError as e:  # e.g. 'pool init' on new nodes: the command itself says what is wrong
-            err_console.print(f"[dim]This device has no catalog of this pool yet, and reading it from the nodes "
-                              f"failed ({e.message}); 'pooldrive catalog rebuild' tries again.[/]")
-            return pool
+            changes = rebuild.refresh(pool, failed=failed)
+        except PoolDriveError as e:
+            pool.close()
+            raise NodeError(f"This device has no complete catalog of the pool yet, and reading it from the nodes "
+                            f"failed: {e.message}") from e
+        if failed and len(failed) >= len(pool.cfg.nodes):
+            pool.close()
+            refused = [n.name for n in pool.cfg.nodes if n.name in pool.auth_failures]
+            if refused:  # wrong credentials say so (exit 4), naming the nodes
+                first = pool.auth_failures[refused[0]]
+                more = f" ({', '.join(refused[1:])} refused them too.)" if refused[1:] else ""
+                raise AuthError(first.message + more, node=refused[0])
+            raise NodeUnreachableError("This device has no complete catalog of the pool yet, and no node could "
+                                       "be read (" + _named(failed) + "). Bring a node back and try again.")
+        if failed:
+            err_console.print(f"[yellow]Not every node could be read ({_named(failed)}): files held only there "
+                              "are not shown. The next command tries again.[/]")
         if changes:
             err_console.print(f"[dim]Read the catalog from the nodes: {len(changes)} file(s).[/]")
     return pool
+
+
+def _named(failed: dict[str, str]) -> str:
+    return "; ".join(f"{node}: {why}" for node, why in sorted(failed.items()))

@@ -40,7 +40,7 @@ def _print(pool: Pool, rows: list[NodeStatus]) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    with open_pool(args) as pool:
+    with open_pool(args, fill=False) as pool:
         rows = pool.node_status()
         if args.json and not args.watch:
             print_json(rows)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CRASHES = 8
+INCOMPLETE_RETRY = 30.0  # seconds between reads of every node while the catalog is incomplete
 
 
 class SyncAgent:
@@ -131,7 +132,7 @@ class SyncAgent:
 
     def run(self) -> None:
         cursor = self._saved_cursor()
-        if cursor is None or (self.pool.catalog.count()[0] == 0 and self.engine.state.count() > 0):
+        if cursor is None or not self.pool.catalog.filled:
             self._refresh = True
             cursor = self.pool.journal.cursor() if self.notifications else {}
         self._cursor = dict(cursor)
@@ -155,8 +156,11 @@ class SyncAgent:
                 with self._cond:
                     now = time.monotonic()
                     due = last_full + self.full_scan_interval - now
-                    if self.remote_interval:
-                        due = min(due, last_refresh + self.remote_interval - now)
+                    refresh_every = self.remote_interval
+                    if not self.pool.catalog.filled:  # read every node again until one read completes
+                        refresh_every = min(refresh_every or INCOMPLETE_RETRY, INCOMPLETE_RETRY)
+                    if refresh_every:
+                        due = min(due, last_refresh + refresh_every - now)
                     if not (self._full or self._dirty or self._remote or self._refresh) and due > 0:
                         self._cond.wait(due)
                     if self._stop.is_set():
@@ -166,8 +170,7 @@ class SyncAgent:
                         continue
                     now = time.monotonic()
                     full = self._full or now - last_full >= self.full_scan_interval
-                    refresh = self._refresh or (bool(self.remote_interval) and \
-                        now - last_refresh >= self.remote_interval)
+                    refresh = self._refresh or (bool(refresh_every) and now - last_refresh >= refresh_every)
                     dirty = None if full else set(self._dirty)
                     remote_changes, cursor = self._remote, self._cursor
                     self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None

@@ -9,6 +9,7 @@ point resumes where it stopped.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from sync_agent.catalog.store import FileInfo
     from sync_agent.pool import Pool
 
+log = logging.getLogger(__name__)
 TRASH = ".pooldrive/trash"
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
 
@@ -112,6 +114,7 @@ class SyncEngine:
                             case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes,
                             base_count=base_count, recent_deletes=len(self._recent_deletes))
         self._report_issues(scopes, {**scan.issues, **plan.issues})
+        self._keep_unproven_deletes(plan)
         self.activity.held_deletes = plan.held_deletes
         if plan.held_deletes:
             self.activity.issue("*", "Many files deleted", f"{plan.held_deletes} files disappeared at once; nothing "
@@ -133,6 +136,26 @@ class SyncEngine:
             self.activity.clear_issue("*")
             self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
         return plan
+
+    def _keep_unproven_deletes(self, plan: planner.Plan) -> None:
+        """Absence is not deletion while this device's catalog is incomplete (never filled from every node:
+        a new device, a deleted catalog, a node down since): a synced file missing from it may be held by a
+        node not read yet. Only a delete the catalog has seen (a delete marker, a move away) trashes a local
+        file then; the others wait, and the agent reads the nodes again until the catalog is complete."""
+        if self.pool.catalog.filled:
+            self.activity.clear_issue("*incomplete")
+            return
+        unproven = [s for s in plan.deletes if s.action == Action.TRASH_LOCAL
+                    and self.pool.catalog.get(s.path, include_deleted=True) is None]
+        if not unproven:
+            return
+        plan.deletes = [s for s in plan.deletes if s not in unproven]
+        log.warning("kept %d local file(s) the incomplete catalog does not know (e.g. '%s')", len(unproven),
+                    unproven[0].path)
+        self.activity.issue("*incomplete", "Waiting for every node",
+                            f"{len(unproven)} file(s) of this folder are not in this device's catalog of the "
+                            "pool, which is not complete yet (not every node could be read). They stay here "
+                            "until every node has been read.")
 
     def _remote_under(self, scopes: list[str]) -> dict[str, FileInfo]:
         out: dict[str, FileInfo] = {}
@@ -187,7 +210,18 @@ class SyncEngine:
 
     def _local_path(self, key: str, scan: LocalScan) -> Path:
         f = scan.files.get(key)
-        return f.path if f is not None else keys.local_target(self.root, key)
+        return f.path if f is not None else self._target(key)
+
+    def _target(self, key: str) -> Path:
+        """Where a file that is not here yet lands: inside the folder that is already on disk under its
+        real name (an NFD folder from a Mac stays one folder), else at the key's own name."""
+        target = keys.local_target(self.root, key)  # validates the untrusted key
+        parent = keys.parent(key)
+        if parent and not parent.isascii():
+            existing = local_scan.on_disk(self.root, parent)
+            if existing:
+                return existing[0] / target.name
+        return target
 
     def _still_as_scanned(self, key: str, scan: LocalScan) -> bool:
         f = scan.files.get(key)
@@ -280,7 +314,7 @@ class SyncEngine:
                                 f"'{key}' was changed here and on the pool; your version is now '{copy.name}'.")
         elif not self._still_as_scanned(key, scan):
             return  # edited locally since the scan: not overwritten; the next pass decides
-        dest = self._local_path(key, scan) if step.action == Action.DOWNLOAD else keys.local_target(self.root, key)
+        dest = self._local_path(key, scan) if step.action == Action.DOWNLOAD else self._target(key)
         assert info.current is not None
         t = self.activity.transfer(key, "down", info.size)
         control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),

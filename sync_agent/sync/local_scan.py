@@ -1,9 +1,18 @@
-"""Walking the sync folder: which files are there, their content hash (only re-hashed when changed)."""
+"""Walking the sync folder: which files are there, their content hash (only re-hashed when changed).
+
+Names: pool keys are NFC, local names are whatever the file system holds (a file copied from a Mac is
+often NFD). A key is found on disk by its real name (:func:`on_disk`), never by building the NFC path,
+which would miss the file and download a second copy beside it. When two local names are one key
+('café' in both forms in one folder), one file cannot be two keys and renaming a user's file behind their
+back is worse than asking: the one whose name is already the key's form (else the first in code-point
+order) is synced, whatever order the disk lists them in, and the other gets an issue naming both.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,18 +63,46 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
         except Exception as e:
             out.issues[str(p)] = f"cannot be read: {e}"
             return
-    if key in out.files:
-        if out.files[key].path == p:
+    mine = LocalFile(p, st.st_size, st.st_mtime_ns, sha)
+    other = out.files.get(key)
+    if other is not None:
+        if other.path == p:
             return  # the same file reached twice (a file and its folder both asked for)
-        out.issues[str(p)] = f"has the same name as '{out.files[key].path.name}' once normalized; rename one"
+        keep, drop = sorted((other, mine), key=lambda f: (f.path.relative_to(root).as_posix() != key, str(f.path)))
+        out.files[key] = keep
+        out.issues.pop(str(keep.path), None)
+        out.issues[str(drop.path)] = (f"has the same name as '{keep.path.name}' once normalized, so only that one "
+                                      "is synced; rename one of them")
         return
-    out.files[key] = LocalFile(p, st.st_size, st.st_mtime_ns, sha)
+    out.files[key] = mine
+
+
+def on_disk(root: Path, key: str) -> list[Path]:
+    """Every existing path under ``root`` whose name is ``key`` once normalized: usually one, none when it
+    is not there, two when both forms of a name exist. An ASCII part has one form and is looked up as is;
+    another is matched against its folder's listing."""
+    found = [root]
+    for part in key.split("/"):
+        nxt: list[Path] = []
+        for d in found:
+            if part.isascii():
+                if os.path.lexists(d / part):
+                    nxt.append(d / part)
+                continue
+            try:
+                nxt.extend(d / n for n in sorted(os.listdir(d)) if unicodedata.normalize("NFC", n) == part)
+            except OSError:
+                continue
+        found = nxt
+        if not found:
+            break
+    return found
 
 
 def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterable[str] | None = None) -> LocalScan:
     """Scan everything, or only the given keys (files or folders) when ``only`` is set."""
     out = LocalScan(complete=only is None)
-    starts = [root] if only is None else [root / k for k in outermost(only) if _inside(k)]
+    starts = [root] if only is None else [p for k in outermost(only) if _inside(k) for p in on_disk(root, k)]
     for start in starts:
         try:
             st = os.lstat(start)

@@ -3,6 +3,7 @@ a deleted catalog, wrong credentials. Exit codes as documented, never a tracebac
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from sync_agent.minio_server import free_port
 from tests.sync.test_agent_process import pool_file  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +52,42 @@ def test_a_deleted_catalog_is_read_back_from_the_nodes(pool_file, tmp_path: Path
     home = tmp_path / "fresh-device"
     r = run(cfg, home, "ls", "-R", "--json")
     assert r.returncode == 0 and [e["path"] for e in json.loads(r.stdout)] == ["kept/report.txt"]
+
+
+def test_an_incomplete_or_unreadable_catalog_is_never_shown_as_the_pool(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, pool = pool_file
+    for i in range(12):
+        pool.put_bytes(f"kept/f{i}.txt", b"still here")
+    text = cfg.read_text()
+    endpoints = [line.split('endpoint = "')[1].split('"')[0] for line in text.splitlines() if 'endpoint = "' in line]
+    closed = f"127.0.0.1:{free_port()}"  # nothing listens there: a real refused connection
+    none_up = tmp_path / "none-up.toml"
+    none_up.write_text(functools.reduce(lambda t, e: t.replace(e, closed), endpoints, text))
+    half_up = tmp_path / "half-up.toml"
+    half_up.write_text(functools.reduce(lambda t, e: t.replace(e, closed), endpoints[:2], text))
+    home = tmp_path / "new-device"
+
+    r = run(none_up, home, "ls", "-R")
+    assert r.returncode == 5 and "no node could be read" in r.stderr, r.stdout + r.stderr
+    r = run(none_up, home, "ls", "-R")  # the failed fill left nothing that could pass for the pool
+    assert r.returncode == 5, r.stdout + r.stderr
+
+    r = run(half_up, home, "ls", "-R", "--json")  # two of four nodes: what they hold, and a warning
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Not every node could be read" in r.stderr and "node1" in r.stderr
+    r = run(cfg, home, "ls", "-R", "--json")  # every node back: the next command completes the catalog
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 12, r.stdout + r.stderr
+    assert "not complete" not in run(cfg, home, "ls").stderr
+
+    catalog = next((home / "xdg_data_home").rglob("*.sqlite3"))
+    catalog.write_bytes(os.urandom(4096))
+    r = run(cfg, home, "ls")
+    assert r.returncode == 3 and "catalog rebuild" in r.stderr and "Traceback" not in r.stderr, r.stdout + r.stderr
+    r = run(cfg, home, "catalog", "rebuild")
+    assert r.returncode == 0 and "set aside" in r.stdout, r.stdout + r.stderr
+    assert list(catalog.parent.glob("*.unreadable-*"))
+    r = run(cfg, home, "ls", "-R", "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 12
 
 
 def test_wrong_credentials_exit_4_naming_the_node(pool_file, tmp_path: Path) -> None:  # noqa: F811

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 import unicodedata
+from pathlib import Path
 
-from tests.sync.conftest import Device
+from sync_agent.journal import Changes
+from sync_agent.pool import Pool
+from tests.conftest import fresh_bucket
+from tests.nodepool import TEST_TIMEOUTS, NodePool
+from tests.sync.conftest import Device, make_device
 
 
 def test_create_edit_delete_flow_both_ways(devices: tuple[Device, Device]) -> None:
@@ -178,3 +184,78 @@ def test_mass_delete_guard_adds_up_deletes_over_time(devices: tuple[Device, Devi
                                            refresh_remote=False).held_deletes)
     assert held > 0  # the guard tripped before the folder was gone from the pool
     assert sum(a.pool.exists(f"slow/{i}.txt") for i in range(60)) >= 20
+
+
+def test_a_device_whose_catalog_is_incomplete_never_trashes_what_it_cannot_see(fault_nodes: NodePool,
+                                                                                tmp_path: Path) -> None:
+    """The catalog deleted (or a new device) while two nodes are down: the files held only there are
+    missing from it, and missing is not deleted. They stay in the folder until every node has been read."""
+    bucket = fresh_bucket()
+    dev = make_device(fault_nodes, bucket, tmp_path, "laptop")
+    for i in range(30):
+        dev.write(f"docs/f{i:02d}.txt", f"file {i}".encode())
+    dev.sync()
+    before = dev.files()
+    catalog = dev.pool.catalog.path
+    assert catalog is not None
+    dev.pool.close()
+    for suffix in ("", "-wal", "-shm"):
+        catalog.with_name(catalog.name + suffix).unlink(missing_ok=True)
+    fault_nodes["node1"].kill()
+    fault_nodes["node2"].kill()
+    try:
+        dev.pool = Pool(fault_nodes.config(bucket), catalog_path=catalog, timeouts=TEST_TIMEOUTS)
+        dev.engine.pool = dev.pool
+        dev.engine.sync()  # with no node1/node2, the files held only there are unknown: keep them
+        assert not dev.pool.catalog.filled
+        assert dev.files() == before
+        assert not list((dev.folder / ".pooldrive").rglob("trash/**/*.txt"))
+        assert "*incomplete" in dev.engine.activity.issues
+    finally:
+        fault_nodes["node1"].start()
+        fault_nodes["node2"].start()
+    deadline = time.monotonic() + 30
+    while any(dev.pool.health.is_down(n) for n in ("node1", "node2")) and time.monotonic() < deadline:
+        dev.pool.refresh_health(max_age=0)  # what the agent's monitor does: the nodes are seen back
+    dev.engine.sync()
+    assert dev.pool.catalog.filled and "*incomplete" not in dev.engine.activity.issues
+    assert dev.files() == before
+    dev.pool.delete("docs/f00.txt")  # a delete the catalog has seen is applied as before
+    dev.engine.sync()
+    assert "docs/f00.txt" not in dev.files()
+    dev.close()
+
+
+def test_a_folder_named_in_nfd_gets_remote_changes_in_place(devices: tuple[Device, Device]) -> None:
+    """Passes that look only at what changed find a local NFD name by its real name: the other device's
+    edit lands in the file itself and a new file in the same folder, never in an NFC twin beside it."""
+    a, b = devices
+    nfd = unicodedata.normalize("NFD", "Café")
+    a.write(f"{nfd}/a.txt", b"first")
+    a.sync()
+    b.sync()
+    key_a, key_new = unicodedata.normalize("NFC", "Café/a.txt"), unicodedata.normalize("NFC", "Café/new.txt")
+    b.write(key_a, b"edited on the desktop")
+    b.write(key_new, b"new on the desktop")
+    b.sync()
+    a.engine.sync(set(), remote=Changes(paths={key_a, key_new}))  # the agent's delta pass
+    assert sorted(os.listdir(a.folder / nfd)) == ["a.txt", "new.txt"]
+    assert [n for n in os.listdir(a.folder) if n != ".pooldrive"] == [nfd]  # one folder, its own name
+    assert (a.folder / nfd / "a.txt").read_bytes() == b"edited on the desktop"
+    (a.folder / nfd / "a.txt").write_bytes(b"edited on the laptop")
+    a.engine.sync({key_a})  # the watcher names the NFC key of an NFD file
+    b.sync()
+    assert b.read(key_a) == b"edited on the laptop"
+
+
+def test_two_local_forms_of_one_name_sync_the_same_one_every_time(devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    nfc, nfd = unicodedata.normalize("NFC", "café.txt"), unicodedata.normalize("NFD", "café.txt")
+    a.write(nfd, b"decomposed")
+    a.write(nfc, b"composed")
+    a.sync()
+    b.sync()
+    assert b.files() == {nfc: b"composed"}  # the one already in the key's form, whatever the disk order
+    issues = [i.message for i in a.engine.activity.issues.values()]
+    assert any("only that one is synced" in m for m in issues), issues
+    assert a.read(nfd) == b"decomposed"  # nothing renamed, nothing lost

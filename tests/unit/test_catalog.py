@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from sync_agent.catalog.migrations import current_version
 from sync_agent.catalog.models import SCHEMA_VERSION
 from sync_agent.catalog.store import Catalog
-from sync_agent.errors import ConfigError
+from sync_agent.errors import CatalogUnreadableError, ConfigError
 
 
 def _commit(cat: Catalog, path: str, number: int, fid: str = "f1", nodes=("a", "b")) -> None:
@@ -61,6 +62,27 @@ def test_schema_version_recorded_and_migration_backs_up_first(tmp_path: Path) ->
         Catalog(path)
 
 
+def test_a_catalog_is_filled_only_by_a_complete_read_and_an_unreadable_one_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite3"
+    cat = Catalog(path)
+    assert cat.fresh and not cat.filled
+    cat.mark_filled()
+    cat.close()
+    cat = Catalog(path)
+    assert not cat.fresh and cat.filled
+    cat.clear()  # a rebuild starts over: not filled until it completes
+    assert not cat.filled
+    cat.close()
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")
+    assert not Catalog(empty).filled
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(os.urandom(8192))
+    with pytest.raises(CatalogUnreadableError, match="catalog rebuild"):
+        Catalog(junk)
+    assert Catalog(None).filled  # an in-memory catalog (pure tests) has no nodes to wait for
+
+
 def test_intents(tmp_path: Path) -> None:
     cat = Catalog(None)
     i = cat.add_intent("put", "a", "f", 1, nodes=[])
@@ -76,13 +98,15 @@ def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
     con = sqlite3.connect(path)  # make it look like a catalog written by schema 1, with a file in it
     con.execute("DROP TABLE share")
     con.execute("ALTER TABLE replica DROP COLUMN etag")
+    con.execute("DROP TABLE catalog_meta")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.execute("INSERT INTO file (id, path, size, sha256, mtime, version, deleted, updated_at) "
                 "VALUES ('f', 'kept.txt', 1, 's', 0, 0, 0, 0)")
     con.commit()
     con.close()
     cat = Catalog(path)
-    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 3
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 4
+    assert cat.filled  # it held files, so a read of the nodes had filled it
     assert cat.db.table_exists("share")
     assert "etag" in {c.name for c in cat.db.get_columns("replica")}
     assert cat.get("kept.txt") is not None
