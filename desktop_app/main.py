@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.agent_link import AgentLink
 from desktop_app.icons import app_icon
-from sync_agent import config
+from sync_agent import config, paths
 from sync_agent.errors import PoolDriveError
 
 
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("PoolDrive")
     app.setOrganizationName("PoolDrive")
     os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
+    paths.secure_tree()  # and what an older version left readable
     app.setDesktopFileName("io.pooldrive.PoolDrive")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)

@@ -123,10 +123,7 @@ def pool_file(name: str) -> Path:
 def save_pool(cfg: PoolConfig, path: Path | None = None) -> Path:
     cfg.validate()
     target = path or cfg.path or pool_file(cfg.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(cfg.to_toml())
-    os.replace(tmp, target)
+    paths.write_private(target, cfg.to_toml())  # it names the nodes and where their keys are
     return target
 
 

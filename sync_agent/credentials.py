@@ -6,11 +6,11 @@ There is deliberately no plain-text fallback: when no keyring backend works, we 
 from __future__ import annotations
 
 import json
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from sync_agent import paths
 from sync_agent.config import PoolConfig
 from sync_agent.errors import CredentialsError, KeyringUnavailableError
 
@@ -95,12 +95,7 @@ def _from_keyring(pool: str, node: str) -> Credentials:
 
 def write_private_file(path: Path, data: dict[str, object]) -> None:
     """Write JSON to ``path`` with mode 0600 from the start (no window where others can read it)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    paths.write_private(path, json.dumps(data, indent=2))
 
 
 def _from_file(path: Path, node: str) -> Credentials:

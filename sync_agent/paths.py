@@ -51,6 +51,43 @@ def private_mkdir(path: Path) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable only by the user from the first byte: a fresh
+    temp file (O_EXCL, so a leftover one never lends its mode), flushed to disk, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def secure_tree() -> None:
+    """Make PoolDrive's own config, data and state the user's alone: folders 0700, files 0600. Run at
+    every start, so files an older version created with the default umask (pool configs, catalogs, sync
+    state, agent logs and locks) are fixed too. The dev pool's MinIO data is left to MinIO. Best effort."""
+    for base in (config_dir(), data_dir(), state_dir()):
+        if not base.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(base):
+            d = Path(dirpath)
+            if d == state_dir() / "devpool":
+                dirnames[:] = [n for n in dirnames if n != "data"]
+            for target, mode in [(d, 0o700)] + [(d / n, 0o600) for n in filenames]:
+                try:
+                    st = os.lstat(target)
+                    if not os.path.islink(target) and st.st_mode & 0o077:
+                        os.chmod(target, mode)
+                except OSError:
+                    pass
+
+
 def make_private(path: Path) -> None:
     """Restrict a state file (and its SQLite companions) to the user, and its folder too; fixes files
     created by older versions with the default umask. Best effort: never fatal."""

@@ -9,6 +9,7 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+from sync_agent import paths
 from sync_agent.cli.output import print_error
 from sync_agent.errors import PoolDriveError
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     old_umask = os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
     try:
+        paths.secure_tree()  # and so are those an older version left readable
         return int(args.func(args) or 0)
     except PoolDriveError as e:
         print_error(e)

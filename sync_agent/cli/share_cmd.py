@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from pathlib import Path
 
+from sync_agent import paths
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, human_time, print_json, table
 from sync_agent.errors import ConfigError
@@ -66,11 +66,7 @@ def cmd_folder(args: argparse.Namespace) -> int:
         info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label)
     text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 from the first byte
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.out)
+        paths.write_private(args.out, text + "\n")
     if args.json:
         print_json({"share": info, "invitation": None if args.out else text})
         return 0

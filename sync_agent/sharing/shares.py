@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sync_agent.pool import Pool
 
 MIN_EXPIRY = timedelta(minutes=15)  # MinIO refuses service accounts that expire sooner
+DEFAULT_EXPIRY = timedelta(days=30)  # a forgotten share ends by itself; None asks for one that never does
 
 ADMIN_HELP = ("Sharing creates a scoped access key on every node, which needs admin rights: the keys PoolDrive "
               "uses for node '{node}' lack them. Use the node's root credentials, or keys with the admin:"
@@ -79,7 +80,7 @@ def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) ->
         raise AuthError(ADMIN_HELP.format(node=node), node=node) from e
 
 
-def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = None, label: str = ""
+def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = DEFAULT_EXPIRY, label: str = ""
                  ) -> tuple[ShareInfo, Invitation]:
     folder = keys.normalize(folder)
     check_folder(folder)

@@ -44,9 +44,10 @@ class SyncAgent:
                  parallel: int = 16, debounce: float = 0.3, remote_interval: float = 0.0,
                  full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
-                 reconcile_pause: float = 2.0) -> None:
+                 reconcile_pause: float = 2.0, backoff: float = 1.0) -> None:
         """``remote_interval``: seconds between full refreshes from the nodes (0: never; the journal and
-        the background reconcile cover the pool)."""
+        the background reconcile cover the pool). ``backoff``: the first wait after a failed pass (it
+        doubles up to a minute)."""
         self.pool = pool
         self.engine = SyncEngine(pool, folder, state, host=host, parallel=parallel)
         self.activity = self.engine.activity
@@ -59,6 +60,7 @@ class SyncAgent:
         self.reconcile = reconcile
         self.reconcile_interval = reconcile_interval
         self.reconcile_pause = reconcile_pause
+        self.first_backoff = backoff
         self._cond = threading.Condition()
         self._dirty: set[str] = set()
         self._remote = Changes()
@@ -146,7 +148,7 @@ class SyncAgent:
         reconciler = Reconciler(self.pool, self.engine.state, lambda ch: self.remote_changed(ch),
                                 interval=self.reconcile_interval, pause=self.reconcile_pause).start() \
             if self.reconcile else None
-        backoff = 1.0
+        backoff = self.first_backoff
         crashes = 0
         last_full = last_refresh = time.monotonic()
         if self._paused:
@@ -187,7 +189,7 @@ class SyncAgent:
                     if self.engine.retry:
                         self.local_changed(set(self.engine.retry))
                         self.engine.retry.clear()
-                    backoff, crashes = 1.0, 0
+                    backoff, crashes = self.first_backoff, 0
                     if cursor is not None:
                         self._save_cursor(cursor)
                     if dirty is None:

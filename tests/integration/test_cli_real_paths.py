@@ -90,6 +90,26 @@ def test_an_incomplete_or_unreadable_catalog_is_never_shown_as_the_pool(pool_fil
     assert r.returncode == 0 and len(json.loads(r.stdout)) == 12
 
 
+def test_state_an_older_version_left_readable_is_made_private_on_the_next_start(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, _ = pool_file
+    home = tmp_path / "old-device"
+    assert run(cfg, home, "ls").returncode == 0
+    old_files = [home / "xdg_config_home/pooldrive/pools/work.toml",
+                 home / "xdg_state_home/pooldrive/sync/Docs-0123456789abcdef/agent.log.1",
+                 home / "xdg_state_home/pooldrive/sync/Docs-0123456789abcdef/agent.lock"]
+    for f in old_files:  # as an older PoolDrive with the default umask wrote them
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x")
+    made = [p for base in ("xdg_config_home", "xdg_data_home", "xdg_state_home")
+            for p in (home / base).rglob("*") if "devpool" not in p.parts]
+    assert any(p.suffix == ".sqlite3" for p in made)
+    for p in made + [home / b / "pooldrive" for b in ("xdg_config_home", "xdg_data_home", "xdg_state_home")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    assert run(cfg, home, "ls").returncode == 0
+    for p in made:
+        assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
+
+
 def test_wrong_credentials_exit_4_naming_the_node(pool_file, tmp_path: Path) -> None:  # noqa: F811
     cfg, _ = pool_file
     creds_file = next(line.split("=", 1)[1].strip().strip('"') for line in cfg.read_text().splitlines()

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from minio import Minio
 
-from sync_agent import metadata, rebuild
+from sync_agent import config, metadata, rebuild
 from sync_agent.sharing import invitation, shares
 from sync_agent.sharing.policy import Mode
 from tests.nodepool import NodePool
@@ -146,6 +147,17 @@ def test_share_accept_command_with_a_real_invitation(fault_nodes: NodePool, tmp_
         assert r.returncode == (0 if keyring_here else 4), (how, out[-2000:])
         if keyring_here:
             assert "1 file(s)" in out, out
+    owner_cfg = config.save_pool(owner.cfg, tmp_path / "owner.toml")  # the owner's own command, --out
+    out_file = tmp_path / "for bob.invitation"
+    owner_env = {k: str(tmp_path / f"owner-{k.lower()}") for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                    "XDG_STATE_HOME")}
+    r = _cli("--pool", str(owner_cfg), "share", "folder", "team", "--read-only", "--out", str(out_file),
+             env=owner_env)
+    assert r.returncode == 0 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert out_file.stat().st_mode & 0o777 == 0o600 and not list(tmp_path.glob(".for bob*.tmp"))
+    r = _cli("share", "accept", str(out_file), "--name", "t-file", env=env)  # from the file
+    out = r.stdout + r.stderr
+    assert r.returncode == (0 if keyring_here else 4) and "Traceback" not in out, out[-2000:]
     for bad in ("x" * 5000, "not an invitation", str(tmp_path / "missing file"), "pooldrive-invite:AAAA"):
         r = _cli("share", "accept", bad, env=env)
         out = r.stdout + r.stderr
@@ -163,7 +175,8 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
     owner.put_bytes("photos2/secret.jpg", b"s")
     owner.put_bytes("photos-private/secret.jpg", b"s")
     owner.put_bytes("whats/secret.txt", b"s")
-    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    info, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    assert 29 * 86400 < info.expires_at - time.time() <= 30 * 86400  # shares end by themselves by default
     c = Minio(fault_nodes["node1"].endpoint, inv.access_key, inv.secret_key, secure=False)
 
     def listing(prefix: str) -> list[str]:

@@ -161,3 +161,51 @@ def test_the_agent_log_says_what_happened(pool_file: tuple[Path, Pool], tmp_path
         assert agent_log(tmp_path / "logged").stat().st_mode & 0o777 == 0o600
     finally:
         agent.stop()
+
+
+def test_the_agent_survives_a_bug_in_a_pass_and_exits_non_zero_when_it_keeps_failing(
+        shared_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A bug (not a node problem) in a pass: logged, retried with backoff; the agent goes on when the next
+    pass works, and the daemon exits 1 (so a service manager restarts it) when it never does."""
+    from sync_agent.sync import daemon
+    from sync_agent.sync.agent import MAX_CRASHES, SyncAgent
+    from sync_agent.sync.engine import SyncEngine
+    from sync_agent.sync.state import SyncState
+
+    pool = Pool(shared_nodes.config(fresh_bucket()), catalog_path=tmp_path / "c.sqlite3", timeouts=TEST_TIMEOUTS)
+    pool.init_buckets()
+    real_sync = SyncEngine.sync
+    calls = {"n": 0}
+
+    def flaky(self, *a, **kw):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise KeyError("a bug")
+        return real_sync(self, *a, **kw)
+
+    monkeypatch.setattr(SyncEngine, "sync", flaky)
+    folder = tmp_path / "flaky"
+    (folder / "a.txt").parent.mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    agent = SyncAgent(pool, folder, state=SyncState(folder, tmp_path / "s1"), backoff=0.05, notifications=False,
+                      repair=False, reconcile=False)
+    t = agent.start_thread()
+    wait_until(lambda: agent.passes >= 1, 30, "a pass after two failed ones")
+    assert agent.failure is None and t.is_alive() and on_pool(pool, "a.txt")
+    assert sum("unexpected error in a sync pass" in r.message for r in caplog.records) == 2
+    agent.stop()
+    t.join(10)
+
+    monkeypatch.setattr(SyncEngine, "sync", lambda self, *a, **kw: {}["always a bug"])
+    started = time.monotonic()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        code = daemon.run(pool, tmp_path / "broken", backoff=0.01, notifications=False, repair=False,
+                          reconcile=False)
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+    assert code == 1 and time.monotonic() - started < 30
+    assert sum("unexpected error in a sync pass" in r.message for r in caplog.records) == 2 + MAX_CRASHES
+    pool.close()
