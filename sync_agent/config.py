@@ -29,6 +29,13 @@ class NodeConfig:
     weight: float = 1.0
     zone: str = ""
     secure: bool = False
+    ca_file: str = ""  # https: trust the CA in this PEM file for this node (a private CA)
+    cert_sha256: str = ""  # https: accept exactly the certificate with this SHA-256 (pinned, as SSH does)
+
+    @property
+    def is_loopback(self) -> bool:
+        host = self.endpoint.rpartition(":")[0].strip("[]")
+        return host in ("localhost", "::1") or host.startswith("127.")
 
     @property
     def url(self) -> str:
@@ -86,6 +93,14 @@ class PoolConfig:
             if "://" in n.endpoint or "/" in n.endpoint:
                 raise ConfigError(f"Node '{n.name}': give the endpoint as host:port, without a scheme "
                                   f"or path (got '{n.endpoint}'); use secure = true for https.")
+            if (n.ca_file or n.cert_sha256) and not n.secure:
+                raise ConfigError(f"Node '{n.name}' names a CA file or certificate fingerprint but is not secure; "
+                                  "set secure = true (https).")
+            if n.cert_sha256 and not re.fullmatch(r"[0-9a-f]{64}", n.cert_sha256):
+                raise ConfigError(f"Node '{n.name}': cert_sha256 must be the certificate's SHA-256 as 64 "
+                                  "lowercase hexadecimal digits.")
+            if n.ca_file and not Path(n.ca_file).is_file():
+                raise ConfigError(f"Node '{n.name}': the CA file {n.ca_file} does not exist.", paths=[n.ca_file])
         if self.replicas < 1:
             raise ConfigError("Redundancy must be at least 1 copy.")
         if self.write_quorum < 0 or self.write_quorum > self.replicas:

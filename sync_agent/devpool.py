@@ -21,6 +21,7 @@ from sync_agent.errors import DevPoolError
 from sync_agent.minio_server import MinioNode, find_minio_binary, free_port, is_live, port_is_free
 from sync_agent.netshape.profiles import Link, profile_links
 from sync_agent.netshape.toxiproxy import ToxiproxyServer
+from sync_agent.tls import DevCA
 
 DEV_POOL_NAME = "dev"
 
@@ -37,6 +38,7 @@ class NodeStatus:
     pid: int
     state: str  # up | frozen | down
     link: str = ""  # how its network link is shaped ('' without a profile)
+    secure: bool = False  # served over https (up --tls)
 
 
 @dataclass
@@ -97,7 +99,8 @@ class DevPool:
         return [MinioNode(name=n["name"], data_dir=Path(n["data_dir"]), port=n["port"],
                           console_port=n["console_port"], pid=n.get("pid", 0),
                           access_key=creds["access_key"], secret_key=creds["secret_key"],
-                          log_path=self.root / f"{n['name']}.log", drives=n.get("drives", 1))
+                          log_path=self.root / f"{n['name']}.log", drives=n.get("drives", 1),
+                          certs_dir=Path(n["certs_dir"]) if n.get("certs_dir") else None)
                 for n in state["nodes"]]
 
     def _save(self, nodes: list[MinioNode], shaping: Shaping | None = None) -> None:
@@ -105,7 +108,8 @@ class DevPool:
         if shaping is None and self.exists():
             shaping = self.shaping()
         data: dict[str, Any] = {"nodes": [{"name": n.name, "data_dir": str(n.data_dir), "port": n.port,
-                                           "console_port": n.console_port, "pid": n.pid, "drives": n.drives}
+                                           "console_port": n.console_port, "pid": n.pid, "drives": n.drives,
+                                           "certs_dir": str(n.certs_dir) if n.certs_dir else ""}
                                           for n in nodes]}
         if shaping is not None:
             data["shaping"] = shaping.to_json()
@@ -129,9 +133,17 @@ class DevPool:
                 return nodes, n
         raise DevPoolError(f"The dev pool has no node '{ref}'. Nodes: {', '.join(n.name for n in nodes)}.")
 
-    def up(self, count: int = 4, replicas: int = 2, *, profile: str | None = None, drives: int = 1) -> PoolConfig:
+    @property
+    def ca(self) -> DevCA:
+        """The dev pool's own CA (``up --tls``): its nodes serve certificates it signed."""
+        return DevCA(self.root / "tls")
+
+    def up(self, count: int = 4, replicas: int = 2, *, profile: str | None = None, drives: int = 1,
+           tls: bool = False) -> PoolConfig:
         """Start ``count`` nodes (again); ``profile`` puts a shaped proxy in front of each (see netshape),
-        ``drives`` > 1 makes each node one erasure-coded server over that many drive folders."""
+        ``drives`` > 1 makes each node one erasure-coded server over that many drive folders, ``tls``
+        serves them over https with certificates from the dev pool's own CA (trusted through the pool
+        config's ``ca_file``)."""
         if count < 1 or count > 16:
             raise DevPoolError("A dev pool has between 1 and 16 nodes.")
         if drives not in (1, 2, 4, 8, 16):  # MinIO's erasure sets need an even count it can split
@@ -166,6 +178,15 @@ class DevPool:
             nodes = [MinioNode(name=f"node{i}", data_dir=self.root / "data" / f"node{i}",
                                port=0, console_port=0, access_key=access, secret_key=secret,
                                log_path=self.root / f"node{i}.log", drives=drives) for i in range(1, count + 1)]
+        if tls:
+            ca = self.ca if self.ca.cert.exists() else DevCA.create(self.root / "tls")
+            for n in nodes:
+                if n.certs_dir is None or not (n.certs_dir / "public.crt").exists():
+                    n.certs_dir = self.root / "tls" / n.name
+                    ca.issue(n.certs_dir)
+        else:
+            for n in nodes:
+                n.certs_dir = None
         started: list[MinioNode] = []
         try:
             for n in nodes:
@@ -186,7 +207,8 @@ class DevPool:
         endpoint = shaping.endpoint if shaping is not None else (lambda n: n.endpoint)
         cfg = PoolConfig(name=self.pool_name, bucket="pooldrive", replicas=min(replicas, count),
                          credentials="file", credentials_file=str(self.credentials_file),
-                         nodes=tuple(NodeConfig(name=n.name, endpoint=endpoint(n)) for n in nodes))
+                         nodes=tuple(NodeConfig(name=n.name, endpoint=endpoint(n), secure=tls,
+                                                ca_file=str(self.ca.cert) if tls else "") for n in nodes))
         config.save_pool(cfg)
         return config.load_pool(self.pool_name)
 
@@ -210,8 +232,9 @@ class DevPool:
             elif n.frozen():
                 state = "frozen"
             else:
-                state = "up" if is_live(n.endpoint, 1.0) else "not answering"
-            out.append(NodeStatus(n.name, n.endpoint, f"http://127.0.0.1:{n.console_port}", n.pid, state))
+                state = "up" if is_live(n.endpoint, 1.0, secure=n.certs_dir is not None) else "not answering"
+            out.append(NodeStatus(n.name, n.endpoint, f"http://127.0.0.1:{n.console_port}", n.pid, state,
+                                  secure=n.certs_dir is not None))
         shaping = self.shaping()
         if shaping is not None:
             for st in out:

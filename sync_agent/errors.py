@@ -63,6 +63,10 @@ class NodeUnreachableError(NodeError):
     title = "Node unreachable"
 
 
+class UntrustedCertificateError(NodeUnreachableError):
+    title = "Certificate not trusted"
+
+
 class AuthError(NodeError):
     title = "Wrong credentials"
     exit_code = 4  # as documented: credentials

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -69,11 +70,18 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def is_live(endpoint: str, timeout: float = 1.0, probe: str = "live") -> bool:
+def is_live(endpoint: str, timeout: float = 1.0, probe: str = "live", secure: bool = False) -> bool:
     """True when MinIO at ``endpoint`` (host:port) answers its liveness probe (``probe="cluster"``: its
-    erasure set can also take writes)."""
+    erasure set can also take writes). ``secure``: over https, to a process we started (not verified)."""
+    ctx = None
+    if secure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    scheme = "https" if secure else "http"
     try:
-        with urllib.request.urlopen(f"http://{endpoint}/minio/health/{probe}", timeout=timeout) as r:
+        with urllib.request.urlopen(f"{scheme}://{endpoint}/minio/health/{probe}", timeout=timeout,
+                                    context=ctx) as r:
             return r.status == 200
     except (OSError, urllib.error.URLError):
         return False
@@ -119,6 +127,7 @@ class MinioNode:
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     drives: int = 1  # more than 1: one erasure-coded server over that many drive folders, as most deployments
+    certs_dir: Path | None = None  # serve https with public.crt/private.key from here (MinIO's --certs-dir)
 
     @property
     def endpoint(self) -> str:
@@ -149,7 +158,8 @@ class MinioNode:
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(binary), "server", *self._data_args(), "--address", self.endpoint,
-                 "--console-address", f"127.0.0.1:{self.console_port}", "--quiet"],
+                 "--console-address", f"127.0.0.1:{self.console_port}", "--quiet",
+                 *(["--certs-dir", str(self.certs_dir)] if self.certs_dir else [])],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 start_new_session=True)
         self.pid = self.proc.pid
@@ -161,7 +171,8 @@ class MinioNode:
             if not self.running():
                 tail = self.log_path.read_text(errors="replace")[-800:] if self.log_path else ""
                 raise DevPoolError(f"MinIO node {self.name} exited while starting. Its log says:\n{tail}")
-            if is_live(self.endpoint, timeout=0.5, probe="cluster" if self.drives > 1 else "live"):
+            if is_live(self.endpoint, timeout=0.5, probe="cluster" if self.drives > 1 else "live",
+                       secure=self.certs_dir is not None):
                 return
             time.sleep(0.05)
         raise DevPoolError(f"MinIO node {self.name} did not answer on {self.endpoint} within {timeout:.0f} s.")

@@ -14,8 +14,9 @@ import urllib3
 
 from sync_agent.config import NodeConfig
 from sync_agent.credentials import Credentials
-from sync_agent.errors import AuthError, NodeError, NodeUnreachableError
+from sync_agent.errors import AuthError, NodeError, NodeUnreachableError, UntrustedCertificateError
 from sync_agent.node_client import NodeClient, Timeouts
+from sync_agent.tls import pretty_fingerprint, server_fingerprint
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,15 @@ class NodeCheck:
     latency_ms: float = 0.0
     bucket_exists: bool = False
     admin: bool | None = None  # whether the keys have admin rights (needed for sharing); None: unknown
+    fingerprint: str = ""  # the certificate's SHA-256 when it is not trusted yet (for 'Trust this certificate?')
 
 
 def _tls_problem(exc: BaseException | None) -> str | None:
     while exc is not None:
         if isinstance(exc, ssl.SSLCertVerificationError):
             return f"the node's TLS certificate is not trusted ({exc.verify_message})"
+        if "Fingerprints did not match" in str(exc):
+            return "the node's TLS certificate is not the one pinned for it"
         if isinstance(exc, ssl.SSLError | urllib3.exceptions.SSLError):
             text = str(exc)
             if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
@@ -49,6 +53,13 @@ def check_node(node: NodeConfig, creds: Credentials, bucket: str, *, timeout: fl
             exists = client.bucket_exists()
         except NodeUnreachableError as e:
             tls = _tls_problem(e.__cause__)
+            if isinstance(e, UntrustedCertificateError) and tls:
+                try:
+                    fp = server_fingerprint(node.endpoint, timeout)
+                except NodeError:
+                    fp = ""
+                shown = f" Its certificate's SHA-256 is {pretty_fingerprint(fp)}." if fp else ""
+                return NodeCheck(False, "Certificate not trusted", f"{node.url}: {tls}.{shown}", fingerprint=fp)
             if tls:
                 return NodeCheck(False, "TLS problem", f"{node.url}: {tls}.")
             if not node.secure and _speaks_tls(node, timeout):
@@ -59,6 +70,8 @@ def check_node(node: NodeConfig, creds: Credentials, bucket: str, *, timeout: fl
             return NodeCheck(False, "Wrong credentials", f"{node.url} refused the access key '{creds.access_key}' "
                                                          "or its secret key. Check both and try again.")
         except NodeError as e:
+            if not node.secure and _speaks_tls(node, timeout):  # Go's https server answers http with a 400
+                return NodeCheck(False, "TLS problem", f"{node.url} expects https: turn on 'secure'.")
             return NodeCheck(False, "Not an S3 server", e.message)
         latency = (time.monotonic() - t) * 1000
         admin: bool | None

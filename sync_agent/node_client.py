@@ -9,6 +9,8 @@ import base64
 import contextlib
 import hashlib
 import json
+import re
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from sync_agent.errors import (
     NodeFullError,
     NodeUnreachableError,
     ObjectMissingError,
+    UntrustedCertificateError,
 )
 
 META_PREFIX = "pd-"
@@ -96,6 +99,25 @@ def _meta_from_headers(headers: Any) -> dict[str, str]:
     return out
 
 
+def _tls_failure(exc: BaseException | None) -> str | None:
+    """Why TLS refused the node, when that is what failed (urllib3 wraps it in a few layers)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        seen += 1
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return str(exc.verify_message or exc)
+        if isinstance(exc, ssl.SSLError | urllib3.exceptions.SSLError):
+            text = str(exc)
+            if "Fingerprints did not match" in text:
+                return "fingerprint mismatch"
+            if "CERTIFICATE_VERIFY_FAILED" in text:
+                why = text.split("certificate verify failed:")[-1]
+                return re.sub(r"\s*\(_ssl\.c:\d+\)", "", why).strip(" )'\"") or "verify failed"
+            return None  # another TLS failure (e.g. http spoken to an https port): not about trust
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
+    return None
+
+
 def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError:
     """Translate a minio-py or urllib3 failure into an error a user can act on."""
     where = f"Node '{node.name}' ({node.url})"
@@ -128,6 +150,17 @@ def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError
             return AuthError(f"{where} refused an admin request{doing}: these credentials lack admin rights.",
                              node=node.name)
         return NodeError(f"{where} admin API failed{doing}: HTTP {exc._code}.", node=node.name)
+    tls = _tls_failure(exc)
+    if tls is not None:
+        if "fingerprint" in tls.lower():
+            return UntrustedCertificateError(
+                f"{where} presented a TLS certificate other than the one trusted for it{doing}. If its "
+                f"certificate was renewed, check the new one and trust it again ('pooldrive pool trust "
+                f"{node.name}'); if not, someone may be between you and the node.", node=node.name)
+        return UntrustedCertificateError(
+            f"{where}: its TLS certificate is not trusted{doing} ({tls}). Give the CA that signed it "
+            f"('pooldrive pool trust {node.name} --ca-file CA.pem') or trust this very certificate "
+            f"('pooldrive pool trust {node.name}').", node=node.name)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         reason = type(getattr(exc, "reason", None) or exc).__name__
         if "Timeout" in reason or "timed out" in str(exc):
@@ -138,6 +171,18 @@ def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError
     if isinstance(exc, NodeError):
         return exc
     return NodeError(f"{where}: unexpected failure{doing}: {exc!r}", node=node.name)
+
+
+def tls_options(node: NodeConfig) -> dict[str, Any]:
+    """How an https node is trusted (see ``tls``): its pinned certificate, else its own CA file, else the
+    system's CAs."""
+    if not node.secure:
+        return {}
+    if node.cert_sha256:
+        return {"cert_reqs": "CERT_NONE", "assert_fingerprint": node.cert_sha256}
+    if node.ca_file:
+        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": node.ca_file}
+    return {"cert_reqs": "CERT_REQUIRED"}
 
 
 class NodeClient:
@@ -157,7 +202,7 @@ class NodeClient:
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
             maxsize=32, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
-                                              backoff_factor=0.2, status_forcelist=[]))
+                                              backoff_factor=0.2, status_forcelist=[]), **tls_options(node))
         self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
                         secure=node.secure, http_client=self._http)
 

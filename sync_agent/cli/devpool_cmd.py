@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                          "(wan: node1 LAN, node2 VPS 40 ms 100 Mbit/s, node3 home 80 ms 20 Mbit/s, node4 flaky)")
     up.add_argument("--drives", type=int, default=1,
                     help="drives per node (more than 1: an erasure-coded MinIO server, as in production)")
+    up.add_argument("--tls", action="store_true",
+                    help="serve the nodes over https with certificates from the dev pool's own CA")
     up.set_defaults(func=cmd_up)
     sh = s.add_parser("shape", help="change a node's network link while the pool runs (needs --profile at up)")
     sh.add_argument("node", help="node number or name, e.g. 2 or node2")
@@ -46,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     dp = DevPool()
     with console.status(f"Starting {args.nodes} MinIO nodes..."):
-        cfg = dp.up(args.nodes, args.replicas, profile=args.profile, drives=args.drives)
+        cfg = dp.up(args.nodes, args.replicas, profile=args.profile, drives=args.drives, tls=args.tls)
     from sync_agent.pool import Pool
 
     with Pool(cfg) as pool:
@@ -57,6 +59,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     _print_status(dp, args)
     console.print(f"Pool config: {cfg.path}")
     console.print(f"Credentials: {dp.credentials_file} (mode 0600, generated for this pool)")
+    if args.tls:
+        console.print(f"TLS: the nodes' certificates are signed by {dp.ca.cert} (the pool config trusts it)")
     return 0
 
 
@@ -68,8 +72,9 @@ def _print_status(dp: DevPool, args: argparse.Namespace) -> None:
     colour = {"up": "green", "down": "red", "frozen": "yellow"}
     shaped = any(r.link for r in rows)
     table(["Node", "State", "S3 endpoint", "Console", "PID", *(["Link"] if shaped else [])],
-          [(r.name, f"[{colour.get(r.state, 'yellow')}]{r.state}[/]", f"http://{r.endpoint}", r.console,
-            r.pid or "-", *([r.link] if shaped else [])) for r in rows])
+          [(r.name, f"[{colour.get(r.state, 'yellow')}]{r.state}[/]",
+            f"{'https' if r.secure else 'http'}://{r.endpoint}", r.console, r.pid or "-",
+            *([r.link] if shaped else [])) for r in rows])
 
 
 def cmd_status(args: argparse.Namespace) -> int:

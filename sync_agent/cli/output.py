@@ -23,8 +23,8 @@ from rich.table import Table
 from sync_agent.errors import PoolDriveError
 
 # piped output is not wrapped at 80 columns: scripts and logs read whole lines
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, highlight=False, emoji=False, width=None if sys.stderr.isatty() else 200)
 
 
 def human_size(n: float | None) -> str:

@@ -7,8 +7,9 @@ import getpass
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
-from sync_agent import config, credentials
+from sync_agent import config, credentials, tls
 from sync_agent.cli.output import console, print_json, table
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import ConfigError, RefusedError
@@ -29,9 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--weight", type=float, default=1.0)
     a.add_argument("--zone", default="")
     a.add_argument("--secure", action="store_true", help="use https")
+    a.add_argument("--ca-file", default="", help="https, trusting the CA in this PEM file (a private CA)")
+    a.add_argument("--fingerprint", default="", help="https, trusting exactly the certificate with this SHA-256")
     a.add_argument("--access-key", help="access key (default: prompt)")
     a.add_argument("--secret-stdin", action="store_true", help="read the secret key from stdin")
     a.set_defaults(func=cmd_add_node)
+    t = s.add_parser("trust", help="trust a node's TLS certificate: pin the one it presents now (shown first), "
+                                   "or a given fingerprint, or a CA file")
+    t.add_argument("node")
+    t.add_argument("--ca-file", default="", help="trust the CA in this PEM file for the node")
+    t.add_argument("--fingerprint", default="", help="trust the certificate with this SHA-256")
+    t.add_argument("--yes", action="store_true", help="pin the certificate presented now without asking")
+    t.set_defaults(func=cmd_trust)
     r = s.add_parser("remove-node", help="remove a node (refused while it holds the only copy of a file)")
     r.add_argument("node")
     r.add_argument("--force", action="store_true", help="remove even though copies on it are lost to the pool")
@@ -80,11 +90,28 @@ def _cfg(args: argparse.Namespace) -> PoolConfig:
     return config.load_pool(args.pool)
 
 
+def _trust_options(args: argparse.Namespace) -> dict[str, str]:
+    if args.ca_file and args.fingerprint:
+        raise ConfigError("Give either a CA file or a fingerprint, not both.")
+    if args.ca_file:
+        ca = Path(args.ca_file).expanduser().resolve()
+        if not ca.is_file():
+            raise ConfigError(f"The CA file {ca} does not exist.", paths=[str(ca)])
+        return {"ca_file": str(ca), "cert_sha256": ""}
+    if args.fingerprint:
+        return {"ca_file": "", "cert_sha256": tls.normalize_fingerprint(args.fingerprint)}
+    return {}
+
+
 def cmd_add_node(args: argparse.Namespace) -> int:
     cfg = _cfg(args)
-    node = NodeConfig(args.node, args.endpoint, args.weight, args.zone, args.secure)
+    trust = _trust_options(args)
+    node = NodeConfig(args.node, args.endpoint, args.weight, args.zone, args.secure or bool(trust), **trust)
     new = cfg.with_nodes((*cfg.nodes, node))
     new.validate()
+    if not node.secure and not node.is_loopback:
+        console.print(f"[yellow]{node.url} is plain http: the keys' signatures and every file cross the network "
+                      "unencrypted. Use https (--secure) for a node that is not on this machine.[/]")
     if cfg.credentials == "keyring":
         creds = _read_secret(args, args.node)
         from sync_agent.node_check import check_node
@@ -93,6 +120,10 @@ def cmd_add_node(args: argparse.Namespace) -> int:
         with console.status(f"Checking {node.url}..."):
             check = check_node(node, creds, cfg.bucket)  # nothing is saved for a node that does not work
         if not check.ok:
+            if check.fingerprint:
+                raise ConfigError(f"{check.message} If that is the certificate you expect, add the node with "
+                                  f"'--fingerprint {check.fingerprint}', or give its CA with '--ca-file'.",
+                                  title=check.title)
             raise ConfigError(check.message, title=check.title)
         console.print(f"[green]{check.title}:[/] {check.message}")
         if check.admin is False:
@@ -102,6 +133,30 @@ def cmd_add_node(args: argparse.Namespace) -> int:
     config.save_pool(new)
     console.print(f"Added {args.node} ({node.url}, weight {args.weight}). Run 'pooldrive rebalance' to move "
                   "existing files onto it.")
+    return 0
+
+
+def cmd_trust(args: argparse.Namespace) -> int:
+    cfg = _cfg(args)
+    node = cfg.node(args.node)
+    trust = _trust_options(args)
+    if not trust:
+        fp = tls.server_fingerprint(node.endpoint)
+        console.print(f"{node.name} ({node.endpoint}) presents a certificate with SHA-256\n  "
+                      f"[bold]{tls.pretty_fingerprint(fp)}[/]\nCompare it with the one on the node (e.g. "
+                      "'openssl x509 -in public.crt -noout -fingerprint -sha256').")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ConfigError("Not trusted: confirm with --yes, or give --fingerprint.")
+            if input("Trust this certificate? [y/N] ").strip().lower() not in ("y", "yes"):
+                console.print("Not trusted; nothing changed.")
+                return 1
+        trust = {"ca_file": "", "cert_sha256": fp}
+    trusted = replace(node, secure=True, ca_file=trust["ca_file"], cert_sha256=trust["cert_sha256"])
+    config.save_pool(cfg.with_nodes(tuple(trusted if n.name == node.name else n for n in cfg.nodes)))
+    how = f"the CA in {trusted.ca_file}" if trusted.ca_file else "exactly the certificate with SHA-256 " \
+        f"{tls.pretty_fingerprint(trusted.cert_sha256)}"
+    console.print(f"{node.name} is now reached over https, trusting {how}.")
     return 0
 
 
