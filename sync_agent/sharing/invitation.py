@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 
 from sync_agent.errors import PoolDriveError
@@ -33,6 +34,8 @@ class InvitedNode:
     secure: bool = False
     weight: float = 1.0
     zone: str = ""
+    cert_sha256: str = ""  # the node's pinned certificate, as the owner trusts it
+    ca_pem: str = ""  # the private CA the owner trusts for the node (its certificate, never a key)
 
 
 @dataclass(frozen=True)
@@ -95,8 +98,14 @@ class Invitation:
             zone = n.get("zone", "")
             if not isinstance(zone, str):
                 raise InvitationError("The invitation is damaged: a node zone is not valid.")
+            cert_sha256, ca_pem = n.get("cert_sha256", ""), n.get("ca_pem", "")
+            if not isinstance(cert_sha256, str) or not re.fullmatch(r"(?:[0-9a-f]{64})?", cert_sha256):
+                raise InvitationError("The invitation is damaged: a node's certificate fingerprint is not valid.")
+            if not isinstance(ca_pem, str) or len(ca_pem) > 20000 or (
+                    ca_pem and not ca_pem.startswith("-----BEGIN CERTIFICATE-----")) or "PRIVATE KEY" in ca_pem:
+                raise InvitationError("The invitation is damaged: a node's CA certificate is not valid.")
             nodes.append(InvitedNode(n["name"][:64], n["endpoint"][:256], n.get("secure", False), float(weight),
-                                     zone[:64]))
+                                     zone[:64], cert_sha256, ca_pem))
         mode = text_field("mode")
         if mode not in ("ro", "rw"):
             raise InvitationError("The invitation is damaged: its access mode is neither read-only nor read-write.")

@@ -12,9 +12,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import config, credentials, keys
+from sync_agent import config, credentials, keys, paths
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
 from sync_agent.sharing.invitation import Invitation, InvitedNode
@@ -118,7 +119,8 @@ def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | No
     inv = Invitation(share_id=share_id, bucket=pool.cfg.bucket, folder=folder, mode=mode.value,
                      replicas=pool.cfg.replicas, access_key=access_key, secret_key=secret_key, label=label,
                      shared_by=pool.cfg.name, expires_at=expires_at,
-                     nodes=tuple(InvitedNode(n.name, n.endpoint, n.secure, n.weight, n.zone) for n in pool.cfg.nodes))
+                     nodes=tuple(InvitedNode(n.name, n.endpoint, n.secure, n.weight, n.zone, n.cert_sha256,
+                                             _ca_pem(n.ca_file)) for n in pool.cfg.nodes))
     return _info(row), inv
 
 
@@ -206,13 +208,29 @@ def _free_name(base: str, inv: Invitation) -> str:
     return name
 
 
+def _ca_pem(ca_file: str) -> str:
+    """The CA certificate the owner trusts for a node, to travel with the invitation (a certificate is
+    public; the CA's key never leaves the machine that made it)."""
+    return Path(ca_file).read_text() if ca_file else ""
+
+
+def _trusted_node(pool_name: str, n: InvitedNode) -> NodeConfig:
+    """The recipient trusts a node's TLS certificate as the owner does: same pin, same CA (kept 0600)."""
+    ca_file = ""
+    if n.ca_pem:
+        target = paths.config_dir() / "ca" / f"{pool_name}-{n.name}.pem"
+        paths.write_private(target, n.ca_pem)
+        ca_file = str(target)
+    return NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure, ca_file, n.cert_sha256)
+
+
 def accept_invitation(inv: Invitation, name: str | None = None) -> PoolConfig:
     """Add the shared folder as a pool view of its own; its keys go to this user's keyring."""
     name = name or _free_name(f"shared-{_slug(inv.folder.rsplit('/', 1)[-1])}", inv)
     who = f"{inv.shared_by} ({inv.label})" if inv.label else inv.shared_by
     cfg = PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring",
                      prefix=inv.folder, read_only=inv.mode == Mode.READ_ONLY.value, shared_by=who,
-                     nodes=tuple(NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure) for n in inv.nodes))
+                     nodes=tuple(_trusted_node(name, n) for n in inv.nodes))
     cfg.validate()
     for n in inv.nodes:
         credentials.store_in_keyring(name, n.name, credentials.Credentials(inv.access_key, inv.secret_key))

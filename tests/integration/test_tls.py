@@ -15,6 +15,7 @@ import pytest
 from sync_agent.config import NodeConfig
 from sync_agent.credentials import Credentials
 from sync_agent.node_check import check_node
+from sync_agent.node_client import NodeClient
 from sync_agent.tls import DevCA, pem_fingerprint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +127,28 @@ def test_plain_http_to_another_machine_is_warned_about(tmp_path: Path) -> None:
     assert "plain http" in r.stdout and "unencrypted" in r.stdout
     r = home.run("--pool", "office", "pool", "add-node", "local", "127.0.0.1:9000")
     assert "plain http" not in r.stdout
+
+
+def test_an_invitation_carries_the_owners_trust_in_each_node(tls_pool: Home, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recipient of a share on https nodes trusts them as the owner does (the CA's certificate travels
+    in the invitation, never a key) and reaches them with the share's own key."""
+    from sync_agent import config
+    from sync_agent.pool import Pool
+    from sync_agent.sharing import invitation, shares
+    from sync_agent.sharing.policy import Mode
+
+    with Pool(config.load_pool(str(tls_pool.pool_toml)), catalog_path=tmp_path / "owner.sqlite3") as owner:
+        owner.put_bytes("team/plan.txt", b"plan")
+        _, inv = shares.create_share(owner, "team", Mode.READ_ONLY)  # the admin API over https too
+    got = invitation.decode(invitation.encode(inv))
+    ca_text = (tls_pool.devpool / "tls" / "ca.crt").read_text()
+    assert all(n.secure and n.ca_pem == ca_text and "PRIVATE" not in n.ca_pem for n in got.nodes)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "recipient-config"))
+    node = shares._trusted_node("shared-team", got.nodes[0])
+    assert Path(node.ca_file).read_text() == ca_text and Path(node.ca_file).stat().st_mode & 0o777 == 0o600
+    client = NodeClient(node, Credentials(got.access_key, got.secret_key), got.bucket, scope=got.folder + "/")
+    try:
+        assert client.probe() > 0  # the share's key, over https, trusting the CA from the invitation
+    finally:
+        client.close()
