@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, reader, writer
+from sync_agent import keys, paths, reader, writer
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import InvalidPathError, LocalIOError, NotFoundError, PoolDriveError
 from sync_agent.transfer import TransferControl
@@ -94,11 +94,13 @@ def _drop_name_clashes(plan: list[PlannedUpload], result: BatchResult) -> list[P
             keep.append(group[0])
             continue
         names = [str(u.local) for u in group]
+        same = len({u.local.name for u in group}) == 1
         for u in group:
             others = ", ".join(repr(n) for n in names if n != str(u.local))
+            why = "have the same name" if same else "differ only in Unicode normalization"
             result.failed.append((str(u.local), InvalidPathError(
-                f"{u.local} and {others} differ only in Unicode normalization and would both be '{key}' on the "
-                "pool; neither was uploaded. Rename one of them.", paths=names)))
+                f"{u.local} and {others} {why} and would both be '{key}' on the pool; neither was uploaded. "
+                "Rename one of them, or upload them to different folders.", paths=names)))
     return keep
 
 
@@ -136,7 +138,25 @@ def _run(items: list, work: Callable, result: BatchResult, parallel: int,
 def upload(pool: Pool, local: Path, remote: str | None = None, *, parallel: int | None = None,
            on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
            control: TransferControl | None = None) -> BatchResult:
-    plan, result = plan_upload(local, remote)
+    return upload_many(pool, [(local, remote)], parallel=parallel, on_file=on_file, control=control)
+
+
+def upload_many(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: int | None = None,
+                on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
+                control: TransferControl | None = None) -> BatchResult:
+    """Several local files or folders, each to its pool path, as one batch: two of them that would land
+    on one pool name ('a/report.txt' and 'b/report.txt' into one folder) are refused before any byte
+    moves, like two forms of one name inside a folder."""
+    plan: list[PlannedUpload] = []
+    result = BatchResult()
+    for local, remote in sources:
+        part, res = plan_upload(local, remote)
+        plan.extend(part)
+        result.failed.extend(res.failed)
+        result.skipped.extend(res.skipped)
+        result.symlinks.extend(res.symlinks)
+    if len(sources) > 1:
+        plan = _drop_name_clashes(plan, result)
 
     def work(u: PlannedUpload) -> bool:
         if control is not None:
@@ -176,7 +196,35 @@ def plan_download(pool: Pool, remote: str, local: Path) -> tuple[list[PlannedDow
             result.failed.append((f.path, e))
     if not plan and not result.failed:
         raise NotFoundError(f"'{key or '/'}' is not in the pool.", paths=[key])
-    return plan, result
+    existing = root if root.is_dir() else root.parent
+    while not existing.is_dir() and existing != existing.parent:
+        existing = existing.parent
+    return drop_case_clashes(plan, result, paths.case_insensitive(existing)), result
+
+
+def drop_case_clashes(plan: list[PlannedDownload], result: BatchResult,
+                      case_insensitive: bool) -> list[PlannedDownload]:
+    """Pool names that differ only in case ('Report.txt', 'report.txt') land on one file where the local
+    file system ignores case: neither is downloaded (the second would overwrite the first), both are
+    reported. Pure: the caller probes the file system."""
+    if not case_insensitive:
+        return plan
+    groups: dict[str, list[PlannedDownload]] = {}
+    for d in plan:
+        groups.setdefault(str(d.local).casefold(), []).append(d)
+    keep = []
+    for group in groups.values():
+        if len(group) == 1:
+            keep.append(group[0])
+            continue
+        names = [d.remote for d in group]
+        for d in group:
+            others = ", ".join(repr(n) for n in names if n != d.remote)
+            result.failed.append((d.remote, InvalidPathError(
+                f"'{d.remote}' and {others} differ only in case, which the file system at {d.local.parent} "
+                "cannot hold apart; neither was downloaded. Download them one at a time to different "
+                "folders, or rename one on the pool.", paths=names)))
+    return keep
 
 
 def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = None,

@@ -51,6 +51,22 @@ def private_mkdir(path: Path) -> Path:
     return path
 
 
+def case_insensitive(folder: Path) -> bool:
+    """Whether the file system at ``folder`` (which exists) ignores case, as on macOS, Windows or a FAT
+    stick: 'A.txt' and 'a.txt' are then one file. Probed with a temporary file; False if it cannot be."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".PoolDriveCaseProbe", dir=folder)
+    except OSError:
+        return False
+    try:
+        os.close(fd)
+        return os.path.exists(os.path.join(folder, os.path.basename(probe).lower()))
+    finally:
+        os.unlink(probe)
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, readable only by the user from the first byte: a fresh
     temp file (O_EXCL, so a leftover one never lends its mode), flushed to disk, then renamed."""

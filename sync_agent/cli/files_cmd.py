@@ -86,24 +86,23 @@ def _batch_with_progress(run, total_hint: str, quiet: bool):
 
 
 def cmd_put(args: argparse.Namespace) -> int:
-    code = 0
+    sources: list[tuple[Path, str | None]] = []
+    for local in args.local:
+        remote = args.remote
+        if remote is not None and len(args.local) > 1 and not remote.endswith("/"):
+            remote += "/"
+        if remote is not None and remote.endswith("/"):
+            remote = remote + local.resolve().name
+        sources.append((local, remote))
     with open_pool(args) as pool:
-        for local in args.local:
-            remote = args.remote
-            if remote is not None and len(args.local) > 1 and not remote.endswith("/"):
-                remote += "/"
-            if remote is not None and remote.endswith("/"):
-                remote = remote + local.resolve().name
-            result, secs = _batch_with_progress(
-                lambda c, local=local, remote=remote: batch.upload(pool, local, remote, control=c),
-                f"Uploading {local.name}", args.json)
-            if args.json:
-                print_json({"done": result.done, "skipped": result.skipped,
-                            "failed": [{"path": p, **e.to_dict()} for p, e in result.failed]})
-                code = code or (0 if result.ok else 1)
-            else:
-                code = _report(result, "Uploaded", secs) or code
-    return code
+        what = args.local[0].name if len(args.local) == 1 else f"{len(args.local)} items"
+        result, secs = _batch_with_progress(lambda c: batch.upload_many(pool, sources, control=c),
+                                            f"Uploading {what}", args.json)
+        if args.json:
+            print_json({"done": result.done, "skipped": result.skipped,
+                        "failed": [{"path": p, **e.to_dict()} for p, e in result.failed]})
+            return 0 if result.ok else 1
+        return _report(result, "Uploaded", secs)
 
 
 def cmd_get(args: argparse.Namespace) -> int:

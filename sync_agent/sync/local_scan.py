@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sync_agent import keys
+from sync_agent import keys, paths
 from sync_agent.errors import InvalidPathError
 from sync_agent.sync.ignore import IgnoreRules
 from sync_agent.sync.state import Synced
@@ -158,11 +158,8 @@ def outermost(scopes: Iterable[str]) -> list[str]:
 
 
 def case_insensitive(root: Path) -> bool:
-    """Whether the folder's file system ignores case (then 'A.txt' and 'a.txt' cannot both exist here)."""
-    probe = root / ".pooldrive" / "CaseProbe"
-    probe.parent.mkdir(parents=True, exist_ok=True)
-    probe.touch()
-    try:
-        return (root / ".pooldrive" / "caseprobe").exists()
-    finally:
-        probe.unlink(missing_ok=True)
+    """Whether the folder's file system ignores case (then 'A.txt' and 'a.txt' cannot both exist here);
+    probed inside .pooldrive, which the watcher ignores."""
+    probe_dir = root / ".pooldrive"
+    probe_dir.mkdir(parents=True, exist_ok=True)
+    return paths.case_insensitive(probe_dir)

@@ -46,6 +46,22 @@ def test_odd_names_round_trip_and_normalization_clashes_lose_nothing(pool_file, 
     assert (out / "rapport d'été 2026.txt").read_bytes() == b"spaces and accents"
 
 
+def test_two_arguments_with_one_name_are_refused_before_any_byte_moves(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    for d, text in (("a", "from a"), ("b", "from b")):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "report.txt").write_text(text)
+    (tmp_path / "b" / "other.txt").write_text("other")
+    r = run(cfg, home, "put", str(tmp_path / "a" / "report.txt"), str(tmp_path / "b" / "report.txt"),
+            str(tmp_path / "b" / "other.txt"), "--to", "two args/")
+    assert r.returncode == 1, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "same name" in out and str(tmp_path / "a" / "report.txt") in out.replace("\n", "")
+    listing = json.loads(run(cfg, home, "ls", "-R", "two args", "--json").stdout)
+    assert [e["path"] for e in listing] == ["two args/other.txt"]  # neither report replaced the other
+
+
 def test_a_deleted_catalog_is_read_back_from_the_nodes(pool_file, tmp_path: Path) -> None:  # noqa: F811
     cfg, pool = pool_file
     pool.put_bytes("kept/report.txt", b"still here")

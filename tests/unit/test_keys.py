@@ -42,3 +42,19 @@ def test_local_target_refuses_symlinked_escape(tmp_path: Path) -> None:
     (tmp_path / "root" / "link").symlink_to(tmp_path)
     with pytest.raises(InvalidPathError):
         keys.local_target(tmp_path / "root", "link/outside.txt")
+
+
+def test_names_that_differ_only_in_case_are_not_downloaded_onto_a_case_insensitive_disk(tmp_path: Path) -> None:
+    from sync_agent import paths
+    from sync_agent.batch import BatchResult, PlannedDownload, drop_case_clashes
+
+    plan = [PlannedDownload("d/Report.txt", tmp_path / "d" / "Report.txt", 1),
+            PlannedDownload("d/report.txt", tmp_path / "d" / "report.txt", 1),
+            PlannedDownload("d/notes.txt", tmp_path / "d" / "notes.txt", 1)]
+    result = BatchResult()
+    assert drop_case_clashes(plan, result, case_insensitive=False) == plan
+    kept = drop_case_clashes(plan, result, case_insensitive=True)
+    assert [d.remote for d in kept] == ["d/notes.txt"]
+    assert sorted(p for p, _ in result.failed) == ["d/Report.txt", "d/report.txt"]
+    assert "differ only in case" in result.failed[0][1].message
+    assert paths.case_insensitive(tmp_path) is False  # this machine's file system keeps case apart
