@@ -272,8 +272,13 @@ class MainWindow(QMainWindow):
         self.sync_button.setFlat(True)
         self.sync_button.hide()
         self.sync_button.clicked.connect(self._sync_action)
+        self.restore_button = QPushButton("")  # the other answer to a held mass delete
+        self.restore_button.setFlat(True)
+        self.restore_button.hide()
+        self.restore_button.clicked.connect(self._restore_held)
         self.statusBar().addPermanentWidget(self.sync_label)
         self.statusBar().addPermanentWidget(self.sync_button)
+        self.statusBar().addPermanentWidget(self.restore_button)
         if self.link is not None:
             self.link.status.connect(self.on_agent_status)
             self.on_agent_status(self.link.last)
@@ -300,6 +305,14 @@ class MainWindow(QMainWindow):
             else:
                 self.sync_button.setText("")
         self.sync_button.setVisible(bool(self.sync_button.text()) and self.sync_folder is not None)
+        held = (st or {}).get("held_deletes") or 0
+        self.restore_button.setText(f"Restore {held} file(s)" if held else "")
+        self.restore_button.setToolTip("Bring the deleted files back from the pool (nothing was deleted there)")
+        self.restore_button.setVisible(bool(held) and self.sync_folder is not None)
+
+    def _restore_held(self) -> None:
+        if self.link is not None:
+            self.link.command("restore_held")
 
     def _sync_action(self) -> None:
         st = getattr(self, "_agent", None)

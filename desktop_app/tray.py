@@ -87,6 +87,8 @@ class Tray(QObject):
             if st.get("held_deletes"):
                 m.addAction(icon("delete"), f"Allow deleting {st['held_deletes']} file(s) on the pool",
                             lambda: self.link.command("resume", allow_deletes=True))
+                m.addAction(icon("resume"), f"Restore {st['held_deletes']} deleted file(s)",
+                            lambda: self.link.command("restore_held"))
             if st.get("paused") or st.get("state") == "paused":
                 if st.get("paused"):
                     m.addAction(icon("resume"), "Resume sync", lambda: self.link.command("resume"))

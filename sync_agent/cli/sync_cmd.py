@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name in ("exclude", "include"):
             a.add_argument("path")
         if name == "resume":
-            a.add_argument("--allow-deletes", action="store_true", help="apply deletes the mass-delete guard held")
+            held = a.add_mutually_exclusive_group()
+            held.add_argument("--allow-deletes", action="store_true", help="apply deletes the mass-delete guard held")
+            held.add_argument("--restore", action="store_true",
+                              help="bring back the files whose deletion the mass-delete guard held")
         if name in ("run", "start"):
             a.add_argument("--interval", type=float, default=3600.0,
                            help="seconds between background reconcile rounds, which find changes made by other "
@@ -158,6 +161,10 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    if args.restore:
+        n = AgentClient(args.folder).restore_held()
+        console.print(f"Resumed; {n} file(s) whose deletion was held are being brought back from the pool.")
+        return 0
     AgentClient(args.folder).resume(args.allow_deletes)
     console.print("Resumed.")
     return 0

@@ -67,6 +67,7 @@ class SyncAgent:
         self._cursor: dict[str, str] | None = None  # the journal cursor to save after the next pass
         self._full = True  # a full local scan
         self._refresh = False  # a full refresh from the nodes
+        self._restore = False  # bring back the files of a held mass delete before the next pass
         self._stop = threading.Event()
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
@@ -107,6 +108,14 @@ class SyncAgent:
         self.engine.state.set_setting("paused", False)
         self.engine.allow_deletes = allow_deletes
         self.sync_now()
+
+    def restore_held(self) -> int:
+        """Bring back the files a held mass delete removed here (they are still on the pool)."""
+        with self._cond:  # done by the worker before its next pass, never in the middle of one
+            self._restore = True
+            n = len(self.engine.held)
+        self.resume()
+        return n
 
     @property
     def paused(self) -> bool:
@@ -175,6 +184,9 @@ class SyncAgent:
                     refresh = self._refresh or (bool(refresh_every) and now - last_refresh >= refresh_every)
                     dirty = None if full else set(self._dirty)
                     remote_changes, cursor = self._remote, self._cursor
+                    if self._restore:
+                        self._restore = False
+                        self.engine.restore_held()
                     self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None
                     self._dirty.clear()
                 if not full and not dirty and not remote_changes and not refresh:

@@ -69,6 +69,8 @@ class _Handler(socketserver.StreamRequestHandler):
             a.pause()
         elif cmd == "resume":
             a.resume(bool(req.get("allow_deletes")))
+        elif cmd == "restore_held":
+            return {"restored": a.restore_held()}
         elif cmd == "sync_now":
             a.sync_now()
         elif cmd == "exclude":

@@ -55,7 +55,12 @@ class SyncEngine:
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root)
         self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
-        self._recent_deletes: deque[float] = deque()  # when local deletes reached the pool (the guard's window)
+        self.held: list[str] = []  # local deletes the mass-delete guard holds until the user decides
+        # when local deletes reached the pool (the guard's window; kept across restarts, so stopping the agent
+        # halfway through a slow mass delete does not reset the count)
+        saved = self.state.setting("recent_deletes", [])
+        self._recent_deletes: deque[float] = deque(
+            sorted(float(t) for t in saved if isinstance(t, int | float)) if isinstance(saved, list) else [])
         # this pass's transfers: a pass where every one failed is not 'idle'
         self._succeeded, self._failed = 0, list[PoolDriveError]()
 
@@ -106,7 +111,7 @@ class SyncEngine:
             base_count = self.state.count()
         scan = local_scan.scan(self.root, self.rules, known, only=scopes)
         local = {k: f.sha256 for k, f in scan.files.items()}
-        now = time.monotonic()
+        now = time.time()
         while self._recent_deletes and now - self._recent_deletes[0] > DELETE_WINDOW:
             self._recent_deletes.popleft()
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
@@ -115,19 +120,23 @@ class SyncEngine:
                             base_count=base_count, recent_deletes=len(self._recent_deletes))
         self._report_issues(scopes, {**scan.issues, **plan.issues})
         self._keep_unproven_deletes(plan)
-        self.activity.held_deletes = plan.held_deletes
-        if plan.held_deletes:
-            self.activity.issue("*", "Many files deleted", f"{plan.held_deletes} files disappeared at once; nothing "
-                                "was deleted. If that was intended, resume with deletes allowed "
-                                "('pooldrive sync resume --allow-deletes').")
+        if scopes is None or plan.held:  # a full pass knows every held path; a partial one only adds
+            self.held = sorted(set(plan.held) | (set() if scopes is None else set(self.held)))
+        self.activity.held_deletes = len(self.held)
+        if self.held:
+            self.activity.issue("*", "Many files deleted", f"{len(self.held)} files were deleted here in a short "
+                                "time; they were not deleted on the pool. Allow it ('pooldrive sync resume "
+                                "--allow-deletes') or bring them back ('pooldrive sync resume --restore').")
         self._succeeded, self._failed = 0, []
         if not plan.empty:
             self.activity.set_state(AgentState.SYNCING)
             self._apply(plan, scan, remote_files)
         if plan.deletes and self.allow_deletes:
             self.allow_deletes = False
+        if any(s.action == Action.DELETE_REMOTE for s in plan.deletes):
+            self.state.set_setting("recent_deletes", list(self._recent_deletes))
         self.activity.last_sync = time.time()
-        if plan.held_deletes:
+        if self.held:
             self.activity.set_state(AgentState.PAUSED, "waiting for confirmation of a mass delete")
         elif self._failed and not self._succeeded:  # nothing got through: say why, not 'up to date'
             self.activity.set_state(AgentState.OFFLINE, f"{len(self._failed)} file(s) not synced: "
@@ -136,6 +145,18 @@ class SyncEngine:
             self.activity.clear_issue("*")
             self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
         return plan
+
+    def restore_held(self) -> int:
+        """The user's answer to a held mass delete: bring the files back. They are still on the pool (the
+        deletes were never applied), so forgetting that they were synced here makes the next pass
+        download them. Returns how many."""
+        held, self.held = self.held, []
+        for path in held:
+            self.state.forget(path)
+        self.activity.held_deletes = 0
+        self.activity.clear_issue("*")
+        log.info("restoring %d file(s) held by the mass-delete guard", len(held))
+        return len(held)
 
     def _keep_unproven_deletes(self, plan: planner.Plan) -> None:
         """Absence is not deletion while this device's catalog is incomplete (never filled from every node:
@@ -239,7 +260,7 @@ class SyncEngine:
         key = step.path
         if step.action == Action.DELETE_REMOTE:
             self.pool.delete(key)
-            self._recent_deletes.append(time.monotonic())
+            self._recent_deletes.append(time.time())
             self.state.forget(key)
             self.activity.finish(key, "deleted on the pool")
             return

@@ -2,7 +2,7 @@
 the client the CLI and the desktop app use (pure Python, no Qt).
 
 Requests: {"cmd": "status"}, {"cmd": "wait", "since": N, "timeout": S} (long-poll: answers when anything
-changed after N), "pause", {"cmd": "resume", "allow_deletes": bool}, "sync_now", {"cmd": "exclude",
+changed after N), "pause", {"cmd": "resume", "allow_deletes": bool}, "restore_held", "sync_now", {"cmd": "exclude",
 "path": P}, {"cmd": "include", "path": P}, "stop". Answers: {"ok": true, ...} or {"ok": false, "error":
 {"title", "message", "paths"}}.
 """
@@ -82,6 +82,10 @@ class AgentClient:
 
     def resume(self, allow_deletes: bool = False) -> None:
         self.request("resume", allow_deletes=allow_deletes)
+
+    def restore_held(self) -> int:
+        """Bring back the files of a held mass delete; returns how many."""
+        return int(self.request("restore_held").get("restored", 0))
 
     def sync_now(self) -> None:
         self.request("sync_now")

@@ -39,6 +39,17 @@ class LocalScan:
     complete: bool = True  # False: only part of the tree was scanned
 
 
+def _shown(root: Path, p: Path) -> str:
+    """How an issue names a local file: its path in the folder, the same key a transfer error about it
+    uses (so one file is one issue), readable even when the name is not valid UTF-8."""
+    rel = p.relative_to(root).as_posix()
+    try:
+        rel.encode("utf-8")
+        return keys.normalize(rel)
+    except (InvalidPathError, UnicodeError):
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _key_for(root: Path, p: Path) -> str:
     rel = p.relative_to(root).as_posix()
     try:
@@ -52,7 +63,7 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
     try:
         key = _key_for(root, p)
     except InvalidPathError as e:
-        out.issues[str(p)] = e.message
+        out.issues[_shown(root, p)] = e.message
         return
     prev = known.get(key)
     if prev is not None and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
@@ -61,7 +72,7 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
         try:
             sha = digest_file(p).sha256
         except Exception as e:
-            out.issues[str(p)] = f"cannot be read: {e}"
+            out.issues[_shown(root, p)] = f"cannot be read: {e}"
             return
     mine = LocalFile(p, st.st_size, st.st_mtime_ns, sha)
     other = out.files.get(key)
@@ -70,9 +81,9 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
             return  # the same file reached twice (a file and its folder both asked for)
         keep, drop = sorted((other, mine), key=lambda f: (f.path.relative_to(root).as_posix() != key, str(f.path)))
         out.files[key] = keep
-        out.issues.pop(str(keep.path), None)
-        out.issues[str(drop.path)] = (f"has the same name as '{keep.path.name}' once normalized, so only that one "
-                                      "is synced; rename one of them")
+        out.issues.pop(_shown(root, keep.path), None)
+        out.issues[_shown(root, drop.path)] = (f"has the same name as '{keep.path.name}' once normalized, so only "
+                                               "that one is synced; rename one of them")
         return
     out.files[key] = mine
 
@@ -114,7 +125,7 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
                 _entry(root, start, st, known, out)
             continue
         if stat.S_ISLNK(st.st_mode):
-            out.issues[str(start)] = "is a symbolic link; links are not followed"
+            out.issues[_shown(root, start)] = "is a symbolic link; links are not followed"
             continue
         for dirpath, dirnames, filenames in os.walk(start):
             d = Path(dirpath)
@@ -122,7 +133,7 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
             for name in list(dirnames):
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if (d / name).is_symlink():
-                    out.issues[str(d / name)] = "is a symbolic link; links are not followed"
+                    out.issues[_shown(root, d / name)] = "is a symbolic link; links are not followed"
                     dirnames.remove(name)
                 elif rules.ignored(rel, is_dir=True):
                     dirnames.remove(name)
@@ -136,7 +147,7 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
                 except OSError:
                     continue
                 if stat.S_ISLNK(st.st_mode):
-                    out.issues[str(p)] = "is a symbolic link; links are not followed"
+                    out.issues[_shown(root, p)] = "is a symbolic link; links are not followed"
                 elif stat.S_ISREG(st.st_mode):
                     _entry(root, p, st, known, out)
     return out

@@ -29,7 +29,11 @@ class Plan:
     transfers: list[Step] = field(default_factory=list)
     records: list[Step] = field(default_factory=list)  # state-only updates
     issues: dict[str, str] = field(default_factory=dict)
-    held_deletes: int = 0  # deletes not applied because the mass-delete guard tripped
+    held: list[str] = field(default_factory=list)  # local deletes the mass-delete guard did not apply
+
+    @property
+    def held_deletes(self) -> int:
+        return len(self.held)
 
     @property
     def empty(self) -> bool:
@@ -79,7 +83,7 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
     total = (len(base) if base_count is None else base_count) + recent_deletes
     counted = deletes + recent_deletes
     if deletes and not allow_deletes and counted >= guard_min and counted > guard_share * max(1, total):
-        out.held_deletes = deletes
+        out.held = [s.path for s in out.deletes if s.action == Action.DELETE_REMOTE]
         out.deletes = [s for s in out.deletes if s.action != Action.DELETE_REMOTE]
     return out
 

@@ -195,6 +195,46 @@ def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path
         agent.stop()
 
 
+def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_file, tmp_path: Path) -> None:
+    """The other answer to the guard: the files come back (from the pool, where nothing was deleted)."""
+    from desktop_app.agent_link import AgentLink
+    from desktop_app.tray import Tray
+    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "synced"
+    (folder / "many").mkdir(parents=True)
+    for i in range(30):
+        (folder / f"many/{i}.txt").write_text(str(i))
+    agent = AgentProcess(cfg_file, folder).start()
+    link = AgentLink(folder).start()
+    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
+        for i in range(30):
+            (folder / f"many/{i}.txt").unlink()
+        qtbot.waitUntil(lambda: w.restore_button.isVisible() and "Restore 30" in w.restore_button.text(),
+                        timeout=20000)
+        QTest.mouseClick(w.restore_button, Qt.MouseButton.LeftButton)
+        wait_until(lambda: all((folder / f"many/{i}.txt").exists() for i in range(30)), what="the files back")
+        assert (folder / "many/7.txt").read_text() == "7" and on_pool(pool, "many/7.txt")
+        qtbot.waitUntil(lambda: not w.restore_button.isVisible() and not w.sync_button.isVisible(), timeout=10000)
+
+        for i in range(30):  # again, answered from the tray's menu this time
+            (folder / f"many/{i}.txt").unlink()
+        tray = Tray(link, folder)
+        qtbot.waitUntil(lambda: tray.action("Restore 30") is not None, timeout=20000)
+        tray.action("Restore 30").trigger()
+        wait_until(lambda: all((folder / f"many/{i}.txt").exists() for i in range(30)), what="the files back")
+        assert all(on_pool(pool, f"many/{i}.txt") for i in (0, 29))
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
+
+
 def test_deleted_files_are_restored_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:
     from desktop_app import dialogs
 
