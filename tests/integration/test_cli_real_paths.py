@@ -4,14 +4,19 @@ a deleted catalog, wrong credentials. Exit codes as documented, never a tracebac
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 import subprocess
 import sys
+import time
 import unicodedata
 from pathlib import Path
 
+import pytest
+
 from sync_agent.minio_server import free_port
+from tests.nodepool import NodePool
 from tests.sync.test_agent_process import pool_file  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +65,28 @@ def test_two_arguments_with_one_name_are_refused_before_any_byte_moves(pool_file
     assert "same name" in out and str(tmp_path / "a" / "report.txt") in out.replace("\n", "")
     listing = json.loads(run(cfg, home, "ls", "-R", "two args", "--json").stdout)
     assert [e["path"] for e in listing] == ["two args/other.txt"]  # neither report replaced the other
+
+
+@pytest.mark.parametrize("order", [("node1", "node3"), ("node3", "node1")])
+def test_a_file_another_s3_tool_wrote_to_two_nodes_is_one_file_with_two_copies(
+        shared_nodes: NodePool, pool_file, tmp_path: Path, order: tuple[str, str]) -> None:  # noqa: F811
+    cfg, pool = pool_file
+    body = b"written by rclone, or mc, or a script"
+    for name in order:  # each node's copy at its own time, in either order
+        shared_nodes.raw_client(name).put_object(pool.cfg.bucket, "imported/by hand.txt", io.BytesIO(body),
+                                                 len(body))
+        time.sleep(1.1)  # the nodes' clocks have a second's resolution in listings
+    home = tmp_path / "home"
+    assert run(cfg, home, "catalog", "rebuild").returncode == 0
+    r = run(cfg, home, "stat", "imported/by hand.txt", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    info = json.loads(r.stdout)
+    assert len(info["versions"]) == 1, info  # one file, one version, not two files or a 'deleted' twin
+    assert sorted(r["node"] for r in info["file"]["current"]["replicas"]) == sorted(order), info
+    r = run(cfg, home, "ls", "-R", "--json")
+    assert [e["path"] for e in json.loads(r.stdout)] == ["imported/by hand.txt"]
+    r = run(cfg, home, "get", "imported", str(tmp_path / "out"))
+    assert r.returncode == 0 and (tmp_path / "out" / "by hand.txt").read_bytes() == body, r.stdout + r.stderr
 
 
 def test_a_deleted_catalog_is_read_back_from_the_nodes(pool_file, tmp_path: Path) -> None:  # noqa: F811
