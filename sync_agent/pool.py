@@ -7,8 +7,9 @@ through it. Writing lives in ``writer``, reading in ``reader``, namespace change
 from __future__ import annotations
 
 import builtins
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from sync_agent.journal import Journal
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
 from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Pool:
         self.down_limiter = RateLimiter()
         self.parallel_files = 0  # 0: as many as the nodes' round trips call for (files_in_flight)
         self._probed_at = 0.0
+        self.damage_listeners: list[Callable[[], None]] = []  # told when a copy is found bad (background repair)
         self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
         for n in cfg.nodes:
@@ -130,6 +134,16 @@ class Pool:
         with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
             list(ex.map(lambda n: self.probe(n, with_capacity), self.clients))
         self._probed_at = time.monotonic()
+
+    def mark_corrupt(self, path: str, number: int, node: str) -> None:
+        """A copy that failed its checksum or whose body broke off twice: never read again, and the
+        background repair (if one runs) replaces it at once."""
+        from sync_agent.catalog.models import ReplicaState
+
+        log.warning("the copy of '%s' (version %d) on %s is damaged; it will be replaced", path, number, node)
+        self.catalog.set_replica_state(path, number, node, ReplicaState.CORRUPT)
+        for listener in list(self.damage_listeners):
+            listener()
 
     def note_failure(self, name: str, err: PoolDriveError) -> None:
         """Count a failed request against the node's health when it says something about the node.

@@ -255,8 +255,7 @@ class _Attempts:
                     log.info("copy of '%s' on %s broke off at another place when checked again: the link, "
                              "not the copy", self.path, node)
             if not good:
-                log.warning("copy of '%s' on %s is damaged; marked bad for repair", self.path, node)
-                self.pool.catalog.set_replica_state(self.path, self.v.number, node, ReplicaState.CORRUPT)
+                self.pool.mark_corrupt(self.path, self.v.number, node)
 
     def failed(self, node: str, e: NodeError) -> None:
         self.pool.note_failure(node, e)
@@ -266,7 +265,7 @@ class _Attempts:
             self.remaining.remove(node)
 
     def corrupt(self, node: str) -> None:
-        self.pool.catalog.set_replica_state(self.path, self.v.number, node, ReplicaState.CORRUPT)
+        self.pool.mark_corrupt(self.path, self.v.number, node)
         self.errors.append(f"{node}: checksum mismatch")
 
     def next(self, offset: int) -> tuple[str, urllib3.BaseHTTPResponse] | None:
@@ -368,7 +367,7 @@ def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: Nod
     if isinstance(err, ObjectMissingError):
         pool.catalog.set_replica_state(path, v.number, node, ReplicaState.MISSING)
     elif not isinstance(err, NodeUnreachableError | AuthError | NodeFullError):
-        pool.catalog.set_replica_state(path, v.number, node, ReplicaState.CORRUPT)
+        pool.mark_corrupt(path, v.number, node)
 
 
 def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferControl | None = None,

@@ -6,6 +6,7 @@ idempotent and intent-protected, so a run killed at any point is simply run agai
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import urllib3
 
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
@@ -28,6 +31,8 @@ from sync_agent.placement import Health, placement, rank_nodes
 from sync_agent.replica_plan import Mode, NodeFacts, Plan, VersionFacts, plan_version
 from sync_agent.replication import copy_replica, recover_replication_intents, trim_replica
 from sync_agent.transfer import RateLimiter, drain_hash
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -171,12 +176,23 @@ def drain(pool: Pool, node: str, **kw: object) -> Report:
 
 
 def _read_back(pool: Pool, node: str, v: VersionInfo) -> str | None:
-    """The SHA-256 of the copy on ``node``, or None when the node could not serve it (object-level)."""
-    resp = pool.client(node).get(v.key, v.replicas_version(node))
-    try:
-        return drain_hash(resp)[0]
-    except Exception:
-        return None
+    """The SHA-256 of the copy on ``node``, or None when the node could not serve it (object-level).
+
+    A body cut off midway is either a dropped link or MinIO's own bit-rot check stopping the stream, and
+    only the second says anything about the copy: the node is asked again, and the copy counts as bad
+    only if the node is up and the second read breaks too."""
+    for attempt in range(2):
+        resp = pool.client(node).get(v.key, v.replicas_version(node))
+        try:
+            return drain_hash(resp)[0]
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            log.info("reading back %s on %s broke off (%s)%s", v.key, node, type(e).__name__,
+                     "" if attempt else "; asking again")
+            pool.probe(node)
+            if pool.health.is_down(node):
+                raise NodeUnreachableError(f"{node} went away while its copy of '{v.key}' was read back.",
+                                           node=node) from e
+    return None
 
 
 def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int = 4,
@@ -237,6 +253,7 @@ class RepairLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe = pool.health.subscribe(lambda ev: self._wake.set() if ev.new == Health.UP else None)
+        pool.damage_listeners.append(self._wake.set)  # a copy found bad is replaced now, not within the hour
 
     def run_once(self) -> Report:
         self.last = run(self.pool, Mode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
@@ -246,9 +263,12 @@ class RepairLoop:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.run_once()
-            except PoolDriveError:
-                pass  # the next round tries again; per-file errors are in the report
+                report = self.run_once()
+                if report.copies_made or report.copies_removed or report.errors:
+                    log.info("background repair: %d copies made, %d removed, %d errors", report.copies_made,
+                             report.copies_removed, len(report.errors))
+            except PoolDriveError as e:  # the next round tries again; per-file errors are in the report
+                log.warning("background repair round failed: %s", e.message)
             lost_soon = [time.monotonic() - self.pool.health.get(n).down_since for n in self.pool.clients
                          if self.pool.health.is_down(n)]
             wait = self.interval

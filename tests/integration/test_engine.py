@@ -415,3 +415,31 @@ def test_copy_damaged_deep_inside_is_marked_bad_at_once(pool: Pool, shared_nodes
         time.sleep(0.05)
     assert states[victim] == ReplicaState.CORRUPT
     assert all(s == ReplicaState.OK for n, s in states.items() if n != victim)
+
+
+def test_a_copy_found_bad_is_replaced_by_the_background_repair_at_once(pool: Pool, shared_nodes: NodePool,
+                                                                       tmp_path: Path) -> None:
+    """The agent's repair loop runs hourly; a copy a read found damaged wakes it, so the file is back at R
+    good copies within seconds instead of within the hour."""
+    from sync_agent.repair import RepairLoop
+
+    src = _file(tmp_path / "mend.bin", 1024 * 1024)
+    info = pool.put_file(src, "corrupt/mend.bin")
+    loop = RepairLoop(pool, grace=600, interval=3600).start()
+    try:
+        time.sleep(0.5)  # its first round (nothing to do) is over
+        victim = info.replicas[0]
+        for part in _minio_part_files(shared_nodes[victim].data_dir, pool.cfg.bucket, "corrupt/mend.bin"):
+            with open(part, "r+b") as f:
+                f.seek(1000)
+                f.write(b"\0" * 64)
+        assert pool.get_file("corrupt/mend.bin", tmp_path / "mend-out.bin").read_bytes() == src.read_bytes()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            cur = pool.stat("corrupt/mend.bin").current
+            if len(cur.ok_nodes()) >= pool.cfg.replicas and victim not in cur.ok_nodes():
+                break
+            time.sleep(0.2)
+        assert len(cur.ok_nodes()) >= pool.cfg.replicas and victim not in cur.ok_nodes(), cur
+    finally:
+        loop.stop()
