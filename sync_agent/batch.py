@@ -56,7 +56,9 @@ def plan_upload(local: Path, remote: str | None = None) -> tuple[list[PlannedUpl
             result.failed.append((str(local), e))
             return [], result
     if not local.is_dir():
-        result.failed.append((str(local), LocalIOError(f"{local} does not exist.", paths=[str(local)])))
+        why = "is not a regular file or a folder (a pipe, socket or device)" if os.path.lexists(local) \
+            else "does not exist"
+        result.failed.append((str(local), LocalIOError(f"{local} {why}.", paths=[str(local)])))
         return [], result
     base = keys.normalize_dir(remote if remote is not None else local.name)
     plan: list[PlannedUpload] = []

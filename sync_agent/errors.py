@@ -135,6 +135,21 @@ class RefusedError(PoolDriveError):
     exit_code = 10
 
 
+class InvitationError(PoolDriveError):
+    title = "Invitation problem"
+    exit_code = 11
+
+
+class AgentNotRunning(PoolDriveError):
+    title = "Sync agent not running"
+    exit_code = 12
+
+
+class AlreadyRunning(PoolDriveError):
+    title = "Already running"
+    exit_code = 13
+
+
 class ChangedMeanwhileError(PoolDriveError):
     """Another device wrote the same file first: this write was not made (nothing was overwritten)."""
 

@@ -123,6 +123,9 @@ def _writes(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+CACHE_KIB = 16000  # SQLite's page cache, per connection (peewee opens one per thread that uses the catalog)
+
+
 class Catalog:
     def __init__(self, path: Path | None) -> None:
         """``path=None`` opens an in-memory catalog (for pure tests)."""
@@ -132,7 +135,7 @@ class Catalog:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = SqliteDatabase(str(path) if path else ":memory:", pragmas={
             "journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal", "busy_timeout": 10000,
-            "cache_size": -16000})
+            "cache_size": -CACHE_KIB})
         self.m: Models = bind_models(self.db)
         self._write_lock = threading.RLock()
         self._draining: tuple[float, set[str]] | None = None

@@ -14,17 +14,12 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.errors import InvitationError
 
 PREFIX = "pooldrive-invite:"
 SEALED_PREFIX = "pooldrive-invite-sealed:"  # scrypt N=2^15 (read, no longer written)
 SEALED2_PREFIX = "pooldrive-invite-sealed2:"  # scrypt N=2^17
 MIN_PASSPHRASE = 10
-
-
-class InvitationError(PoolDriveError):
-    title = "Invitation problem"
-    exit_code = 11
 
 
 @dataclass(frozen=True)

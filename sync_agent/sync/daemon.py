@@ -14,18 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.errors import AlreadyRunning, PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
 from sync_agent.sync.ipc import socket_path
 from sync_agent.sync.state import state_dir_for
 
 log = logging.getLogger(__name__)
-
-
-class AlreadyRunning(PoolDriveError):
-    title = "Already running"
-    exit_code = 13
 
 
 def sd_notify(state: str) -> None:

@@ -11,23 +11,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from sync_agent import paths
-from sync_agent.errors import PoolDriveError
-
-
-class AgentNotRunning(PoolDriveError):
-    title = "Sync agent not running"
-    exit_code = 12
+from sync_agent.errors import AgentNotRunning, PoolDriveError
 
 
 def socket_path(folder: Path) -> Path:
     """Short and per folder (Unix socket paths must stay under 108 bytes)."""
     digest = hashlib.sha1(str(folder.expanduser().resolve()).encode()).hexdigest()[:12]
-    return paths.runtime_dir() / f"agent-{digest}.sock"
+    sock = paths.runtime_dir() / f"agent-{digest}.sock"
+    if len(os.fsencode(sock)) < 100:
+        return sock
+    # a long state folder (no XDG_RUNTIME_DIR): a short private folder of this user's instead
+    short = Path(tempfile.gettempdir()) / f"pooldrive-{os.getuid()}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    if short.stat().st_uid != os.getuid() or short.is_symlink():
+        raise PoolDriveError(f"{short} belongs to someone else; set XDG_RUNTIME_DIR to a folder of yours.",
+                             title="Unsafe folder")
+    return short / f"agent-{digest}-{hashlib.sha1(os.fsencode(sock)).hexdigest()[:8]}.sock"
 
 
 class AgentClient:
