@@ -304,6 +304,14 @@ class Catalog:
             q = q.where((self.m.File.path >= prefix) & (self.m.File.path < prefix[:-1] + chr(ord(prefix[-1]) + 1)))
         return q.order_by(self.m.File.path)
 
+    def live_shas(self) -> dict[str, str]:
+        """path -> SHA-256 of every live file with a current version: what a full sync pass plans with,
+        at a few dozen bytes a file instead of a whole FileInfo (100,000 of those were most of the agent's
+        peak memory, and stayed in its RSS after the pass)."""
+        rows = self.db.execute_sql('SELECT f.path, f.sha256 FROM "file" f JOIN "version" v ON v.file_id = f.id '
+                                   'AND v.number = f.version WHERE f.deleted = 0').fetchall()
+        return dict(rows)
+
     def walk(self, prefix: str = "") -> Iterator[FileInfo]:
         """Every live file under ``prefix`` ('' or 'folder/'), with its replicas; one query for all."""
         if prefix:

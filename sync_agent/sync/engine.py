@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,12 +33,36 @@ from sync_agent.sync.status import Activity, AgentState
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
-    from sync_agent.catalog.store import FileInfo
+    from sync_agent.catalog.store import Catalog, FileInfo
     from sync_agent.pool import Pool
 
 log = logging.getLogger(__name__)
 TRASH = ".pooldrive/trash"
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
+
+
+class CatalogView(Mapping[str, "FileInfo"]):
+    """The pool's live files as a full pass sees them: every path's SHA-256 up front (all the planner
+    needs), a file's whole record only when a step asks for it."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.shas = catalog.live_shas()
+
+    def __getitem__(self, path: str) -> FileInfo:
+        info = self.catalog.get(path) if path in self.shas else None
+        if info is None or info.current is None:
+            raise KeyError(path)
+        return info
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.shas
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shas)
+
+    def __len__(self) -> int:
+        return len(self.shas)
 
 
 class SyncEngine:
@@ -100,7 +124,7 @@ class SyncEngine:
         if dirty is None:
             scopes = None
             known = self.state.all()
-            remote_files = {f.path: f for f in self.pool.walk() if f.current is not None}
+            remote_files: Mapping[str, FileInfo] = CatalogView(self.pool.catalog)
             base_count = None
         else:
             scopes = local_scan.outermost(set(dirty) | changed_remote)
@@ -115,7 +139,8 @@ class SyncEngine:
         while self._recent_deletes and now - self._recent_deletes[0] > DELETE_WINDOW:
             self._recent_deletes.popleft()
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
-                            {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
+                            remote_files.shas if isinstance(remote_files, CatalogView)
+                            else {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
                             case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes,
                             base_count=base_count, recent_deletes=len(self._recent_deletes))
         self._report_issues(scopes, {**scan.issues, **plan.issues})
@@ -209,7 +234,7 @@ class SyncEngine:
         return any(i.title in ("Sync folder missing",) for i in self.activity.issues.values())
 
     # --- applying ---------------------------------------------------------------------------------
-    def _apply(self, plan: planner.Plan, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+    def _apply(self, plan: planner.Plan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         for step in plan.deletes:
             self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
         for step in plan.moves:
@@ -256,7 +281,7 @@ class SyncEngine:
         st = os.stat(path)
         self.state.put(Synced(key, sha256, st.st_size, st.st_mtime_ns, version))
 
-    def _delete(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+    def _delete(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         key = step.path
         if step.action == Action.DELETE_REMOTE:
             self.pool.delete(key)
@@ -294,7 +319,7 @@ class SyncEngine:
         self._record_synced(step.target, self._local_path(step.target, scan), info.sha256, info.version)
         self.activity.finish(step.target, f"moved from {step.path}")
 
-    def _record(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+    def _record(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         if step.action == Action.FORGET:
             self.state.forget(step.path)
             return
@@ -302,7 +327,7 @@ class SyncEngine:
         if f is not None and step.path in remote:
             self.state.put(Synced(step.path, f.sha256, f.size, f.mtime_ns, remote[step.path].version))
 
-    def _transfer(self, step: planner.Step, scan: LocalScan, remote: dict[str, FileInfo]) -> None:
+    def _transfer(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         key = step.path
         if step.action == Action.UPLOAD:
             path = scan.files[key].path
@@ -314,8 +339,13 @@ class SyncEngine:
             except ChangedMeanwhileError:
                 # another device saved it first: when the catalog learned its version, the next pass (at
                 # once) makes ours a conflicted copy; otherwise this is an issue until the change arrives
-                now, before = self.pool.catalog.get(key), remote.get(key)
-                if (now.sha256 if now else None) != (before.sha256 if before else None):
+                now = self.pool.catalog.get(key)
+                if isinstance(remote, CatalogView):
+                    before = remote.shas.get(key)  # as planned (the view reads records when asked)
+                else:
+                    planned = remote.get(key)
+                    before = planned.sha256 if planned else None
+                if (now.sha256 if now else None) != before:
                     self.retry.add(key)
                     self.activity.finish(key, "changed on another device meanwhile; keeping both")
                     return
