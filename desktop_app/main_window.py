@@ -7,7 +7,16 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDrag, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QDrag,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -208,7 +217,8 @@ class MainWindow(QMainWindow):
         self.toolbar = tb
         menu = self.menuBar().addMenu("&Pool")
         for text, slot in (("Shared by me…", self.open_shares), ("Accept an invitation…", self.open_accept),
-                           ("Deleted files…", self.open_deleted), ("Settings and nodes…", self.open_settings)):
+                           ("Deleted files…", self.open_deleted), ("Settings and nodes…", self.open_settings),
+                           ("Open the sync agent's log", self.open_agent_log)):
             a = menu.addAction(text)
             a.triggered.connect(lambda _checked=False, f=slot: f())
             self.actions_by_name[text.rstrip("…")] = a
@@ -309,6 +319,20 @@ class MainWindow(QMainWindow):
         self.restore_button.setText(f"Restore {held} file(s)" if held else "")
         self.restore_button.setToolTip("Bring the deleted files back from the pool (nothing was deleted there)")
         self.restore_button.setVisible(bool(held) and self.sync_folder is not None)
+
+    def open_agent_log(self) -> None:
+        """The agent's readable log (what it did, every issue), in the user's text viewer."""
+        if self.sync_folder is None:
+            self.statusBar().showMessage("No sync folder on this device, so no agent log.", 5000)
+            return
+        from sync_agent.sync.state import state_dir_for
+
+        log = state_dir_for(self.sync_folder) / "agent.log"
+        if not log.exists():
+            self.statusBar().showMessage(f"The sync agent has not run yet (no log at {log}).", 5000)
+            return
+        self.opened_url = QUrl.fromLocalFile(str(log))
+        QDesktopServices.openUrl(self.opened_url)
 
     def _restore_held(self) -> None:
         if self.link is not None:

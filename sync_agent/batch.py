@@ -5,6 +5,7 @@ One bad file (unreadable, a name S3 cannot hold, a checksum failure) is reported
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass

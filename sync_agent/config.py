@@ -7,6 +7,7 @@ OS keyring (``credentials = "keyring"``), or, for a throwaway local dev pool onl
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -17,6 +18,8 @@ import tomli_w
 
 from sync_agent import paths
 from sync_agent.errors import ConfigError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -6,6 +6,7 @@ There is deliberately no plain-text fallback: when no keyring backend works, we 
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 from sync_agent import paths
 from sync_agent.config import PoolConfig
 from sync_agent.errors import CredentialsError, KeyringUnavailableError
+
+log = logging.getLogger(__name__)
 
 SERVICE = "pooldrive"
 

@@ -7,6 +7,7 @@ session) and an XDG autostart entry for the tray app; without systemd the autost
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 APP_ID = "io.pooldrive.PoolDrive"
 UNIT = "pooldrive-agent.service"

@@ -8,6 +8,7 @@ named ``dev`` is written so every PoolDrive command can open the pool at once.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -22,6 +23,8 @@ from sync_agent.minio_server import MinioNode, find_minio_binary, free_port, is_
 from sync_agent.netshape.profiles import Link, profile_links
 from sync_agent.netshape.toxiproxy import ToxiproxyServer
 from sync_agent.tls import DevCA
+
+log = logging.getLogger(__name__)
 
 DEV_POOL_NAME = "dev"
 

@@ -6,6 +6,7 @@ transfer thread, the health monitor and the readers' replica choice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 
 from sync_agent.node_client import Capacity
 from sync_agent.placement import Health, ReplicaView
+
+log = logging.getLogger(__name__)
 
 EWMA_ALPHA = 0.3
 MIN_RATE_SAMPLE = 256 * 1024  # bytes: a whole body smaller than this is mostly latency

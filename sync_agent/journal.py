@@ -198,7 +198,8 @@ class Journal:
         for node in self.pool.clients:
             try:
                 listed = [o.key for o in self.pool.client(node).list(PREFIX)]
-            except NodeError:
+            except NodeError as e:
+                log.info("journal cursor: %s not listed (%s)", node, e.message)
                 continue
             valid = [k for k in listed if (ts := entry_time(k)) is not None and ts <= now + MAX_SKEW_NS]
             out[node] = max(valid, default="")
@@ -275,7 +276,8 @@ class Journal:
                     if ts is not None and ts < cutoff:
                         client.delete(o.key, o.version_id)
                         gone += 1
-            except NodeError:
+            except NodeError as e:
+                log.info("journal pruning skipped %s this time (%s)", node, e.message)
                 continue
         return gone
 
@@ -283,11 +285,13 @@ class Journal:
     def _read_entry(client, key: str) -> Changes:
         try:
             resp = client.get(key)
-        except NodeError:
+        except NodeError as e:
+            log.info("journal entry %s not read (%s)", key, e.message)
             return Changes(entries=1)
         try:
             return parse_entry(resp.read(MAX_ENTRY_BYTES + 1))
-        except Exception:  # a broken stream is an unreadable entry, not a reason to stop polling
+        except Exception as e:  # a broken stream is an unreadable entry, not a reason to stop polling
+            log.info("journal entry %s unreadable (%s)", key, type(e).__name__)
             return Changes(entries=1)
         finally:
             resp.close()

@@ -6,6 +6,7 @@ MinIO is distributed as source only: ``scripts/setup-minio`` builds the pinned v
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from sync_agent import paths
 from sync_agent.errors import DevPoolError, MinioBinaryMissingError
+
+log = logging.getLogger(__name__)
 
 # The Go module proxy serves this pseudo-version of github.com/minio/minio (commit 7aac2a2c5b7c,
 # 2026-02-12, the newest the proxy holds; the RELEASE.* tags are not served by it).

@@ -6,6 +6,7 @@ down; ``wait_for_change`` lets a CLI or a socket client long-poll instead of pol
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from sync_agent.health import HealthEvent
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 
 class HealthMonitor:

@@ -7,6 +7,7 @@ restorable. A restore copies an old version forward as the newest one.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sync_agent import keys
@@ -16,6 +17,8 @@ from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 
 def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: int
@@ -41,8 +44,8 @@ def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: i
         for node, vid in written.items():
             try:
                 pool.client(node).delete(dst, vid)
-            except NodeError:
-                pass
+            except NodeError as e:
+                log.info("could not undo a partial move to '%s' on %s: %s", dst, node, e.message)
         raise QuorumError(f"Could not copy '{info.path}' to '{dst}' on enough nodes: {'; '.join(errors)}",
                           paths=[info.path, dst])
     return written

@@ -6,6 +6,7 @@ the same words.
 
 from __future__ import annotations
 
+import logging
 import ssl
 import time
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from sync_agent.credentials import Credentials
 from sync_agent.errors import AuthError, NodeError, NodeUnreachableError, UntrustedCertificateError
 from sync_agent.node_client import NodeClient, Timeouts
 from sync_agent.tls import pretty_fingerprint, server_fingerprint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import ssl
 import time
@@ -37,6 +38,8 @@ from sync_agent.errors import (
     ObjectMissingError,
     UntrustedCertificateError,
 )
+
+log = logging.getLogger(__name__)
 
 META_PREFIX = "pd-"
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",

@@ -105,7 +105,8 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
         vid = client.copy(o.key, o.key, meta, src_version=o.version_id)
         client.delete(o.key, o.version_id)  # the copy replaces it; keep one entry per version
         return client.stat(o.key, vid)
-    except NodeError:
+    except NodeError as e:
+        log.warning("could not adopt '%s' on %s (written by another tool): %s", o.key, node, e.message)
         return None
 
 

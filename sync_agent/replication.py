@@ -8,6 +8,7 @@ intent first, so ``recover_replication_intents`` can finish or undo whatever a k
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ from sync_agent.writer import object_meta, undo_stray_versions
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 
 class SourceError(NodeError):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from sync_agent import paths
 from sync_agent.errors import ConfigError, NodeUnreachableError
+
+log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

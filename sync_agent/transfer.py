@@ -9,6 +9,7 @@ Hashing the content once more locally with MD5 would only repeat the node's chec
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sync_agent.errors import LocalIOError, PoolDriveError
+
+log = logging.getLogger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part size (and the ETag arithmetic depends on it)
 CHUNK = 1024 * 1024

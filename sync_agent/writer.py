@@ -206,8 +206,8 @@ def _abandon(pool: Pool, key: str, file_id: str, number: int, intent: int, uploa
     for node, vid in written.items():
         try:
             pool.client(node).delete(key, vid)
-        except NodeError:
-            pass
+        except NodeError as e:  # the intent stays; recovery removes it later
+            log.info("could not undo a partial write of '%s' on %s yet: %s", key, node, e.message)
     if undo_stray_versions(pool, key, file_id, number, list(set(uploads) | set(written))):
         pool.catalog.remove_intent(intent)
 
@@ -370,8 +370,8 @@ def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileE
 
     try:
         rebuild.refresh_paths(pool, {key})  # learn what won, so the next decision is informed
-    except PoolDriveError:
-        pass
+    except PoolDriveError as e:
+        log.info("lost a race for '%s' and could not read what won yet: %s", key, e.message)
     return ChangedMeanwhileError(
         f"'{key}' was changed on the pool by another device while this version was being saved; "
         "nothing was overwritten. The sync agent keeps yours as a conflicted copy; with 'pooldrive put', "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from peewee import Database
 
 from sync_agent.catalog.models import SCHEMA_VERSION, Models
 from sync_agent.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def _create_v1(db: Database, m: Models) -> None:

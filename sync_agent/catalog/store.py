@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -23,6 +24,8 @@ from sync_agent import paths
 from sync_agent.catalog.migrations import migrate
 from sync_agent.catalog.models import Models, NodeState, ReplicaState, bind_models
 from sync_agent.errors import CatalogUnreadableError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -199,7 +199,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     if not path.exists():
         console.print(f"No agent has run for {args.folder.expanduser()} yet (no log at {path}).")
         return 0
-    with open(path, encoding="utf-8", errors="replace") as f:
+    f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - reopened when the log rotates
+    try:
         lines = f.readlines()
         sys.stdout.write("".join(lines[-args.lines:] if args.lines > 0 else []))
         sys.stdout.flush()
@@ -208,6 +209,14 @@ def cmd_log(args: argparse.Namespace) -> int:
             if line:
                 sys.stdout.write(line)
                 sys.stdout.flush()
-            else:
-                time.sleep(0.5)
+                continue
+            time.sleep(0.5)
+            try:  # rotated (agent.log became agent.log.1): go on with the new file from its start
+                if os.stat(path).st_ino != os.fstat(f.fileno()).st_ino:
+                    f.close()
+                    f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+            except FileNotFoundError:
+                pass  # between the rename and the new file
+    finally:
+        f.close()
     return 0

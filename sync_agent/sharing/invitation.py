@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 from dataclasses import asdict, dataclass, field
 
 from sync_agent.errors import InvitationError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "pooldrive-invite:"
 SEALED_PREFIX = "pooldrive-invite-sealed:"  # scrypt N=2^15 (read, no longer written)

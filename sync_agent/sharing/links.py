@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,8 @@ from sync_agent.errors import ConfigError, NodeError, NoReplicaError
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 MAX_LINK = timedelta(days=7)  # S3 signatures (and so MinIO) cap pre-signed URLs at 7 days
 

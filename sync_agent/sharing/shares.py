@@ -7,6 +7,7 @@ policy (``policy.folder_policy``) allows only that folder, with the expiry enfor
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import time
@@ -23,6 +24,8 @@ from sync_agent.sharing.policy import Mode, check_folder, folder_policy
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
 
 MIN_EXPIRY = timedelta(minutes=15)  # MinIO refuses service accounts that expire sooner
 DEFAULT_EXPIRY = timedelta(days=30)  # a forgotten share ends by itself; None asks for one that never does
@@ -111,8 +114,8 @@ def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | No
         for node in created:  # all or nothing: no half-made share stays behind
             try:
                 _admin_call(pool, node, "undoing a share key", "delete_service_account", access_key=access_key)
-            except NodeError:
-                pass
+            except NodeError as e:
+                log.warning("a half-made share key %s stays on %s: %s", access_key, node, e.message)
         raise
     row = pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, label=label,
                                       access_key=access_key, expires_at=expires_at, nodes=json.dumps(created))

@@ -50,6 +50,7 @@ class _Handler(socketserver.StreamRequestHandler):
         except PoolDriveError as e:
             reply = {"ok": False, "error": e.to_dict()}
         except Exception as e:
+            log.exception("a request to the agent failed")
             reply = {"ok": False, "error": {"title": "Bad request", "message": str(e), "paths": []}}
         self.wfile.write((json.dumps(reply) + "\n").encode())
 

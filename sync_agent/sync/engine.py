@@ -222,8 +222,8 @@ class SyncEngine:
             rel = path
             try:
                 rel = keys.relative_key(self.root, Path(path)) if path.startswith("/") else path
-            except Exception:
-                pass
+            except PoolDriveError:
+                pass  # a path outside the folder: judged by its text
             in_scope = scopes is None or any(keys.is_under(rel, s) for s in scopes)
             if in_scope and self.activity.issues[path].title == "Not synced":
                 self.activity.clear_issue(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import tempfile
@@ -19,6 +20,8 @@ from typing import Any
 
 from sync_agent import paths
 from sync_agent.errors import AgentNotRunning, PoolDriveError
+
+log = logging.getLogger(__name__)
 
 
 def socket_path(folder: Path) -> Path:

@@ -10,6 +10,7 @@ order) is synced, whatever order the disk lists them in, and the other gets an i
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import unicodedata
@@ -22,6 +23,8 @@ from sync_agent.errors import InvalidPathError
 from sync_agent.sync.ignore import IgnoreRules
 from sync_agent.sync.state import Synced
 from sync_agent.transfer import digest_file
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ class RemoteWatcher:
                 finally:
                     resp.close()
                     resp.release_conn()
-            except Exception:
+            except Exception as e:
+                log.info("bucket notifications from %s stopped (%s); the journal covers it", node, type(e).__name__)
                 self.supported.setdefault(node, False)
             self._stop.wait(delay)
             delay = min(delay * 2, 30.0)
@@ -136,5 +137,5 @@ class RemoteWatcher:
         for stream in list(self._streams.values()):
             try:
                 stream._close_response()  # minio-py's EventIterable has no public close
-            except Exception:
-                pass
+            except Exception as e:
+                log.debug("closing a notification stream: %r", e)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync_agent import paths
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

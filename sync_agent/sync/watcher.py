@@ -9,6 +9,7 @@ to raise the limit and falls back to polling.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import threading
 import time
@@ -30,6 +31,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
+
+log = logging.getLogger(__name__)
 
 INOTIFY_HELP = ("The folder has more subfolders than inotify may watch (fs.inotify.max_user_watches). PoolDrive "
                 "falls back to polling, which is slower. To raise the limit: "

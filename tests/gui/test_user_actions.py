@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, QPointF, Qt
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog, QMenu, QMessageBox
@@ -304,3 +305,34 @@ def test_file_info_shows_copies_and_checksum(qtbot, window: MainWindow, monkeypa
     monkeypatch.setattr(dialogs.VersionsDialog, "exec", exec_)
     QTest.keyClick(window.view, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     assert texts and info.sha256 in texts[0] and all(n in texts[0] for n in info.replicas)
+
+
+def test_the_agent_log_opens_from_the_pool_menu(qtbot, window: MainWindow, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtCore import QObject, Slot
+    from PySide6.QtGui import QDesktopServices
+
+    from sync_agent.sync.state import state_dir_for
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    window.sync_folder = tmp_path / "synced"
+    log = state_dir_for(window.sync_folder) / "agent.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("12:00:01 uploaded docs/a.txt\n")
+
+    class Viewer(QObject):  # what the desktop would open it with
+        def __init__(self) -> None:
+            super().__init__()
+            self.opened: list[str] = []
+
+        @Slot(QUrl)
+        def show(self, url: QUrl) -> None:
+            self.opened.append(url.toLocalFile())
+
+    viewer = Viewer()
+    QDesktopServices.setUrlHandler("file", viewer, "show")
+    try:
+        window.actions_by_name["Open the sync agent's log"].trigger()
+        qtbot.waitUntil(lambda: viewer.opened == [str(log)], timeout=5000)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")

@@ -209,3 +209,30 @@ def test_the_agent_survives_a_bug_in_a_pass_and_exits_non_zero_when_it_keeps_fai
     assert code == 1 and time.monotonic() - started < 30
     assert sum("unexpected error in a sync pass" in r.message for r in caplog.records) == 2 + MAX_CRASHES
     pool.close()
+
+
+def test_sync_log_follow_goes_on_after_the_log_rotates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync_agent.sync.state import state_dir_for
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    env = {**os.environ}
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    sdir = state_dir_for(folder)  # where the command looks for the log
+    sdir.mkdir(parents=True)
+    log = sdir / "agent.log"
+    log.write_text("first line\n")
+    follow = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "sync", "log", "--follow", "--folder",
+                               str(folder)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        with open(log, "a") as f:
+            f.write("before rotation\n")
+        time.sleep(1)
+        log.rename(sdir / "agent.log.1")
+        log.write_text("after rotation\n")
+        time.sleep(2)
+    finally:
+        follow.send_signal(signal.SIGINT)
+        out, _ = follow.communicate(timeout=20)
+    assert "first line" in out and "before rotation" in out and "after rotation" in out, out

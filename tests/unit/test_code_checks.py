@@ -87,3 +87,21 @@ def test_the_engine_never_imports_the_window_and_has_no_import_circle() -> None:
     for n in sorted(graph):
         if n not in state:
             visit(n, [])
+
+
+# Pure decision modules (no I/O: nothing happens there worth a log line), the command-line front end (it
+# speaks to the user on screen) and package markers.
+QUIET = {"placement", "replica_plan", "keys", "errors", "metadata", "sync/decide", "sync/planner",
+         "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy"}
+
+
+def test_every_module_that_does_work_has_its_own_logger() -> None:
+    """So a person reading the agent's log sees which part said what, and a swallowed error can be logged."""
+    missing = []
+    for path in sorted((ROOT / "sync_agent").rglob("*.py")):
+        rel = path.relative_to(ROOT / "sync_agent").with_suffix("").as_posix()
+        if path.name == "__init__.py" or rel.startswith("cli/") or rel in QUIET:
+            continue
+        if "log = logging.getLogger(__name__)" not in path.read_text():
+            missing.append(rel)
+    assert not missing, f"modules without a logger: {missing}"
