@@ -259,3 +259,25 @@ def test_two_local_forms_of_one_name_sync_the_same_one_every_time(devices: tuple
     issues = [i.message for i in a.engine.activity.issues.values()]
     assert any("only that one is synced" in m for m in issues), issues
     assert a.read(nfd) == b"decomposed"  # nothing renamed, nothing lost
+
+
+def test_no_false_issues_when_a_folder_and_its_files_change_in_one_pass(devices: tuple[Device, Device]) -> None:
+    """Seen before: 'has the same name as ... once normalized' for every file of a folder that arrived in
+    the same pass as the folder, and for a file next to its conflicted copy."""
+    a, b = devices
+    for i in range(40):
+        a.write(f"new folder/é{i:02d}.txt", f"{i}".encode())
+    a.sync()
+    b.sync()  # the folder and its 40 files arrive in one pass
+    assert len(b.files()) == 40
+    b.engine.sync({"new folder", "new folder/é00.txt", "new folder/é01.txt"})  # folder and files named at once
+    a.write("new folder/é00.txt", b"laptop")
+    b.write("new folder/é00.txt", b"desktop")
+    a.sync()
+    b.sync()  # a conflicted copy beside the file
+    a.sync()
+    for dev in (a, b):
+        false = [i.message for i in dev.engine.activity.issues.values() if "normalized" in i.message
+                 or i.title == "Not synced"]
+        assert not false, false
+    assert sum("conflicted copy" in n or "conflict" in n.lower() for n in b.files()) == 1
