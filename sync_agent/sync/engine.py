@@ -15,11 +15,11 @@ import socket
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, rebuild
+from sync_agent import keys, memory, rebuild
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
 from sync_agent.journal import Changes
 from sync_agent.reader import download_version
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TRASH = ".pooldrive/trash"
+BIG_PASS = 1000  # steps after which a pass gives the memory it used back to the system
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
 
 
@@ -161,6 +162,8 @@ class SyncEngine:
         if any(s.action == Action.DELETE_REMOTE for s in plan.deletes):
             self.state.set_setting("recent_deletes", list(self._recent_deletes))
         self.activity.last_sync = time.time()
+        if dirty is None or len(plan.transfers) + len(plan.records) > BIG_PASS:
+            memory.give_back()
         if self.held:
             self.activity.set_state(AgentState.PAUSED, "waiting for confirmation of a mass delete")
         elif self._failed and not self._succeeded:  # nothing got through: say why, not 'up to date'
@@ -241,8 +244,20 @@ class SyncEngine:
             self._guarded(step.target, lambda s=step: self._move(s, scan))
         for step in plan.records:
             self._record(step, scan, remote)
-        with ThreadPoolExecutor(max(1, self.parallel)) as ex:
-            list(ex.map(lambda s: self._guarded(s.path, lambda: self._transfer(s, scan, remote)), plan.transfers))
+        workers = max(1, self.parallel)
+        with ThreadPoolExecutor(workers) as ex:
+            # a bounded window of submitted transfers: a future per file of a 100,000-file first sync, all
+            # made up front, was a good part of the agent's peak memory (which its RSS then kept)
+            pending: set[Future[None]] = set()
+            for step in plan.transfers:
+                if len(pending) >= 4 * workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        f.result()
+                pending.add(ex.submit(self._guarded, step.path,
+                                      lambda s=step: self._transfer(s, scan, remote)))
+            for f in pending:
+                f.result()
 
     def _guarded(self, path: str, fn) -> None:
         try:

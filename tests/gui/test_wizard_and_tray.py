@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.agent_link import AgentLink
 from desktop_app.tray import Tray, tray_state
 from desktop_app.wizard import SetupWizard
 from sync_agent.minio_server import free_port
+from tests.integration.test_tls import Home, tls_pool  # noqa: F401 - fixture
 from tests.nodepool import NodePool
 
 
@@ -20,7 +24,7 @@ def _check(qtbot, wizard: SetupWizard, endpoint: str, access: str, secret: str) 
     page.access.setText(access)
     page.secret.setText(secret)
     page.result.setText("")
-    page.test_node()
+    QTest.mouseClick(page.test, Qt.MouseButton.LeftButton)  # "Test and add", as the user clicks it
     qtbot.waitUntil(lambda: page.result.text() and not page.result.text().startswith("Checking"), timeout=15000)
     return page.result.text()
 
@@ -34,6 +38,37 @@ def test_wizard_says_wrong_secret_unreachable_and_adds_a_good_node(qtbot, shared
     assert not wizard.nodes_page.isComplete()
     assert "Connected" in _check(qtbot, wizard, n.endpoint, n.access_key, n.secret_key)
     assert wizard.nodes_page.isComplete() and wizard.nodes_page.list.count() == 1
+
+
+def test_wizard_shows_an_unknown_certificate_and_pins_it_when_trusted(qtbot, tls_pool: Home) -> None:  # noqa: F811
+    """A node whose certificate no known CA signed: the wizard shows its SHA-256 and asks; 'Yes' adds the
+    node with exactly that certificate pinned."""
+    import json
+
+    from sync_agent.tls import pem_fingerprint, pretty_fingerprint
+
+    wizard = SetupWizard()
+    qtbot.addWidget(wizard)
+    c = json.loads((tls_pool.devpool / "credentials.json").read_text())["default"]
+    endpoint = next(line.split('"')[1] for line in tls_pool.pool_toml.read_text().splitlines()
+                    if line.startswith("endpoint"))
+    expected = pem_fingerprint((tls_pool.devpool / "tls" / "node1" / "public.crt").read_bytes())
+    wizard.nodes_page.secure.setChecked(True)
+    asked: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            asked.append(box.text())
+            QTest.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+        else:
+            QTimer.singleShot(100, answer)
+
+    QTimer.singleShot(100, answer)
+    assert "Connected" in _check(qtbot, wizard, endpoint, c["access_key"], c["secret_key"])
+    assert asked and pretty_fingerprint(expected) in asked[0]
+    node, _ = wizard.nodes_page.nodes[0]
+    assert node.secure and node.cert_sha256 == expected
 
 
 def test_tray_states() -> None:

@@ -428,7 +428,9 @@ def test_a_copy_found_bad_is_replaced_by_the_background_repair_at_once(pool: Poo
     loop = RepairLoop(pool, grace=600, interval=3600).start()
     try:
         time.sleep(0.5)  # its first round (nothing to do) is over
-        victim = info.replicas[0]
+        from sync_agent.placement import read_order
+
+        victim = read_order(pool.health.views(info.replicas))[0]  # the copy the read will ask first
         for part in _minio_part_files(shared_nodes[victim].data_dir, pool.cfg.bucket, "corrupt/mend.bin"):
             with open(part, "r+b") as f:
                 f.seek(1000)
