@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -46,6 +47,8 @@ class _Handler(socketserver.StreamRequestHandler):
         line = self.rfile.readline(1 << 20)
         try:
             req = json.loads(line or b"{}")
+            if not isinstance(req, dict):
+                raise PoolDriveError("A request is a JSON object with a 'cmd'.", title="Bad request")
             reply = {"ok": True, **self.dispatch(req)}
         except PoolDriveError as e:
             reply = {"ok": False, "error": e.to_dict()}
@@ -59,7 +62,9 @@ class _Handler(socketserver.StreamRequestHandler):
         if cmd == "status":
             return {"status": self._status()}
         if cmd == "wait":
-            a.activity.wait(int(req.get("since", 0)), float(req.get("wait_timeout", 30)))
+            timeout = float(req.get("wait_timeout", 30))
+            a.activity.wait(int(req.get("since", 0)), min(300.0, timeout) if math.isfinite(timeout) and timeout > 0
+                            else 0.0)
             return {"status": self._status()}
         if cmd == "pause":
             a.pause()

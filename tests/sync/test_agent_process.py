@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sync_agent import config
 from sync_agent.pool import Pool
@@ -236,3 +240,46 @@ def test_sync_log_follow_goes_on_after_the_log_rotates(tmp_path: Path, monkeypat
         follow.send_signal(signal.SIGINT)
         out, _ = follow.communicate(timeout=20)
     assert "first line" in out and "before rotation" in out and "after rotation" in out, out
+
+
+_COMMANDS = ["status", "wait", "pause", "resume", "sync_now", "exclude", "include", "restore_held", "nope", ""]
+_JSON = st.recursive(st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=40),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                  max_size=4), max_leaves=12)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(
+    st.binary(max_size=300),
+    _JSON.map(lambda v: json.dumps(v).encode()),
+    st.fixed_dictionaries({"cmd": st.sampled_from(_COMMANDS)},
+                          optional={"path": _JSON, "since": _JSON, "wait_timeout": _JSON,
+                                    "allow_deletes": _JSON}).map(lambda v: json.dumps(v).encode())))
+def test_the_agents_socket_answers_any_request_and_keeps_running(running_agent: AgentProcess,
+                                                                   request_bytes: bytes) -> None:
+    """Whatever arrives on the socket (it is the user's own, but a buggy script or client is real): one
+    JSON answer, ok or a clear error, and the agent goes on."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(str(running_agent.client.path))
+    try:
+        s.sendall(request_bytes.replace(b"\n", b" ") + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    reply = json.loads(buf)
+    assert reply["ok"] is True or (reply["error"]["title"] and isinstance(reply["error"]["message"], str))
+    assert running_agent.proc.poll() is None
+    assert running_agent.client.status()["folder"]
+
+
+@pytest.fixture
+def running_agent(pool_file: tuple[Path, Pool], tmp_path: Path) -> Iterator[AgentProcess]:
+    agent = AgentProcess(pool_file[0], tmp_path / "fuzzed").start()
+    yield agent
+    agent.stop()

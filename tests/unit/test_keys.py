@@ -4,6 +4,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_agent import keys
 from sync_agent.errors import InvalidPathError
@@ -58,3 +60,18 @@ def test_names_that_differ_only_in_case_are_not_downloaded_onto_a_case_insensiti
     assert sorted(p for p, _ in result.failed) == ["d/Report.txt", "d/report.txt"]
     assert "differ only in case" in result.failed[0][1].message
     assert paths.case_insensitive(tmp_path) is False  # this machine's file system keeps case apart
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=120))
+def test_key_normalisation_refuses_clearly_or_gives_a_safe_stable_key(raw: str) -> None:
+    """Any name a file system, a share recipient or another S3 tool hands us: a clear refusal, or a key
+    that stays inside the pool, is NFC, and normalises to itself."""
+    try:
+        key = keys.normalize(raw)
+    except InvalidPathError as e:
+        assert e.message
+        return
+    assert key and not key.startswith("/") and ".." not in key.split("/") and "//" not in key
+    assert "\0" not in key and all(ord(c) >= 32 and ord(c) != 127 for c in key)
+    assert unicodedata.normalize("NFC", key) == key and keys.normalize(key) == key
