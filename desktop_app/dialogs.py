@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -105,6 +106,10 @@ class ShareDialog(QDialog):
         form.addRow("Share with", self.label)
         form.addRow("Access", self.mode)
         form.addRow("Expires", self.expiry)
+        self.history = QCheckBox("Show them earlier versions and deleted files too")
+        self.history.setToolTip("Off: their PoolDrive shows what is in the folder now. This is not a lock: MinIO "
+                                "lets the share's key list the folder's past to other S3 tools.")
+        form.addRow("History", self.history)
         form.addRow("Passphrase", self.passphrase)
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
@@ -127,9 +132,10 @@ class ShareDialog(QDialog):
         value = self.expiry.currentData()
         expires: timedelta | None = shares.parse_duration(value) if value else None
         label, passphrase = self.label.text().strip(), self.passphrase.text()
+        history = self.history.isChecked()
 
         def create() -> str:
-            _, inv = shares.create_share(self.pool, self.folder, mode, expires=expires, label=label)
+            _, inv = shares.create_share(self.pool, self.folder, mode, expires=expires, label=label, history=history)
             return invitation.encode(inv, passphrase or None)
 
         def done(text: str) -> None:
@@ -144,7 +150,7 @@ class ShareDialog(QDialog):
 
 
 class SharesDialog(QDialog):
-    """Folders shared by me, with revoke."""
+    """Folders shared by me and file links: revoke, or give a share 30 more days."""
 
     def __init__(self, parent, pool: Pool) -> None:
         super().__init__(parent)
@@ -154,13 +160,21 @@ class SharesDialog(QDialog):
         self.table = QTableWidget(0, 5)
         self.table.setHorizontalHeaderLabels(["Folder", "For", "Access", "Expires", "Status"])
         self.table.horizontalHeader().setStretchLastSection(True)
-        revoke = QPushButton("Revoke")
-        revoke.clicked.connect(self.revoke)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.revoke_button = QPushButton("Revoke")
+        self.revoke_button.clicked.connect(self.revoke)
+        self.extend_button = QPushButton("Extend by 30 days")
+        self.extend_button.setToolTip("The share then ends 30 days from now")
+        self.extend_button.clicked.connect(self.extend)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Revoking removes the share's key from every node; a node that is down drops it "
                                 "when it is back."))
         layout.addWidget(self.table)
-        layout.addWidget(revoke)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.revoke_button)
+        buttons.addWidget(self.extend_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
         self.rows: list[shares.ShareInfo] = []
         self.load()
 
@@ -172,7 +186,7 @@ class SharesDialog(QDialog):
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
-            values = (r.folder, r.label or "-", "read-only" if r.mode == "ro" else "read-write",
+            values = (r.folder, r.label or "-", _mode_text(r),
                       time.strftime("%Y-%m-%d", time.localtime(r.expires_at)) if r.expires_at else "never", r.status)
             for col, text in enumerate(values):
                 self.table.setItem(i, col, QTableWidgetItem(text))
@@ -183,6 +197,15 @@ class SharesDialog(QDialog):
             share_id = self.rows[r].id
             run_async(lambda s=share_id: shares.revoke_share(self.pool, s), lambda _: self.load(),
                       lambda e: QMessageBox.warning(self, e.title, e.message))
+
+    def extend(self) -> None:
+        for r in sorted({i.row() for i in self.table.selectedIndexes()}):
+            share = self.rows[r]
+            if share.mode == "link":
+                QMessageBox.information(self, "Links", "A link cannot be extended: make a new one.")
+                continue
+            run_async(lambda s=share.id: shares.extend_share(self.pool, s, timedelta(days=30)),
+                      lambda _: self.load(), lambda e: QMessageBox.warning(self, e.title, e.message))
 
 
 class DeletedDialog(QDialog):
@@ -284,3 +307,9 @@ class AcceptDialog(QDialog):
             self.result_label.setText(f"Added as pool '{name}'. Open it with 'pooldrive-gui --pool {name}'.")
 
         run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
+
+
+def _mode_text(r: shares.ShareInfo) -> str:
+    if r.mode == "link":
+        return "download link"
+    return ("read-only" if r.mode == "ro" else "read-write") + (", with history" if r.history else "")

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -55,27 +56,34 @@ class SettingsDialog(QDialog):
     # --- nodes --------------------------------------------------------------------------------------
     def _nodes_tab(self) -> QWidget:
         w = QWidget()
-        self.nodes = QTableWidget(len(self.pool.cfg.nodes), 4)
-        self.nodes.setHorizontalHeaderLabels(["Node", "Endpoint", "Weight", "Zone"])
+        self.nodes = QTableWidget(len(self.pool.cfg.nodes), 5)
+        self.nodes.setHorizontalHeaderLabels(["Node", "Endpoint", "Weight", "Zone", "State"])
         self.nodes.horizontalHeader().setStretchLastSection(True)
         self.nodes.verticalHeader().setVisible(False)
         self.nodes.setWordWrap(False)
         for col, width in ((0, 110), (1, 240), (2, 70)):
             self.nodes.setColumnWidth(col, width)
+        states = self.pool.catalog.node_states()
         for i, n in enumerate(self.pool.cfg.nodes):
-            for col, text in enumerate((n.name, n.url, f"{n.weight:g}", n.zone)):
+            for col, text in enumerate((n.name, n.url, f"{n.weight:g}", n.zone, states.get(n.name, "active"))):
                 item = QTableWidgetItem(text)
-                if col < 2:
+                if col < 2 or col == 4:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.nodes.setItem(i, col, item)
         drain = QPushButton("Drain selected node…")
         drain.clicked.connect(self.drain)
+        self.undrain_button = QPushButton("Take back into service")
+        self.undrain_button.clicked.connect(self.undrain)
         note = QLabel("Weights decide how much of the data each node holds; after changing one, rebalance moves "
                       "files gradually ('pooldrive rebalance'). Adding a node: 'pooldrive pool add-node'.")
         note.setWordWrap(True)
         layout = QVBoxLayout(w)
         layout.addWidget(self.nodes)
-        layout.addWidget(drain)
+        buttons = QHBoxLayout()
+        buttons.addWidget(drain)
+        buttons.addWidget(self.undrain_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
         layout.addWidget(note)
         return w
 
@@ -91,6 +99,19 @@ class SettingsDialog(QDialog):
                   lambda r: QMessageBox.information(self, "Drain", f"{name}: {r.copies_made} copies moved; "
                                                     "it can be removed now."),
                   lambda e: QMessageBox.warning(self, e.title, e.message))
+
+    def undrain(self) -> None:
+        rows = {i.row() for i in self.nodes.selectedIndexes()}
+        if not rows:
+            return
+        row = min(rows)
+        name = self.nodes.item(row, 0).text()
+
+        def done(_: object) -> None:
+            self.nodes.item(row, 4).setText("active")
+
+        run_async(lambda: repair.undrain(self.pool, name), done, lambda e: QMessageBox.warning(self, e.title,
+                                                                                             e.message))
 
     # --- sync ---------------------------------------------------------------------------------------
     def _sync_tab(self) -> QWidget:

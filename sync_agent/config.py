@@ -58,11 +58,18 @@ class PoolConfig:
     prefix: str = ""  # a shared folder: this pool is a view of only this folder ("" = everything)
     read_only: bool = False  # a read-only share: nothing is ever uploaded
     shared_by: str = ""  # who shared it (for "Shared with me")
+    history: bool = True  # a share: the recipient's key may also read earlier versions and deleted files
     path: Path | None = field(default=None, compare=False)
 
     @property
     def is_share(self) -> bool:
         return bool(self.prefix)
+
+    @property
+    def current_only(self) -> bool:
+        """A share whose key sees the current objects only: listed without versions, read without a
+        version id (guarded by the ETag the catalog knows, so a newer object is never taken for it)."""
+        return self.is_share and not self.history
 
     @property
     def quorum(self) -> int:

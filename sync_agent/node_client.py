@@ -133,6 +133,9 @@ def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError
         if code == "NoSuchBucket":
             return BucketMissingError(f"{where} has no bucket '{exc.bucket_name}'. Run 'pooldrive pool "
                                       "init' to create it.", node=node.name)
+        if code == "PreconditionFailed":
+            return PreconditionFailed(f"{where}: '{exc.object_name}' is no longer the version asked for{doing}.",
+                                      node=node.name)
         if code in MISSING_CODES:
             return ObjectMissingError(f"{where} does not hold '{exc.object_name}'.", node=node.name)
         if code in FULL_CODES or "minimum free drive" in (exc.message or "").lower():
@@ -263,8 +266,16 @@ class NodeClient:
         """One MinIO admin API call by its minio-py name (service accounts, policies)."""
         return str(self._call(what, getattr(self.admin(), fn_name), **kw))
 
-    def presign_get(self, key: str, version_id: str | None, expires: timedelta) -> str:
-        return str(self._call("signing a link", self.s3.presigned_get_object, self.bucket, key, expires=expires,
+    def presign_get(self, key: str, version_id: str | None, expires: timedelta,
+                    signer: Credentials | None = None) -> str:
+        """A pre-signed GET URL; ``signer``: the keys to sign with (a link key that can be revoked on its
+        own) instead of this client's. Signing is local; the region comes from this client."""
+        s3 = self.s3
+        if signer is not None:
+            region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)
+            s3 = Minio(self.node.endpoint, access_key=signer.access_key, secret_key=signer.secret_key,
+                       secure=self.node.secure, region=region, http_client=self._http)
+        return str(self._call("signing a link", s3.presigned_get_object, self.bucket, key, expires=expires,
                               version_id=version_id))
 
     def listen(self, events: list[str]) -> urllib3.BaseHTTPResponse:
@@ -380,11 +391,13 @@ class NodeClient:
         self._call("abandoning an upload", self.s3._abort_multipart_upload, self.bucket, key, upload_id)
 
     def get(self, key: str, version_id: str | None = None, offset: int = 0,
-            length: int = 0) -> urllib3.BaseHTTPResponse:
+            length: int = 0, if_match: str | None = None) -> urllib3.BaseHTTPResponse:
         """A streaming response (``length`` bytes from ``offset``; 0: to the end); the caller must ``close()``
-        and ``release_conn()`` it."""
+        and ``release_conn()`` it. ``if_match``: only if the object's ETag is this one (reading the current
+        object without a version id), else ``PreconditionFailed``."""
+        headers = {"If-Match": f'"{if_match}"'} if if_match else None
         return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
-                          version_id=version_id, offset=offset, length=length)
+                          version_id=version_id, offset=offset, length=length, request_headers=headers)
 
     def stat(self, key: str, version_id: str | None = None) -> RemoteObject:
         o = self._call(f"reading '{key}'", self.s3.stat_object, self.bucket, key, version_id=version_id)

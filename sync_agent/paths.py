@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,6 @@ def private_mkdir(path: Path) -> Path:
 def case_insensitive(folder: Path) -> bool:
     """Whether the file system at ``folder`` (which exists) ignores case, as on macOS, Windows or a FAT
     stick: 'A.txt' and 'a.txt' are then one file. Probed with a temporary file; False if it cannot be."""
-    import tempfile
-
     try:
         fd, probe = tempfile.mkstemp(prefix=".PoolDriveCaseProbe", dir=folder)
     except OSError:
@@ -74,8 +73,8 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, readable only by the user from the first byte: a fresh
     temp file (O_EXCL, so a leftover one never lends its mode), flushed to disk, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600, O_EXCL
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -35,7 +35,7 @@ from sync_agent.errors import (
     NoReplicaError,
     ObjectMissingError,
 )
-from sync_agent.node_client import map_error
+from sync_agent.node_client import PreconditionFailed, map_error
 from sync_agent.placement import read_cost, read_order, should_switch
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
@@ -127,7 +127,7 @@ class _Direct:
 def _get(pool: Pool, node: str, v: VersionInfo, offset: int) -> urllib3.BaseHTTPResponse:
     with pool.health.request(node):
         t = time.monotonic()
-        resp = pool.client(node).get(v.key, v.replicas_version(node), offset=offset)
+        resp = pool.client(node).get(v.key, v.replicas_version(node), offset=offset, if_match=v.read_guard(node))
         pool.health.record(node, True, time.monotonic() - t)
         return resp
 
@@ -364,6 +364,8 @@ def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPRe
 
 def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: NodeError) -> None:
     """An answer about the object itself (gone, or refused as bit-rotten by the node) marks that replica."""
+    if isinstance(err, PreconditionFailed):
+        return  # a newer object at the key (a current-only share): the catalog is behind, the copy is fine
     if isinstance(err, ObjectMissingError):
         pool.catalog.set_replica_state(path, v.number, node, ReplicaState.MISSING)
     elif not isinstance(err, NodeUnreachableError | AuthError | NodeFullError):

@@ -93,6 +93,17 @@ def _ts(o: RemoteObject) -> float:
     return node_time
 
 
+def _later(o: RemoteObject, parsed: ObjectMeta | None, ts: float, best: tuple[float, str, RemoteObject]) -> bool:
+    """Whether entry ``o`` is newer than ``best`` at the same key. Two versions of one file are ordered by
+    their version numbers (a node whose clock runs slow cannot roll a file back); anything else by time."""
+    other = best[2]
+    if parsed is not None and not other.is_delete_marker:
+        theirs = metadata.try_parse(other.meta)
+        if not isinstance(theirs, str) and theirs.file_id == parsed.file_id and theirs.version != parsed.version:
+            return parsed.version > theirs.version
+    return ts > best[0]
+
+
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
     """Give an object written by another S3 tool our metadata (server-side copy); None if it vanished."""
     client = pool.client(node)
@@ -140,7 +151,8 @@ def _list_targets(pool: Pool, targets: list[tuple[str, bool | str]],
         try:
             out: list[RemoteObject] = []
             for prefix, how in targets:
-                for o in pool.client(name).list(prefix, versions=True, recursive=how != "level"):
+                for o in pool.client(name).list(prefix, versions=not pool.cfg.current_only,
+                                                recursive=how != "level"):
                     if how is True and o.key != prefix:
                         continue
                     out.append(o)
@@ -209,7 +221,7 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
                 parsed = got
             entries.append((node, o, parsed))
             best = newest.get(o.key)
-            if best is None or _ts(o) > best[0]:
+            if best is None or _later(o, parsed, _ts(o), best):
                 newest[o.key] = (_ts(o), node, o)
     for key, why in bad.items():
         log.warning("ignored an object with bad PoolDrive metadata at '%s': %s", key, why)

@@ -175,6 +175,16 @@ def drain(pool: Pool, node: str, **kw: object) -> Report:
     return run(pool, Mode.DRAIN, node=node, **kw)  # type: ignore[arg-type]
 
 
+def undrain(pool: Pool, node: str) -> None:
+    """Take a node back into service after a drain (new copies may go to it again; 'rebalance' moves
+    existing files back)."""
+    from sync_agent.catalog.models import NodeState
+
+    pool.cfg.node(node)
+    pool.catalog.set_node_state(node, NodeState.ACTIVE)
+    log.info("%s is active again (undrained)", node)
+
+
 def _read_back(pool: Pool, node: str, v: VersionInfo) -> str | None:
     """The SHA-256 of the copy on ``node``, or None when the node could not serve it (object-level).
 
@@ -285,6 +295,8 @@ class RepairLoop:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._wake.set in self.pool.damage_listeners:
+            self.pool.damage_listeners.remove(self._wake.set)
         self._wake.set()
         self._unsubscribe()
         if self._thread is not None:

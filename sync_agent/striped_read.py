@@ -148,7 +148,8 @@ def _fetch_range(pool: Pool, client, node: str, v: VersionInfo, r: _Range, fd: i
                  plan: _Plan, control: TransferControl | None) -> None:
     with pool.health.request(node):
         t = time.monotonic()
-        resp = client.get(v.key, v.replicas_version(node), offset=r.start, length=r.end - r.start)
+        resp = client.get(v.key, v.replicas_version(node), offset=r.start, length=r.end - r.start,
+                          if_match=v.read_guard(node))
         pool.health.record(node, True, time.monotonic() - t)
         body_started, pos = time.monotonic(), r.start
         try:

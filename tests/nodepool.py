@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import os
 import secrets
 import shutil
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import urllib3
 from minio import Minio
 
 from sync_agent.config import NodeConfig, PoolConfig
@@ -17,10 +20,14 @@ from sync_agent.netshape.profiles import Link
 from sync_agent.netshape.toxiproxy import ToxiproxyServer
 from sync_agent.node_client import Timeouts
 from sync_agent.pool import Pool
+from sync_agent.tls import DevCA
 
 _LIVE: list[MinioNode] = []
 
 TEST_TIMEOUTS = Timeouts(connect=1.0, read=4.0, retries=0)
+# POOLDRIVE_TEST_TLS=1: every test node serves https with a certificate from a CA made for the run, and every
+# pool config trusts that CA (the whole suite over TLS)
+TLS = os.environ.get("POOLDRIVE_TEST_TLS") == "1"
 
 
 def reap_all() -> None:
@@ -46,14 +53,19 @@ class NodePool:
         self.creds_file = self.root / "credentials.json"
         write_private_file(self.creds_file, {"default": {"access_key": self.access_key,
                                                          "secret_key": self.secret_key}})
+        self.ca = DevCA.create(self.root / "tls") if TLS else None
         binary = find_minio_binary()
         for i in range(1, self.count + 1):
             self.add_node(f"node{i}", binary)
 
     def add_node(self, name: str, binary: Path | None = None) -> MinioNode:
+        certs = None
+        if self.ca is not None:
+            certs = self.root / "tls" / name
+            self.ca.issue(certs)
         n = MinioNode(name=name, data_dir=self.root / name / "data", port=free_port(),
                       console_port=free_port(), access_key=self.access_key, secret_key=self.secret_key,
-                      log_path=self.root / f"{name}.log")
+                      log_path=self.root / f"{name}.log", certs_dir=certs)
         self.nodes.append(n)
         _LIVE.append(n)
         n.start(binary)
@@ -70,7 +82,9 @@ class NodePool:
         chosen = [n for n in self.nodes if nodes is None or n.name in nodes]
         return PoolConfig(name=name, bucket=bucket, replicas=replicas, write_quorum=write_quorum,
                           credentials="file", credentials_file=str(self.creds_file),
-                          nodes=tuple(NodeConfig(n.name, self.endpoint(n), (weights or {}).get(n.name, 1.0))
+                          nodes=tuple(NodeConfig(n.name, self.endpoint(n), (weights or {}).get(n.name, 1.0),
+                                                 secure=self.ca is not None,
+                                                 ca_file=str(self.ca.cert) if self.ca is not None else "")
                                       for n in chosen))
 
     def endpoint(self, node: MinioNode) -> str:
@@ -88,8 +102,19 @@ class NodePool:
 
     def raw_client(self, name: str) -> Minio:
         """A plain MinIO client, to check what a node really holds without asking the catalog."""
-        n = self[name]
-        return Minio(n.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        return self.s3(name, self.access_key, self.secret_key)
+
+    def s3(self, name: str, access_key: str, secret_key: str) -> Minio:
+        """A plain MinIO client with any keys (a share recipient's), over https when the nodes serve it."""
+        if self.ca is None:
+            return Minio(self[name].endpoint, access_key=access_key, secret_key=secret_key, secure=False)
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(self.ca.cert))
+        return Minio(self[name].endpoint, access_key=access_key, secret_key=secret_key, secure=True,
+                     http_client=http)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For plain HTTP clients (urllib) fetching from these nodes: trusts the run's CA under TLS."""
+        return ssl.create_default_context(cafile=str(self.ca.cert)) if self.ca is not None else None
 
     def holders(self, bucket: str, key: str) -> list[str]:
         """Nodes whose latest version of ``key`` is a live object (not a delete marker)."""

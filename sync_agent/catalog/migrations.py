@@ -30,16 +30,21 @@ def _add_replica_etag_v3(db: Database, m: Models) -> None:
 
 
 def _add_catalog_meta_v4(db: Database, m: Models) -> None:
-    """A small key/value table; 'filled' says a read of every node has completed into this catalog. A
-    catalog from before it held files only after such a read, so one with files counts as filled."""
+    """A small key/value table; 'filled' says a read of every node has completed into this catalog. An
+    older catalog may hold a partial read (earlier versions kept one when a node was down), so it starts
+    unfilled: the first read that reaches every node sets the flag."""
     db.execute_sql('CREATE TABLE IF NOT EXISTS "catalog_meta" (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
-    if db.execute_sql('SELECT 1 FROM "file" LIMIT 1').fetchone():
-        db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (\'filled\', \'1\')')
+
+
+def _add_share_history_v5(db: Database, m: Models) -> None:
+    """Shares made before schema 5 granted the folder's history."""
+    if "history" not in {c.name for c in db.get_columns("share")}:
+        db.execute_sql('ALTER TABLE "share" ADD COLUMN "history" INTEGER NOT NULL DEFAULT 1')
 
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
 MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2, _add_replica_etag_v3,
-                                                         _add_catalog_meta_v4]
+                                                         _add_catalog_meta_v4, _add_share_history_v5]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -23,7 +23,7 @@ from peewee import (
     TextField,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class ReplicaState:
@@ -137,6 +137,7 @@ def bind_models(db: Database) -> Models:
         nodes = TextField(default="[]")  # nodes where the key exists
         revoke_pending = TextField(default="[]")  # nodes that still have to drop the key
         revoked = BooleanField(default=False)
+        history = BooleanField(default=True)  # schema 5: the recipient also sees earlier versions
 
         class Meta:
             table_name = "share"

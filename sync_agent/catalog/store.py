@@ -54,6 +54,11 @@ class VersionInfo:
     def etag_on(self, node: str) -> str | None:
         return next((r.etag for r in self.replicas if r.node == node), None)
 
+    def read_guard(self, node: str) -> str | None:
+        """The ETag a read of this copy must match when it has no version id to ask for (a share that
+        sees current objects only): a newer object at the key is then refused, never taken for this one."""
+        return self.etag_on(node) if self.replicas_version(node) is None else None
+
     def replicas_version(self, node: str) -> str | None:
         for r in self.replicas:
             if r.node == node:
@@ -126,6 +131,7 @@ def _writes(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+UNREADABLE = ("not a database", "malformed", "encrypted")  # SQLite's words for a damaged file
 CACHE_KIB = 16000  # SQLite's page cache, per connection (peewee opens one per thread that uses the catalog)
 
 
@@ -147,6 +153,8 @@ class Catalog:
             migrate(self.db, self.m, path)
         except DatabaseError as e:
             self.db.close()
+            if not any(why in str(e).lower() for why in UNREADABLE):
+                raise  # locked, disk full, no permission: said as it is, the file is fine
             raise CatalogUnreadableError(f"The catalog {path} cannot be read ({e}). It is only a record of what "
                                          "the nodes hold: 'pooldrive catalog rebuild' sets this file aside and "
                                          "reads the catalog again from the nodes.", paths=[str(path)]) from e

@@ -29,7 +29,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
             src = damaged.with_name(damaged.name + suffix)
             if src.exists():
                 src.rename(aside.with_name(aside.name + suffix))
-        console.print(f"[yellow]The catalog could not be read; it was set aside as {aside}.[/]")
+        console.print(f"[yellow]The catalog could not be read; it was set aside as {aside}. The shares and links "
+                      "you made were recorded in it: if they still matter, revoke them with the nodes' admin "
+                      "tools ('mc admin user svcacct ls').[/]")
         pool = open_pool(args, fill=False)
     with pool, console.status("Listing every node...") as status:
         scan = rebuild.rebuild(pool, progress=lambda node, n: status.update(f"Listing {node}: {n} objects"))

@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("name")
     d.add_argument("--parallel", type=int, default=4)
     d.set_defaults(func=cmd_drain)
+    u = ns.add_parser("undrain", help="take a drained (or draining) node back into service")
+    u.add_argument("name")
+    u.set_defaults(func=cmd_undrain)
 
 
 def _print_report(r: repair.Report, dry_run: bool) -> None:
@@ -82,6 +85,13 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     for path, node in report.corrupt:
         console.print(f"[red]bad copy[/] {path} on {node}")
     return 1 if report.corrupt and args.no_repair else 0
+
+
+def cmd_undrain(args: argparse.Namespace) -> int:
+    with open_pool(args, fill=False) as pool:
+        repair.undrain(pool, args.name)
+    console.print(f"{args.name} takes new copies again; 'pooldrive rebalance' moves existing files back onto it.")
+    return 0
 
 
 def cmd_drain(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sync_agent import paths
 from sync_agent.cli.common import open_pool
-from sync_agent.cli.output import console, human_time, print_json, table
+from sync_agent.cli.output import console, err_console, human_time, print_json, table
 from sync_agent.errors import ConfigError
 from sync_agent.sharing import invitation, links, shares
 from sync_agent.sharing.policy import Mode
@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--label", default="", help="who it is for, e.g. 'Anna'")
     f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
     f.add_argument("--out", type=Path, help="write the invitation to this file instead of printing it")
+    f.add_argument("--with-history", action="store_true",
+                   help="their PoolDrive also shows earlier versions and deleted files (default: what is in "
+                        "the folder now; a view, not a lock: MinIO lets the key list the past to other tools)")
     f.set_defaults(func=cmd_folder)
     a = s.add_parser("accept", help="accept an invitation: the text, a file holding it, or '-' for stdin "
                                     "(stdin keeps the key out of your shell history)")
@@ -46,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     link.add_argument("path")
     link.add_argument("--expires", default="24h", help="at most 7d")
     link.set_defaults(func=cmd_link)
+    unlink = s.add_parser("unlink", help="stop every link made to a file (each link has a key of its own, "
+                                         "which is deleted)")
+    unlink.add_argument("path")
+    unlink.set_defaults(func=cmd_unlink)
 
 
 def _passphrase(confirm: bool) -> str:
@@ -63,7 +70,8 @@ def _passphrase(confirm: bool) -> str:
 def cmd_folder(args: argparse.Namespace) -> int:
     expires = None if args.expires in ("never", "", None) else shares.parse_duration(args.expires)
     with open_pool(args) as pool:
-        info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label)
+        info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label,
+                                        history=args.with_history)
     text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)
     if args.out:
         paths.write_private(args.out, text + "\n")
@@ -126,7 +134,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         console.print("You have not shared anything yet ('pooldrive share folder PATH --read-only').")
         return 0
     table(["ID", "Folder", "For", "Mode", "Expires", "Status", "Key on nodes"],
-          [(r.id, r.folder, r.label or "-", "read-only" if r.mode == "ro" else "read-write",
+          [(r.id, r.folder, r.label or "-", "link" if r.mode == "link" else
+            ("read-only" if r.mode == "ro" else "read-write") + (" + history" if r.history else ""),
             human_time(r.expires_at) if r.expires_at else "never", r.status,
             ", ".join(r.revoke_pending) + " (to revoke)" if r.revoke_pending else
             ("-" if r.revoked else ", ".join(r.nodes))) for r in rows])
@@ -153,12 +162,25 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 def cmd_link(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        urls = links.file_links(pool, args.path, shares.parse_duration(args.expires))
+        urls = links.file_links(pool, args.path, shares.parse_duration(args.expires),
+                                on_note=lambda text: err_console.print(f"[yellow]{text}[/]"))
     if args.json:
         print_json([{"node": n, "url": u} for n, u in urls])
         return 0
     console.print(f"Links to '{args.path}', valid for {args.expires} (any one works; the others are spares for "
-                  "when a node is down):")
+                  f"when a node is down). 'pooldrive share unlink {args.path}' stops them sooner:")
     for _node, url in urls:
         print(url)
+    return 0
+
+
+def cmd_unlink(args: argparse.Namespace) -> int:
+    with open_pool(args) as pool:
+        revoked = links.revoke_links(pool, args.path)
+    if not revoked:
+        console.print(f"No live link to '{args.path}'.")
+        return 0
+    pending = sorted({n for r in revoked for n in r.revoke_pending})
+    console.print(f"Stopped {len(revoked)} link(s) to '{args.path}'" + (
+        f"; {', '.join(pending)} will drop the key when it is back." if pending else "."))
     return 0

@@ -19,6 +19,7 @@ from sync_agent.errors import InvitationError
 
 log = logging.getLogger(__name__)
 
+NODE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # as a pool config allows (it becomes part of file names)
 PREFIX = "pooldrive-invite:"
 SEALED_PREFIX = "pooldrive-invite-sealed:"  # scrypt N=2^15 (read, no longer written)
 SEALED2_PREFIX = "pooldrive-invite-sealed2:"  # scrypt N=2^17
@@ -49,6 +50,7 @@ class Invitation:
     label: str = ""
     shared_by: str = ""
     expires_at: float = 0.0
+    history: bool = True  # the recipient sees earlier versions too (invitations from before this field did)
 
     def __repr__(self) -> str:
         return f"Invitation({self.share_id}, {self.folder!r}, {self.mode}, secret='***')"
@@ -90,6 +92,8 @@ class Invitation:
             if not isinstance(n, dict) or not isinstance(n.get("name"), str) or not isinstance(n.get("endpoint"), str) \
                     or not isinstance(n.get("secure", False), bool) or not n["name"] or not n["endpoint"]:
                 raise InvitationError("The invitation is damaged: a node entry is not valid.")
+            if not NODE_NAME.match(n["name"]) or "/" in n["endpoint"] or "\\" in n["endpoint"]:
+                raise InvitationError("The invitation is damaged: a node's name or address is not valid.")
             weight = n.get("weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 1e6:
                 raise InvitationError("The invitation is damaged: a node weight is not valid.")
@@ -104,6 +108,9 @@ class Invitation:
                 raise InvitationError("The invitation is damaged: a node's CA certificate is not valid.")
             nodes.append(InvitedNode(n["name"][:64], n["endpoint"][:256], n.get("secure", False), float(weight),
                                      zone[:64], cert_sha256, ca_pem))
+        history = data.get("history", True)
+        if not isinstance(history, bool):
+            raise InvitationError("The invitation is damaged: its history setting is not valid.")
         mode = text_field("mode")
         if mode not in ("ro", "rw"):
             raise InvitationError("The invitation is damaged: its access mode is neither read-only nor read-write.")
@@ -112,7 +119,7 @@ class Invitation:
                    access_key=text_field("access_key", limit=256), secret_key=text_field("secret_key", limit=256),
                    nodes=tuple(nodes), label=text_field("label", required=False),
                    shared_by=text_field("shared_by", required=False),
-                   expires_at=float(number("expires_at", 0.0, 0, 1e11)))
+                   expires_at=float(number("expires_at", 0.0, 0, 1e11)), history=history)
 
 
 def _b64(data: bytes) -> str:

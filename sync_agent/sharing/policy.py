@@ -32,6 +32,12 @@ def check_folder(folder: str) -> None:
 
 
 def folder_policy(bucket: str, folder: str, mode: Mode) -> dict[str, Any]:
+    """The folder's past (earlier versions, files deleted before the share) cannot be withheld here: MinIO
+    lists versions to anyone holding s3:ListBucket and evaluates every GET of a versioned bucket as
+    s3:GetObjectVersion, so denying the version actions (outright, or on the s3:versionid condition) also
+    denies reading the current objects; measured on the pinned server with four policy variants. A share
+    without history is therefore a view PoolDrive keeps (``PoolConfig.history``), not a boundary MinIO
+    enforces, and the share dialog and README say so."""
     folder = folder.strip("/")
     check_folder(folder)
     objects = f"arn:aws:s3:::{bucket}/{folder}/*"

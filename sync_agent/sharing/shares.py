@@ -47,6 +47,7 @@ class ShareInfo:
     nodes: tuple[str, ...]
     revoke_pending: tuple[str, ...]
     revoked: bool
+    history: bool = True
 
     @property
     def status(self) -> str:
@@ -73,7 +74,8 @@ def _rfc3339(ts: float) -> str:
 def _info(row: object) -> ShareInfo:
     r = row
     return ShareInfo(r.id, r.folder, r.mode, r.label, r.access_key, r.expires_at, r.created_at,  # type: ignore[attr-defined]
-                     tuple(json.loads(r.nodes)), tuple(json.loads(r.revoke_pending)), r.revoked)  # type: ignore[attr-defined]
+                     tuple(json.loads(r.nodes)), tuple(json.loads(r.revoke_pending)), r.revoked,  # type: ignore[attr-defined]
+                     bool(r.history))  # type: ignore[attr-defined]
 
 
 def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) -> str:
@@ -84,8 +86,11 @@ def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) ->
         raise AuthError(ADMIN_HELP.format(node=node), node=node) from e
 
 
-def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = DEFAULT_EXPIRY, label: str = ""
-                 ) -> tuple[ShareInfo, Invitation]:
+def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = DEFAULT_EXPIRY, label: str = "",
+                 history: bool = False) -> tuple[ShareInfo, Invitation]:
+    """``history``: the recipient's PoolDrive also shows the folder's earlier versions and deleted files; by
+    default it shows what is in the folder now. A view, not a lock: MinIO does not let a share's key be
+    kept from the past (see ``policy.folder_policy``), so another S3 tool with the key can still list it."""
     folder = keys.normalize(folder)
     check_folder(folder)
     if pool.cfg.is_share:
@@ -118,10 +123,11 @@ def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | No
                 log.warning("a half-made share key %s stays on %s: %s", access_key, node, e.message)
         raise
     row = pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, label=label,
-                                      access_key=access_key, expires_at=expires_at, nodes=json.dumps(created))
+                                      access_key=access_key, expires_at=expires_at, nodes=json.dumps(created),
+                                      history=history)
     inv = Invitation(share_id=share_id, bucket=pool.cfg.bucket, folder=folder, mode=mode.value,
                      replicas=pool.cfg.replicas, access_key=access_key, secret_key=secret_key, label=label,
-                     shared_by=pool.cfg.name, expires_at=expires_at,
+                     shared_by=pool.cfg.name, expires_at=expires_at, history=history,
                      nodes=tuple(InvitedNode(n.name, n.endpoint, n.secure, n.weight, n.zone, n.cert_sha256,
                                              _ca_pem(n.ca_file)) for n in pool.cfg.nodes))
     return _info(row), inv
@@ -212,27 +218,40 @@ def _free_name(base: str, inv: Invitation) -> str:
 
 
 def _ca_pem(ca_file: str) -> str:
-    """The CA certificate the owner trusts for a node, to travel with the invitation (a certificate is
-    public; the CA's key never leaves the machine that made it)."""
-    return Path(ca_file).read_text() if ca_file else ""
+    """The CA certificate(s) the owner trusts for a node, to travel with the invitation: only the
+    CERTIFICATE blocks of the file, so a CA file that also holds its key never sends the key along."""
+    if not ca_file:
+        return ""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", Path(ca_file).read_text(),
+                        re.DOTALL)
+    if not blocks:
+        raise ConfigError(f"The CA file {ca_file} holds no certificate.", paths=[ca_file])
+    return "\n".join(blocks) + "\n"
 
 
 def _trusted_node(pool_name: str, n: InvitedNode) -> NodeConfig:
     """The recipient trusts a node's TLS certificate as the owner does: same pin, same CA (kept 0600)."""
     ca_file = ""
     if n.ca_pem:
-        target = paths.config_dir() / "ca" / f"{pool_name}-{n.name}.pem"
+        folder = paths.config_dir() / "ca"
+        target = folder / f"{pool_name}-{n.name}.pem"
+        if target.parent != folder or not config.NAME_RE.match(pool_name) or not config.NAME_RE.match(n.name):
+            raise ConfigError(f"'{pool_name}-{n.name}' cannot name a certificate file.")
         paths.write_private(target, n.ca_pem)
         ca_file = str(target)
     return NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure, ca_file, n.cert_sha256)
 
 
 def accept_invitation(inv: Invitation, name: str | None = None) -> PoolConfig:
-    """Add the shared folder as a pool view of its own; its keys go to this user's keyring."""
+    """Add the shared folder as a pool view of its own; its keys go to this user's keyring. Everything is
+    checked before anything is written."""
     name = name or _free_name(f"shared-{_slug(inv.folder.rsplit('/', 1)[-1])}", inv)
     who = f"{inv.shared_by} ({inv.label})" if inv.label else inv.shared_by
+    PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring", prefix=inv.folder,
+               nodes=tuple(NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure, "", n.cert_sha256)
+                           for n in inv.nodes)).validate()
     cfg = PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring",
-                     prefix=inv.folder, read_only=inv.mode == Mode.READ_ONLY.value, shared_by=who,
+                     prefix=inv.folder, read_only=inv.mode == Mode.READ_ONLY.value, shared_by=who, history=inv.history,
                      nodes=tuple(_trusted_node(name, n) for n in inv.nodes))
     cfg.validate()
     for n in inv.nodes:

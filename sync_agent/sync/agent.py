@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CRASHES = 8
-INCOMPLETE_RETRY = 30.0  # seconds between reads of every node while the catalog is incomplete
+INCOMPLETE_RETRY = 30.0  # first wait before reading every node again while the catalog is incomplete
+INCOMPLETE_RETRY_MAX = 1800.0  # it doubles up to this (a node that never comes back costs little)
 
 
 class SyncAgent:
@@ -160,6 +161,7 @@ class SyncAgent:
         backoff = self.first_backoff
         crashes = 0
         last_full = last_refresh = time.monotonic()
+        fill_wait = INCOMPLETE_RETRY
         if self._paused:
             self.activity.set_state(AgentState.PAUSED, "paused by you")
         try:
@@ -169,7 +171,7 @@ class SyncAgent:
                     due = last_full + self.full_scan_interval - now
                     refresh_every = self.remote_interval
                     if not self.pool.catalog.filled:  # read every node again until one read completes
-                        refresh_every = min(refresh_every or INCOMPLETE_RETRY, INCOMPLETE_RETRY)
+                        refresh_every = min(refresh_every or fill_wait, fill_wait)
                     if refresh_every:
                         due = min(due, last_refresh + refresh_every - now)
                     if not (self._full or self._dirty or self._remote or self._refresh) and due > 0:
@@ -208,6 +210,8 @@ class SyncAgent:
                         last_full = time.monotonic()
                     if refresh:
                         last_refresh = time.monotonic()
+                        filled = self.pool.catalog.filled
+                        fill_wait = INCOMPLETE_RETRY if filled else min(fill_wait * 2, INCOMPLETE_RETRY_MAX)
                 except Exception as e:
                     if isinstance(e, PoolDriveError):
                         self.activity.set_state(AgentState.OFFLINE, e.message)

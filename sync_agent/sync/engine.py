@@ -42,6 +42,13 @@ BIG_PASS = 1000  # steps after which a pass gives the memory it used back to the
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
 
 
+class GoneMeanwhile(ChangedMeanwhileError, KeyError):
+    """A file the pass planned with left the catalog before its step ran (deleted or moved elsewhere)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
 class CatalogView(Mapping[str, "FileInfo"]):
     """The pool's live files as a full pass sees them: every path's SHA-256 up front (all the planner
     needs), a file's whole record only when a step asks for it."""
@@ -53,7 +60,8 @@ class CatalogView(Mapping[str, "FileInfo"]):
     def __getitem__(self, path: str) -> FileInfo:
         info = self.catalog.get(path) if path in self.shas else None
         if info is None or info.current is None:
-            raise KeyError(path)
+            raise GoneMeanwhile(f"'{path}' changed on the pool during this pass; it is looked at again.",
+                                paths=[path])
         return info
 
     def __contains__(self, path: object) -> bool:
@@ -243,7 +251,10 @@ class SyncEngine:
         for step in plan.moves:
             self._guarded(step.target, lambda s=step: self._move(s, scan))
         for step in plan.records:
-            self._record(step, scan, remote)
+            try:
+                self._record(step, scan, remote)
+            except GoneMeanwhile:
+                self.retry.add(step.path)
         workers = max(1, self.parallel)
         with ThreadPoolExecutor(workers) as ex:
             # a bounded window of submitted transfers: a future per file of a 100,000-file first sync, all
@@ -263,6 +274,8 @@ class SyncEngine:
         try:
             fn()
             self._succeeded += 1
+        except GoneMeanwhile:
+            self.retry.add(path)  # decided again at once, with what the pool holds now
         except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
             self._failed.append(e)
             self.activity.issue(path, e.title, e.message)

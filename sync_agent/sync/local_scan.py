@@ -53,6 +53,12 @@ def _shown(root: Path, p: Path) -> str:
         return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _raw_name(root: Path, p: Path) -> str:
+    """The file's own name in the folder, not normalized: the issue of a name that lost a clash must not
+    share its key with the file that won (whose transfer would clear it)."""
+    return p.relative_to(root).as_posix().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _key_for(root: Path, p: Path) -> str:
     rel = p.relative_to(root).as_posix()
     try:
@@ -84,8 +90,8 @@ def _entry(root: Path, p: Path, st: os.stat_result, known: dict[str, Synced], ou
             return  # the same file reached twice (a file and its folder both asked for)
         keep, drop = sorted((other, mine), key=lambda f: (f.path.relative_to(root).as_posix() != key, str(f.path)))
         out.files[key] = keep
-        out.issues.pop(_shown(root, keep.path), None)
-        out.issues[_shown(root, drop.path)] = (f"has the same name as '{keep.path.name}' once normalized, so only "
+        out.issues.pop(_raw_name(root, keep.path), None)
+        out.issues[_raw_name(root, drop.path)] = (f"has the same name as '{keep.path.name}' once normalized, so only "
                                                "that one is synced; rename one of them")
         return
     out.files[key] = mine

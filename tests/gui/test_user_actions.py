@@ -336,3 +336,63 @@ def test_the_agent_log_opens_from_the_pool_menu(qtbot, window: MainWindow, tmp_p
         qtbot.waitUntil(lambda: viewer.opened == [str(log)], timeout=5000)
     finally:
         QDesktopServices.unsetUrlHandler("file")
+
+
+def test_a_drained_node_is_taken_back_into_service_from_settings(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import settings_dialog
+    from sync_agent.catalog.models import NodeState
+
+    window.pool.catalog.set_node_state("node2", NodeState.DRAINING)
+    seen: list[QDialog] = []
+
+    def exec_(dialog: QDialog) -> int:
+        seen.append(dialog)
+        dialog.show()
+        table = dialog.nodes
+        row = [table.item(r, 0).text() for r in range(table.rowCount())].index("node2")
+        assert table.item(row, 4).text() == "draining"
+        cell = table.visualItemRect(table.item(row, 0)).center()
+        QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        QTest.mouseClick(dialog.undrain_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: table.item(row, 4).text() == "active", timeout=10000)
+        return 0
+
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+    window.actions_by_name["Settings and nodes"].trigger()
+    assert seen and window.pool.catalog.node_states()["node2"] == NodeState.ACTIVE
+
+
+def test_shares_are_extended_and_revoked_from_shared_by_me(qtbot, window: MainWindow, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from desktop_app import dialogs
+    from sync_agent.sharing import shares
+    from sync_agent.sharing.policy import Mode
+
+    window.pool.put_bytes("team/plan.txt", b"plan")
+    info, _ = shares.create_share(window.pool, "team", Mode.READ_ONLY, label="Bob", expires=timedelta(days=1))
+    seen: list[QDialog] = []
+
+    def exec_(dialog: QDialog) -> int:
+        seen.append(dialog)
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=10000)
+        row = [r.id for r in dialog.rows].index(info.id)
+        cell = dialog.table.visualItemRect(dialog.table.item(row, 0)).center()
+        QTest.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        QTest.mouseClick(dialog.extend_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: next(r for r in shares.list_shares(window.pool) if r.id == info.id).expires_at
+                        > info.expires_at + 20 * 86400, timeout=15000)
+        row = [r.id for r in dialog.rows].index(info.id)
+        cell = dialog.table.visualItemRect(dialog.table.item(row, 0)).center()
+        QTest.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        QTest.mouseClick(dialog.revoke_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: next(r for r in shares.list_shares(window.pool) if r.id == info.id).revoked,
+                        timeout=15000)
+        qtbot.waitUntil(lambda: dialog.table.item(row, 4) is not None and "revoked" in dialog.table.item(row, 4).text(),
+                        timeout=10000)
+        return 0
+
+    monkeypatch.setattr(dialogs.SharesDialog, "exec", exec_)
+    window.actions_by_name["Shared by me"].trigger()
+    assert seen

@@ -14,7 +14,7 @@ from desktop_app.tray import Tray, tray_state
 from desktop_app.wizard import SetupWizard
 from sync_agent.minio_server import free_port
 from tests.integration.test_tls import Home, tls_pool  # noqa: F401 - fixture
-from tests.nodepool import NodePool
+from tests.nodepool import TLS, NodePool
 
 
 def _check(qtbot, wizard: SetupWizard, endpoint: str, access: str, secret: str) -> str:
@@ -29,6 +29,7 @@ def _check(qtbot, wizard: SetupWizard, endpoint: str, access: str, secret: str) 
     return page.result.text()
 
 
+@pytest.mark.skipif(TLS, reason="plain http nodes; the wizard's https path is the next test")
 def test_wizard_says_wrong_secret_unreachable_and_adds_a_good_node(qtbot, shared_nodes: NodePool) -> None:
     wizard = SetupWizard()
     qtbot.addWidget(wizard)

@@ -3,6 +3,7 @@ hurt the owner through object metadata. The owner loses nothing, sees nothing mo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -37,8 +38,7 @@ def attack(fault_nodes: NodePool, tmp_path: Path):  # type: ignore[no-untyped-de
     owner.move("photos/moved.txt", "private/moved.txt")
     owner.put_bytes("private/diary.txt", b"secret")
     _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE, label="Mallory")
-    clients = {n.name: Minio(fault_nodes[n.name].endpoint, inv.access_key, inv.secret_key, secure=False)
-               for n in owner.cfg.nodes}
+    clients = {n.name: fault_nodes.s3(n.name, inv.access_key, inv.secret_key) for n in owner.cfg.nodes}
     yield owner, clients, inv
     owner.close()
 
@@ -109,6 +109,25 @@ def test_invitation_decoder_never_raises_anything_else(text: str) -> None:
             pass
 
 
+def test_an_invitation_cannot_name_files_or_send_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hostile invitation's node name would become part of a file name (its CA file): refused before
+    anything is written. And the owner's side sends only certificates, never a CA's key."""
+    from sync_agent.tls import DevCA
+
+    base = invitation.Invitation("abcd", "b-bucket", "photos", "ro", 2, "AK", "SK-secret",
+                                 (invitation.InvitedNode("nas", "h:1", True, ca_pem="-----BEGIN CERTIFICATE-----x"),))
+    for name in ("x/../shared-photos-nas", "../../etc", "NAS", ""):
+        bad = dataclasses.replace(base, nodes=(dataclasses.replace(base.nodes[0], name=name),))
+        with pytest.raises(invitation.InvitationError):
+            invitation.decode(invitation.encode(bad))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    ca = DevCA.create(tmp_path / "ca")
+    both = tmp_path / "ca-and-key.pem"
+    both.write_text(ca.cert.read_text() + ca.key.read_text())  # a common way to keep a CA
+    sent = shares._ca_pem(str(both))
+    assert "BEGIN CERTIFICATE" in sent and "PRIVATE KEY" not in sent
+
+
 @pytest.mark.parametrize("payload", [b"null", b'"a string"', b"[]", b'{"v": 1}',
                                      b'{"v": 1, "nodes": [{"name": 5}], "share_id": "s"}',
                                      b'{"v": 1, "share_id": 3, "bucket": "b", "folder": "f", "mode": "rw"}'])
@@ -177,7 +196,7 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
     owner.put_bytes("whats/secret.txt", b"s")
     info, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
     assert 29 * 86400 < info.expires_at - time.time() <= 30 * 86400  # shares end by themselves by default
-    c = Minio(fault_nodes["node1"].endpoint, inv.access_key, inv.secret_key, secure=False)
+    c = fault_nodes.s3("node1", inv.access_key, inv.secret_key)
 
     def listing(prefix: str) -> list[str]:
         try:
@@ -188,7 +207,7 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
 
     assert listing("photos") == [] and listing("photos2/") == [] and listing("photos-") == []
     holder = next(n for n in owner.stat("photos/cat.jpg").replicas)
-    c = Minio(fault_nodes[holder].endpoint, inv.access_key, inv.secret_key, secure=False)
+    c = fault_nodes.s3(holder, inv.access_key, inv.secret_key)
     vid = owner.stat("photos/cat.jpg").current.replicas_version(holder)
     with pytest.raises(S3Error) as e:
         c.remove_object(inv.bucket, "photos/cat.jpg", version_id=vid)  # history cannot be erased
