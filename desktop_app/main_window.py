@@ -49,6 +49,35 @@ from sync_agent.pool import Pool
 from sync_agent.sync.remote_watch import RemoteWatcher
 
 
+class CrumbButton(QPushButton):
+    """One folder of the path above the list: a click opens it, a drop moves rows (or uploads files)
+    into it, as a drop onto a folder row does."""
+
+    entries_moved = Signal(list, str)
+    files_dropped = Signal(list, str)
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.setFlat(True)
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasFormat(MIME) or event.mimeData().hasUrls():
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasFormat(MIME):
+            paths = bytes(mime.data(MIME).data()).decode().split("\n")
+            self.entries_moved.emit([p for p in paths if p], self.path)
+        elif mime.hasUrls():
+            self.files_dropped.emit([u.toLocalFile() for u in mime.urls() if u.isLocalFile()], self.path)
+        event.acceptProposedAction()
+
+
 class BrowserView(QTableView):
     """The file list; accepts drops from file managers (upload) and from itself (move); drags out."""
 
@@ -413,18 +442,18 @@ class MainWindow(QMainWindow):
                 w.deleteLater()
         root = self.pool.cfg.prefix.strip("/") if self.pool.cfg.is_share else ""
         parts = [p for p in self.folder.split("/") if p]
-        b = QPushButton(self.pool.cfg.name if not root else root.rsplit("/", 1)[-1])
-        b.setFlat(True)
-        b.clicked.connect(lambda: self.navigate(root))
-        self.crumbs.addWidget(b)
+        def crumb(text: str, path: str) -> None:
+            b = CrumbButton(text, path)
+            b.clicked.connect(lambda _=False, p=path: self.navigate(p))
+            b.entries_moved.connect(self.move_entries)
+            b.files_dropped.connect(self.upload_paths)
+            self.crumbs.addWidget(b)
+
+        crumb(self.pool.cfg.name if not root else root.rsplit("/", 1)[-1], root)
         skip = len([p for p in root.split("/") if p])
         for i in range(skip, len(parts)):
             self.crumbs.addWidget(QLabel("›"))
-            path = "/".join(parts[:i + 1])
-            b = QPushButton(parts[i])
-            b.setFlat(True)
-            b.clicked.connect(lambda _=False, p=path: self.navigate(p))
-            self.crumbs.addWidget(b)
+            crumb(parts[i], "/".join(parts[:i + 1]))
 
     # --- health ---------------------------------------------------------------------------------
     def _on_health(self, node: str, state: str) -> None:

@@ -117,6 +117,25 @@ def test_drop_a_row_onto_a_folder_row_moves_it_on_the_server(qtbot, window: Main
     assert not window.queue.jobs  # nothing downloaded or uploaded
 
 
+def test_drop_a_row_onto_a_breadcrumb_moves_it_up_on_the_server(qtbot, window: MainWindow) -> None:
+    from desktop_app.main_window import CrumbButton
+
+    window.pool.put_bytes("home/deep/inner/report.txt", b"r")
+    before = window.pool.stat("home/deep/inner/report.txt")
+    window.navigate("home/deep/inner")
+    _show(qtbot, window, "home/deep/inner", {"report.txt"})
+    crumbs = [window.crumbs.itemAt(i).widget() for i in range(window.crumbs.count())]
+    home = next(c for c in crumbs if isinstance(c, CrumbButton) and c.path == "home")
+    mime = window.model.mimeData([window.model.index(_row_of(window, "report.txt"), 0)])
+    pos = QPointF(home.rect().center())
+    actions, buttons, mods = Qt.DropAction.MoveAction, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    for event in (QDragEnterEvent(pos.toPoint(), actions, mime, buttons, mods), QDropEvent(pos, actions, mime,
+                                                                                            buttons, mods)):
+        QApplication.sendEvent(home, event)
+    qtbot.waitUntil(lambda: window.pool.exists("home/report.txt"), timeout=10000)
+    assert window.pool.stat("home/report.txt").id == before.id and not window.queue.jobs
+
+
 def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypatch) -> None:
     window.pool.put_bytes("team/plan.txt", b"p")
     _show(qtbot, window, "", {"team"})
