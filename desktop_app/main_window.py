@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEventLoop, QMimeData, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QAction,
     QDesktopServices,
@@ -47,6 +48,32 @@ from sync_agent.journal import Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.pool import Pool
 from sync_agent.sync.remote_watch import RemoteWatcher
+
+
+class DraggedEntries(QMimeData):
+    """What a drag of rows carries: their pool paths (a drop inside the window is a server-side move) and,
+    only when a file manager asks for them at its drop, local copies, downloaded then and not before."""
+
+    URIS = "text/uri-list"
+
+    def __init__(self, entries: list[DirEntry], stage: Callable[[list[DirEntry]], list[Path]]) -> None:
+        super().__init__()
+        self.entries, self.stage = entries, stage
+        self.staged: list[Path] | None = None
+        self.setData(MIME, "\n".join(e.path for e in entries).encode())
+
+    def formats(self) -> list[str]:
+        return [MIME, self.URIS]
+
+    def hasFormat(self, mimetype: str) -> bool:
+        return mimetype in (MIME, self.URIS)
+
+    def retrieveData(self, mimetype: str, preferred_type: object) -> object:
+        if mimetype != self.URIS:
+            return super().retrieveData(mimetype, preferred_type)  # type: ignore[arg-type]
+        if self.staged is None:
+            self.staged = self.stage(self.entries)
+        return [QUrl.fromLocalFile(str(f)) for f in self.staged]
 
 
 class CrumbButton(QPushButton):
@@ -613,18 +640,10 @@ class MainWindow(QMainWindow):
         return [stage / e.name for e in entries if (stage / e.name).exists()]
 
     def drag_out(self, entries: list[DirEntry]) -> None:
-        from PySide6.QtCore import QMimeData
-
-        files = self.stage_for_drag(entries)
-        if not files:
-            return
-        self._drag_mime = QMimeData()
-        # pool paths first: a drop inside the window is a server-side move, not a download + upload
-        self._drag_mime.setData(MIME, "\n".join(e.path for e in entries).encode())
-        self._drag_mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+        self._drag_mime = DraggedEntries(entries, self.stage_for_drag)
         drag = QDrag(self.view)
         drag.setMimeData(self._drag_mime)
-        drag.exec(Qt.DropAction.CopyAction)
+        drag.exec(Qt.DropAction.CopyAction | Qt.DropAction.MoveAction)
 
     def move_entries(self, paths: list[str], folder: str) -> None:
         moves = [(p, f"{folder}/{keys.basename(p)}" if folder else keys.basename(p)) for p in paths

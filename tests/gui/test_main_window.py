@@ -55,8 +55,15 @@ def test_drag_out_downloads_the_files(qtbot, window: MainWindow, tmp_path: Path)
     window.pool.put_bytes("out/report.pdf", data)
     window.navigate("out")
     qtbot.waitUntil(lambda: window.model.rowCount() == 1)
-    staged = window.stage_for_drag([window.model.entry(0)])
+    from desktop_app.main_window import DraggedEntries
+
+    mime = DraggedEntries([window.model.entry(0)], window.stage_for_drag)  # what startDrag hands to QDrag
+    assert mime.hasUrls() and mime.hasFormat("application/x-pooldrive-paths")
+    assert not window.queue.jobs  # a drag that ends inside the window downloads nothing
+    urls = mime.urls()  # what a file manager asks for when the drop lands there
+    staged = [Path(u.toLocalFile()) for u in urls]
     assert [p.name for p in staged] == ["report.pdf"] and staged[0].read_bytes() == data
+    assert mime.urls() == urls and len(window.queue.jobs) == 1  # asked again: not downloaded twice
 
 
 def test_transfer_queue_pause_resume_cancel(qtbot, window: MainWindow, tmp_path: Path) -> None:

@@ -126,7 +126,9 @@ def test_drop_a_row_onto_a_breadcrumb_moves_it_up_on_the_server(qtbot, window: M
     _show(qtbot, window, "home/deep/inner", {"report.txt"})
     crumbs = [window.crumbs.itemAt(i).widget() for i in range(window.crumbs.count())]
     home = next(c for c in crumbs if isinstance(c, CrumbButton) and c.path == "home")
-    mime = window.model.mimeData([window.model.index(_row_of(window, "report.txt"), 0)])
+    from desktop_app.main_window import DraggedEntries
+
+    mime = DraggedEntries([window.model.entry(_row_of(window, "report.txt"))], window.stage_for_drag)  # startDrag's
     pos = QPointF(home.rect().center())
     actions, buttons, mods = Qt.DropAction.MoveAction, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
     for event in (QDragEnterEvent(pos.toPoint(), actions, mime, buttons, mods), QDropEvent(pos, actions, mime,
