@@ -28,17 +28,17 @@ def test_four_nodes_each_store_and_serve(fault_nodes: NodePool) -> None:
 def test_kill_stop_freeze_and_restart(fault_nodes: NodePool) -> None:
     n2, n3, n4 = fault_nodes["node2"], fault_nodes["node3"], fault_nodes["node4"]
     n2.kill()
-    assert not n2.running() and not is_live(n2.endpoint, 0.5)
+    assert not n2.running() and not is_live(n2.endpoint, 0.5, secure=n2.certs_dir is not None)
     n3.freeze()
-    assert n3.frozen() and not is_live(n3.endpoint, 0.5)
+    assert n3.frozen() and not is_live(n3.endpoint, 0.5, secure=n3.certs_dir is not None)
     n4.stop()
     assert not n4.running()
     n3.thaw()
-    assert is_live(n3.endpoint, 2)
+    assert is_live(n3.endpoint, 2, secure=n3.certs_dir is not None)
     n2.start()
     n4.restart()
     for n in (n2, n4):
-        assert n.running() and is_live(n.endpoint, 2)
+        assert n.running() and is_live(n.endpoint, 2, secure=n.certs_dir is not None)
 
 
 def test_fixture_leaves_no_minio_process(tmp_path: Path) -> None:
