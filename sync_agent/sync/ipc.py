@@ -45,7 +45,8 @@ class AgentClient:
         self.path = socket_path(self.folder)
         self.timeout = timeout
 
-    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+    def exchange(self, line: bytes, timeout: float | None = None) -> bytes:
+        """One request line to the agent's socket, its one reply line back (the protocol, raw)."""
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout or self.timeout)
         try:
@@ -55,7 +56,7 @@ class AgentClient:
             raise AgentNotRunning(f"No sync agent runs for {self.folder}. Start it with "
                                   f"'pooldrive sync start --folder {self.folder}'.") from e
         try:
-            s.sendall((json.dumps({"cmd": cmd, **args}) + "\n").encode())
+            s.sendall(line.replace(b"\n", b" ") + b"\n")
             buf = b""
             while not buf.endswith(b"\n"):
                 chunk = s.recv(65536)
@@ -66,7 +67,10 @@ class AgentClient:
             raise AgentNotRunning(f"The sync agent for {self.folder} did not answer ({e}).") from e
         finally:
             s.close()
-        reply = json.loads(buf or b"{}")
+        return buf
+
+    def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        reply = json.loads(self.exchange(json.dumps({"cmd": cmd, **args}).encode(), timeout) or b"{}")
         if not reply.get("ok"):
             err = reply.get("error") or {}
             raise PoolDriveError(err.get("message", "The agent refused."), title=err.get("title", "Sync agent"),

@@ -4,7 +4,9 @@ Results are checked on the pool, never by calling the slots."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog, QMenu, QMessageBox
 
+from desktop_app.agent_link import AgentLink
 from desktop_app.main_window import MainWindow
+from sync_agent.pool import Pool
 
 
 def _rows(w: MainWindow) -> list[str]:
@@ -183,44 +187,10 @@ def test_the_list_follows_changes_without_refresh(qtbot, window: MainWindow, sha
     qtbot.waitUntil(lambda: len(_rows(window)) == 30, timeout=20000)
 
 
-def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path: Path) -> None:
-    from desktop_app.agent_link import AgentLink
-    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
-
-    cfg_file, pool = pool_file
-    folder = tmp_path / "synced"
-    for i in range(30):
-        (folder / "many").mkdir(parents=True, exist_ok=True)
-        (folder / f"many/{i}.txt").write_text(str(i))
-    agent = AgentProcess(cfg_file, folder).start()
-    link = AgentLink(folder).start()
-    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
-    qtbot.addWidget(w)
-    w.show()
-    try:
-        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
-        for i in range(30):
-            (folder / f"many/{i}.txt").unlink()
-        qtbot.waitUntil(lambda: w.sync_button.isVisible() and "Allow deleting 30" in w.sync_button.text(),
-                        timeout=20000)
-        assert on_pool(pool, "many/0.txt")  # held: nothing deleted yet
-        from desktop_app.tray import Tray
-
-        tray = Tray(link, folder)  # the tray offers the same release, not "Pause sync" next to "Paused"
-        assert tray.action("Allow deleting 30") is not None
-        QTest.mouseClick(w.sync_button, Qt.MouseButton.LeftButton)
-        wait_until(lambda: not on_pool(pool, "many/0.txt"), what="the deletes, once allowed")
-        qtbot.waitUntil(lambda: not w.sync_button.isVisible(), timeout=10000)
-    finally:
-        w.shutdown()
-        link.stop()
-        agent.stop()
-
-
-def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_file, tmp_path: Path) -> None:
-    """The other answer to the guard: the files come back (from the pool, where nothing was deleted)."""
-    from desktop_app.agent_link import AgentLink
-    from desktop_app.tray import Tray
+@contextlib.contextmanager
+def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWindow, Path, Pool, AgentLink]]:
+    """A real agent process and the window on its folder, with 30 synced files just deleted here: the
+    guard holds them (nothing deleted on the pool yet)."""
     from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
 
     cfg_file, pool = pool_file
@@ -237,8 +207,35 @@ def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_f
         wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
         for i in range(30):
             (folder / f"many/{i}.txt").unlink()
-        qtbot.waitUntil(lambda: w.restore_button.isVisible() and "Restore 30" in w.restore_button.text(),
+        qtbot.waitUntil(lambda: w.sync_button.isVisible() and "Allow deleting 30" in w.sync_button.text()
+                        and w.restore_button.isVisible() and "Restore 30" in w.restore_button.text(),
                         timeout=20000)
+        assert on_pool(pool, "many/0.txt")  # held: nothing deleted yet
+        yield w, folder, pool, link
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
+
+
+def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path: Path) -> None:
+    from desktop_app.tray import Tray
+    from tests.sync.test_agent_process import on_pool, wait_until
+
+    with _held_mass_delete(qtbot, pool_file, tmp_path) as (w, folder, pool, link):
+        tray = Tray(link, folder)  # the tray offers the same release, not "Pause sync" next to "Paused"
+        assert tray.action("Allow deleting 30") is not None
+        QTest.mouseClick(w.sync_button, Qt.MouseButton.LeftButton)
+        wait_until(lambda: not on_pool(pool, "many/0.txt"), what="the deletes, once allowed")
+        qtbot.waitUntil(lambda: not w.sync_button.isVisible(), timeout=10000)
+
+
+def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_file, tmp_path: Path) -> None:
+    """The other answer to the guard: the files come back (from the pool, where nothing was deleted)."""
+    from desktop_app.tray import Tray
+    from tests.sync.test_agent_process import on_pool, wait_until
+
+    with _held_mass_delete(qtbot, pool_file, tmp_path) as (w, folder, pool, link):
         QTest.mouseClick(w.restore_button, Qt.MouseButton.LeftButton)
         wait_until(lambda: all((folder / f"many/{i}.txt").exists() for i in range(30)), what="the files back")
         assert (folder / "many/7.txt").read_text() == "7" and on_pool(pool, "many/7.txt")
@@ -251,10 +248,6 @@ def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_f
         tray.action("Restore 30").trigger()
         wait_until(lambda: all((folder / f"many/{i}.txt").exists() for i in range(30)), what="the files back")
         assert all(on_pool(pool, f"many/{i}.txt") for i in (0, 29))
-    finally:
-        w.shutdown()
-        link.stop()
-        agent.stop()
 
 
 def test_deleted_files_are_restored_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -259,20 +258,7 @@ def test_the_agents_socket_answers_any_request_and_keeps_running(running_agent: 
                                                                    request_bytes: bytes) -> None:
     """Whatever arrives on the socket (it is the user's own, but a buggy script or client is real): one
     JSON answer, ok or a clear error, and the agent goes on."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(str(running_agent.client.path))
-    try:
-        s.sendall(request_bytes.replace(b"\n", b" ") + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    finally:
-        s.close()
-    reply = json.loads(buf)
+    reply = json.loads(running_agent.client.exchange(request_bytes, timeout=30))
     assert reply["ok"] is True or (reply["error"]["title"] and isinstance(reply["error"]["message"], str))
     assert running_agent.proc.poll() is None
     assert running_agent.client.status()["folder"]
