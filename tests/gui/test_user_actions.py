@@ -410,3 +410,36 @@ def test_shares_are_extended_and_revoked_from_shared_by_me(qtbot, window: MainWi
     monkeypatch.setattr(dialogs.SharesDialog, "exec", exec_)
     window.actions_by_name["Shared by me"].trigger()
     assert seen
+
+
+def test_copies_column_shows_reachable_copies_in_amber_while_a_holder_is_down(
+        qtbot, fault_window: MainWindow, fault_nodes) -> None:  # type: ignore[no-untyped-def]
+    w = fault_window
+    w.pool.put_bytes("cards/a.txt", b"a")
+    holders = w.pool.stat("cards/a.txt").replicas
+    _show(qtbot, w, "cards", {"a.txt"})
+    index = w.model.index(_row_of(w, "a.txt"), 3)
+    assert w.model.data(index).startswith("2/2")
+    fault_nodes[holders[0]].kill()
+    qtbot.waitUntil(lambda: w.model.data(w.model.index(_row_of(w, "a.txt"), 3)).startswith("1/2"), timeout=15000)
+    index = w.model.index(_row_of(w, "a.txt"), 3)
+    assert f"{holders[0]} down" in w.model.data(index)
+    assert w.model.data(index, Qt.ItemDataRole.ForegroundRole).name() == "#d08000"  # amber
+
+
+def test_upload_actions_and_ctrl_u_from_the_filter_box(qtbot, window: MainWindow, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    src = tmp_path / "to upload"
+    (src / "inner").mkdir(parents=True)
+    (src / "one.txt").write_text("one")
+    (src / "inner" / "two.txt").write_text("two")
+    window.navigate("")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: ([str(src / "one.txt")], ""))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(src))
+    window.filter.setFocus()
+    QTest.keyClick(window.filter, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)  # focus in the filter box
+    qtbot.waitUntil(lambda: window.pool.exists("one.txt"), timeout=15000)
+    assert window.filter.text() == ""  # the shortcut did not type into the box
+    window.actions_by_name["upload-folder"].trigger()
+    qtbot.waitUntil(lambda: window.pool.exists("to upload/inner/two.txt"), timeout=15000)
+    assert window.pool.read_bytes("to upload/one.txt") == b"one"
