@@ -187,6 +187,21 @@ def test_the_list_follows_changes_without_refresh(qtbot, window: MainWindow, sha
     qtbot.waitUntil(lambda: len(_rows(window)) == 30, timeout=20000)
 
 
+def test_a_live_update_keeps_the_selection_and_the_scroll_position(qtbot, window: MainWindow) -> None:
+    for i in range(120):
+        window.pool.put_bytes(f"long/f{i:03d}.txt", b"x")
+    window.resize(900, 500)
+    _show(qtbot, window, "long", {"f119.txt"})
+    window.view.scrollToBottom()
+    _click_row(qtbot, window, "f110.txt")
+    scroll = window.view.verticalScrollBar().value()
+    assert scroll > 0
+    window.pool.put_bytes("long/f120.txt", b"new")  # the agent or another device adds a file
+    qtbot.waitUntil(lambda: "f120.txt" in _rows(window), timeout=15000)
+    assert [e.name for e in window.selected()] == ["f110.txt"]
+    assert abs(window.view.verticalScrollBar().value() - scroll) <= 1
+
+
 @contextlib.contextmanager
 def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWindow, Path, Pool, AgentLink]]:
     """A real agent process and the window on its folder, with 30 synced files just deleted here: the
