@@ -77,6 +77,45 @@ def test_identity_claim_cannot_pull_a_file_into_the_share(attack) -> None:  # ty
     assert owner.stat("photos/moved.txt").id != victim.id
 
 
+def test_the_owners_agent_keeps_running_and_loses_nothing_while_a_recipient_attacks(attack, tmp_path: Path) -> None:
+    """The owner's real agent process syncs the pool while a read-write recipient writes bad metadata,
+    claims an identity from outside the share and a write time in the far future: the agent stays up,
+    never leaves 'error', and every file of the owner's folder keeps its content."""
+    from tests.sync.test_agent_process import AgentProcess, wait_until
+
+    owner, clients, inv = attack
+    cfg_file = config.save_pool(owner.cfg, tmp_path / "owner.toml")
+    folder = tmp_path / "owner-folder"
+    agent = AgentProcess(cfg_file, folder).start()
+    try:
+        wait_until(lambda: (folder / "private" / "moved.txt").exists(), what="the owner's files")
+        victim = owner.stat("private/moved.txt")
+        for name in victim.replicas:
+            _put(clients[name], inv.bucket, "photos/moved.txt", b"evil",
+                 {"file-id": victim.id, "version": str(victim.version + 10), "sha256": "b" * 64, "size": "4",
+                  "mtime": "1", "written": "9999999999"})
+        for c in clients.values():
+            _put(c, inv.bucket, "photos/x", b"x", {"file-id": "0" * 32, "version": "abc", "written": "nan"})
+            _put(c, inv.bucket, "photos/cat.jpg", b"evil cat", {"file-id": "f" * 32, "version": "1",
+                                                                "sha256": hashlib.sha256(b"evil cat").hexdigest(),
+                                                                "size": "8", "mtime": "1", "written": "9e10"})
+        for _ in range(3):  # a full refresh and the background reconcile both read what the recipient wrote
+            agent.client.sync_now()
+            time.sleep(2)
+            st = agent.client.status()
+            assert agent.proc is not None and agent.proc.poll() is None and st["state"] != "error", st
+        assert (folder / "private" / "moved.txt").read_bytes() == b"was in the share"
+        assert (folder / "private" / "diary.txt").read_bytes() == b"secret"
+        assert not (folder / "photos" / "x").exists()  # the bad object is skipped, not synced
+        rebuild.refresh(owner)  # the owner's other device learns what is there now, then saves on top
+        owner.put_bytes("photos/cat.jpg", b"the owner's cat, later")
+        wait_until(lambda: (folder / "photos" / "cat.jpg").exists()
+                   and (folder / "photos" / "cat.jpg").read_bytes() == b"the owner's cat, later",
+                   what="the owner's later write, not the recipient's 'future' one")
+    finally:
+        agent.stop()
+
+
 def test_a_claimed_future_write_time_does_not_outrank_the_owners_later_writes(attack) -> None:  # type: ignore[no-untyped-def]
     owner, clients, inv = attack
     cat = owner.stat("photos/cat.jpg")
