@@ -736,6 +736,11 @@ class MainWindow(QMainWindow):
 
         DeletedDialog(self, self.pool, on_restored=self.reload_soon).exec()
 
+    def nodes_changed(self) -> None:
+        """A node was added or removed (Settings): the cards follow, and their status is read again."""
+        self.nodes.set_names([n.name for n in self.pool.cfg.nodes])
+        self.refresh_nodes()
+
     def open_settings(self) -> None:
         from desktop_app.settings_dialog import SettingsDialog
 

@@ -97,10 +97,21 @@ class NodePanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         header = QLabel("<b>Nodes</b>")
         layout.addWidget(header)
-        self.cards = {n: NodeCard(n) for n in names}
-        for card in self.cards.values():
-            layout.addWidget(card)
+        self.cards: dict[str, NodeCard] = {}
+        self.set_names(names)
         layout.addStretch(1)
+
+    def set_names(self, names: list[str]) -> None:
+        """The pool's nodes changed (added or removed in Settings): one card each, in pool order."""
+        layout = self.layout()
+        for name in [n for n in self.cards if n not in names]:
+            card = self.cards.pop(name)
+            layout.removeWidget(card)
+            card.deleteLater()
+        for i, name in enumerate(names):
+            if name not in self.cards:
+                self.cards[name] = NodeCard(name)
+                layout.insertWidget(1 + i, self.cards[name])  # after the header
 
     def set_state(self, node: str, state: str) -> None:
         if node in self.cards:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
@@ -28,10 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.workers import run_async
-from sync_agent import config, credentials, desktop_integration, repair
+from sync_agent import config, credentials, desktop_integration, node_admin, repair
+from sync_agent.config import NodeConfig, PoolConfig
+from sync_agent.errors import PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.ignore import IGNORE_FILE
 from sync_agent.sync.ipc import AgentClient
+from sync_agent.tls import pretty_fingerprint
 
 
 class SettingsDialog(QDialog):
@@ -63,23 +67,24 @@ class SettingsDialog(QDialog):
         self.nodes.setWordWrap(False)
         for col, width in ((0, 110), (1, 240), (2, 70)):
             self.nodes.setColumnWidth(col, width)
-        states = self.pool.catalog.node_states()
-        for i, n in enumerate(self.pool.cfg.nodes):
-            for col, text in enumerate((n.name, n.url, f"{n.weight:g}", n.zone, states.get(n.name, "active"))):
-                item = QTableWidgetItem(text)
-                if col < 2 or col == 4:
-                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                self.nodes.setItem(i, col, item)
+        self._fill_nodes()
         drain = QPushButton("Drain selected node…")
         drain.clicked.connect(self.drain)
         self.undrain_button = QPushButton("Take back into service")
         self.undrain_button.clicked.connect(self.undrain)
+        self.add_button = QPushButton("Add node…")
+        self.add_button.clicked.connect(self.add_node)
+        self.remove_button = QPushButton("Remove node")
+        self.remove_button.clicked.connect(self.remove_node)
         note = QLabel("Weights decide how much of the data each node holds; after changing one, rebalance moves "
-                      "files gradually ('pooldrive rebalance'). Adding a node: 'pooldrive pool add-node'.")
+                      "files gradually ('pooldrive rebalance'). A node holding the only copy of a file is drained "
+                      "before it can be removed.")
         note.setWordWrap(True)
         layout = QVBoxLayout(w)
         layout.addWidget(self.nodes)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
         buttons.addWidget(drain)
         buttons.addWidget(self.undrain_button)
         buttons.addStretch(1)
@@ -98,6 +103,64 @@ class SettingsDialog(QDialog):
         run_async(lambda: repair.drain(self.pool, name),
                   lambda r: QMessageBox.information(self, "Drain", f"{name}: {r.copies_made} copies moved; "
                                                     "it can be removed now."),
+                  lambda e: QMessageBox.warning(self, e.title, e.message))
+
+    def _fill_nodes(self) -> None:
+        states = self.pool.catalog.node_states()
+        self.nodes.setRowCount(len(self.pool.cfg.nodes))
+        for i, n in enumerate(self.pool.cfg.nodes):
+            for col, text in enumerate((n.name, n.url, f"{n.weight:g}", n.zone, states.get(n.name, "active"))):
+                item = QTableWidgetItem(text)
+                if col < 2 or col == 4:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                self.nodes.setItem(i, col, item)
+
+    def _nodes_changed(self) -> None:
+        self._fill_nodes()
+        if hasattr(self.parent(), "nodes_changed"):
+            self.parent().nodes_changed()  # type: ignore[attr-defined]
+
+    def add_node(self, trusted_sha256: str = "") -> None:
+        """Ask for the node (same checks as the first-run wizard), add it to the running pool."""
+        if not trusted_sha256:
+            dialog = AddNodeDialog(self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            self.new_node = dialog.values()
+        name, endpoint, secure, access, secret = self.new_node
+        node = NodeConfig(name, endpoint, secure=secure or bool(trusted_sha256), cert_sha256=trusted_sha256)
+        creds = credentials.Credentials(access, secret)
+
+        def failed(e: PoolDriveError) -> None:
+            check = getattr(e, "check", None)
+            if check is not None and check.fingerprint and not trusted_sha256 and QMessageBox.question(
+                    self, "Trust this certificate?", f"{endpoint} presents a certificate no known authority signed."
+                    f"\n\nSHA-256 {pretty_fingerprint(check.fingerprint)}\n\nTrust exactly this certificate?") \
+                    == QMessageBox.StandardButton.Yes:
+                self.add_node(trusted_sha256=check.fingerprint)
+                return
+            QMessageBox.warning(self, e.title, e.message)
+
+        def done(result: tuple[PoolConfig, object]) -> None:
+            self.pool.use_config(result[0])
+            self._nodes_changed()
+
+        run_async(lambda: node_admin.add_node(self.pool.cfg, node, creds), done, failed)
+
+    def remove_node(self) -> None:
+        rows = {i.row() for i in self.nodes.selectedIndexes()}
+        if not rows:
+            return
+        name = self.nodes.item(min(rows), 0).text()
+        if QMessageBox.question(self, "Remove node", f"Remove {name} from the pool? Its copies are recreated on "
+                                "the other nodes by repair.") != QMessageBox.StandardButton.Yes:
+            return
+
+        def done(removal: node_admin.Removal) -> None:
+            self.pool.use_config(removal.cfg)
+            self._nodes_changed()
+
+        run_async(lambda: node_admin.remove_node(self.pool, name), done,
                   lambda e: QMessageBox.warning(self, e.title, e.message))
 
     def undrain(self) -> None:
@@ -208,3 +271,28 @@ class SettingsDialog(QDialog):
                 run_async(lambda: [getattr(client, cmd)(p) for cmd, p in changes],
                           on_error=lambda e: QMessageBox.warning(self.parent(), e.title, e.message))
         self.accept()
+
+
+class AddNodeDialog(QDialog):
+    """A node's address and keys (the keys go to the keyring once the node passes its check)."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Add a node")
+        form = QFormLayout(self)
+        self.name, self.endpoint = QLineEdit(), QLineEdit()
+        self.endpoint.setPlaceholderText("host:port, e.g. 192.168.1.10:9000")
+        self.secure = QCheckBox("Use https")
+        self.access, self.secret = QLineEdit(), QLineEdit()
+        self.secret.setEchoMode(QLineEdit.EchoMode.Password)
+        for label, w in (("Name", self.name), ("Address", self.endpoint), ("", self.secure),
+                         ("Access key", self.access), ("Secret key", self.secret)):
+            form.addRow(label, w)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def values(self) -> tuple[str, str, bool, str, str]:
+        return (self.name.text().strip(), self.endpoint.text().strip(), self.secure.isChecked(),
+                self.access.text().strip(), self.secret.text())

@@ -120,6 +120,11 @@ class HealthBook:
         with self._lock:
             return self._nodes.setdefault(name, NodeHealth(name))
 
+    def forget(self, name: str) -> None:
+        """A node removed from the pool."""
+        with self._lock:
+            self._nodes.pop(name, None)
+
     def snapshot(self) -> list[NodeHealth]:
         with self._lock:
             return [NodeHealth(**vars(h)) for h in self._nodes.values()]

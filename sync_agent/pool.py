@@ -71,6 +71,23 @@ class Pool:
         self.journal = Journal(self)
         writer.recover_intents(self)
 
+    def use_config(self, cfg: PoolConfig) -> None:
+        """Go on with a changed node list (a node added or removed while the app runs): clients for new
+        nodes, none for removed ones; the catalog and everything else stay."""
+        old = set(self.clients)
+        for n in cfg.nodes:
+            if n.name not in old or n != self.cfg.node(n.name):
+                if n.name in self.clients:
+                    self.clients[n.name].close()
+                self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
+                                                  self.timeouts,
+                                                  scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
+        for name in old - {n.name for n in cfg.nodes}:
+            self.clients.pop(name).close()
+            self.health.forget(name)
+        self.cfg = cfg
+        self._probed_at = 0.0
+
     @classmethod
     def open(cls, name_or_path: str | None = None, **kw: object) -> Pool:
         return cls(config.load_pool(name_or_path), **kw)  # type: ignore[arg-type]

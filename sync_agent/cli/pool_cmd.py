@@ -12,7 +12,7 @@ from pathlib import Path
 from sync_agent import config, credentials, tls
 from sync_agent.cli.output import console, print_json, table
 from sync_agent.config import NodeConfig, PoolConfig
-from sync_agent.errors import ConfigError, RefusedError
+from sync_agent.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -112,25 +112,22 @@ def cmd_add_node(args: argparse.Namespace) -> int:
     if not node.secure and not node.is_loopback:
         console.print(f"[yellow]{node.url} is plain http: the keys' signatures and every file cross the network "
                       "unencrypted. Use https (--secure) for a node that is not on this machine.[/]")
-    if cfg.credentials == "keyring":
-        creds = _read_secret(args, args.node)
-        from sync_agent.node_check import check_node
-        from sync_agent.node_client import NodeClient
+    creds = _read_secret(args, args.node) if cfg.credentials == "keyring" else None
+    from sync_agent import node_admin
 
+    try:
         with console.status(f"Checking {node.url}..."):
-            check = check_node(node, creds, cfg.bucket)  # nothing is saved for a node that does not work
-        if not check.ok:
-            if check.fingerprint:
-                raise ConfigError(f"{check.message} If that is the certificate you expect, add the node with "
-                                  f"'--fingerprint {check.fingerprint}', or give its CA with '--ca-file'.",
-                                  title=check.title)
-            raise ConfigError(check.message, title=check.title)
+            _, check = node_admin.add_node(cfg, node, creds)
+    except node_admin.NodeCheckFailed as e:
+        if e.check.fingerprint:
+            raise ConfigError(f"{e.message} If that is the certificate you expect, add the node with "
+                              f"'--fingerprint {e.check.fingerprint}', or give its CA with '--ca-file'.",
+                              title=e.title) from e
+        raise
+    if check is not None:
         console.print(f"[green]{check.title}:[/] {check.message}")
         if check.admin is False:
             console.print("[yellow]These keys have no admin rights: sharing folders will not work on this node.[/]")
-        NodeClient(node, creds, cfg.bucket).ensure_bucket()
-        credentials.store_in_keyring(cfg.name, args.node, creds)
-    config.save_pool(new)
     console.print(f"Added {args.node} ({node.url}, weight {args.weight}). Run 'pooldrive rebalance' to move "
                   "existing files onto it.")
     return 0
@@ -163,21 +160,14 @@ def cmd_trust(args: argparse.Namespace) -> int:
 def cmd_remove_node(args: argparse.Namespace) -> int:
     cfg = _cfg(args)
     cfg.node(args.node)
+    from sync_agent import node_admin
     from sync_agent.pool import Pool
 
     with Pool(cfg) as pool:
-        sole = [f.path for f in pool.catalog.files_on_node(args.node) if f.replicas == [args.node]]
-        held = pool.catalog.replicas_on_node(args.node)
-        if sole and not args.force:
-            raise RefusedError(f"{args.node} holds the only copy of {len(sole)} file(s) (e.g. '{sole[0]}'). "
-                               f"Run 'pooldrive node drain {args.node}' first.", paths=sole[:20])
-        if held and not args.force:
-            console.print(f"[yellow]{args.node} still holds {held} copies; they will be recreated elsewhere "
-                          "by 'pooldrive repair'.[/]")
-        pool.catalog.forget_node(args.node)
-    config.save_pool(cfg.with_nodes(tuple(n for n in cfg.nodes if n.name != args.node)))
-    if cfg.credentials == "keyring":
-        credentials.delete_from_keyring(cfg.name, args.node)
+        removal = node_admin.remove_node(pool, args.node, force=args.force)
+    if removal.copies_left:
+        console.print(f"[yellow]{args.node} still held {removal.copies_left} copies; 'pooldrive repair' (or the "
+                      "agent's background repair) recreates them elsewhere.[/]")
     console.print(f"Removed {args.node} from pool '{cfg.name}'.")
     return 0
 

@@ -458,3 +458,50 @@ def test_upload_actions_and_ctrl_u_from_the_filter_box(qtbot, window: MainWindow
     window.actions_by_name["upload-folder"].trigger()
     qtbot.waitUntil(lambda: window.pool.exists("to upload/inner/two.txt"), timeout=15000)
     assert window.pool.read_bytes("to upload/one.txt") == b"one"
+
+
+def test_a_node_is_added_and_removed_from_settings(qtbot, fault_nodes, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                   monkeypatch) -> None:
+    from desktop_app import settings_dialog
+    from sync_agent import config
+
+    cfg = fault_nodes.config("admin-bucket", nodes=["node1", "node2", "node3"])
+    path = config.save_pool(cfg, tmp_path / "admin.toml")
+    pool = Pool(config.load_pool(str(path)), catalog_path=tmp_path / "admin.sqlite3")
+    pool.init_buckets()
+    pool.put_bytes("kept.txt", b"kept")
+    w = MainWindow(pool, sync_folder=None, monitor_interval=0.5)
+    qtbot.addWidget(w)
+    w.show()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+
+    def fill(dialog: QDialog) -> int:  # the user types the node's address and keys, then OK
+        QTest.keyClicks(dialog.name, "node4")
+        QTest.keyClicks(dialog.endpoint, fault_nodes["node4"].endpoint)
+        dialog.secure.setChecked(bool(fault_nodes.ca))
+        QTest.keyClicks(dialog.access, fault_nodes.access_key)
+        QTest.keyClicks(dialog.secret, fault_nodes.secret_key)
+        return int(QDialog.DialogCode.Accepted)
+
+    monkeypatch.setattr(settings_dialog.AddNodeDialog, "exec", fill)
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.show()
+        QTest.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.nodes.rowCount() == 4, timeout=15000)
+        assert "node4" in w.nodes.cards and "node4" in pool.clients
+        assert "node4" in config.load_pool(str(path)).node("node4").name
+        row = [dialog.nodes.item(r, 0).text() for r in range(4)].index("node4")
+        cell = dialog.nodes.visualItemRect(dialog.nodes.item(row, 0)).center()
+        QTest.mouseClick(dialog.nodes.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        QTest.mouseClick(dialog.remove_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.nodes.rowCount() == 3, timeout=15000)
+        return 0
+
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+    w.actions_by_name["Settings and nodes"].trigger()
+    assert "node4" not in w.nodes.cards and "node4" not in pool.clients
+    assert [n.name for n in config.load_pool(str(path)).nodes] == ["node1", "node2", "node3"]
+    assert pool.read_bytes("kept.txt") == b"kept"
+    w.shutdown()
+    pool.close()
