@@ -3,10 +3,11 @@ login, notifications. Changes that touch nodes or the agent run off the GUI thre
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPlainTextEdit,
+    QProgressDialog,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -100,10 +102,16 @@ class SettingsDialog(QDialog):
         if QMessageBox.question(self, "Drain node", f"Move every copy off {name}? It keeps working meanwhile.") \
                 != QMessageBox.StandardButton.Yes:
             return
-        run_async(lambda: repair.drain(self.pool, name),
-                  lambda r: QMessageBox.information(self, "Drain", f"{name}: {r.copies_made} copies moved; "
-                                                    "it can be removed now."),
-                  lambda e: QMessageBox.warning(self, e.title, e.message))
+        self.drain_progress = DrainProgress(self, name)
+        self.drain_progress.show()
+        relay = self.drain_progress.relay
+
+        def done(r: repair.Report) -> None:
+            self.drain_progress.finish(r)
+            self._fill_nodes()
+
+        run_async(lambda: repair.drain(self.pool, name, on_progress=relay.progressed.emit), done,
+                  lambda e: (self.drain_progress.close(), QMessageBox.warning(self, e.title, e.message)))
 
     def _fill_nodes(self) -> None:
         states = self.pool.catalog.node_states()
@@ -296,3 +304,37 @@ class AddNodeDialog(QDialog):
     def values(self) -> tuple[str, str, bool, str, str]:
         return (self.name.text().strip(), self.endpoint.text().strip(), self.secure.isChecked(),
                 self.access.text().strip(), self.secret.text())
+
+
+class _Relay(QObject):
+    progressed = Signal(int, int)  # done, total; emitted from the drain's worker threads
+
+
+class DrainProgress(QProgressDialog):
+    """Copies moved off a node so far, and about how long the rest will take."""
+
+    def __init__(self, parent: QWidget, node: str) -> None:
+        super().__init__(f"Moving every copy off {node}…", "Hide", 0, 0, parent)
+        self.node = node
+        self.setWindowTitle("Drain")
+        self.setMinimumDuration(0)
+        self.started = time.monotonic()
+        self.relay = _Relay(self)
+        self.relay.progressed.connect(self.on_progress)  # queued: runs on the GUI thread
+
+    def on_progress(self, done: int, total: int) -> None:
+        self.setMaximum(max(total, 1))
+        self.setValue(done)
+        left = ""
+        if 0 < done < total:
+            eta = (time.monotonic() - self.started) / done * (total - done)
+            left = f" (about {eta:.0f} s left)" if eta < 120 else f" (about {eta / 60:.0f} min left)"
+        self.setLabelText(f"Moving copies off {self.node}: {done} of {total}{left}")
+
+    def finish(self, report: repair.Report) -> None:
+        self.setMaximum(1)
+        self.setValue(1)
+        self.setLabelText(f"{self.node}: {report.copies_made} copies moved"
+                          + (f", {len(report.errors)} failed (drain again)" if report.errors else
+                             "; it can be removed now."))
+        self.setCancelButtonText("Close")

@@ -166,13 +166,30 @@ def run(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | Non
                    parallel=parallel, limiter=limiter, on_file=on_file)
 
 
-def drain(pool: Pool, node: str, **kw: object) -> Report:
-    """Move every copy (all versions) off ``node``; new files already avoid it."""
+def drain(pool: Pool, node: str, *, parallel: int = 4,
+          on_progress: Callable[[int, int], None] | None = None) -> Report:
+    """Move every copy (all versions) off ``node``; new files already avoid it. ``on_progress(done, total)``
+    after each version moved (from worker threads)."""
     from sync_agent.catalog.models import NodeState
+    from sync_agent.namespace import retry_pending_deletes
 
     pool.cfg.node(node)
     pool.catalog.set_node_state(node, NodeState.DRAINING)
-    return run(pool, Mode.DRAIN, node=node, **kw)  # type: ignore[arg-type]
+    retry_pending_deletes(pool)
+    work = plan(pool, Mode.DRAIN, node=node)
+    done = [0]
+    lock = threading.Lock()
+
+    def one_done(_w: Work, _err: str | None) -> None:
+        with lock:
+            done[0] += 1
+            n = done[0]
+        if on_progress is not None:
+            on_progress(n, len(work))
+
+    if on_progress is not None:
+        on_progress(0, len(work))
+    return execute(pool, work, Mode.DRAIN, parallel=parallel, on_file=one_done)
 
 
 def undrain(pool: Pool, node: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 from sync_agent import repair
 from sync_agent.cli.common import open_pool
-from sync_agent.cli.output import console, err_console, human_size, print_json, table
+from sync_agent.cli.output import console, count_progress, err_console, human_size, print_json, table
 from sync_agent.replica_plan import Mode
 from sync_agent.transfer import RateLimiter
 
@@ -95,9 +95,10 @@ def cmd_undrain(args: argparse.Namespace) -> int:
 
 
 def cmd_drain(args: argparse.Namespace) -> int:
-    with open_pool(args) as pool:
-        with console.status(f"Draining {args.name}..."):
-            report = repair.drain(pool, args.name, parallel=args.parallel)
+    with open_pool(args) as pool, count_progress() as progress:
+        task = progress.add_task(f"Moving copies off {args.name}", total=None)
+        report = repair.drain(pool, args.name, parallel=args.parallel,
+                              on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         left = pool.catalog.replicas_on_node(args.name)
     _print_report(report, False)
     if left:

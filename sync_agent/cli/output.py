@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -67,6 +68,12 @@ def print_json(data: Any) -> None:
 
 def print_error(e: PoolDriveError) -> None:
     err_console.print(f"[bold red]{e.title}:[/] {e.message}")
+
+
+def count_progress(enabled: bool = True) -> Progress:
+    """A bar for work counted in items (copies moved, files checked), with the time left."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err_console, disable=not enabled or not err_console.is_terminal, transient=False)
 
 
 def transfer_progress(enabled: bool = True) -> Progress:

@@ -505,3 +505,33 @@ def test_a_node_is_added_and_removed_from_settings(qtbot, fault_nodes, tmp_path:
     assert pool.read_bytes("kept.txt") == b"kept"
     w.shutdown()
     pool.close()
+
+
+def test_a_drain_shows_its_progress_and_empties_the_node(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import settings_dialog
+
+    for i in range(16):
+        window.pool.put_bytes(f"drain/f{i:02d}.txt", f"{i}".encode() * 100)
+    held = window.pool.catalog.replicas_on_node("node2")
+    assert held > 0
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    seen: list[str] = []
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.show()
+        row = [dialog.nodes.item(r, 0).text() for r in range(dialog.nodes.rowCount())].index("node2")
+        cell = dialog.nodes.visualItemRect(dialog.nodes.item(row, 0)).center()
+        QTest.mouseClick(dialog.nodes.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        drain = next(b for b in dialog.findChildren(settings_dialog.QPushButton) if b.text().startswith("Drain"))
+        QTest.mouseClick(drain, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: hasattr(dialog, "drain_progress") and "copies moved" in
+                        dialog.drain_progress.labelText(), timeout=30000)
+        seen.append(dialog.drain_progress.labelText())
+        assert dialog.nodes.item(row, 4).text() == "draining"
+        return 0
+
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+    window.actions_by_name["Settings and nodes"].trigger()
+    assert seen and f"{held} copies moved" in seen[0] and "can be removed" in seen[0]
+    assert window.pool.catalog.replicas_on_node("node2") == 0
+    assert all(window.pool.read_bytes(f"drain/f{i:02d}.txt") == f"{i}".encode() * 100 for i in (0, 15))
