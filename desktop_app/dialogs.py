@@ -304,7 +304,7 @@ class AcceptDialog(QDialog):
 
         def done(name: str) -> None:
             self.accepted_name = name
-            self.result_label.setText(f"Added as pool '{name}'. Open it with 'pooldrive-gui --pool {name}'.")
+            self.result_label.setText(f"Added as pool '{name}': Pool → Open another pool → {name}.")
 
         run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
 

@@ -278,6 +278,9 @@ class MainWindow(QMainWindow):
             a = menu.addAction(text)
             a.triggered.connect(lambda _checked=False, f=slot: f())
             self.actions_by_name[text.rstrip("…")] = a
+        self.pools_menu = menu.addMenu("Open another pool")  # your own pools and the ones shared with you
+        self.pools_menu.aboutToShow.connect(self._fill_pools_menu)
+        self.other_windows: list[MainWindow] = []
 
         self.crumbs = QHBoxLayout()
         self.crumbs.setSpacing(2)
@@ -735,6 +738,34 @@ class MainWindow(QMainWindow):
         from desktop_app.dialogs import DeletedDialog
 
         DeletedDialog(self, self.pool, on_restored=self.reload_soon).exec()
+
+    def _fill_pools_menu(self) -> None:
+        from sync_agent import config
+
+        self.pools_menu.clear()
+        for name in config.list_pools():
+            if name == self.pool.cfg.name:
+                continue
+            try:
+                cfg = config.load_pool(name)
+                label = f"{name}  (shared by {cfg.shared_by})" if cfg.is_share else name
+            except PoolDriveError:
+                label = f"{name}  (cannot be read)"
+            a = self.pools_menu.addAction(label)
+            a.triggered.connect(lambda _checked=False, n=name: self.open_pool(n))
+        if not self.pools_menu.actions():
+            self.pools_menu.addAction("No other pool on this device").setEnabled(False)
+
+    def open_pool(self, name: str) -> None:
+        """Another pool (a share accepted from someone) in a window of its own; opened off the GUI thread
+        (opening reads its catalog and finishes any interrupted write)."""
+        def show(pool: Pool) -> None:
+            w = MainWindow(pool, monitor_interval=1.0)
+            w.resize(self.size())
+            w.show()
+            self.other_windows.append(w)
+
+        run_async(lambda: Pool.open(name), show, self.show_error)
 
     def nodes_changed(self) -> None:
         """A node was added or removed (Settings): the cards follow, and their status is read again."""

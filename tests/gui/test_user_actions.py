@@ -315,6 +315,17 @@ def test_an_invitation_is_accepted_from_the_pool_menu(qtbot, window: MainWindow,
     window.actions_by_name["Accept an invitation"].trigger()
     cfg = config.load_pool(names[0])
     assert cfg.prefix == "for-bob" and cfg.read_only
+    window.pools_menu.aboutToShow.emit()  # the submenu as it opens
+    entry = next(a for a in window.pools_menu.actions() if a.text().startswith(names[0]))
+    assert "shared by" in entry.text()
+    entry.trigger()
+    qtbot.waitUntil(lambda: bool(window.other_windows), timeout=15000)
+    shared = window.other_windows[0]
+    qtbot.addWidget(shared)
+    assert shared.pool.cfg.name == names[0] and shared.isVisible()
+    shared.navigate("for-bob")
+    qtbot.waitUntil(lambda: "plan.txt" in _rows(shared), timeout=15000)
+    shared.shutdown()
     shares.revoke_share(window.pool, inv.share_id)
 
 
