@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from desktop_app.node_panel import human
@@ -313,3 +314,18 @@ def _mode_text(r: shares.ShareInfo) -> str:
     if r.mode == "link":
         return "download link"
     return ("read-only" if r.mode == "ro" else "read-write") + (", with history" if r.history else "")
+
+
+def ask_trust(parent: QWidget, endpoint: str, fingerprint: str) -> bool:
+    """A node with a certificate no known CA signed (a NAS, a self-signed box): show its fingerprint, as SSH
+    shows a host key, and let the user pin it. The wizard and Settings → Add node both ask with this."""
+    from sync_agent.tls import pretty_fingerprint
+
+    box = QMessageBox(QMessageBox.Icon.Question, "Trust this certificate?",
+                      f"{endpoint} presents a certificate that no authority this computer knows has signed. If it "
+                      "is your own server, compare this fingerprint with the one on it (openssl x509 -in "
+                      f"public.crt -noout -fingerprint -sha256):\n\nSHA-256 {pretty_fingerprint(fingerprint)}\n\n"
+                      "Trust exactly this certificate for this node? A different one will be refused.",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
+    box.setDefaultButton(QMessageBox.StandardButton.No)
+    return box.exec() == QMessageBox.StandardButton.Yes

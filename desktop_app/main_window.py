@@ -6,6 +6,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QEventLoop, QMimeData, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -48,6 +49,18 @@ from sync_agent.journal import Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.pool import Pool
 from sync_agent.sync.remote_watch import RemoteWatcher
+
+
+def emit_drop(event: QDropEvent, target: str, entries_moved: Any, files_dropped: Any) -> None:
+    """A drop onto ``target``: rows of this window move there on the server; files from a file manager
+    are uploaded there."""
+    mime = event.mimeData()
+    if mime.hasFormat(MIME):  # checked first: a drag of rows also offers (lazy) local files
+        paths = bytes(mime.data(MIME).data()).decode().split("\n")
+        entries_moved.emit([p for p in paths if p], target)
+    elif mime.hasUrls():
+        files_dropped.emit([u.toLocalFile() for u in mime.urls() if u.isLocalFile()], target)
+    event.acceptProposedAction()
 
 
 class DraggedEntries(QMimeData):
@@ -96,13 +109,7 @@ class CrumbButton(QPushButton):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        if mime.hasFormat(MIME):
-            paths = bytes(mime.data(MIME).data()).decode().split("\n")
-            self.entries_moved.emit([p for p in paths if p], self.path)
-        elif mime.hasUrls():
-            self.files_dropped.emit([u.toLocalFile() for u in mime.urls() if u.isLocalFile()], self.path)
-        event.acceptProposedAction()
+        emit_drop(event, self.path, self.entries_moved, self.files_dropped)
 
 
 class BrowserView(QTableView):
@@ -167,14 +174,7 @@ class BrowserView(QTableView):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        target = self.target_folder(event.position().toPoint())
-        if mime.hasFormat(MIME):
-            paths = bytes(mime.data(MIME).data()).decode().split("\n")
-            self.entries_moved.emit([p for p in paths if p], target)
-        elif mime.hasUrls():
-            self.files_dropped.emit([u.toLocalFile() for u in mime.urls() if u.isLocalFile()], target)
-        event.acceptProposedAction()
+        emit_drop(event, self.target_folder(event.position().toPoint()), self.entries_moved, self.files_dropped)
 
     def startDrag(self, supported: Qt.DropAction) -> None:
         rows = sorted({i.row() for i in self.selectedIndexes()})

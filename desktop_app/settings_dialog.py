@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.dialogs import ask_trust
 from desktop_app.workers import run_async
 from sync_agent import config, credentials, desktop_integration, node_admin, repair
 from sync_agent.config import NodeConfig, PoolConfig
@@ -37,7 +38,6 @@ from sync_agent.errors import PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.ignore import IGNORE_FILE
 from sync_agent.sync.ipc import AgentClient
-from sync_agent.tls import pretty_fingerprint
 
 
 class SettingsDialog(QDialog):
@@ -141,10 +141,8 @@ class SettingsDialog(QDialog):
 
         def failed(e: PoolDriveError) -> None:
             check = getattr(e, "check", None)
-            if check is not None and check.fingerprint and not trusted_sha256 and QMessageBox.question(
-                    self, "Trust this certificate?", f"{endpoint} presents a certificate no known authority signed."
-                    f"\n\nSHA-256 {pretty_fingerprint(check.fingerprint)}\n\nTrust exactly this certificate?") \
-                    == QMessageBox.StandardButton.Yes:
+            if check is not None and check.fingerprint and not trusted_sha256 and \
+                    ask_trust(self, endpoint, check.fingerprint):
                 self.add_node(trusted_sha256=check.fingerprint)
                 return
             QMessageBox.warning(self, e.title, e.message)
@@ -328,7 +326,7 @@ class DrainProgress(QProgressDialog):
         left = ""
         if 0 < done < total:
             eta = (time.monotonic() - self.started) / done * (total - done)
-            left = f" (about {eta:.0f} s left)" if eta < 120 else f" (about {eta / 60:.0f} min left)"
+            left = f" (about {max(1, round(eta))} s left)" if eta < 120 else f" (about {eta / 60:.0f} min left)"
         self.setLabelText(f"Moving copies off {self.node}: {done} of {total}{left}")
 
     def finish(self, report: repair.Report) -> None:

@@ -22,12 +22,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from desktop_app.dialogs import ask_trust
 from desktop_app.workers import run_async
 from sync_agent import config, credentials
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import PoolDriveError
 from sync_agent.node_check import NodeCheck, check_node
-from sync_agent.tls import pretty_fingerprint
 
 
 class StartPage(QWizardPage):
@@ -101,7 +101,7 @@ class NodesPage(QWizardPage):
         def done(check: NodeCheck) -> None:
             self.test.setEnabled(True)
             self.show_result(check)
-            if check.fingerprint and not trusted_sha256 and self.ask_trust(node, check.fingerprint):
+            if check.fingerprint and not trusted_sha256 and ask_trust(self, node.endpoint, check.fingerprint):
                 self.test_node(trusted_sha256=check.fingerprint)
                 return
             if check.ok:
@@ -113,20 +113,6 @@ class NodesPage(QWizardPage):
 
         run_async(lambda: check_node(node, creds, "pooldrive", timeout=4), done,
                   lambda e: (self.test.setEnabled(True), self.show_result(NodeCheck(False, e.title, e.message))))
-
-    def ask_trust(self, node: NodeConfig, fingerprint: str) -> bool:
-        """A node with a certificate no known CA signed (a NAS, a self-signed box): show its fingerprint,
-        as SSH shows a host key, and let the user pin it."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Trust this certificate?",
-                          f"{node.endpoint} presents a certificate that no authority this computer knows has "
-                          "signed. If it is your own server, compare this fingerprint with the one on it "
-                          "(openssl x509 -in public.crt -noout -fingerprint -sha256):\n\n"
-                          f"SHA-256 {pretty_fingerprint(fingerprint)}\n\nTrust exactly this certificate for "
-                          "this node? A different one will be refused.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        self.trust_box = box  # for tests, which answer it as a user would
-        return box.exec() == QMessageBox.StandardButton.Yes
 
     def show_result(self, check: NodeCheck) -> None:
         colour = "#1f8a4c" if check.ok else "#c03030"
@@ -244,7 +230,6 @@ class SetupWizard(QWizard):
         run_async(prepare, ready, self._failed)
 
     def _failed(self, e: PoolDriveError) -> None:
-        from PySide6.QtWidgets import QMessageBox
 
         self.button(QWizard.WizardButton.FinishButton).setEnabled(True)
         self.finish_page.setSubTitle("")

@@ -151,8 +151,13 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
     def exec_(dialog: QDialog) -> int:
         shown.append(dialog)
         dialog.mode.setCurrentIndex(1)  # read-write, as a user picks it
+        QTest.mouseClick(dialog.history, Qt.MouseButton.LeftButton, pos=QPoint(8, dialog.history.height() // 2))
+        assert dialog.history.isChecked()
         dialog.create.click()
         qtbot.waitUntil(lambda: dialog.output.toPlainText().startswith("pooldrive"), timeout=20000)
+        from sync_agent.sharing import invitation
+
+        assert invitation.decode(dialog.output.toPlainText().strip()).history  # the box reached the share
         return 1
 
     from desktop_app import dialogs

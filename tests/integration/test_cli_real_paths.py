@@ -153,6 +153,36 @@ def test_state_an_older_version_left_readable_is_made_private_on_the_next_start(
         assert p.stat().st_mode & 0o777 == (0o700 if p.is_dir() else 0o600), p
 
 
+def test_the_commands_changed_this_session_through_the_real_command(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """drain/undrain, share with history, a link and its unlink, resume --restore without an agent: each as a
+    person types it, with a clear answer and no traceback on a bad argument."""
+    cfg, pool = pool_file
+    home = tmp_path / "home"
+    for i in range(6):
+        pool.put_bytes(f"team docs/é{i}.txt", f"{i}".encode())
+    node = pool.stat("team docs/é0.txt").replicas[0]
+    r = run(cfg, home, "node", "drain", node)
+    assert r.returncode == 0 and "is empty" in r.stdout, r.stdout + r.stderr
+    r = run(cfg, home, "node", "undrain", node)
+    assert r.returncode == 0 and "takes new copies again" in r.stdout
+    r = run(cfg, home, "node", "undrain", "no-such-node")
+    assert r.returncode == 2 and "no node named" in r.stderr, r.stdout + r.stderr
+    r = run(cfg, home, "share", "folder", "team docs", "--read-only", "--with-history", "--label", "Anna")
+    assert r.returncode == 0 and "pooldrive-invite:" in r.stdout, r.stdout + r.stderr
+    assert "+ history" in run(cfg, home, "share", "list").stdout
+    r = run(cfg, home, "share", "link", "team docs/é1.txt", "--expires", "1h")
+    assert r.returncode == 0 and r.stdout.count("http") == 2, r.stdout + r.stderr
+    r = run(cfg, home, "share", "unlink", "team docs/é1.txt")
+    assert r.returncode == 0 and "Stopped 1 link(s)" in r.stdout, r.stdout + r.stderr
+    assert "No live link" in run(cfg, home, "share", "unlink", "team docs/é1.txt").stdout
+    r = run(cfg, home, "share", "link", "team docs/missing.txt")
+    assert r.returncode == 2 and "not in the pool" in r.stderr
+    r = run(cfg, home, "sync", "resume", "--restore", "--folder", str(tmp_path / "no agent"))
+    assert r.returncode == 12 and "No sync agent runs" in r.stderr
+    r = run(cfg, home, "sync", "resume", "--restore", "--allow-deletes", "--folder", str(tmp_path))
+    assert r.returncode == 2 and "not allowed with" in r.stderr  # one answer or the other
+
+
 def test_wrong_credentials_exit_4_naming_the_node(pool_file, tmp_path: Path) -> None:  # noqa: F811
     cfg, _ = pool_file
     creds_file = next(line.split("=", 1)[1].strip().strip('"') for line in cfg.read_text().splitlines()
