@@ -59,6 +59,11 @@ class NodeError(PoolDriveError):
         self.node = node
 
 
+class PreconditionFailed(NodeError):
+    """A conditional write or read found another version than the one named (says nothing about the node's
+    health)."""
+
+
 class NodeUnreachableError(NodeError):
     title = "Node unreachable"
 

@@ -27,6 +27,7 @@ from minio.error import InvalidResponseError, MinioAdminException, S3Error, Serv
 from minio.minioadmin import MinioAdmin
 from minio.versioningconfig import ENABLED, VersioningConfig
 
+from sync_agent import small_objects
 from sync_agent.config import NodeConfig
 from sync_agent.credentials import Credentials
 from sync_agent.errors import (
@@ -36,16 +37,16 @@ from sync_agent.errors import (
     NodeFullError,
     NodeUnreachableError,
     ObjectMissingError,
+    PreconditionFailed,
     UntrustedCertificateError,
 )
+from sync_agent.small_objects import FULL_CODES
 
 log = logging.getLogger(__name__)
 
 META_PREFIX = "pd-"
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
               "ExpiredToken", "XMinioAdminNoSuchUser"}
-FULL_CODES = {"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded", "EntityTooLarge",
-              "XMinioDiskFull"}
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
 
 
@@ -85,10 +86,6 @@ class Capacity:
     @property
     def used_fraction(self) -> float:
         return self.used / self.total if self.total else 0.0
-
-
-class PreconditionFailed(NodeError):
-    """A conditional write found another version than expected (said nothing about the node's health)."""
 
 
 def _meta_from_headers(headers: Any) -> dict[str, str]:
@@ -211,6 +208,16 @@ class NodeClient:
                                               backoff_factor=0.2, status_forcelist=[]), **tls_options(node))
         self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
                         secure=node.secure, http_client=self._http)
+        self._small: small_objects.SmallObjects | None = None
+        self._small_usable = small_objects.usable(node)
+
+    @property
+    def small(self) -> small_objects.SmallObjects | None:
+        """The fast path for whole-object requests (see ``small_objects``), made on first use."""
+        if self._small is None and self._small_usable:
+            self._small = small_objects.SmallObjects(self.node, self._creds, self.bucket,
+                                                     connect=self.timeouts.connect, read=self.timeouts.read)
+        return self._small
 
     def __repr__(self) -> str:
         return f"NodeClient({self.name}, {self.node.url})"
@@ -310,21 +317,29 @@ class NodeClient:
                        progress=progress)
         return r.version_id, (r.etag or "").strip('"')
 
-    def put_if(self, key: str, data: bytes, meta: dict[str, str], *, if_match: str | None = None
+    def put_if(self, key: str, data: bytes, meta: dict[str, str], *, if_match: str | bool | None = None
                ) -> tuple[str | None, str]:
         """A single-request upload that only happens if the key's latest version is still what the writer
-        saw: ``if_match`` an ETag, or None for 'no live object here yet' (If-None-Match: *). Returns
-        (version id, etag); raises ``PreconditionFailed`` when someone else wrote first.
+        saw: ``if_match`` an ETag, or None for 'no live object here yet' (If-None-Match: *); False writes
+        unconditionally. Returns (version id, etag); raises ``PreconditionFailed`` when someone else wrote
+        first.
 
-        (minio-py's put_object turns unknown headers into metadata, so the request is made here.)
+        (minio-py's put_object turns unknown headers into metadata, so its request is made here.)
         """
+        doing = f"uploading '{key}'"
+        if (small := self.small) is not None:
+            self.requests += 1
+            try:
+                return small.put(key, data, {META_PREFIX + k: v for k, v in meta.items()}, if_match, doing)
+            except ObjectMissingError as e:  # If-Match on a key with nothing live any more
+                raise PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write "
+                                         "was based on.", node=self.name) from e
         headers: dict[str, str] = {f"x-amz-meta-{META_PREFIX}{k}": v for k, v in meta.items()}
         headers["Content-Type"] = "application/octet-stream"
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # checked by the node
         headers.update(self._condition(if_match))
         try:
-            resp = self._call(f"uploading '{key}'", self.s3._execute, "PUT", self.bucket, key, body=data,
-                              headers=headers)
+            resp = self._call(doing, self.s3._execute, "PUT", self.bucket, key, body=data, headers=headers)
         except NodeError as e:
             raise self._lost(key, e) from e
         return resp.headers.get("x-amz-version-id"), (resp.headers.get("etag") or "").strip('"')
@@ -398,6 +413,13 @@ class NodeClient:
         headers = {"If-Match": f'"{if_match}"'} if if_match else None
         return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
                           version_id=version_id, offset=offset, length=length, request_headers=headers)
+
+    def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None) -> bytes | None:
+        """A whole object in one request through the fast path; None when this node has none (use ``get``)."""
+        if (small := self.small) is None:
+            return None
+        self.requests += 1
+        return small.get(key, version_id, if_match, f"downloading '{key}'")
 
     def stat(self, key: str, version_id: str | None = None) -> RemoteObject:
         o = self._call(f"reading '{key}'", self.s3.stat_object, self.bucket, key, version_id=version_id)

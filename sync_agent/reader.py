@@ -69,10 +69,21 @@ PIECE = 256 * 1024  # read-ahead pieces: small enough to notice a replica fallin
 SMALL_PIECE = 32 * 1024
 
 
+class _Whole(io.BytesIO):
+    """A small object's whole body, already read in one request (the fast path), read like a response."""
+
+    def release_conn(self) -> None:
+        pass
+
+
+Body = urllib3.BaseHTTPResponse | _Whole
+WHOLE_MAX = 1024 * 1024  # objects up to this size are read in one request where the node has the fast path
+
+
 class _ReadAhead:
     """Reads a response body in a thread, a few pieces ahead, so network, hashing and disk overlap."""
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse, depth: int = 32) -> None:
+    def __init__(self, resp: Body, depth: int = 32) -> None:
         self.resp = resp
         self.q: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=depth)
         self.stop = threading.Event()
@@ -113,7 +124,7 @@ class _ReadAhead:
 class _Direct:
     """A small body: read it in this thread (a read-ahead thread would cost more than it saves)."""
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, resp: Body) -> None:
         self.resp = resp
 
     def read(self, wait: float) -> bytes | None:
@@ -124,15 +135,18 @@ class _Direct:
         self.resp.release_conn()
 
 
-def _get(pool: Pool, node: str, v: VersionInfo, offset: int) -> urllib3.BaseHTTPResponse:
+def _get(pool: Pool, node: str, v: VersionInfo, offset: int) -> Body:
+    client = pool.client(node)
     with pool.health.request(node):
         t = time.monotonic()
-        resp = pool.client(node).get(v.key, v.replicas_version(node), offset=offset, if_match=v.read_guard(node))
+        version, guard = v.replicas_version(node), v.read_guard(node)
+        data = client.get_small(v.key, version, guard) if offset == 0 and v.size <= WHOLE_MAX else None
+        resp: Body = _Whole(data) if data is not None else client.get(v.key, version, offset=offset, if_match=guard)
         pool.health.record(node, True, time.monotonic() - t)
         return resp
 
 
-def _close_quietly(fut: Future[urllib3.BaseHTTPResponse]) -> None:
+def _close_quietly(fut: Future[Body]) -> None:
     if not fut.cancelled() and fut.exception() is None:
         resp = fut.result()
         resp.close()
@@ -146,12 +160,12 @@ def hedge_delay(latency: float) -> float:
 
 def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
                  on_error: Callable[[str, NodeError], None], no_hedge: set[str] = frozenset()  # type: ignore[assignment]
-                 ) -> tuple[str, urllib3.BaseHTTPResponse] | None:
+                 ) -> tuple[str, Body] | None:
     """Ask the best replica; when it is slower than usual to answer, ask the next one too, and take
     whichever answers first. A frozen node costs a quarter of a second, not a read timeout. Nodes in
     ``no_hedge`` (they fell behind earlier in this read) are only asked once the others have failed."""
     waiting = list(remaining)
-    pending: dict[Future[urllib3.BaseHTTPResponse], str] = {}
+    pending: dict[Future[Body], str] = {}
 
     def launch() -> None:
         node = waiting.pop(0)
@@ -268,7 +282,7 @@ class _Attempts:
         self.pool.mark_corrupt(self.path, self.v.number, node)
         self.errors.append(f"{node}: checksum mismatch")
 
-    def next(self, offset: int) -> tuple[str, urllib3.BaseHTTPResponse] | None:
+    def next(self, offset: int) -> tuple[str, Body] | None:
         opened = _open_hedged(self.pool, self.v, self.remaining, offset, self.failed, self.behind) \
             if self.remaining else None
         if opened is not None:
@@ -315,7 +329,7 @@ class _FellBehind(Exception):
     """The replica being read sends so slowly that another will finish the rest sooner (not a fault)."""
 
 
-def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: urllib3.BaseHTTPResponse, out: BinaryIO,
+def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: Body, out: BinaryIO,
                  sha: hashlib._Hash, offset: int, control: TransferControl | None,
                  elsewhere: Callable[[int], float | None] | None = None) -> int:
     """Append the response's bytes to ``out``; returns the new offset.

@@ -78,6 +78,7 @@ class _Upload:
     meta: dict[str, str]
     opener: Callable[[], BinaryIO]
     path: Path | None = None  # a local file: large ones go up resumably, part by part
+    body: bytes | None = None  # a small file, read once for all its copies
     uploads: dict[str, str] = field(default_factory=dict)  # node -> multipart upload id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -119,6 +120,10 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                     client, key, up.path, digest.size, meta, upload_id=resuming,
                     on_started=lambda uid: up.started(pool, node, uid), control=control,
                     parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
+            elif up.body is not None:  # one request, on the fast path where the node has it
+                version_id, etag = client.put_if(key, up.body, meta, if_match=False)
+                if control is not None:
+                    control.advance(len(up.body))
             else:
                 with opener() as raw:
                     version_id, etag = client.put(key, MeteredReader(raw, control), digest.size, meta,
@@ -279,8 +284,9 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     written: dict[str, str | None] = {}
     etags: dict[str, str] = {}
     try:
-        small = digest.parts <= 1 and digest.size <= SMALL
-        first = _arbitrate(pool, up, existing, order, etags) if small else {}
+        if digest.parts <= 1 and digest.size <= SMALL:
+            up.body = _read_small(up)
+        first = _arbitrate(pool, up, existing, order, etags) if up.body is not None else {}
         written = dict(first)  # undone with the rest if the write fails from here on
         gate = None
         resumable = source is not None and digest.parts > 1  # the multipart path, which the gate guards
@@ -429,11 +435,8 @@ def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[s
     if chosen is None:
         return {}
     arbiter, expected = chosen
-    with up.opener() as raw:
-        body = raw.read()
-    if len(body) != up.digest.size:
-        raise LocalIOError(f"'{up.key}' changed while it was being uploaded; it will be uploaded again.",
-                           paths=[up.key])
+    body = up.body
+    assert body is not None, "only small files are arbitrated in one request"
     try:
         with pool.health.request(arbiter):
             vid, etag = pool.client(arbiter).put_if(up.key, body, up.meta, if_match=expected)
@@ -448,6 +451,15 @@ def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[s
                              "content.", paths=[up.key])
     etags[arbiter] = etag
     return {arbiter: vid}
+
+
+def _read_small(up: _Upload) -> bytes:
+    with up.opener() as raw:
+        body = raw.read()
+    if len(body) != up.digest.size:
+        raise LocalIOError(f"'{up.key}' changed while it was being uploaded; it will be uploaded again.",
+                           paths=[up.key])
+    return body
 
 
 def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,

@@ -73,6 +73,7 @@ class SyncAgent:
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
         self.failure: BaseException | None = None  # set when the worker gave up
+        self.remote: RemoteWatcher | None = None  # while running with notifications
 
     # --- requests from watchers and clients ---------------------------------------------------------
     def local_changed(self, paths: set[str]) -> None:
@@ -152,6 +153,9 @@ class SyncAgent:
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m)).start()
         remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
             if self.notifications else None
+        if remote is not None:
+            self.engine.on_bulk = remote.hush  # our own bulk uploads: their notifications are noise
+        self.remote = remote
         monitor = HealthMonitor(self.pool, interval=5.0).start()  # the journal poll probes too
         repairer = RepairLoop(self.pool, grace=self.repair_grace).start() \
             if self.repair and not self.pool.cfg.is_share else None

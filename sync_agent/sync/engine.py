@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TRASH = ".pooldrive/trash"
+BULK = 50  # transfers in one pass that make it a bulk upload (see on_bulk)
 BIG_PASS = 1000  # steps after which a pass gives the memory it used back to the system
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
 
@@ -85,6 +87,7 @@ class SyncEngine:
         self.activity = activity or Activity()
         self.host = host or socket.gethostname()
         self.parallel = parallel
+        self.on_bulk: Callable[[], None] | None = None  # told, now and then, while a pass uploads in bulk
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root)
         self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
@@ -256,19 +259,29 @@ class SyncEngine:
             except GoneMeanwhile:
                 self.retry.add(step.path)
         workers = max(1, self.parallel)
+        # a bounded window of submitted transfers (a future per file of a 100,000-file first sync, all made up
+        # front, was a good part of the agent's peak memory), kept by a semaphore: waiting on the window's
+        # futures instead installed a waiter on each of them for every file, a fifth of the agent's CPU
+        slots = threading.BoundedSemaphore(4 * workers)
+        failures: list[BaseException] = []
+
+        def finished(f: Future[None]) -> None:
+            slots.release()
+            if not f.cancelled() and f.exception() is not None:
+                failures.append(f.exception())  # type: ignore[arg-type]
+
         with ThreadPoolExecutor(workers) as ex:
-            # a bounded window of submitted transfers: a future per file of a 100,000-file first sync, all
-            # made up front, was a good part of the agent's peak memory (which its RSS then kept)
-            pending: set[Future[None]] = set()
-            for step in plan.transfers:
-                if len(pending) >= 4 * workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        f.result()
-                pending.add(ex.submit(self._guarded, step.path,
-                                      lambda s=step: self._transfer(s, scan, remote)))
-            for f in pending:
-                f.result()
+            for i, step in enumerate(plan.transfers):
+                if self.on_bulk is not None and len(plan.transfers) >= BULK and i % BULK == 0:
+                    self.on_bulk()
+                slots.acquire()
+                if failures:
+                    slots.release()
+                    break
+                fut = ex.submit(self._guarded, step.path, lambda s=step: self._transfer(s, scan, remote))
+                fut.add_done_callback(finished)
+        if failures:
+            raise failures[0]
 
     def _guarded(self, path: str, fn) -> None:
         try:

@@ -226,3 +226,53 @@ def test_a_bulk_change_in_one_folder_is_one_listing_per_node(devices: tuple[Devi
     listings = {n: c.requests - before[n] for n, c in b.pool.clients.items()}
     assert {c.path for c in got} == changes.paths
     assert all(v <= 2 for v in listings.values()), listings  # 'album/' level + 'album/sub/deeper.jpg'
+
+
+def test_bulk_uploads_pause_notifications_and_listening_resumes(devices: tuple[Device, Device],
+                                                                monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Notifications of our own bulk upload cost the nodes half as much again per write and bring nothing
+    (the journal names every PoolDrive write): the agent stops listening while it uploads in bulk and
+    listens again after. Another device's bulk writes pause it too."""
+    import threading
+    import time
+
+    from sync_agent.sync import remote_watch
+
+    monkeypatch.setattr(remote_watch, "HUSH", 1.0)
+    a, b = devices
+    agent = SyncAgent(a.pool, a.folder, state=a.engine.state, reconcile=False, repair=False, debounce=0.05)
+    agent.engine = a.engine
+    agent.activity = a.engine.activity
+    t = threading.Thread(target=agent.run, daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while agent.passes < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        remote = agent.remote
+        assert remote is not None and remote.hushes == 0
+        n = 2 * remote_watch.BULK
+        for i in range(n):
+            a.write(f"bulk/f{i:03d}.txt", f"file {i}".encode())
+        while len(a.pool.catalog.live_shas()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(a.pool.catalog.live_shas()) == n
+        assert remote.hushes >= 1
+        assert remote.events <= 4  # of 2 x 100 notifications, at most one per stream got through
+        time.sleep(2.5)
+        assert remote._hush_until < time.monotonic() and all(th.is_alive() for th in remote._threads)
+
+        # the other device's bulk upload arrives through the journal: this agent's listening pauses as well
+        hushes = remote.hushes
+        for i in range(remote_watch.BULK + 5):
+            b.write(f"theirs/f{i:03d}.txt", f"from the desktop {i}".encode())
+        b.engine.sync()
+        b.pool.journal.flush()
+        deadline = time.monotonic() + 30
+        while len(list((a.folder / "theirs").glob("*.txt"))) < remote_watch.BULK + 5 \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert remote.hushes > hushes
+    finally:
+        agent.stop()
+        t.join(10)

@@ -1,0 +1,106 @@
+"""The fast path for small objects (obstore) behaves exactly like the minio-py path it replaces, on real nodes.
+
+Each case runs twice: through obstore, and with ``POOLDRIVE_S3_CLIENT=minio-py``. Conditional writes, reads
+of a named version, metadata, and every failure must come out the same, as the same PoolDrive errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sync_agent.credentials import Credentials
+from sync_agent.errors import AuthError, BucketMissingError, NodeUnreachableError, PreconditionFailed
+from sync_agent.node_client import NodeClient, Timeouts
+from sync_agent.pool import Pool
+
+META = {"sha256": "0" * 64, "size": "5", "file-id": "f1", "version": "1", "mtime": "1.000000"}
+
+
+@pytest.fixture(params=["fast", "minio-py"])
+def client(request: pytest.FixtureRequest, pool: Pool, monkeypatch: pytest.MonkeyPatch) -> Iterator[NodeClient]:
+    if request.param == "minio-py":
+        monkeypatch.setenv("POOLDRIVE_S3_CLIENT", "minio-py")
+    node = pool.cfg.nodes[0]
+    c = NodeClient(node, pool.client(node.name)._creds, pool.cfg.bucket)
+    assert (c.small is not None) == (request.param == "fast")
+    yield c
+    c.close()
+
+
+def test_conditional_writes_are_compare_and_swap(client: NodeClient) -> None:
+    vid1, etag1 = client.put_if("cas/x.txt", b"first", META, if_match=None)
+    assert vid1 and etag1
+    with pytest.raises(PreconditionFailed):
+        client.put_if("cas/x.txt", b"other", META, if_match=None)  # someone is there already
+    vid2, _ = client.put_if("cas/x.txt", b"second", META, if_match=etag1)
+    assert vid2 != vid1
+    with pytest.raises(PreconditionFailed):
+        client.put_if("cas/x.txt", b"stale", META, if_match=etag1)  # based on a version no longer current
+    vid3, _ = client.put_if("cas/x.txt", b"third", META, if_match=False)
+    assert vid3 not in (vid1, vid2)
+    obj = client.stat("cas/x.txt")
+    assert obj.version_id == vid3 and obj.meta == META
+    assert client.stat("cas/x.txt", vid1).size == len(b"first")  # history kept
+
+
+def test_if_match_on_a_deleted_file_is_a_lost_race(client: NodeClient) -> None:
+    _, etag = client.put_if("gone/x.txt", b"here", META, if_match=None)
+    client.delete("gone/x.txt")
+    with pytest.raises(PreconditionFailed):
+        client.put_if("gone/x.txt", b"again", META, if_match=etag)
+    client.put_if("gone/x.txt", b"new file", META, if_match=None)  # nothing live: a create succeeds
+
+
+def test_whole_reads_of_a_named_version(client: NodeClient) -> None:
+    vid1, etag1 = client.put_if("r/x.txt", b"one", META, if_match=None)
+    client.put_if("r/x.txt", b"two", META, if_match=etag1)
+    data = client.get_small("r/x.txt", vid1)
+    if client.small is None:
+        assert data is None  # no fast path: the caller streams with get()
+        return
+    assert data == b"one"
+    assert client.get_small("r/x.txt") == b"two"
+    with pytest.raises(PreconditionFailed):
+        client.get_small("r/x.txt", None, if_match=etag1)  # the current object is no longer that one
+
+
+def test_wrong_keys_are_an_auth_error(client: NodeClient) -> None:
+    bad = NodeClient(client.node, Credentials(client._creds.access_key, "not-the-secret"), client.bucket)
+    with pytest.raises(AuthError, match="refused the credentials"):
+        bad.put_if("auth/x.txt", b"x", META, if_match=None)
+
+
+def test_a_missing_bucket_says_to_init_the_pool(client: NodeClient) -> None:
+    other = NodeClient(client.node, client._creds, "no-such-bucket-here")
+    with pytest.raises(BucketMissingError, match="pool init"):
+        other.put_if("b/x.txt", b"x", META, if_match=None)
+
+
+def test_a_node_that_is_gone_is_unreachable_at_once(client: NodeClient) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = dataclasses.replace(client.node, endpoint=f"127.0.0.1:{port}")
+    dead = NodeClient(node, client._creds, client.bucket, Timeouts(connect=1.0, read=2.0))
+    started = time.monotonic()
+    with pytest.raises(NodeUnreachableError, match="cannot be reached"):
+        dead.put_if("d/x.txt", b"x", META, if_match=None)
+    assert time.monotonic() - started < 2.0
+    assert dead.requests == 1
+
+
+def test_a_node_that_never_answers_times_out(client: NodeClient) -> None:
+    with socket.socket() as srv:  # accepts the connection, never says a word (a frozen process)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        node = dataclasses.replace(client.node, endpoint=f"127.0.0.1:{srv.getsockname()[1]}")
+        frozen = NodeClient(node, client._creds, client.bucket, Timeouts(connect=1.0, read=1.0, retries=0))
+        started = time.monotonic()
+        with pytest.raises(NodeUnreachableError, match="did not answer in time"):
+            frozen.put_if("f/x.txt", b"x", META, if_match=None)
+        assert time.monotonic() - started < 5.0
