@@ -40,6 +40,7 @@ from desktop_app.agent_link import AgentLink
 from desktop_app.browser_model import MIME, FolderModel
 from desktop_app.icons import app_icon, icon
 from desktop_app.node_panel import NodePanel
+from desktop_app.sync_panel import SyncPanel
 from desktop_app.transfer_queue import TransferPanel, TransferQueue
 from desktop_app.workers import EngineEvents, run_async
 from sync_agent import keys, rebuild
@@ -48,6 +49,8 @@ from sync_agent.errors import PoolDriveError
 from sync_agent.journal import Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.pool import Pool
+from sync_agent.resolve import Keep
+from sync_agent.sync.conflicts import Conflict
 from sync_agent.sync.remote_watch import RemoteWatcher
 
 
@@ -218,6 +221,8 @@ class MainWindow(QMainWindow):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.timeout.connect(lambda: self.reload(refresh=False))
         self._catalog_version: int | None = None
+        self._reveal: str | None = None  # a file to select once its folder is shown
+        self._conflicts_loading = False
         self._build()
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self.refresh_nodes)
@@ -307,9 +312,13 @@ class MainWindow(QMainWindow):
         self.info = QLabel("")
         cl.addWidget(self.info)
 
+        self.sync_panel = SyncPanel(self.transfers)
+        self.sync_panel.reveal.connect(self.reveal)
+        self.sync_panel.resolve.connect(self.resolve_conflict)
+        self.sync_panel.open_both.connect(self.open_conflict)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(center)
-        right.addWidget(self.transfers)
+        right.addWidget(self.sync_panel)
         right.setStretchFactor(0, 4)
         right.setStretchFactor(1, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -358,6 +367,7 @@ class MainWindow(QMainWindow):
         from desktop_app.tray import STATE_TEXT
 
         self._agent = st
+        self.sync_panel.set_status(st)
         if st is None:
             self.sync_label.setText("Sync: not running")
             self.sync_button.setText("Start sync")
@@ -392,6 +402,61 @@ class MainWindow(QMainWindow):
             return
         self.opened_url = QUrl.fromLocalFile(str(log))
         QDesktopServices.openUrl(self.opened_url)
+
+    # --- the sync panel ---------------------------------------------------------------------------
+    def reveal(self, path: str) -> None:
+        """Show a file in the browser: its folder, with it selected."""
+        self._reveal = path
+        self.view.clearSelection()
+        self.navigate(keys.parent(path))
+
+    def load_conflicts(self) -> None:
+        """The pool's conflicted copies, read off the GUI thread (after each catalog change)."""
+        if self._conflicts_loading:
+            return
+        self._conflicts_loading = True
+
+        def done(found: list[Conflict]) -> None:
+            self._conflicts_loading = False
+            self.sync_panel.set_conflicts(found)
+
+        def failed(e: PoolDriveError) -> None:
+            self._conflicts_loading = False
+            self.show_error(e)
+
+        run_async(self.pool.conflicts, done, failed)
+
+    def resolve_conflict(self, copy: str, keep: Keep) -> None:
+        what = "the conflicted copy" if keep == "copy" else "the original"
+        self.statusBar().showMessage(f"Keeping {what}…")
+
+        def done(c: Conflict) -> None:
+            self.statusBar().showMessage(f"'{c.original}': kept {what}; the other version stays restorable", 8000)
+            self.reload_soon()
+            self.load_conflicts()
+
+        run_async(lambda: self.pool.resolve_conflict(copy, keep), done, self.show_error)
+
+    def open_conflict(self, c: Conflict) -> None:
+        """Both versions in the user's viewer: the synced files where this device has them, else copies
+        fetched into a temporary folder."""
+        local = [self.sync_folder / p for p in (c.original, c.copy)] if self.sync_folder else []
+        if local and all(p.is_file() for p in local):
+            self._open_files(local)
+            return
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="pooldrive-conflict-"))
+
+        def fetch() -> list[Path]:
+            return [self.pool.get_file(p, tmp / keys.basename(p)) for p in (c.original, c.copy)]
+
+        run_async(fetch, self._open_files, self.show_error)
+
+    def _open_files(self, files: list[Path]) -> None:
+        self.opened_urls = [QUrl.fromLocalFile(str(f)) for f in files]
+        for url in self.opened_urls:
+            QDesktopServices.openUrl(url)
 
     def _restore_held(self) -> None:
         if self.link is not None:
@@ -541,6 +606,7 @@ class MainWindow(QMainWindow):
         if version != self._catalog_version:
             self._catalog_version = version
             self.reload_soon()
+            self.load_conflicts()
 
     def _show(self, folder: str, entries: list[DirEntry], seq: int | None = None) -> None:
         if folder != self.folder or (seq is not None and seq != self._load_seq):
@@ -555,13 +621,19 @@ class MainWindow(QMainWindow):
         self.pending_folders = {p for p in self.pending_folders if not (keys.parent(p) == folder
                                 and any(e.path == p and e.files for e in entries))}
         self.model.set_entries(prefix, entries, self.pool.cfg.replicas)
+        if self._reveal is not None and keys.parent(self._reveal) == folder:
+            selected, self._reveal = {self._reveal}, None  # asked for from the sync panel
+            scroll = -1
         if selected:
             for row in range(self.model.rowCount()):
                 if self.model.entry(row).path in selected:
                     self.view.selectionModel().select(
                         self.model.index(row, 0), self.view.selectionModel().SelectionFlag.Select
                         | self.view.selectionModel().SelectionFlag.Rows)
-        self.view.verticalScrollBar().setValue(scroll)
+        if scroll >= 0:
+            self.view.verticalScrollBar().setValue(scroll)
+        elif self.view.selectedIndexes():
+            self.view.scrollTo(self.view.selectedIndexes()[0])
         files = sum(not e.is_dir for e in entries)
         self.info.setText(f"{len(entries) - files} folders, {files} files" + (
             "" if self.pool.catalog.filled else " (not every node could be read yet: files held only there "

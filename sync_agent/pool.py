@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync_agent import config, credentials, keys, namespace, paths, reader, writer
+from sync_agent import config, credentials, keys, namespace, paths, reader, resolve, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
 from sync_agent.config import PoolConfig
 from sync_agent.errors import (
@@ -29,6 +29,7 @@ from sync_agent.health import HealthBook
 from sync_agent.journal import Journal
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
+from sync_agent.sync.conflicts import Conflict
 from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
 
 log = logging.getLogger(__name__)
@@ -278,3 +279,11 @@ class Pool:
 
     def restore(self, remote: str, number: int) -> FileInfo:
         return namespace.restore(self, remote, number)
+
+    def conflicts(self) -> builtins.list[Conflict]:
+        """Conflicted copies on the pool, newest first (see ``resolve``)."""
+        return resolve.conflicts(self)
+
+    def resolve_conflict(self, copy: str, keep: resolve.Keep) -> Conflict:
+        """Keep the original or the conflicted copy ``copy``; the other side stays restorable."""
+        return resolve.resolve(self, keys.normalize(copy), keep)

@@ -15,6 +15,7 @@ import functools
 import io
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -475,9 +476,15 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
         st = local.stat()
     except OSError as e:
         raise LocalIOError(f"Cannot read {local}: {e.strerror or e}.", paths=[str(local)]) from e
-    if not local.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise LocalIOError(f"{local} is not a regular file.", paths=[str(local)])
-    digest = digest_file(local, control=control)
+    body: bytes | None = None
+    if st.st_size <= SMALL:  # read once: hashed now, and the same bytes go to every copy
+        try:
+            body = local.read_bytes()
+        except OSError as e:
+            raise LocalIOError(f"Cannot read {local}: {e.strerror or e}.", paths=[str(local)]) from e
+    digest = digest_file(local, control=control) if body is None else digest_bytes(body)
 
     def unchanged() -> bool:
         try:
@@ -486,8 +493,11 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
             return False
         return (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
-    return _write(pool, key, digest, st.st_mtime if mtime is None else mtime,
-                  lambda: open(local, "rb"), control, unchanged, source=local)
+    def opener() -> BinaryIO:
+        return io.BytesIO(body) if body is not None else open(local, "rb")  # the caller closes it
+
+    return _write(pool, key, digest, st.st_mtime if mtime is None else mtime, opener, control, unchanged,
+                  source=local)
 
 
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:

@@ -323,6 +323,13 @@ class Catalog:
                                    'AND v.number = f.version WHERE f.deleted = 0').fetchall()
         return dict(rows)
 
+    def live_paths_containing(self, text: str) -> list[str]:
+        """Paths of live files whose path contains ``text`` (case-sensitive; one pass over the table, a few
+        ms at 100,000 files)."""
+        rows = self.db.execute_sql('SELECT path FROM "file" WHERE deleted = 0 AND instr(path, ?) > 0 ORDER BY path',
+                                   (text,)).fetchall()
+        return [r[0] for r in rows]
+
     def walk(self, prefix: str = "") -> Iterator[FileInfo]:
         """Every live file under ``prefix`` ('' or 'folder/'), with its replicas; one query for all."""
         if prefix:

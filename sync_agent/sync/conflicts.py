@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+MARK = "(conflicted copy from "
+_COPY = re.compile(r" \(conflicted copy from (?P<host>.+) (?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: \d+)?\)")
 
 
 def conflict_name(name: str, host: str, when: float, exists: Callable[[str], bool] = lambda _: False) -> str:
@@ -22,4 +27,33 @@ def conflict_name(name: str, host: str, when: float, exists: Callable[[str], boo
 
 
 def is_conflict_copy(name: str) -> bool:
-    return "(conflicted copy from " in name
+    return MARK in name
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A conflicted copy on the pool and the file it is a version of."""
+
+    copy: str  # pool path of the conflicted copy
+    original: str  # pool path of the file both devices changed
+    host: str  # the device whose version the copy holds
+    stamp: str  # when that device found the conflict, 'YYYY-MM-DD HHMMSS' in its local time
+
+
+def parse(path: str) -> Conflict | None:
+    """The conflict a path names, if it is a conflicted copy (untrusted text: never raises)."""
+    folder, _, name = path.rpartition("/")
+    matches = list(_COPY.finditer(name))
+    if not matches:
+        return None
+    m = matches[-1]  # a copy of a copy names the innermost conflict last
+    original = name[:m.start()] + name[m.end():]
+    if not original:
+        return None
+    return Conflict(path, f"{folder}/{original}" if folder else original, m["host"], m["stamp"])
+
+
+def find(paths: Iterable[str]) -> list[Conflict]:
+    """The conflicts among ``paths``, newest first."""
+    found = [c for p in paths if (c := parse(p)) is not None]
+    return sorted(found, key=lambda c: (c.stamp, c.copy), reverse=True)
