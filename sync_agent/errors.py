@@ -114,6 +114,13 @@ class NotFoundError(PoolDriveError):
     exit_code = 2
 
 
+class UsageError(PoolDriveError):
+    """A command was given options that do not go together (said the way argparse says its own)."""
+
+    title = "Wrong usage"
+    exit_code = 2
+
+
 class AlreadyExistsError(PoolDriveError):
     title = "Already exists"
     exit_code = 2

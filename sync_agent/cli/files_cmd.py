@@ -1,4 +1,4 @@
-"""File commands: put, get, ls, mv, rm, stat, versions, restore."""
+"""File commands: put, get, ls, mv, rm, stat, versions, restore, conflicts."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sync_agent.cli.output import (
     table,
     transfer_progress,
 )
-from sync_agent.errors import NotFoundError
+from sync_agent.errors import NotFoundError, UsageError
 from sync_agent.transfer import TransferControl
 
 
@@ -57,6 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("path")
     r.add_argument("--version", type=int, required=True)
     r.set_defaults(func=cmd_restore)
+    c = sub.add_parser("conflicts", help="list conflicted copies, or settle one by keeping a side")
+    c.add_argument("copy", nargs="?", help="a conflicted copy to settle (its pool path)")
+    keep = c.add_mutually_exclusive_group()
+    keep.add_argument("--keep-original", dest="keep", action="store_const", const="original",
+                      help="delete the conflicted copy (it stays restorable)")
+    keep.add_argument("--keep-copy", dest="keep", action="store_const", const="copy",
+                      help="make the copy's content the file's next version, then delete the copy")
+    c.set_defaults(func=cmd_conflicts)
 
 
 def _report(result: batch.BatchResult, verb: str, seconds: float) -> int:
@@ -194,4 +202,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         info = pool.restore(args.path, args.version)
     console.print(f"Restored '{info.path}': version {args.version} is now version {info.version}.")
+    return 0
+
+
+def cmd_conflicts(args: argparse.Namespace) -> int:
+    if args.copy is not None and args.keep is None:
+        raise UsageError("Say which side to keep: --keep-original or --keep-copy.")
+    if args.copy is None and args.keep is not None:
+        raise UsageError("Name the conflicted copy to settle (see 'pooldrive conflicts').")
+    with open_pool(args) as pool:
+        if args.copy is not None:
+            c = pool.resolve_conflict(args.copy, args.keep)
+            console.print(f"'{c.original}': kept the {'conflicted copy' if args.keep == 'copy' else 'original'}; "
+                          "the other version stays restorable ('pooldrive versions').")
+            return 0
+        found = pool.conflicts()
+    if args.json:
+        print_json(found)
+        return 0
+    if not found:
+        console.print("No conflicts.")
+        return 0
+    table(["File", "Conflicted copy", "From", "When"], [(c.original, c.copy, c.host, c.stamp) for c in found],
+          title="Settle one with 'pooldrive conflicts COPY --keep-original' or '--keep-copy'")
     return 0

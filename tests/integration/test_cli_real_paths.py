@@ -198,3 +198,28 @@ def test_wrong_credentials_exit_4_naming_the_node(pool_file, tmp_path: Path) -> 
     r = run(bad_cfg, tmp_path / "home", "put", str(cfg), "--to", "x.toml")
     assert r.returncode == 4, r.stdout + r.stderr
     assert "node1" in r.stdout + r.stderr
+
+
+def test_conflicts_listed_and_settled_through_the_real_command(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    from sync_agent.sync.conflicts import conflict_name
+
+    cfg, pool = pool_file
+    home = tmp_path / "home"
+    copy = f"année 2024/{conflict_name('rapport final.txt', 'Anna’s laptop', time.time())}"
+    pool.put_bytes("année 2024/rapport final.txt", b"pool")
+    pool.put_bytes(copy, b"laptop")
+    r = run(cfg, home, "conflicts")
+    assert r.returncode == 0 and "rapport final.txt" in r.stdout and "Anna’s laptop" in r.stdout, r.stdout + r.stderr
+    listed = json.loads(run(cfg, home, "--json", "conflicts").stdout)
+    assert [c["copy"] for c in listed] == [copy]
+    r = run(cfg, home, "conflicts", copy)
+    assert r.returncode == 2 and "--keep-original or --keep-copy" in r.stderr
+    r = run(cfg, home, "conflicts", "année 2024/rapport final.txt", "--keep-copy")
+    assert r.returncode == 2 and "is not a conflicted copy" in r.stderr, r.stdout + r.stderr
+    r = run(cfg, home, "conflicts", copy, "--keep-copy")
+    assert r.returncode == 0 and "kept the conflicted copy" in r.stdout, r.stdout + r.stderr
+    assert run(cfg, home, "get", "année 2024/rapport final.txt", str(tmp_path / "out.txt")).returncode == 0
+    assert (tmp_path / "out.txt").read_bytes() == b"laptop"
+    assert "No conflicts" in run(cfg, home, "conflicts").stdout
+    r = run(cfg, home, "conflicts", copy, "--keep-original")  # settled already
+    assert r.returncode == 2 and "not in the pool" in r.stderr, r.stdout + r.stderr
