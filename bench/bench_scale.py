@@ -2,6 +2,7 @@
 """The sync agent at real size: the real agent processes (``pooldrive sync run``) holding N files.
 
     .venv/bin/python bench/bench_scale.py [--sizes 10000 100000] [--edits 40] [--idle 120]
+    .venv/bin/python bench/bench_scale.py --sizes 10000 --initial-runs 3   # the initial sync only, 3 times
 
 For each size, on a fresh 4-node dev pool (R=2), two devices (each its own catalog and state):
 * initial sync of N files of 1 KB by agent A (files/s) against `rclone sync` of the same tree to the same
@@ -128,49 +129,87 @@ def rclone_sync(cfg, tree: Path, creds) -> float | None:  # type: ignore[no-unty
     return time.monotonic() - start
 
 
+def start_pool(dp, work: Path):  # type: ignore[no-untyped-def]
+    """A fresh 4-node dev pool (R=2) with its config file and a runtime dir for the agents' sockets."""
+    from sync_agent import credentials, paths
+    from sync_agent.pool import Pool
+
+    cfg = dp.up(4, 2)
+    with Pool(cfg, catalog_path=work / "init.sqlite3") as p:
+        p.init_buckets()
+    cfg_file = work / "pool.toml"
+    shutil.copy(paths.pools_dir() / f"{cfg.name}.toml", cfg_file)
+    runtime = work / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # where the agents' sockets are, for the status queries
+    return cfg, cfg_file, credentials.credentials_for(cfg, "node1"), runtime
+
+
+def initial_sync(n: int, a: Device, cfg, creds) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """N files of 1 KB synced by agent A from its start to idle, then rclone with the same tree."""
+    out: dict[str, float] = {}
+    for i in range(n):
+        d = a.folder / f"d{i // 500:04d}"
+        if i % 500 == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i:06d}.txt").write_bytes(os.urandom(1024))
+    print(f"[{n}] initial sync of {n} files of 1 KB by agent A ...", flush=True)
+    start = time.monotonic()
+    a.start()
+    wait(a.idle, 4 * 3600, "agent A's initial sync", every=0.25)
+    out["initial_s"] = time.monotonic() - start
+    out["initial_files_s"] = n / out["initial_s"]
+    theirs = rclone_sync(cfg, a.folder, creds)
+    if theirs is not None:
+        out["rclone_s"] = theirs
+        out["rclone_files_s"] = n / theirs
+        out["initial_vs_rclone"] = out["initial_files_s"] / out["rclone_files_s"]
+    print(f"[{n}]   {out['initial_files_s']:.0f} files/s; rclone {out.get('rclone_files_s', 0):.0f} files/s",
+          flush=True)
+    return out
+
+
+def initial_runs(n: int, runs: int, work: Path) -> dict[str, float]:
+    """The initial sync against rclone ``runs`` times, each on a fresh pool: the medians and every ratio."""
+    from sync_agent.devpool import DevPool
+
+    ratios, ours, theirs = [], [], []
+    for k in range(runs):
+        dp = DevPool()
+        a = None
+        try:
+            cfg, cfg_file, creds, runtime = start_pool(dp, work / f"run{k}")
+            a = Device(work / f"run{k}", "A", cfg_file, runtime)
+            got = initial_sync(n, a, cfg, creds)
+            ours.append(got["initial_files_s"])
+            theirs.append(got.get("rclone_files_s", 0.0))
+            ratios.append(got.get("initial_vs_rclone", 0.0))
+        finally:
+            if a is not None:
+                a.stop()
+            dp.down(purge=True)
+    med = sorted(ratios)[len(ratios) // 2]
+    print(f"[{n}] initial sync / rclone over {runs} runs: {', '.join(f'{r:.2f}' for r in ratios)} "
+          f"(median {med:.2f})", flush=True)
+    return {"files": n, "runs": runs, "initial_files_s": sorted(ours)[runs // 2],
+            "rclone_files_s": sorted(theirs)[runs // 2], "initial_vs_rclone": med,
+            "initial_vs_rclone_min": min(ratios), "initial_vs_rclone_max": max(ratios)}
+
+
 def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
     from minio import Minio
 
-    from sync_agent import credentials
     from sync_agent.devpool import DevPool
 
     out: dict[str, float] = {"files": n}
     dp = DevPool()
     devices: list[Device] = []
     try:
-        cfg = dp.up(4, 2)
-        from sync_agent.pool import Pool
-
-        with Pool(cfg, catalog_path=work / "init.sqlite3") as p:
-            p.init_buckets()
-        cfg_file = work / "pool.toml"
-        from sync_agent import paths
-
-        shutil.copy(paths.pools_dir() / f"{cfg.name}.toml", cfg_file)
-        creds = credentials.credentials_for(cfg, "node1")
+        cfg, cfg_file, creds, runtime = start_pool(dp, work)
         clients = [Minio(nd.endpoint, creds.access_key, creds.secret_key, secure=False) for nd in cfg.nodes]
-        runtime = work / "runtime"
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # where the agents' sockets are, for the status queries
         a, b = Device(work, "A", cfg_file, runtime), Device(work, "B", cfg_file, runtime)
         devices += [a, b]
-        for i in range(n):
-            d = a.folder / f"d{i // 500:04d}"
-            if i % 500 == 0:
-                d.mkdir(parents=True, exist_ok=True)
-            (d / f"f{i:06d}.txt").write_bytes(os.urandom(1024))
-        print(f"[{n}] initial sync of {n} files of 1 KB by agent A ...", flush=True)
-        start = time.monotonic()
-        a.start()
-        wait(a.idle, 4 * 3600, "agent A's initial sync", every=0.25)
-        out["initial_s"] = time.monotonic() - start
-        out["initial_files_s"] = n / out["initial_s"]
-        theirs = rclone_sync(cfg, a.folder, creds)
-        if theirs is not None:
-            out["rclone_s"] = theirs
-            out["rclone_files_s"] = n / theirs
-        print(f"[{n}]   {out['initial_files_s']:.0f} files/s; rclone {out.get('rclone_files_s', 0):.0f} files/s",
-              flush=True)
+        out.update(initial_sync(n, a, cfg, creds))
         start = time.monotonic()
         b.start()
         wait(lambda: b.idle() and sum(1 for _ in b.folder.rglob("*.txt")) >= n, 4 * 3600, "device B's download",
@@ -225,6 +264,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
 ROWS = [
     ("initial sync, files/s", "initial_files_s", "{:.0f}"),
     ("rclone sync, same tree, files/s", "rclone_files_s", "{:.0f}"),
+    ("initial sync / rclone (target >= 1)", "initial_vs_rclone", "{:.2f}"),
     ("device B download, files/s", "download_files_s", "{:.0f}"),
     ("idle CPU, % of a core (target < 0.5)", "idle_cpu_pct", "{:.2f}"),
     ("RSS, MB (target < 200)", "rss_mb", "{:.0f}"),
@@ -242,6 +282,8 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=40)
     ap.add_argument("--idle", type=float, default=120.0)
     ap.add_argument("--idle-wait", type=float, default=60.0)
+    ap.add_argument("--initial-runs", type=int, default=0,
+                    help="only the initial sync against rclone, this many times per size (medians reported)")
     args = ap.parse_args()
     results = []
     for n in args.sizes:
@@ -250,7 +292,8 @@ def main() -> int:
         for k in old:
             os.environ[k] = str(work / f"bench-{k.lower()}")
         try:
-            results.append(one_size(n, args, work))
+            results.append(initial_runs(n, args.initial_runs, work) if args.initial_runs
+                           else one_size(n, args, work))
         finally:
             for k, v in old.items():
                 if v is None:
@@ -267,8 +310,10 @@ def main() -> int:
     res = ROOT / "bench" / "results"
     res.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d")
-    (res / f"scale-{stamp}.json").write_text(json.dumps(results, indent=2))
-    (res / f"scale-{stamp}.md").write_text(f"# bench_scale, {stamp}, 4-node dev pool on 2 cores\n\n{table}\n")
+    name = f"scale-initial-{stamp}" if args.initial_runs else f"scale-{stamp}"
+    what = f", initial sync only, median of {args.initial_runs} runs" if args.initial_runs else ""
+    (res / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (res / f"{name}.md").write_text(f"# bench_scale, {stamp}, 4-node dev pool on 2 cores{what}\n\n{table}\n")
     return 0
 
 
