@@ -303,7 +303,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     head = "| | " + " | ".join(f"{int(r['files']):,} files" for r in results) + " |"
     lines = [head, "|---" * (len(results) + 1) + "|"]
-    for label, key, fmt in ROWS:
+    for label, key, fmt in (row for row in ROWS if any(row[1] in r for r in results)):
         lines.append(f"| {label} | " + " | ".join(fmt.format(r[key]) if key in r else "-" for r in results) + " |")
     table = "\n".join(lines)
     print(table)

@@ -309,11 +309,9 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
             detail = "; ".join(f"{n}: {e}" for n, e in errors.items()) or "no node was usable"
             raise QuorumError(f"Stored '{key}' on {len(written)} node(s) but {quorum} are required, so the "
                               f"write was undone. {detail}", paths=[key])
-        with cat.atomic():
-            cat.commit_version(file_id=up.file_id, path=key, number=up.number, key=key, size=digest.size,
-                               sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=written.items(),
-                               created_at=float(up.meta["written"]), etags=etags)
-            cat.remove_intent(up.intent)
+        cat.commit_write(up.intent, file_id=up.file_id, path=key, number=up.number, key=key, size=digest.size,
+                         sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=list(written.items()),
+                         created_at=float(up.meta["written"]), etags=etags)
         pool.journal.record([key])
         for node, upload_id in up.uploads.items():  # resumed uploads on nodes this attempt did not use
             if node not in written:

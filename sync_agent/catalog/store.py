@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from peewee import DatabaseError, SqliteDatabase, fn
 
@@ -119,16 +119,84 @@ class IntentInfo:
 
 
 def _writes(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run a catalog write in a transaction, one writer thread at a time.
+    """Run a catalog write in a transaction, committed together with the writes other threads make at the
+    same moment (``_GroupCommit``); inside ``Catalog.atomic`` it joins that transaction instead.
 
     SQLite serializes writers anyway, but threads that find the database locked back off by sleeping
     (1, 2, 5, 10 ... ms); queueing on a Python lock first is much faster under parallel transfers.
     """
     @functools.wraps(fn)
     def wrapper(self: Catalog, *args: object, **kw: object) -> T:
-        with self._write_lock, self.db.atomic():
+        if getattr(self._local, "inside", False):
             return fn(self, *args, **kw)
+        return self._group.run(functools.partial(fn, self, *args, **kw))
     return wrapper
+
+
+@dataclass
+class _Op:
+    fn: Callable[[], object]
+    value: object = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class _GroupCommit:
+    """Writes from many threads in one transaction: the first writer to arrive while no commit runs leads,
+    takes every write queued by then and commits them at once; the others wait for that commit (each
+    returns only once its write is committed, as before). Under 16 parallel transfers a commit per write
+    was a sixth of the agent's CPU. A write that fails rolls the batch back; then each write runs alone,
+    so every caller gets its own result or its own error."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._cond = threading.Condition()
+        self._queue: list[_Op] = []
+        self._busy = False
+        self.commits = 0  # transactions committed (tests count them)
+
+    def run(self, fn: Callable[[], T]) -> T:
+        me = _Op(fn)
+        with self._cond:
+            self._queue.append(me)
+            while self._busy and not me.done:
+                self._cond.wait()
+            if not me.done:
+                self._busy = True
+                batch, self._queue = self._queue, []
+        if not me.done:
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if me.error is not None:
+            raise me.error
+        return me.value  # type: ignore[return-value]
+
+    def _commit(self, batch: list[_Op]) -> None:
+        cat = self.catalog
+        cat._local.inside = True
+        try:
+            try:
+                with cat._write_lock, cat.db.atomic():
+                    for op in batch:
+                        op.value = op.fn()
+                self.commits += 1
+            except BaseException:
+                for op in batch:  # one of them failed and the batch was rolled back: each on its own now
+                    op.value = None
+                    try:
+                        with cat._write_lock, cat.db.atomic():
+                            op.value = op.fn()
+                        self.commits += 1
+                    except BaseException as e:
+                        op.error = e
+        finally:
+            cat._local.inside = False
+            for op in batch:
+                op.done = True
 
 
 UNREADABLE = ("not a database", "malformed", "encrypted")  # SQLite's words for a damaged file
@@ -147,6 +215,8 @@ class Catalog:
             "cache_size": -CACHE_KIB})
         self.m: Models = bind_models(self.db)
         self._write_lock = threading.RLock()
+        self._local = threading.local()  # .inside: this thread is in a write transaction already
+        self._group = _GroupCommit(self)
         self._draining: tuple[float, set[str]] | None = None
         try:
             self.db.connect(reuse_if_open=True)
@@ -183,8 +253,13 @@ class Catalog:
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         """One transaction for several writes (the same write lock as single writes)."""
+        outer = getattr(self._local, "inside", False)
         with self._write_lock, self.db.atomic():
-            yield
+            self._local.inside = True
+            try:
+                yield
+            finally:
+                self._local.inside = outer
 
     # --- nodes -------------------------------------------------------------------------------------
     def node_states(self) -> dict[str, str]:
@@ -456,6 +531,12 @@ class Catalog:
         for node, version_id in replicas:
             sql('INSERT OR REPLACE INTO "replica" (version_id, node, s3_version, state, verified_at, etag) '
                 'VALUES (?, ?, ?, ?, ?, ?)', (vid, node, version_id, ReplicaState.OK, now, (etags or {}).get(node)))
+
+    @_writes
+    def commit_write(self, intent_id: int, **version: Any) -> None:
+        """A write that reached its quorum: its version recorded and its intent gone, in one transaction."""
+        self.commit_version(**version)
+        self.remove_intent(intent_id)
 
     def _version_row(self, file_id: str, number: int):
         m = self.m

@@ -116,3 +116,47 @@ def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
     old = sqlite3.connect(backups[0])
     assert old.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == 1
     old.close()
+
+
+def test_writes_from_many_threads_commit_together_and_each_gets_its_own_result(tmp_path: Path) -> None:
+    """Group commit: writes queued while another commit runs go in one transaction; a write that fails
+    fails alone (the others are committed, each caller sees its own result)."""
+    import threading
+    import time
+
+    cat = Catalog(tmp_path / "c.sqlite3")
+    results: dict[int, object] = {}
+
+    def write(i: int) -> None:
+        try:
+            intent = cat.add_intent("put", f"f{i}.txt", f"id{i}", 1, nodes=["a", "b"])
+            cat.commit_write(intent, file_id=f"id{i}", path=f"f{i}.txt", number=1, key=f"f{i}.txt", size=i,
+                             sha256=f"s{i}", mtime=1.0, replicas=[("a", "v1"), ("b", "v2")])
+            results[i] = intent
+        except Exception as e:  # pragma: no cover - shown by the assert below
+            results[i] = e
+
+    def broken() -> None:
+        try:
+            cat._group.run(lambda: cat.db.execute_sql("INSERT INTO no_such_table VALUES (1)"))
+        except Exception as e:
+            results[-1] = e
+
+    def wave(targets: list) -> None:  # type: ignore[type-arg]
+        with cat._write_lock:  # a commit in progress: everything started now queues up behind it
+            threads = [threading.Thread(target=t, args=a) for t, a in targets]
+            for t in threads:
+                t.start()
+            time.sleep(0.3)
+        for t in threads:
+            t.join(10)
+
+    before = cat._group.commits
+    wave([(write, (i,)) for i in range(24)])
+    assert all(isinstance(v, int) for v in results.values()) and len(set(results.values())) == 24, results
+    assert cat._group.commits - before < 24  # 48 writes
+    wave([(write, (i,)) for i in range(24, 30)] + [(broken, ())])
+    assert "no such table" in str(results.pop(-1))  # its own error, and only its own
+    assert all(isinstance(v, int) for v in results.values()) and len(results) == 30, results
+    assert not cat.intents("put")
+    assert sorted(f.path for f in cat.walk()) == sorted(f"f{i}.txt" for i in range(30))
