@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
         self._reload_timer.timeout.connect(lambda: self.reload(refresh=False))
         self._catalog_version: int | None = None
         self._reveal: str | None = None  # a file to select once its folder is shown
-        self._conflicts_loading = False
+        self._conflicts_loading = self._conflicts_stale = False
         self._build()
         self._status_timer = QTimer(self)
         self._status_timer.timeout.connect(self.refresh_nodes)
@@ -411,31 +411,45 @@ class MainWindow(QMainWindow):
         self.navigate(keys.parent(path))
 
     def load_conflicts(self) -> None:
-        """The pool's conflicted copies, read off the GUI thread (after each catalog change)."""
+        """The pool's conflicted copies, read off the GUI thread (after each catalog change; a change while
+        a read runs reads again after it, so the list never stays older than the catalog)."""
         if self._conflicts_loading:
+            self._conflicts_stale = True
             return
-        self._conflicts_loading = True
+        self._conflicts_loading, self._conflicts_stale = True, False
+
+        def settled() -> None:
+            self._conflicts_loading = False
+            if self._conflicts_stale:
+                self.load_conflicts()
 
         def done(found: list[Conflict]) -> None:
-            self._conflicts_loading = False
             self.sync_panel.set_conflicts(found)
+            settled()
 
         def failed(e: PoolDriveError) -> None:
-            self._conflicts_loading = False
-            self.show_error(e)
+            settled()
+            self.statusBar().showMessage(f"Conflicts not read: {e.message}", 8000)
 
         run_async(self.pool.conflicts, done, failed)
 
-    def resolve_conflict(self, copy: str, keep: Keep) -> None:
+    def resolve_conflict(self, c: Conflict, keep: Keep) -> None:
         what = "the conflicted copy" if keep == "copy" else "the original"
-        self.statusBar().showMessage(f"Keeping {what}…")
+        self.statusBar().showMessage(f"'{c.original}': keeping {what}…")
+        self.sync_panel.set_settling(True)
 
-        def done(c: Conflict) -> None:
+        def done(_: Conflict) -> None:
+            self.sync_panel.set_settling(False)
             self.statusBar().showMessage(f"'{c.original}': kept {what}; the other version stays restorable", 8000)
             self.reload_soon()
             self.load_conflicts()
 
-        run_async(lambda: self.pool.resolve_conflict(copy, keep), done, self.show_error)
+        def failed(e: PoolDriveError) -> None:
+            self.sync_panel.set_settling(False)
+            self.load_conflicts()
+            self.show_error(e)
+
+        run_async(lambda: self.pool.resolve_conflict(c.copy, keep, seen=c), done, failed)
 
     def open_conflict(self, c: Conflict) -> None:
         """Both versions in the user's viewer: the synced files where this device has them, else copies

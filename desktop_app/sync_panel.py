@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -44,24 +44,30 @@ def _table(headers: list[str]) -> QTableWidget:
     return t
 
 
-def _fill(t: QTableWidget, rows: list[list[str]], tips: list[str] | None = None) -> None:
-    """Replace the rows, keeping the selected row's first cell selected if it is still there."""
-    first = t.item(t.currentRow(), 0) if t.currentRow() >= 0 else None
-    current = first.text() if first is not None else None
+def _fill(t: QTableWidget, rows: list[list[str]], tips: list[str] | None = None,
+          ids: list[str] | None = None) -> None:
+    """Replace the rows, keeping the selected row selected if it is still there (rows are told apart by
+    ``ids``, default their first cell); a selected row that is gone leaves nothing selected."""
+    ids = ids if ids is not None else [cells[0] if cells else "" for cells in rows]
+    first = t.item(t.currentRow(), 0) if t.currentRow() >= 0 and t.selectionModel().hasSelection() else None
+    current = first.data(Qt.ItemDataRole.UserRole) if first is not None else None
+    t.clearSelection()
+    t.setCurrentCell(-1, -1)
     t.setRowCount(len(rows))
     for r, cells in enumerate(rows):
         for c, text in enumerate(cells):
             item = QTableWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, ids[r])
             if tips is not None:
                 item.setToolTip(tips[r])
             t.setItem(r, c, item)
-        if cells and cells[0] == current:
+        if current is not None and ids[r] == current:
             t.selectRow(r)
 
 
 class SyncPanel(QTabWidget):
     reveal = Signal(str)  # a pool path the user wants to see in the browser
-    resolve = Signal(str, str)  # conflicted copy, 'original' or 'copy'
+    resolve = Signal(object, str)  # the Conflict as shown, 'original' or 'copy'
     open_both = Signal(object)  # Conflict
 
     def __init__(self, transfers: QWidget) -> None:
@@ -71,6 +77,7 @@ class SyncPanel(QTabWidget):
         self.addTab(self._build_conflicts(), "Conflicts")
         self.addTab(self._build_issues(), "Issues")
         self.conflicts: list[Conflict] = []
+        self.settling = False
         self.status: dict[str, Any] | None = None
         self.set_conflicts([])
         self.set_status(None)
@@ -153,7 +160,7 @@ class SyncPanel(QTabWidget):
     def set_conflicts(self, conflicts: list[Conflict]) -> None:
         self.conflicts = list(conflicts)
         _fill(self.conflict_table, [[c.original, c.copy.rpartition("/")[2], c.host, _stamp(c.stamp)]
-                                    for c in self.conflicts])
+                                    for c in self.conflicts], ids=[c.copy for c in self.conflicts])
         self.setTabText(2, f"Conflicts ({len(conflicts)})" if conflicts else "Conflicts")
         self.conflict_note.setText(
             "Both devices changed these files before either saw the other's change. Nothing was lost: pick "
@@ -161,15 +168,23 @@ class SyncPanel(QTabWidget):
         self._conflict_buttons()
 
     def selected_conflict(self) -> Conflict | None:
-        row = self.conflict_table.currentRow()
-        if not self.conflict_table.selectionModel().hasSelection() or not 0 <= row < len(self.conflicts):
+        """The conflict of the selected row, found by its copy's path (never by row number alone)."""
+        rows = {i.row() for i in self.conflict_table.selectedIndexes()}
+        if len(rows) != 1:
             return None
-        return self.conflicts[row]
+        item = self.conflict_table.item(rows.pop(), 0)
+        copy = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        return next((c for c in self.conflicts if c.copy == copy), None)
 
     def _conflict_buttons(self) -> None:
-        chosen = self.selected_conflict() is not None
+        chosen = self.selected_conflict() is not None and not self.settling
         for b in self.conflict_buttons.values():
             b.setEnabled(chosen)
+
+    def set_settling(self, busy: bool) -> None:
+        """While a conflict is being settled the buttons wait (a second click would race the first)."""
+        self.settling = busy
+        self._conflict_buttons()
 
     def _conflict_action(self, name: str) -> None:
         c = self.selected_conflict()
@@ -178,7 +193,7 @@ class SyncPanel(QTabWidget):
         if name == "open":
             self.open_both.emit(c)
         else:
-            self.resolve.emit(c.copy, name)
+            self.resolve.emit(c, name)
 
     # --- issues -------------------------------------------------------------------------------------
     def _build_issues(self) -> QWidget:

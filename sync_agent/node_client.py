@@ -215,7 +215,8 @@ class NodeClient:
     def small(self) -> small_objects.SmallObjects | None:
         """The fast path for whole-object requests (see ``small_objects``), made on first use."""
         if self._small is None and self._small_usable:
-            self._small = small_objects.SmallObjects(self.node, self._creds, self.bucket,
+            region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)  # as minio-py does
+            self._small = small_objects.SmallObjects(self.node, self._creds, self.bucket, region=str(region),
                                                      connect=self.timeouts.connect, read=self.timeouts.read)
         return self._small
 
@@ -327,7 +328,7 @@ class NodeClient:
         (minio-py's put_object turns unknown headers into metadata, so its request is made here.)
         """
         doing = f"uploading '{key}'"
-        if (small := self.small) is not None:
+        if len(data) <= small_objects.MAX_BODY and (small := self.small) is not None:
             self.requests += 1
             try:
                 return small.put(key, data, {META_PREFIX + k: v for k, v in meta.items()}, if_match, doing)
@@ -415,7 +416,8 @@ class NodeClient:
                           version_id=version_id, offset=offset, length=length, request_headers=headers)
 
     def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None) -> bytes | None:
-        """A whole object in one request through the fast path; None when this node has none (use ``get``)."""
+        """A whole object (up to ``small_objects.MAX_BODY``) in one request through the fast path; None when
+        this node has none (use ``get``)."""
         if (small := self.small) is None:
             return None
         self.requests += 1

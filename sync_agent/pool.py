@@ -284,6 +284,7 @@ class Pool:
         """Conflicted copies on the pool, newest first (see ``resolve``)."""
         return resolve.conflicts(self)
 
-    def resolve_conflict(self, copy: str, keep: resolve.Keep) -> Conflict:
-        """Keep the original or the conflicted copy ``copy``; the other side stays restorable."""
-        return resolve.resolve(self, keys.normalize(copy), keep)
+    def resolve_conflict(self, copy: str, keep: resolve.Keep, *, seen: Conflict | None = None) -> Conflict:
+        """Keep the original or the conflicted copy ``copy``; the other side stays restorable. ``seen``: the
+        conflict as listed (refused if either side changed since)."""
+        return resolve.resolve(self, keys.normalize(copy), keep, seen=seen)

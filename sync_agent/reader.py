@@ -37,6 +37,7 @@ from sync_agent.errors import (
 )
 from sync_agent.node_client import PreconditionFailed, map_error
 from sync_agent.placement import read_cost, read_order, should_switch
+from sync_agent.small_objects import MAX_BODY
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
 
@@ -77,7 +78,7 @@ class _Whole(io.BytesIO):
 
 
 Body = urllib3.BaseHTTPResponse | _Whole
-WHOLE_MAX = 1024 * 1024  # objects up to this size are read in one request where the node has the fast path
+WHOLE_MAX = MAX_BODY  # objects up to this size are read in one request where the node has the fast path
 
 
 class _ReadAhead:

@@ -9,12 +9,13 @@ then applies the result like any other change.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sync_agent.errors import NotFoundError
+from sync_agent.errors import ChangedMeanwhileError, NotFoundError
 from sync_agent.sync.conflicts import MARK, Conflict, find, parse
 
 if TYPE_CHECKING:
@@ -26,25 +27,41 @@ Keep = Literal["original", "copy"]
 
 
 def conflicts(pool: Pool) -> list[Conflict]:
-    """Every conflicted copy on the pool whose original is still there, newest first."""
-    found = find(pool.catalog.live_paths_containing(MARK))
-    return [c for c in found if pool.exists(c.original)]
+    """Every conflicted copy on the pool whose original is still there, newest first, with both versions
+    as they are now (settling it later checks they still are)."""
+    out = []
+    for c in find(pool.catalog.live_paths_containing(MARK)):
+        copy, original = pool.catalog.get(c.copy), pool.catalog.get(c.original)
+        if copy is not None and original is not None:
+            out.append(dataclasses.replace(c, copy_version=copy.version, original_version=original.version))
+    return out
 
 
-def resolve(pool: Pool, copy: str, keep: Keep) -> Conflict:
-    """Keep one side of the conflict ``copy`` names; returns the conflict settled."""
+def resolve(pool: Pool, copy: str, keep: Keep, *, seen: Conflict | None = None) -> Conflict:
+    """Keep one side of the conflict ``copy`` names; returns the conflict settled. ``seen``: the conflict
+    as the user was shown it: if either side changed since, nothing is done and ChangedMeanwhileError says
+    so (a version from another device is never overwritten or deleted unseen)."""
     c = parse(copy)
     if c is None:
         raise NotFoundError(f"'{copy}' is not a conflicted copy.", paths=[copy])
-    pool.stat(c.copy)  # raises NotFoundError with the path when it is gone already
-    if keep == "copy":
-        if not pool.exists(c.original):
-            pool.move(c.copy, c.original)  # the original was deleted meanwhile: the copy takes its place
-            log.info("conflict on '%s': kept the copy (the original was gone)", c.original)
-            return c
+    now_copy = pool.stat(c.copy)  # raises NotFoundError with the path when it is gone already
+    now_original = pool.catalog.get(c.original)
+    if seen is not None and (now_copy.version != seen.copy_version or
+                             (now_original.version if now_original else 0) != seen.original_version):
+        raise ChangedMeanwhileError(f"'{c.original}' or its conflicted copy changed since the list was shown; "
+                                    "nothing was changed. Look at them again.", paths=[c.original, c.copy])
+    if keep == "original":
+        if now_original is None:
+            raise NotFoundError(f"'{c.original}' was deleted meanwhile, so keeping it would leave neither "
+                                "version: keep the conflicted copy, or restore the original first.",
+                                paths=[c.original])
+        pool.delete(c.copy)
+    elif now_original is None:
+        pool.move(c.copy, c.original)  # the original was deleted meanwhile: the copy takes its place
+    else:
         with tempfile.TemporaryDirectory(prefix="pooldrive-resolve-") as tmp:
             local = pool.get_file(c.copy, Path(tmp) / "copy")
             pool.put_file(local, c.original)  # the original's next version: its history stays
-    pool.delete(c.copy)
-    log.info("conflict on '%s': kept the %s", c.original, "copy" if keep == "copy" else "original")
+        pool.delete(c.copy)
+    log.info("conflict on '%s': kept the %s", c.original, "conflicted copy" if keep == "copy" else "original")
     return c

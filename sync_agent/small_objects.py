@@ -44,25 +44,34 @@ log = logging.getLogger(__name__)
 
 FULL_CODES = {  # S3 error codes that mean the node is out of space (node_client uses them too)
     "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded", "EntityTooLarge", "XMinioDiskFull"}
+AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken"}
+MAX_BODY = 1024 * 1024  # larger bodies keep minio-py: obstore's timeout covers the whole request, not each read
+# environment variables obstore (AWS settings) or its HTTP client (proxies) would act on and minio-py does not
+FOREIGN_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_SKIP_SIGNATURE", "AWS_REQUEST_PAYER",
+               "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _CODE = re.compile(r"<Code>(\w+)</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
+_TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
+              "broken pipe", "connection refused", "incompletemessage", "kind: connect", "kind: request")
 
 
 def usable(node: NodeConfig) -> bool:
     """Whether this node's requests may go through obstore (see the module docstring)."""
-    if os.environ.get("POOLDRIVE_S3_CLIENT", "") == "minio-py":
+    if os.environ.get("POOLDRIVE_S3_CLIENT", "") == "minio-py" or any(os.environ.get(v) for v in FOREIGN_ENV):
         return False
     return not node.secure or not (node.cert_sha256 or node.ca_file)
 
 
 class SmallObjects:
-    """obstore's view of one node's bucket: whole-object PUT and GET, nothing else."""
+    """obstore's view of one node's bucket: whole-object PUT and GET of up to ``MAX_BODY`` bytes."""
 
-    def __init__(self, node: NodeConfig, creds: Credentials, bucket: str, *, connect: float, read: float) -> None:
+    def __init__(self, node: NodeConfig, creds: Credentials, bucket: str, *, region: str, connect: float,
+                 read: float) -> None:
         self.node = node
-        self.store = S3Store(
+        self.store = S3Store(  # every setting that matters given, so no AWS_* variable can change it
             bucket, endpoint=node.url, access_key_id=creds.access_key, secret_access_key=creds.secret_key,
-            region="us-east-1", virtual_hosted_style_request=False,
+            region=region or "us-east-1", virtual_hosted_style_request=False, unsigned_payload=False,
+            skip_signature=False, conditional_put="etag",
             client_options={"allow_http": not node.secure, "connect_timeout": timedelta(seconds=connect),
                             "timeout": timedelta(seconds=read), "pool_max_idle_per_host": "64"},
             retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=read),
@@ -74,10 +83,11 @@ class SmallObjects:
         """One PUT; ``condition`` as in ``NodeClient.put_if``. Returns (version id, etag)."""
         mode: Any = "overwrite" if condition is False else "create" if condition is None else \
             {"e_tag": f'"{str(condition).strip(chr(34))}"'}
+        attributes: Any = {**meta, "Content-Type": "application/octet-stream"}
         try:
-            r = obstore.put(self.store, key, data, attributes=meta, mode=mode, use_multipart=False)
+            r = obstore.put(self.store, key, data, attributes=attributes, mode=mode, use_multipart=False)
         except Exception as e:  # obstore raises its own hierarchy and, for transport faults, bare errors
-            raise self.error(e, key, doing) from e
+            raise self.error(e, key, doing, conditional=condition is not False) from e
         return r.get("version"), (r.get("e_tag") or "").strip('"')
 
     def get(self, key: str, version_id: str | None, if_match: str | None, doing: str) -> bytes:
@@ -89,35 +99,41 @@ class SmallObjects:
         try:
             return bytes(obstore.get(self.store, key, options=options).bytes())
         except Exception as e:
-            raise self.error(e, key, doing) from e
+            raise self.error(e, key, doing, conditional=bool(if_match)) from e
 
-    def error(self, exc: BaseException, key: str, doing: str) -> NodeError:
-        """The same errors ``node_client.map_error`` gives for minio-py's failures."""
+    def error(self, exc: BaseException, key: str, doing: str, *, conditional: bool = False) -> NodeError:
+        """The same errors ``node_client.map_error`` gives for minio-py's failures: decided by the node's
+        S3 error code and HTTP status first (obstore's exception classes fold 404 and 409 into 'precondition'
+        for conditional requests), by the kind of transport failure only when the node said nothing."""
         node = self.node
         where = f"Node '{node.name}' ({node.url})"
         while_ = f" while {doing}"
         text = str(exc)
         code = (m.group(1) if (m := _CODE.search(text)) else "")
         status = int(m.group(1)) if (m := _STATUS.search(text)) else 0
-        if isinstance(exc, obx.AlreadyExistsError | obx.PreconditionError) or code == "PreconditionFailed":
-            return PreconditionFailed(f"{where}: '{key}' is no longer the version asked for{while_}.", node=node.name)
         if code == "NoSuchBucket":
             return BucketMissingError(f"{where} has no bucket for the pool. Run 'pooldrive pool init' to create "
                                       "it.", node=node.name)
-        if isinstance(exc, obx.NotFoundError) or code in ("NoSuchKey", "NoSuchVersion"):
-            return ObjectMissingError(f"{where} does not hold '{key}'.", node=node.name)
-        if isinstance(exc, obx.PermissionDeniedError | obx.UnauthenticatedError) or code in (
-                "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-            return AuthError(f"{where} refused the credentials{while_} ({code or 'denied'}). Check the access "
+        if code in AUTH_CODES or (not code and status in (401, 403)):
+            return AuthError(f"{where} refused the credentials{while_} ({code or status}). Check the access "
                              "key and secret key for this node.", node=node.name)
+        if code == "PreconditionFailed" or status == 412:
+            return PreconditionFailed(f"{where}: '{key}' is no longer the version asked for{while_}.",
+                                      node=node.name)
+        if code in ("NoSuchKey", "NoSuchVersion") or (not code and status == 404):
+            if conditional and code != "NoSuchVersion":  # If-Match on a key with nothing live any more
+                return PreconditionFailed(f"'{key}' on node '{node.name}' is no longer the version this "
+                                          "request was based on.", node=node.name)
+            return ObjectMissingError(f"{where} does not hold '{key}'.", node=node.name)
         if code in FULL_CODES or status == 507 or "minimum free drive" in text.lower():
             return NodeFullError(f"{where} is full{while_}. Free space on it or add a node.", node=node.name)
         if code:
             return NodeError(f"{where} answered with an error{while_}: {code}.", node=node.name)
         if status == 503:
             return NodeUnreachableError(f"{where} is overloaded or starting{while_} (HTTP 503).", node=node.name)
-        if status >= 500:
-            return NodeError(f"{where} had a server error{while_} (HTTP {status}).", node=node.name)
+        if status:
+            return NodeError(f"{where} answered, but not like an S3 server{while_} (HTTP {status}). Check the "
+                             "endpoint's host and port.", node=node.name)
         low = text.lower()
         if "certificate" in low or "unknownissuer" in low:
             return UntrustedCertificateError(
@@ -127,6 +143,9 @@ class SmallObjects:
         if "kind: timeout" in low or "timed out" in low or "deadline has elapsed" in low:  # not 'retry_timeout:'
             return NodeUnreachableError(f"{where} did not answer in time{while_}. It may be down, frozen or "
                                         "overloaded.", node=node.name)
-        log.debug("obstore failure on %s: %s", node.name, text[:500])
-        return NodeUnreachableError(f"{where} cannot be reached{while_}. Is it running, and is the address "
-                                    "right?", node=node.name)
+        if isinstance(exc, obx.GenericError) and any(t in low for t in _TRANSPORT):
+            return NodeUnreachableError(f"{where} cannot be reached{while_}. Is it running, and is the "
+                                        "address right?", node=node.name)
+        log.info("unexpected failure from %s: %s", node.name, text[:500])
+        return NodeError(f"{where}: unexpected failure{while_}: {text.splitlines()[0][:200] if text else exc!r}",
+                         node=node.name)

@@ -122,6 +122,8 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
                     on_started=lambda uid: up.started(pool, node, uid), control=control,
                     parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
             elif up.body is not None:  # one request, on the fast path where the node has it
+                if control is not None:
+                    control.checkpoint()  # paused or cancelled: before the request, as a streamed upload would
                 version_id, etag = client.put_if(key, up.body, meta, if_match=False)
                 if control is not None:
                     control.advance(len(up.body))

@@ -178,21 +178,28 @@ class _GroupCommit:
     def _commit(self, batch: list[_Op]) -> None:
         cat = self.catalog
         cat._local.inside = True
+        pending = list(batch)
         try:
             try:
                 with cat._write_lock, cat.db.atomic():
                     for op in batch:
                         op.value = op.fn()
                 self.commits += 1
-            except BaseException:
+                pending = []
+            except Exception:
                 for op in batch:  # one of them failed and the batch was rolled back: each on its own now
                     op.value = None
                     try:
                         with cat._write_lock, cat.db.atomic():
                             op.value = op.fn()
                         self.commits += 1
-                    except BaseException as e:
+                    except Exception as e:
                         op.error = e
+                    pending.remove(op)
+        except BaseException as e:  # interrupted (Ctrl+C in the leader): what was not committed says so
+            for op in pending:
+                op.error = e
+            raise
         finally:
             cat._local.inside = False
             for op in batch:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 MARK = "(conflicted copy from "
-_COPY = re.compile(r" \(conflicted copy from (?P<host>.+) (?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: \d+)?\)")
+_COPY = re.compile(r" \(conflicted copy from (?P<host>.+?) (?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: \d+)?\)")
 
 
 def conflict_name(name: str, host: str, when: float, exists: Callable[[str], bool] = lambda _: False) -> str:
@@ -38,17 +38,20 @@ class Conflict:
     original: str  # pool path of the file both devices changed
     host: str  # the device whose version the copy holds
     stamp: str  # when that device found the conflict, 'YYYY-MM-DD HHMMSS' in its local time
+    copy_version: int = 0  # the versions as listed (0: not looked at): settling it checks they still are
+    original_version: int = 0
 
 
 def parse(path: str) -> Conflict | None:
-    """The conflict a path names, if it is a conflicted copy (untrusted text: never raises)."""
+    """The conflict a path names, if it is a conflicted copy (untrusted text: never raises). A copy of a
+    copy names the copy it was made from; a name that would leave no usable original is not a conflict."""
     folder, _, name = path.rpartition("/")
     matches = list(_COPY.finditer(name))
     if not matches:
         return None
-    m = matches[-1]  # a copy of a copy names the innermost conflict last
+    m = matches[-1]  # the mark added last: 'a (… h1 …) (… h2 …).txt' is a copy of 'a (… h1 …).txt'
     original = name[:m.start()] + name[m.end():]
-    if not original:
+    if not original.strip() or original in (".", "..") or original != original.strip() or "/" in original:
         return None
     return Conflict(path, f"{folder}/{original}" if folder else original, m["host"], m["stamp"])
 

@@ -80,7 +80,8 @@ class RemoteWatcher:
         self.poll = poll
         self.cursor = dict(cursor or {})
         self._stop = threading.Event()
-        self._streams: dict[str, Any] = {}
+        self._streams: dict[str, Any] = {}  # node -> its open notification stream (under _streams_lock)
+        self._streams_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self.supported: dict[str, bool] = {}
         self._hush_until = 0.0
@@ -99,8 +100,9 @@ class RemoteWatcher:
             self.hushes += 1
             log.info("bulk writes: bucket notifications paused (the journal names every PoolDrive write)")
         self._hush_until = until
-        for stream in list(self._streams.values()):
-            _shut(stream)
+        with self._streams_lock:
+            for stream in self._streams.values():
+                _shut(stream)
 
     def _hushed(self) -> None:
         while not self._stop.is_set() and (left := self._hush_until - time.monotonic()) > 0:
@@ -117,7 +119,8 @@ class RemoteWatcher:
             self._hushed()
             try:
                 resp = client.listen(list(EVENTS))
-                self._streams[node] = resp
+                with self._streams_lock:
+                    self._streams[node] = resp
                 self.supported[node] = True
                 delay = 1.0
                 try:
@@ -128,6 +131,8 @@ class RemoteWatcher:
                             self.events += 1
                             self._notified(keys_in_record(line))
                 finally:
+                    with self._streams_lock:  # never shut once its connection may serve another request
+                        self._streams.pop(node, None)
                     resp.close()
                     resp.release_conn()
             except Exception as e:
@@ -192,8 +197,9 @@ class RemoteWatcher:
 
     def stop(self) -> None:
         self._stop.set()
-        for stream in list(self._streams.values()):
-            _shut(stream)
+        with self._streams_lock:
+            for stream in self._streams.values():
+                _shut(stream)
 
 
 def _shut(resp: Any) -> None:

@@ -445,3 +445,26 @@ def test_a_copy_found_bad_is_replaced_by_the_background_repair_at_once(pool: Poo
         assert len(cur.ok_nodes()) >= pool.cfg.replicas and victim not in cur.ok_nodes(), cur
     finally:
         loop.stop()
+
+
+def test_a_conflict_is_settled_only_as_it_was_seen(pool) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import pytest
+
+    from sync_agent.errors import ChangedMeanwhileError, NotFoundError
+    from sync_agent.sync.conflicts import conflict_name
+
+    copy = conflict_name("plan.txt", "desktop", time.time())
+    pool.put_bytes("plan.txt", b"pool")
+    pool.put_bytes(copy, b"desktop")
+    [seen] = pool.conflicts()
+    pool.put_bytes("plan.txt", b"a third device saved meanwhile")
+    with pytest.raises(ChangedMeanwhileError):
+        pool.resolve_conflict(copy, "copy", seen=seen)
+    assert pool.read_bytes("plan.txt") == b"a third device saved meanwhile" and pool.exists(copy)
+    pool.delete("plan.txt")
+    with pytest.raises(NotFoundError, match="neither"):
+        pool.resolve_conflict(copy, "original")  # it would leave no version at all
+    pool.resolve_conflict(copy, "copy")  # the copy takes the deleted original's place
+    assert pool.read_bytes("plan.txt") == b"desktop" and not pool.exists(copy)

@@ -104,3 +104,30 @@ def test_a_node_that_never_answers_times_out(client: NodeClient) -> None:
         with pytest.raises(NodeUnreachableError, match="did not answer in time"):
             frozen.put_if("f/x.txt", b"x", META, if_match=None)
         assert time.monotonic() - started < 5.0
+
+
+def test_a_missing_bucket_under_if_match_is_not_a_lost_race(client: NodeClient) -> None:
+    other = NodeClient(client.node, client._creds, "no-such-bucket-either")
+    with pytest.raises(BucketMissingError):
+        other.put_if("b/x.txt", b"x", META, if_match="0123456789abcdef0123456789abcdef")
+
+
+def test_settings_from_the_environment_keep_the_fast_path_off(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = pool.cfg.nodes[0]
+    for var in ("AWS_SESSION_TOKEN", "HTTPS_PROXY"):
+        with monkeypatch.context() as m:
+            m.setenv(var, "set by someone else")
+            assert NodeClient(node, pool.client(node.name)._creds, pool.cfg.bucket).small is None
+    assert NodeClient(node, pool.client(node.name)._creds, pool.cfg.bucket).small is not None
+
+
+def test_bodies_over_the_limit_take_the_minio_path(pool: Pool) -> None:
+    from sync_agent.small_objects import MAX_BODY
+
+    node = pool.cfg.nodes[0]
+    c = NodeClient(node, pool.client(node.name)._creds, pool.cfg.bucket)
+    big = b"x" * (MAX_BODY + 1)
+    vid, _ = c.put_if("big/x.bin", big, META, if_match=None)
+    assert c.stat("big/x.bin").size == len(big) and vid
+    with pytest.raises(PreconditionFailed):
+        c.put_if("big/x.bin", big, META, if_match=None)
