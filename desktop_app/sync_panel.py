@@ -35,8 +35,10 @@ from sync_agent.sync.conflicts import Conflict
 def _table(headers: list[str]) -> QTableWidget:
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     t.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     t.verticalHeader().setVisible(False)
+    t.verticalHeader().setDefaultSectionSize(t.fontMetrics().height() + 8)
     t.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
     t.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
     t.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -131,7 +133,6 @@ class SyncPanel(QTabWidget):
     def _build_conflicts(self) -> QWidget:
         w = QWidget()
         self.conflict_table = _table(["File", "Conflicted copy", "From", "When"])
-        self.conflict_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.conflict_table.itemSelectionChanged.connect(self._conflict_buttons)
         self.conflict_table.cellDoubleClicked.connect(lambda row, _col: self._reveal(self.conflict_table, row))
         self.conflict_buttons: dict[str, QPushButton] = {}

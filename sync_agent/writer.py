@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -502,8 +503,13 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
 
 def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
     key = keys.normalize(remote)
-    return _write(pool, key, digest_bytes(data), time.time() if mtime is None else mtime,
-                  lambda: io.BytesIO(data), None)[0]
+    when = time.time() if mtime is None else mtime
+    if len(data) > SMALL:  # too big for one request: the multipart path, whose arbiter needs a file
+        with tempfile.TemporaryDirectory(prefix="pooldrive-put-") as tmp:
+            spool = Path(tmp) / "data"
+            spool.write_bytes(data)
+            return upload_file(pool, spool, key, mtime=when)[0]
+    return _write(pool, key, digest_bytes(data), when, lambda: io.BytesIO(data), None)[0]
 
 
 def recover_intents(pool: Pool) -> int:

@@ -291,15 +291,22 @@ class SyncEngine:
             if not f.cancelled() and f.exception() is not None:
                 failures.append(f.exception())  # type: ignore[arg-type]
 
-        with ThreadPoolExecutor(workers) as ex:
-            for i, step in enumerate(plan.transfers):
-                if self.on_bulk is not None and len(plan.transfers) >= BULK and i % BULK == 0:
-                    self.on_bulk()
-                window.enter()
-                if failures:
-                    break
-                fut = ex.submit(self._guarded, step.path, lambda s=step: self._transfer(s, scan, remote))
-                fut.add_done_callback(finished)
+        bulk = len(plan.transfers) >= BULK
+        if bulk:
+            self.activity.begin_bulk()
+        try:
+            with ThreadPoolExecutor(workers) as ex:
+                for i, step in enumerate(plan.transfers):
+                    if bulk and self.on_bulk is not None and i % BULK == 0:
+                        self.on_bulk()
+                    window.enter()
+                    if failures:
+                        break
+                    fut = ex.submit(self._guarded, step.path, lambda s=step: self._transfer(s, scan, remote))
+                    fut.add_done_callback(finished)
+        finally:
+            if bulk:
+                self.activity.end_bulk()
         if failures:
             raise failures[0]
 

@@ -133,3 +133,31 @@ def test_simultaneous_large_puts_converge_on_one_version(devices: tuple[Device, 
             rebuild.refresh(d.pool)
     assert outcomes["one won"] >= 2, outcomes  # 20 MB uploads started together overlap
     assert a.pool.stat("race/big.bin").id == b.pool.stat("race/big.bin").id
+
+
+def test_simultaneous_large_put_bytes_are_arbitrated_too(devices: tuple[Device, Device]) -> None:
+    """put_bytes of more than one part (the API, the GUI) races like a file: one wins, the other is told."""
+    from sync_agent.writer import SMALL
+
+    a, b = devices
+    go = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def put(d: Device) -> None:
+        data = d.name.encode() * ((SMALL + 1024) // len(d.name) + 1)
+        go.wait()
+        try:
+            results[d.name] = d.pool.put_bytes("big/blob.bin", data)
+        except ChangedMeanwhileError as e:
+            results[d.name] = e
+
+    threads = [threading.Thread(target=put, args=(d,)) for d in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(isinstance(r, ChangedMeanwhileError) for r in results.values()) == 1, results
+    assert len(_newest_on_holders(a, "big/blob.bin")) == 1
+    for d in (a, b):
+        rebuild.refresh(d.pool)
+    assert a.pool.stat("big/blob.bin").id == b.pool.stat("big/blob.bin").id

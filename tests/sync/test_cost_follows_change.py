@@ -277,3 +277,21 @@ def test_bulk_uploads_pause_notifications_and_listening_resumes(devices: tuple[D
     finally:
         agent.stop()
         t.join(10)
+
+
+def test_a_bulk_pass_is_one_line_in_the_log_and_a_small_one_a_line_per_file(devices: tuple[Device, Device],
+                                                                             caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from sync_agent.sync import engine
+
+    a, _ = devices
+    for i in range(engine.BULK + 10):
+        a.write(f"many/f{i:03d}.txt", f"{i}".encode())
+    with caplog.at_level(logging.INFO, logger="sync_agent.sync.status"):
+        a.engine.sync()
+        a.write("one.txt", b"1")
+        a.engine.sync({"one.txt"}, refresh_remote=False)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sync_agent.sync.status"]
+    assert any(line.startswith(f"{engine.BULK + 10} uploaded in ") for line in lines), lines
+    assert [line for line in lines if line.endswith(": uploaded")] == ["one.txt: uploaded"]
