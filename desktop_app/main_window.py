@@ -484,7 +484,8 @@ class MainWindow(QMainWindow):
             from desktop_app.agent_link import start_agent
 
             folder = self.sync_folder
-            run_async(lambda: start_agent(folder, str(self.pool.cfg.name)),
+            pool_ref = str(self.pool.cfg.path or self.pool.cfg.name)  # a pool file outside the pools folder too
+            run_async(lambda: start_agent(folder, pool_ref),
                       lambda _: self.statusBar().showMessage("Sync agent started", 5000), self.show_error)
         elif st.get("held_deletes"):
             self.link.command("resume", allow_deletes=True)

@@ -48,7 +48,7 @@ class SettingsDialog(QDialog):
         self.settings = QSettings("PoolDrive", "PoolDrive")
         self.setWindowTitle("PoolDrive settings")
         self.resize(680, 480)
-        tabs = QTabWidget()
+        tabs = self.tabs = QTabWidget()
         tabs.addTab(self._nodes_tab(), "Nodes")
         tabs.addTab(self._sync_tab(), "Sync")
         tabs.addTab(self._general_tab(), "General")
@@ -245,13 +245,22 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         nodes = []
         for i, n in enumerate(self.pool.cfg.nodes):
+            text = self.nodes.item(i, 2).text().strip()
             try:
-                weight = float(self.nodes.item(i, 2).text())
+                weight = float(text)
             except ValueError:
-                weight = n.weight
+                weight = -1.0
+            if not 0 < weight < 1e6:
+                self.tabs.setCurrentIndex(0)
+                QMessageBox.warning(self, "Weight not valid", f"The weight of {n.name} must be a number above 0 "
+                                    f"(1 is the usual, 2 takes twice the share of copies); '{text}' is not.")
+                return  # nothing saved: the dialog stays open to fix it
             nodes.append(replace(n, weight=weight, zone=self.nodes.item(i, 3).text().strip()))
         if tuple(nodes) != self.pool.cfg.nodes and self.pool.cfg.path is not None:
-            config.save_pool(self.pool.cfg.with_nodes(tuple(nodes)))
+            cfg = self.pool.cfg.with_nodes(tuple(nodes))
+            config.save_pool(cfg)
+            self.pool.use_config(cfg)  # new writes are placed by the new weights and zones at once
+            self._nodes_changed()
         self.settings.setValue("limit_up", self.up.value())
         self.settings.setValue("limit_down", self.down.value())
         self.settings.setValue("notifications", "true" if self.notify.isChecked() else "false")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +67,7 @@ class Pool:
         self.damage_listeners: list[Callable[[], None]] = []  # told when a copy is found bad (background repair)
         self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
+        self._probe_lock = threading.Lock()
         for n in cfg.nodes:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
                                               timeouts, scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
@@ -149,9 +151,12 @@ class Pool:
         """Probe every node in parallel unless that was done less than ``max_age`` seconds ago."""
         if time.monotonic() - self._probed_at < max_age:
             return
-        with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
-            list(ex.map(lambda n: self.probe(n, with_capacity), self.clients))
-        self._probed_at = time.monotonic()
+        with self._probe_lock:  # one round at a time: 16 transfers finding the health stale at once made 6 rounds
+            if time.monotonic() - self._probed_at < max_age:
+                return  # another thread's round just finished
+            with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
+                list(ex.map(lambda n: self.probe(n, with_capacity), self.clients))
+            self._probed_at = time.monotonic()
 
     def mark_corrupt(self, path: str, number: int, node: str) -> None:
         """A copy that failed its checksum or whose body broke off twice: never read again, and the

@@ -157,7 +157,9 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
         qtbot.waitUntil(lambda: dialog.output.toPlainText().startswith("pooldrive"), timeout=20000)
         from sync_agent.sharing import invitation
 
-        assert invitation.decode(dialog.output.toPlainText().strip()).history  # the box reached the share
+        invite = invitation.decode(dialog.output.toPlainText().strip())
+        assert invite.history  # the box reached the share
+        assert invite.mode == "rw" and "change and delete" in dialog.mode.currentText()  # and the mode
         return 1
 
     from desktop_app import dialogs
@@ -551,3 +553,176 @@ def test_a_drain_shows_its_progress_and_empties_the_node(qtbot, window: MainWind
     assert seen and f"{held} copies moved" in seen[0] and "can be removed" in seen[0]
     assert window.pool.catalog.replicas_on_node("node2") == 0
     assert all(window.pool.read_bytes(f"drain/f{i:02d}.txt") == f"{i}".encode() * 100 for i in (0, 15))
+
+
+def test_weight_and_zone_are_edited_in_settings_and_the_running_pool_follows(  # type: ignore[no-untyped-def]
+        qtbot, shared_nodes, tmp_path: Path, monkeypatch) -> None:
+    from desktop_app import settings_dialog
+    from sync_agent import config
+    from tests.conftest import fresh_bucket
+
+    path = config.save_pool(shared_nodes.config(fresh_bucket(), name="weights"), tmp_path / "weights.toml")
+    pool = Pool(config.load_pool(str(path)), catalog_path=tmp_path / "weights.sqlite3")
+    pool.init_buckets()
+    w = MainWindow(pool, sync_folder=None, monitor_interval=0.5)
+    qtbot.addWidget(w)
+    w.show()
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, title, text, *a: warnings.append(text))
+
+    def edit(table, row: int, col: int, text: str) -> None:  # type: ignore[no-untyped-def]
+        from PySide6.QtWidgets import QLineEdit
+
+        cell = table.visualItemRect(table.item(row, col)).center()
+        QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        QTest.keyClick(table, Qt.Key.Key_F2)  # edit the current cell, as F2 or a double-click does
+        editor = table.viewport().findChild(QLineEdit)
+        assert editor is not None
+        editor.selectAll()
+        QTest.keyClicks(editor, text)
+        QTest.keyClick(editor, Qt.Key.Key_Return)
+        QTest.qWait(50)  # the delegate commits the edit from the event loop
+        assert table.item(row, col).text() == text
+
+    def exec_(dialog) -> int:  # type: ignore[no-untyped-def]
+        dialog.show()
+        save = dialog.findChild(settings_dialog.QDialogButtonBox).button(
+            settings_dialog.QDialogButtonBox.StandardButton.Save)
+        edit(dialog.nodes, 1, 2, "heavy")
+        QTest.mouseClick(save, Qt.MouseButton.LeftButton)
+        assert warnings and "must be a number above 0" in warnings[-1] and dialog.isVisible()
+        edit(dialog.nodes, 1, 2, "3")
+        edit(dialog.nodes, 1, 3, "office")
+        QTest.mouseClick(save, Qt.MouseButton.LeftButton)
+        return 0
+
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+    w.actions_by_name["settings"].trigger()  # the toolbar's Settings
+    name = pool.cfg.nodes[1].name
+    assert (pool.cfg.node(name).weight, pool.cfg.node(name).zone) == (3.0, "office")  # the running pool
+    saved = config.load_pool(str(path)).node(name)
+    assert (saved.weight, saved.zone) == (3.0, "office")  # and the pool's file
+    assert len(warnings) == 1
+    w.shutdown()
+    pool.close()
+
+
+def test_start_sync_from_the_window_starts_the_agent(qtbot, pool_file, tmp_path: Path) -> None:
+    """No agent runs for the folder: the status bar says so and offers Start sync; a click starts the same
+    background agent as 'pooldrive sync start', and the window follows it."""
+    from sync_agent.errors import PoolDriveError
+    from sync_agent.sync.ipc import AgentClient
+    from tests.sync.test_agent_process import on_pool, wait_until
+
+    _, pool = pool_file
+    folder = tmp_path / "start here"
+    folder.mkdir()
+    (folder / "first.txt").write_text("from this device")
+    link = AgentLink(folder).start()
+    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: w.sync_button.isVisible() and w.sync_button.text() == "Start sync", timeout=10000)
+        assert w.sync_label.text() == "Sync: not running"
+        QTest.mouseClick(w.sync_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: link.last is not None and bool(link.last.get("last_sync")), timeout=60000)
+        qtbot.waitUntil(lambda: not w.sync_button.isVisible() and "not running" not in w.sync_label.text(),
+                        timeout=10000)
+        wait_until(lambda: on_pool(pool, "first.txt"), what="the folder's file on the pool")
+        assert pool.read_bytes("first.txt") == b"from this device"
+    finally:
+        w.shutdown()
+        link.stop()
+        with contextlib.suppress(PoolDriveError):
+            AgentClient(folder).stop()
+
+
+def test_new_folder_renamed_then_deleted_leaves_no_ghost(qtbot, window: MainWindow, monkeypatch) -> None:
+    """Ctrl+Shift+N, F2 and the Delete key on an empty new folder: it is only a name until something is put
+    in it, and it never stays behind as a '0 items' row."""
+    answers = iter([("Drafts", True), ("Old drafts", True)])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: next(answers))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    window.pool.put_bytes("keep.txt", b"k")
+    _show(qtbot, window, "", {"keep.txt"})
+    QTest.keyClick(window.view, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: "Drafts" in _rows(window), timeout=10000)
+    _click_row(qtbot, window, "Drafts")
+    QTest.keyClick(window.view, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: "Old drafts" in _rows(window) and "Drafts" not in _rows(window), timeout=10000)
+    _click_row(qtbot, window, "Old drafts")
+    QTest.keyClick(window.view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: _rows(window) == ["keep.txt"], timeout=10000)
+    window.reload(refresh=True)  # F5's work: still gone after the list is read again
+    QTest.qWait(500)
+    qtbot.waitUntil(lambda: _rows(window) == ["keep.txt"], timeout=10000)
+
+
+def test_ctrl_l_puts_a_working_link_on_the_clipboard(qtbot, window: MainWindow) -> None:
+    import urllib.request
+
+    window.pool.put_bytes("links/report.txt", b"shared by link")
+    _show(qtbot, window, "links", {"report.txt"})
+    QApplication.clipboard().setText("")
+    _click_row(qtbot, window, "report.txt")
+    QTest.keyClick(window.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.clipboard().text().startswith("http"), timeout=10000)
+    ctx = None
+    if window.pool.cfg.nodes[0].secure:  # the suite over TLS: the test CA signed the nodes' certificates
+        import ssl
+
+        ctx = ssl.create_default_context(cafile=window.pool.cfg.nodes[0].ca_file)
+    with urllib.request.urlopen(QApplication.clipboard().text(), timeout=10, context=ctx) as r:
+        assert r.read() == b"shared by link"
+
+
+def test_a_batch_upload_shows_every_file_without_a_refresh(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    src = tmp_path / "batch"
+    src.mkdir()
+    for i in range(200):
+        (src / f"f{i:03d}.txt").write_text(str(i))
+    window.navigate("")
+    window.upload_paths([str(src)])
+    _show(qtbot, window, "", {"batch"})
+    window.navigate("batch")
+    qtbot.waitUntil(lambda: len(_rows(window)) == 200, timeout=60000)
+    QTest.qWait(1500)  # later reloads (the catalog watch) never bring back an older, shorter list
+    assert len(_rows(window)) == 200
+
+
+def test_a_folder_deleted_in_the_window_is_trashed_locally_without_the_guard(qtbot, pool_file,
+                                                                             tmp_path: Path, monkeypatch) -> None:
+    """Deleting a big folder on the pool is what the user asked for: the agent moves the local copies to the
+    trash and does not hold them as a suspected accident (the guard is for deletes it did not see asked)."""
+    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "synced"
+    (folder / "album").mkdir(parents=True)
+    (folder / "other.txt").write_text("stays")
+    for i in range(40):
+        (folder / f"album/p{i}.jpg").write_text(str(i))
+    agent = AgentProcess(cfg_file, folder).start()
+    link = AgentLink(folder).start()
+    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    try:
+        wait_until(lambda: on_pool(pool, "album/p39.jpg"), what="the first sync")
+        _show(qtbot, w, "", {"album", "other.txt"})
+        _click_row(qtbot, w, "album")
+        QTest.keyClick(w.view, Qt.Key.Key_Delete)
+        qtbot.waitUntil(lambda: "album" not in _rows(w), timeout=15000)
+        wait_until(lambda: not (folder / "album").exists() or not any((folder / "album").iterdir()),
+                   timeout=60, what="the local copies trashed")
+        assert (folder / "other.txt").exists()
+        trashed = list((folder / ".pooldrive" / "trash").rglob("p*.jpg"))
+        assert len(trashed) == 40
+        st = link.last or {}
+        assert not st.get("held_deletes") and not w.sync_button.isVisible()
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
