@@ -191,7 +191,7 @@ def initial_runs(n: int, runs: int, work: Path) -> dict[str, float]:
     med = sorted(ratios)[len(ratios) // 2]
     print(f"[{n}] initial sync / rclone over {runs} runs: {', '.join(f'{r:.2f}' for r in ratios)} "
           f"(median {med:.2f})", flush=True)
-    return {"files": n, "runs": runs, "initial_files_s": sorted(ours)[runs // 2],
+    return {"files": n, "runs": runs, "ratios": ratios, "initial_files_s": sorted(ours)[runs // 2],
             "rclone_files_s": sorted(theirs)[runs // 2], "initial_vs_rclone": med,
             "initial_vs_rclone_min": min(ratios), "initial_vs_rclone_max": max(ratios)}
 
@@ -265,6 +265,8 @@ ROWS = [
     ("initial sync, files/s", "initial_files_s", "{:.0f}"),
     ("rclone sync, same tree, files/s", "rclone_files_s", "{:.0f}"),
     ("initial sync / rclone (target >= 1)", "initial_vs_rclone", "{:.2f}"),
+    ("initial sync / rclone, lowest run", "initial_vs_rclone_min", "{:.2f}"),
+    ("initial sync / rclone, highest run", "initial_vs_rclone_max", "{:.2f}"),
     ("device B download, files/s", "download_files_s", "{:.0f}"),
     ("idle CPU, % of a core (target < 0.5)", "idle_cpu_pct", "{:.2f}"),
     ("RSS, MB (target < 200)", "rss_mb", "{:.0f}"),
