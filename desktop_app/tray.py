@@ -10,15 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtCore import QObject, QSettings, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from desktop_app.agent_link import AgentLink
 from desktop_app.icons import app_icon, icon
+from sync_agent.errors import QuorumError
 
 STATE_TEXT = {"idle": "Up to date", "syncing": "Syncing…", "paused": "Paused", "error": "Sync problem",
               "offline": "Offline: nodes unreachable", "starting": "Starting…", None: "Sync agent not running"}
+
+# issues worth a desktop notification (matched by the titles the agent gives them; the quorum one is the
+# error class's own title, so the two cannot drift apart again)
+NOTIFY_TITLES = ("Conflict", "Many files deleted", QuorumError.title)
 
 
 def tray_state(status: dict[str, Any] | None) -> str:
@@ -60,11 +65,12 @@ class Tray(QObject):
         state = tray_state(status)
         self.icon.setIcon(icon(f"tray-{state}"))
         self.icon.setToolTip(f"PoolDrive: {STATE_TEXT.get(status and status.get('state'), STATE_TEXT[None])}")
+        wanted = QSettings("PoolDrive", "PoolDrive").value("notifications", "true") == "true"  # Settings' box
         for issue in (status or {}).get("issues", []):
             key = f"{issue['path']}:{issue['title']}"
-            if key not in self._notified and issue["title"] in ("Conflict", "Many files deleted", "Not enough copies"):
+            if key not in self._notified and issue["title"] in NOTIFY_TITLES:
                 self._notified.add(key)
-                if self.available:
+                if self.available and wanted:
                     self.icon.showMessage(f"PoolDrive: {issue['title']}", issue["message"],
                                           QSystemTrayIcon.MessageIcon.Warning, 8000)
 

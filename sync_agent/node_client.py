@@ -118,6 +118,17 @@ def _tls_failure(exc: BaseException | None) -> str | None:
     return None
 
 
+def timed_out(exc: BaseException | None) -> bool:
+    """Whether a failure was a read that waited longer than its timeout (the request reached the node)."""
+    seen = 0
+    while exc is not None and seen < 8:
+        seen += 1
+        if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return True
+        exc = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
+    return False
+
+
 def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError:
     """Translate a minio-py or urllib3 failure into an error a user can act on."""
     where = f"Node '{node.name}' ({node.url})"
@@ -286,13 +297,21 @@ class NodeClient:
         return str(self._call("signing a link", s3.presigned_get_object, self.bucket, key, expires=expires,
                               version_id=version_id))
 
-    def listen(self, events: list[str]) -> urllib3.BaseHTTPResponse:
-        """A long-lived ListenBucketNotification stream (read it line by line; close it to stop).
+    def listen(self, events: list[str]) -> urllib3.BaseHTTPResponse | None:
+        """A long-lived ListenBucketNotification stream (read it line by line; close it to stop); None when
+        nothing happened within the read timeout (a single-drive MinIO answers only with the first event,
+        so a quiet bucket looks like a slow answer: ask again).
 
         (minio-py's EventIterable spins when the stream ends without closing, so the raw stream is given.)
         """
-        return self._call("listening for changes", self.s3._execute, "GET", self.bucket, preload_content=False,
-                          query_params={"prefix": self.scope, "suffix": "", "events": events})
+        try:
+            return self._call("listening for changes", self.s3._execute, "GET", self.bucket,
+                              preload_content=False, query_params={"prefix": self.scope, "suffix": "",
+                                                                   "events": events})
+        except NodeUnreachableError as e:
+            if timed_out(e):
+                return None
+            raise
 
     def capacity(self) -> Capacity | None:
         """Drive space from MinIO's admin API; None where the node does not offer it."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync_agent.journal import PREFIX as JOURNAL_PREFIX
 from sync_agent.journal import Changes
+from sync_agent.node_client import timed_out
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -115,10 +116,14 @@ class RemoteWatcher:
         """
         client = self.pool.client(node)
         delay = 1.0
+        failing = False  # said once per run of failures, not once per retry
         while not self._stop.is_set():
             self._hushed()
             try:
                 resp = client.listen(list(EVENTS))
+                if resp is None:
+                    continue  # a quiet bucket: nothing to say yet, ask again
+                failing = False
                 with self._streams_lock:
                     self._streams[node] = resp
                 self.supported[node] = True
@@ -138,7 +143,12 @@ class RemoteWatcher:
             except Exception as e:
                 if self._hush_until > time.monotonic():
                     continue  # we cut it: listen again once the bulk writes are over
-                log.info("bucket notifications from %s stopped (%s); the journal covers it", node, type(e).__name__)
+                if timed_out(e):
+                    continue  # a stream that stayed quiet past the read timeout: listen again
+                if not failing:
+                    log.info("bucket notifications from %s stopped (%s); the journal covers it", node,
+                             type(e).__name__)
+                failing = True
                 self.supported.setdefault(node, False)
             if self._hush_until > time.monotonic():
                 continue

@@ -251,6 +251,15 @@ def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path
         wait_until(lambda: not on_pool(pool, "many/0.txt"), what="the deletes, once allowed")
         qtbot.waitUntil(lambda: not w.sync_button.isVisible(), timeout=10000)
 
+        for i in range(30):  # again, allowed from the tray's menu this time
+            (folder / f"many/{i}.txt").write_text(str(i))
+        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the files synced again")
+        for i in range(30):
+            (folder / f"many/{i}.txt").unlink()
+        qtbot.waitUntil(lambda: tray.action("Allow deleting 30") is not None, timeout=20000)
+        tray.action("Allow deleting 30").trigger()
+        wait_until(lambda: not on_pool(pool, "many/29.txt"), what="the deletes, allowed from the tray")
+
 
 def test_a_held_mass_delete_is_undone_from_the_window_and_the_tray(qtbot, pool_file, tmp_path: Path) -> None:
     """The other answer to the guard: the files come back (from the pool, where nothing was deleted)."""
@@ -654,7 +663,7 @@ def test_new_folder_renamed_then_deleted_leaves_no_ghost(qtbot, window: MainWind
     _click_row(qtbot, window, "Old drafts")
     QTest.keyClick(window.view, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: _rows(window) == ["keep.txt"], timeout=10000)
-    window.reload(refresh=True)  # F5's work: still gone after the list is read again
+    QTest.keyClick(window.view, Qt.Key.Key_F5)  # Refresh: still gone after the pool is read again
     QTest.qWait(500)
     qtbot.waitUntil(lambda: _rows(window) == ["keep.txt"], timeout=10000)
 
@@ -726,3 +735,16 @@ def test_a_folder_deleted_in_the_window_is_trashed_locally_without_the_guard(qtb
         w.shutdown()
         link.stop()
         agent.stop()
+
+
+def test_double_click_on_a_file_downloads_it(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    window.pool.put_bytes("dbl/photo.jpg", b"jpeg bytes")
+    _show(qtbot, window, "dbl", {"photo.jpg"})
+    target = tmp_path / "got"
+    target.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(target))
+    pos = _row_pos(window, "photo.jpg")
+    QTest.mouseClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: (target / "photo.jpg").exists() and (target / "photo.jpg").read_bytes() == b"jpeg bytes",
+                    timeout=15000)

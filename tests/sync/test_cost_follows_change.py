@@ -295,3 +295,26 @@ def test_a_bulk_pass_is_one_line_in_the_log_and_a_small_one_a_line_per_file(devi
     lines = [r.getMessage() for r in caplog.records if r.name == "sync_agent.sync.status"]
     assert any(line.startswith(f"{engine.BULK + 10} uploaded in ") for line in lines), lines
     assert [line for line in lines if line.endswith(": uploaded")] == ["one.txt: uploaded"]
+
+
+def test_a_quiet_pool_keeps_the_agent_log_quiet(devices: tuple[Device, Device], tmp_path,  # type: ignore[no-untyped-def]
+                                                 caplog) -> None:
+    """A single-drive MinIO answers a notification request only with the first event, so on a quiet pool
+    every request runs into the read timeout: that is 'nothing happened', asked again, never a line in the
+    log (an idle agent wrote four 'notifications stopped' lines a minute, all day)."""
+    import logging
+    import time
+
+    from sync_agent.node_client import Timeouts
+    from sync_agent.pool import Pool
+    from sync_agent.sync.remote_watch import RemoteWatcher
+
+    a, _ = devices
+    quick = Pool(a.pool.cfg, catalog_path=tmp_path / "quiet.sqlite3", timeouts=Timeouts(connect=1.0, read=1.0))
+    watcher = RemoteWatcher(quick, lambda *_: None, poll=0.5)
+    with caplog.at_level(logging.INFO, logger="sync_agent.sync.remote_watch"):
+        watcher.start()
+        time.sleep(3.5)  # three read timeouts per node
+        watcher.stop()
+    assert not [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
+    quick.close()
