@@ -223,13 +223,22 @@ class SettingsDialog(QDialog):
         form = QFormLayout(w)
         self.up = QDoubleSpinBox()
         self.down = QDoubleSpinBox()
-        for box, key in ((self.up, "limit_up"), (self.down, "limit_down")):
+        agent = getattr(self.parent(), "_agent", None) or {}  # the running agent owns the limits
+        self.agent_limits = agent.get("limits") if isinstance(agent.get("limits"), dict) else None
+        for box, key, name in ((self.up, "limit_up", "up"), (self.down, "limit_down", "down")):
             box.setRange(0, 10000)
             box.setSuffix(" MB/s")
             box.setSpecialValueText("unlimited")
-            box.setValue(float(self.settings.value(key, 0)))
+            value = self.agent_limits.get(name) if self.agent_limits else self.settings.value(key, 0)
+            box.setValue(float(value or 0))
         form.addRow("Upload limit", self.up)
         form.addRow("Download limit", self.down)
+        limits_note = QLabel("The sync agent and this window's transfers both follow these limits."
+                             if self.agent_limits is not None else
+                             "For this window's transfers. The sync agent is not running: its own limits are "
+                             "set here while it runs, or with 'pooldrive sync limit'.")
+        limits_note.setStyleSheet("color: palette(mid);")
+        form.addRow(limits_note)
         self.autostart = QCheckBox("Start PoolDrive when I log in")
         self.autostart.setChecked(desktop_integration.autostart_enabled())
         self.notify = QCheckBox("Notify me about conflicts and errors")
@@ -266,6 +275,11 @@ class SettingsDialog(QDialog):
         self.settings.setValue("notifications", "true" if self.notify.isChecked() else "false")
         self.pool.up_limiter.set_rate(self.up.value() * 1e6)
         self.pool.down_limiter.set_rate(self.down.value() * 1e6)
+        limits = {"up": self.up.value(), "down": self.down.value()}
+        if self.sync_folder is not None and self.agent_limits is not None and limits != self.agent_limits:
+            agent = AgentClient(self.sync_folder)  # the agent keeps them across its restarts
+            run_async(lambda: agent.set_limits(limits["up"], limits["down"]),
+                      on_error=lambda e: QMessageBox.warning(self.parent(), e.title, e.message))
         if self.autostart.isChecked() != desktop_integration.autostart_enabled():
             if self.autostart.isChecked():
                 desktop_integration.autostart_on(self.sync_folder)

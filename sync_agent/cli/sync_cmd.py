@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        ("pause", "pause syncing"), ("resume", "resume syncing"), ("now", "sync now"),
                        ("exclude", "stop syncing a remote folder here (selective sync)"),
                        ("include", "sync a remote folder here again"),
+                       ("limit", "show or change the agent's bandwidth limits (kept across restarts)"),
                        ("log", "show the agent's log")):
         a = s.add_parser(name, help=text)
         a.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help=f"sync folder (default {DEFAULT_FOLDER})")
@@ -42,8 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="seconds between background reconcile rounds, which find changes made by other "
                                 "S3 tools (PoolDrive's own changes arrive through the journal within a second)")
             a.add_argument("--parallel", type=int, default=16, help="files transferred at once")
-            a.add_argument("--limit-up", type=float, default=0, help="upload limit in MB/s (0: none)")
-            a.add_argument("--limit-down", type=float, default=0, help="download limit in MB/s (0: none)")
+        if name in ("run", "start", "limit"):
+            a.add_argument("--limit-up", "--up", dest="limit_up", type=float, default=None,
+                           help="upload limit in MB/s, 0 for none (default: as last set)")
+            a.add_argument("--limit-down", "--down", dest="limit_down", type=float, default=None,
+                           help="download limit in MB/s, 0 for none (default: as last set)")
         if name == "status":
             a.add_argument("--watch", action="store_true", help="follow changes (long-poll)")
         if name == "log":
@@ -76,11 +80,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for noisy in ("urllib3", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with open_pool(args, fill=False) as pool:
-        pool.up_limiter.set_rate(args.limit_up * 1e6)
-        pool.down_limiter.set_rate(args.limit_down * 1e6)
         console.print(f"Syncing {folder} with pool '{pool.cfg.name}' (Ctrl+C to stop).")
         return daemon.run(pool, folder, parallel=args.parallel, reconcile_interval=args.interval,
-                          reconcile_pause=min(2.0, args.interval / 50))
+                          reconcile_pause=min(2.0, args.interval / 50), limits=(args.limit_up, args.limit_down))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -93,7 +95,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
            "--folder", str(folder), "--interval", str(args.interval), "--parallel", str(args.parallel),
-           "--limit-up", str(args.limit_up), "--limit-down", str(args.limit_down)]
+           *(["--limit-up", str(args.limit_up)] if args.limit_up is not None else []),
+           *(["--limit-down", str(args.limit_down)] if args.limit_down is not None else [])]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -167,6 +170,21 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 0
     AgentClient(args.folder).resume(args.allow_deletes)
     console.print("Resumed.")
+    return 0
+
+
+def cmd_limit(args: argparse.Namespace) -> int:
+    client = AgentClient(args.folder)
+    if args.limit_up is None and args.limit_down is None:
+        limits = client.status().get("limits", {})
+    else:
+        limits = client.set_limits(args.limit_up, args.limit_down)
+    if args.json:
+        print_json(limits)
+        return 0
+    for name in ("up", "down"):
+        value = float(limits.get(name, 0) or 0)
+        console.print(f"{'Upload' if name == 'up' else 'Download'}: {f'{value:g} MB/s' if value else 'no limit'}")
     return 0
 
 

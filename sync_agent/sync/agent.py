@@ -15,12 +15,13 @@ and the daemon exits non-zero (so a service manager restarts it), never silently
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.errors import PoolDriveError, UsageError
 from sync_agent.journal import RETENTION, Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.reconcile import Reconciler
@@ -45,7 +46,8 @@ class SyncAgent:
                  parallel: int = 16, debounce: float = 0.3, remote_interval: float = 0.0,
                  full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
-                 reconcile_pause: float = 2.0, backoff: float = 1.0) -> None:
+                 reconcile_pause: float = 2.0, backoff: float = 1.0,
+                 limits: tuple[float | None, float | None] = (None, None)) -> None:
         """``remote_interval``: seconds between full refreshes from the nodes (0: never; the journal and
         the background reconcile cover the pool). ``backoff``: the first wait after a failed pass (it
         doubles up to a minute)."""
@@ -73,6 +75,7 @@ class SyncAgent:
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
         self.failure: BaseException | None = None  # set when the worker gave up
+        self.set_limits(*limits)  # as given now, else as last set (kept in the state)
         self.remote: RemoteWatcher | None = None  # while running with notifications
 
     # --- requests from watchers and clients ---------------------------------------------------------
@@ -99,6 +102,32 @@ class SyncAgent:
             self._full = True
             self._refresh = True
             self._cond.notify_all()
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """The agent's bandwidth limits in MB/s (0: none), kept in its state so a restart keeps them."""
+        raw = self.engine.state.setting("limits", {})
+        raw = raw if isinstance(raw, dict) else {}
+        return {k: float(v) if isinstance(v, int | float) and math.isfinite(v) and v >= 0 else 0.0
+                for k, v in ((k, raw.get(k, 0)) for k in ("up", "down"))}
+
+    def set_limits(self, up: float | None = None, down: float | None = None) -> dict[str, float]:
+        """Change the upload and/or download limit (MB/s, 0: none); applied at once and kept."""
+        old = self.limits
+        new = dict(old)
+        for name, value in (("up", up), ("down", down)):
+            if value is None:
+                continue
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1e6):
+                raise UsageError(f"A bandwidth limit is a number of MB/s, 0 for none; {value!r} is not.")
+            new[name] = float(value)
+        self.engine.state.set_setting("limits", new)
+        self.pool.up_limiter.set_rate(new["up"] * 1e6)
+        self.pool.down_limiter.set_rate(new["down"] * 1e6)
+        if new != old:
+            log.info("bandwidth limits: up %s, down %s",
+                     *(f"{new[k]:g} MB/s" if new[k] else "none" for k in ("up", "down")))
+        return new
 
     def pause(self) -> None:
         self._paused = True

@@ -79,6 +79,8 @@ class _Handler(socketserver.StreamRequestHandler):
         elif cmd == "include":
             a.engine.include(str(req["path"]))
             a.sync_now()
+        elif cmd == "limits":
+            return {"limits": a.set_limits(req.get("up"), req.get("down"))}
         elif cmd == "stop":
             threading.Thread(target=self.on_stop, daemon=True).start()
         else:
@@ -88,7 +90,7 @@ class _Handler(socketserver.StreamRequestHandler):
     def _status(self) -> dict[str, Any]:
         snap = self.agent.activity.snapshot()
         snap.update(folder=str(self.agent.engine.root), pool=self.agent.pool.cfg.name, pid=os.getpid(),
-                    paused=self.agent.paused, excluded=self.agent.engine.state.excluded)
+                    paused=self.agent.paused, excluded=self.agent.engine.state.excluded, limits=self.agent.limits)
         return snap
 
 

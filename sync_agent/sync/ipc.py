@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sync_agent import paths
+from sync_agent import errors, paths
 from sync_agent.errors import AgentNotRunning, PoolDriveError
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,12 @@ class AgentClient:
         reply = json.loads(self.exchange(json.dumps({"cmd": cmd, **args}).encode(), timeout) or b"{}")
         if not reply.get("ok"):
             err = reply.get("error") or {}
-            raise PoolDriveError(err.get("message", "The agent refused."), title=err.get("title", "Sync agent"),
-                                 paths=err.get("paths", ()))
+            kind = getattr(errors, str(err.get("type", "")), None)  # the agent's error class, with its exit code
+            cls = kind if isinstance(kind, type) and issubclass(kind, PoolDriveError) else PoolDriveError
+            e = cls.__new__(cls)
+            PoolDriveError.__init__(e, str(err.get("message", "The agent refused.")),
+                                    title=str(err.get("title", "Sync agent")), paths=err.get("paths", ()))
+            raise e
         return reply
 
     def running(self) -> bool:
@@ -108,6 +112,10 @@ class AgentClient:
 
     def include(self, path: str) -> None:
         self.request("include", path=path)
+
+    def set_limits(self, up: float | None = None, down: float | None = None) -> dict[str, float]:
+        """The agent's bandwidth limits in MB/s (0: none; None: unchanged); returns them as they are now."""
+        return dict(self.request("limits", up=up, down=down)["limits"])
 
     def stop(self) -> None:
         self.request("stop")

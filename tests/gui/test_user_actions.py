@@ -748,3 +748,46 @@ def test_double_click_on_a_file_downloads_it(qtbot, window: MainWindow, tmp_path
     QTest.mouseDClick(window.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
     qtbot.waitUntil(lambda: (target / "photo.jpg").exists() and (target / "photo.jpg").read_bytes() == b"jpeg bytes",
                     timeout=15000)
+
+
+def test_bandwidth_limits_set_in_settings_reach_the_running_agent(qtbot, pool_file, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                  monkeypatch) -> None:
+    """One owner: the agent keeps its limits (across restarts too); Settings shows and changes them."""
+    from desktop_app import settings_dialog
+    from tests.sync.test_agent_process import AgentProcess
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "limited"
+    agent = AgentProcess(cfg_file, folder).start()
+    link = AgentLink(folder).start()
+    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    try:
+        qtbot.waitUntil(lambda: bool(link.last and "limits" in link.last), timeout=20000)
+
+        def exec_(dialog) -> int:  # type: ignore[no-untyped-def]
+            dialog.show()
+            assert dialog.up.value() == 0  # the agent's, shown as 'unlimited'
+            dialog.up.setFocus()
+            dialog.up.selectAll()
+            QTest.keyClicks(dialog.up, "2.5")
+            save = dialog.findChild(settings_dialog.QDialogButtonBox).button(
+                settings_dialog.QDialogButtonBox.StandardButton.Save)
+            QTest.mouseClick(save, Qt.MouseButton.LeftButton)
+            return 0
+
+        monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+        w.actions_by_name["settings"].trigger()
+        qtbot.waitUntil(lambda: agent.client.status()["limits"]["up"] == 2.5, timeout=10000)
+        assert agent.client.status()["limits"]["down"] == 0
+        assert pool.up_limiter.rate == 2.5e6  # the window's own transfers follow too
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
+    agent = AgentProcess(cfg_file, folder).start()  # restarted: the agent kept them
+    try:
+        assert agent.client.status()["limits"] == {"up": 2.5, "down": 0.0}
+    finally:
+        agent.stop()

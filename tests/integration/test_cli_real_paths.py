@@ -223,3 +223,33 @@ def test_conflicts_listed_and_settled_through_the_real_command(pool_file, tmp_pa
     assert "No conflicts" in run(cfg, home, "conflicts").stdout
     r = run(cfg, home, "conflicts", copy, "--keep-original")  # settled already
     assert r.returncode == 2 and "not in the pool" in r.stderr, r.stdout + r.stderr
+
+
+def test_sync_limit_through_the_real_command(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    from tests.sync.test_agent_process import AgentProcess
+
+    cfg, _ = pool_file
+    folder = tmp_path / "my folder é"
+
+    def cli(*args: str) -> subprocess.CompletedProcess:  # the same state dirs as the agent's
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), *args], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+        return r
+
+    agent = AgentProcess(cfg, folder).start()
+    try:
+        r = cli("sync", "limit", "--folder", str(folder))
+        assert r.returncode == 0 and "Upload: no limit" in r.stdout, r.stdout + r.stderr
+        r = cli("sync", "limit", "--up", "3", "--folder", str(folder))
+        assert r.returncode == 0 and "Upload: 3 MB/s" in r.stdout and "Download: no limit" in r.stdout
+        r = cli("sync", "limit", "--down", "-1", "--folder", str(folder))
+        assert r.returncode == 2 and "is a number of MB/s" in r.stderr, r.stdout + r.stderr
+        r = cli("sync", "limit", "--down", "fast", "--folder", str(folder))
+        assert r.returncode == 2 and "invalid float value" in r.stderr
+        assert json.loads(cli("--json", "sync", "limit", "--folder", str(folder)).stdout) == \
+            {"up": 3.0, "down": 0.0}
+    finally:
+        agent.stop()
+    r = cli("sync", "limit", "--up", "1", "--folder", str(folder))
+    assert r.returncode == 12 and "No sync agent runs" in r.stderr
