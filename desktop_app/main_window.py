@@ -222,6 +222,7 @@ class MainWindow(QMainWindow):
         self._reload_timer.timeout.connect(lambda: self.reload(refresh=False))
         self._catalog_version: int | None = None
         self._reveal: str | None = None  # a file to select once its folder is shown
+        self._keep_scroll: int | None = None  # a list position to restore once the rows are laid out
         self._conflicts_loading = self._conflicts_stale = False
         self._build()
         self._status_timer = QTimer(self)
@@ -333,6 +334,9 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 1)
         self.setCentralWidget(self.splitter)
         self.statusBar().showMessage("Ready")
+        bar = self.view.verticalScrollBar()
+        bar.rangeChanged.connect(self._range_changed)
+        bar.actionTriggered.connect(lambda _action: setattr(self, "_keep_scroll", None))  # the user scrolled
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self.show_context_menu)
         self.view.open_requested.connect(self._open_index)
@@ -575,7 +579,13 @@ class MainWindow(QMainWindow):
         run_async(self.pool.node_status, self.nodes.update_statuses, lambda e: None)
 
     # --- browsing -------------------------------------------------------------------------------
+    def _range_changed(self, _low: int, high: int) -> None:
+        if self._keep_scroll is not None and high >= self._keep_scroll:
+            self.view.verticalScrollBar().setValue(self._keep_scroll)
+            self._keep_scroll = None
+
     def navigate(self, folder: str, refresh: bool = False) -> None:
+        self._keep_scroll = None
         self.folder = folder.strip("/")
         self._set_crumbs()
         self.model.set_entries(self.folder + "/" if self.folder else "", [], self.pool.cfg.replicas)
@@ -627,7 +637,7 @@ class MainWindow(QMainWindow):
         if folder != self.folder or (seq is not None and seq != self._load_seq):
             return
         selected = {e.path for e in self.selected()}
-        scroll = self.view.verticalScrollBar().value()
+        scroll = self._keep_scroll if self._keep_scroll is not None else self.view.verticalScrollBar().value()
         names = {e.name for e in entries}
         prefix = folder + "/" if folder else ""
         for p in sorted(self.pending_folders):
@@ -646,7 +656,10 @@ class MainWindow(QMainWindow):
                         self.model.index(row, 0), self.view.selectionModel().SelectionFlag.Select
                         | self.view.selectionModel().SelectionFlag.Rows)
         if scroll >= 0:
-            self.view.verticalScrollBar().setValue(scroll)
+            # the view lays its rows out later (a delayed layout after the model reset), so its range may
+            # still be the empty list's: the position is kept until the range can hold it (_range_changed)
+            self._keep_scroll = scroll
+            self._range_changed(0, self.view.verticalScrollBar().maximum())
         elif self.view.selectedIndexes():
             self.view.scrollTo(self.view.selectedIndexes()[0])
         files = sum(not e.is_dir for e in entries)

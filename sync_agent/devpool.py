@@ -19,7 +19,7 @@ from sync_agent import config, paths
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.credentials import write_private_file
 from sync_agent.errors import DevPoolError
-from sync_agent.minio_server import MinioNode, find_minio_binary, free_port, is_live, port_is_free
+from sync_agent.minio_server import MinioNode, find_minio_binary, free_port, free_ports, is_live, port_is_free
 from sync_agent.netshape.profiles import Link, profile_links
 from sync_agent.netshape.toxiproxy import ToxiproxyServer
 from sync_agent.tls import DevCA
@@ -194,7 +194,7 @@ class DevPool:
         try:
             for n in nodes:
                 if not (n.port and port_is_free(n.port) and port_is_free(n.console_port)):
-                    n.port, n.console_port = free_port(), free_port()
+                    n.port, n.console_port = free_ports(2)
                 n.start(binary)
                 started.append(n)
             if shaping is not None:

@@ -15,7 +15,7 @@ from minio import Minio
 
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.credentials import write_private_file
-from sync_agent.minio_server import MinioNode, find_minio_binary, free_port
+from sync_agent.minio_server import MinioNode, find_minio_binary, free_port, free_ports
 from sync_agent.netshape.profiles import Link
 from sync_agent.netshape.toxiproxy import ToxiproxyServer
 from sync_agent.node_client import Timeouts
@@ -63,8 +63,9 @@ class NodePool:
         if self.ca is not None:
             certs = self.root / "tls" / name
             self.ca.issue(certs)
-        n = MinioNode(name=name, data_dir=self.root / name / "data", port=free_port(),
-                      console_port=free_port(), access_key=self.access_key, secret_key=self.secret_key,
+        port, console_port = free_ports(2)  # two calls in a row could get the same port
+        n = MinioNode(name=name, data_dir=self.root / name / "data", port=port,
+                      console_port=console_port, access_key=self.access_key, secret_key=self.secret_key,
                       log_path=self.root / f"{name}.log", certs_dir=certs)
         self.nodes.append(n)
         _LIVE.append(n)
