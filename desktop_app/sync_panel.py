@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -51,20 +51,26 @@ def _fill(t: QTableWidget, rows: list[list[str]], tips: list[str] | None = None,
     """Replace the rows, keeping the selected row selected if it is still there (rows are told apart by
     ``ids``, default their first cell); a selected row that is gone leaves nothing selected."""
     ids = ids if ids is not None else [cells[0] if cells else "" for cells in rows]
-    first = t.item(t.currentRow(), 0) if t.currentRow() >= 0 and t.selectionModel().hasSelection() else None
-    current = first.data(Qt.ItemDataRole.UserRole) if first is not None else None
+    current = _selected_id(t)
+    t.row_ids = ids  # kept in Python: reading item data that holds nothing crashed PySide ('deallocating None')
     t.clearSelection()
     t.setCurrentCell(-1, -1)
     t.setRowCount(len(rows))
     for r, cells in enumerate(rows):
         for c, text in enumerate(cells):
             item = QTableWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, ids[r])
             if tips is not None:
                 item.setToolTip(tips[r])
             t.setItem(r, c, item)
         if current is not None and ids[r] == current:
             t.selectRow(r)
+
+
+def _selected_id(t: QTableWidget) -> str | None:
+    """The id ``_fill`` gave the one selected row, if one is selected."""
+    rows = {i.row() for i in t.selectedIndexes()}
+    ids: list[str] = getattr(t, "row_ids", [])
+    return ids[next(iter(rows))] if len(rows) == 1 and next(iter(rows)) < len(ids) else None
 
 
 class SyncPanel(QTabWidget):
@@ -170,12 +176,8 @@ class SyncPanel(QTabWidget):
 
     def selected_conflict(self) -> Conflict | None:
         """The conflict of the selected row, found by its copy's path (never by row number alone)."""
-        rows = {i.row() for i in self.conflict_table.selectedIndexes()}
-        if len(rows) != 1:
-            return None
-        item = self.conflict_table.item(rows.pop(), 0)
-        copy = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
-        return next((c for c in self.conflicts if c.copy == copy), None)
+        copy = _selected_id(self.conflict_table)
+        return next((c for c in self.conflicts if c.copy == copy), None) if copy is not None else None
 
     def _conflict_buttons(self) -> None:
         chosen = self.selected_conflict() is not None and not self.settling

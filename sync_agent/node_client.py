@@ -45,8 +45,7 @@ from sync_agent.small_objects import FULL_CODES
 log = logging.getLogger(__name__)
 
 META_PREFIX = "pd-"
-AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
-              "ExpiredToken", "XMinioAdminNoSuchUser"}
+AUTH_CODES = small_objects.AUTH_CODES | {"XMinioAdminNoSuchUser"}
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
 
 

@@ -211,22 +211,35 @@ def test_a_live_update_keeps_the_selection_and_the_scroll_position(qtbot, window
 
 
 @contextlib.contextmanager
-def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWindow, Path, Pool, AgentLink]]:
-    """A real agent process and the window on its folder, with 30 synced files just deleted here: the
-    guard holds them (nothing deleted on the pool yet)."""
-    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
+def _window_on_agent(qtbot, cfg_file: Path, pool: Pool, folder: Path) -> Iterator[tuple[MainWindow, AgentLink, object]]:
+    """A real agent process for ``folder``, and the window on that folder linked to it."""
+    from tests.sync.test_agent_process import AgentProcess
 
-    cfg_file, pool = pool_file
-    folder = tmp_path / "synced"
-    (folder / "many").mkdir(parents=True)
-    for i in range(30):
-        (folder / f"many/{i}.txt").write_text(str(i))
     agent = AgentProcess(cfg_file, folder).start()
     link = AgentLink(folder).start()
     w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
     qtbot.addWidget(w)
     w.show()
     try:
+        yield w, link, agent
+    finally:
+        w.shutdown()
+        link.stop()
+        agent.stop()
+
+
+@contextlib.contextmanager
+def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWindow, Path, Pool, AgentLink]]:
+    """A real agent process and the window on its folder, with 30 synced files just deleted here: the
+    guard holds them (nothing deleted on the pool yet)."""
+    from tests.sync.test_agent_process import on_pool, wait_until
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "synced"
+    (folder / "many").mkdir(parents=True)
+    for i in range(30):
+        (folder / f"many/{i}.txt").write_text(str(i))
+    with _window_on_agent(qtbot, cfg_file, pool, folder) as (w, link, _agent):
         wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
         for i in range(30):
             (folder / f"many/{i}.txt").unlink()
@@ -235,10 +248,6 @@ def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWi
                         timeout=20000)
         assert on_pool(pool, "many/0.txt")  # held: nothing deleted yet
         yield w, folder, pool, link
-    finally:
-        w.shutdown()
-        link.stop()
-        agent.stop()
 
 
 def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path: Path) -> None:
@@ -706,7 +715,7 @@ def test_a_folder_deleted_in_the_window_is_trashed_locally_without_the_guard(qtb
                                                                              tmp_path: Path, monkeypatch) -> None:
     """Deleting a big folder on the pool is what the user asked for: the agent moves the local copies to the
     trash and does not hold them as a suspected accident (the guard is for deletes it did not see asked)."""
-    from tests.sync.test_agent_process import AgentProcess, on_pool, wait_until
+    from tests.sync.test_agent_process import on_pool, wait_until
 
     cfg_file, pool = pool_file
     folder = tmp_path / "synced"
@@ -714,13 +723,8 @@ def test_a_folder_deleted_in_the_window_is_trashed_locally_without_the_guard(qtb
     (folder / "other.txt").write_text("stays")
     for i in range(40):
         (folder / f"album/p{i}.jpg").write_text(str(i))
-    agent = AgentProcess(cfg_file, folder).start()
-    link = AgentLink(folder).start()
-    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
-    qtbot.addWidget(w)
-    w.show()
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    try:
+    with _window_on_agent(qtbot, cfg_file, pool, folder) as (w, link, _agent):
         wait_until(lambda: on_pool(pool, "album/p39.jpg"), what="the first sync")
         _show(qtbot, w, "", {"album", "other.txt"})
         _click_row(qtbot, w, "album")
@@ -733,10 +737,6 @@ def test_a_folder_deleted_in_the_window_is_trashed_locally_without_the_guard(qtb
         assert len(trashed) == 40
         st = link.last or {}
         assert not st.get("held_deletes") and not w.sync_button.isVisible()
-    finally:
-        w.shutdown()
-        link.stop()
-        agent.stop()
 
 
 def test_double_click_on_a_file_downloads_it(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
@@ -760,12 +760,7 @@ def test_bandwidth_limits_set_in_settings_reach_the_running_agent(qtbot, pool_fi
 
     cfg_file, pool = pool_file
     folder = tmp_path / "limited"
-    agent = AgentProcess(cfg_file, folder).start()
-    link = AgentLink(folder).start()
-    w = MainWindow(pool, sync_folder=folder, monitor_interval=0.5, link=link)
-    qtbot.addWidget(w)
-    w.show()
-    try:
+    with _window_on_agent(qtbot, cfg_file, pool, folder) as (w, link, agent):
         qtbot.waitUntil(lambda: bool(link.last and "limits" in link.last), timeout=20000)
 
         def exec_(dialog) -> int:  # type: ignore[no-untyped-def]
@@ -784,10 +779,6 @@ def test_bandwidth_limits_set_in_settings_reach_the_running_agent(qtbot, pool_fi
         qtbot.waitUntil(lambda: agent.client.status()["limits"]["up"] == 2.5, timeout=10000)
         assert agent.client.status()["limits"]["down"] == 0
         assert pool.up_limiter.rate == 2.5e6  # the window's own transfers follow too
-    finally:
-        w.shutdown()
-        link.stop()
-        agent.stop()
     agent = AgentProcess(cfg_file, folder).start()  # restarted: the agent kept them
     try:
         assert agent.client.status()["limits"] == {"up": 2.5, "down": 0.0}

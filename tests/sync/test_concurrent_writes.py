@@ -23,8 +23,10 @@ def _newest_on_holders(d: Device, path: str) -> set[str | None]:
     return latest
 
 
-def _race(a: Device, b: Device, path: str, round_: int, files: dict[str, Path] | None = None) -> dict[str, object]:
-    """Both devices save ``path`` at once (bytes naming the round, or each its file in ``files``)."""
+def _race(a: Device, b: Device, path: str, round_: int, files: dict[str, Path] | None = None,
+          data: dict[str, bytes] | None = None) -> dict[str, object]:
+    """Both devices save ``path`` at once (bytes naming the round, each its bytes in ``data``, or each its
+    file in ``files``)."""
     results: dict[str, object] = {}
     go = threading.Barrier(2)
 
@@ -32,7 +34,8 @@ def _race(a: Device, b: Device, path: str, round_: int, files: dict[str, Path] |
         go.wait()
         try:
             if files is None:
-                results[d.name] = d.pool.put_bytes(path, f"{d.name} round {round_}".encode())
+                body = data[d.name] if data is not None else f"{d.name} round {round_}".encode()
+                results[d.name] = d.pool.put_bytes(path, body)
             else:
                 results[d.name] = d.pool.put_file(files[d.name], path)
         except ChangedMeanwhileError as e:
@@ -140,22 +143,8 @@ def test_simultaneous_large_put_bytes_are_arbitrated_too(devices: tuple[Device, 
     from sync_agent.writer import SMALL
 
     a, b = devices
-    go = threading.Barrier(2)
-    results: dict[str, object] = {}
-
-    def put(d: Device) -> None:
-        data = d.name.encode() * ((SMALL + 1024) // len(d.name) + 1)
-        go.wait()
-        try:
-            results[d.name] = d.pool.put_bytes("big/blob.bin", data)
-        except ChangedMeanwhileError as e:
-            results[d.name] = e
-
-    threads = [threading.Thread(target=put, args=(d,)) for d in (a, b)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    data = {d.name: d.name.encode() * ((SMALL + 1024) // len(d.name) + 1) for d in (a, b)}
+    results = _race(a, b, "big/blob.bin", 0, data=data)
     assert sum(isinstance(r, ChangedMeanwhileError) for r in results.values()) == 1, results
     assert len(_newest_on_holders(a, "big/blob.bin")) == 1
     for d in (a, b):
