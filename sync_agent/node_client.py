@@ -13,6 +13,7 @@ import logging
 import re
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -460,6 +461,24 @@ class NodeClient:
                        metadata_directive="REPLACE")
         return r.version_id
 
+    def copy_if(self, key: str, src_version: str | None, meta: dict[str, str], *, if_match: str | bool | None
+                ) -> tuple[str | None, str]:
+        """Server-side copy of a version of ``key`` onto ``key`` itself (it becomes the latest), as a
+        compare-and-swap on what is latest now (``if_match`` as in ``put_if``). Returns (version id, etag)."""
+        source = "/" + urllib.parse.quote(f"{self.bucket}/{key}", safe="/~")
+        if src_version:
+            source += "?versionId=" + urllib.parse.quote(src_version, safe="")
+        headers: dict[str, str] = {f"x-amz-meta-{META_PREFIX}{k}": v for k, v in meta.items()}
+        headers.update({"x-amz-copy-source": source, "x-amz-metadata-directive": "REPLACE",
+                        **self._condition(if_match)})
+        doing = f"copying '{key}'"
+        try:
+            resp = self._call(doing, self.s3._execute, "PUT", self.bucket, key, headers=headers)
+        except NodeError as e:
+            raise self._lost(key, e) from e
+        found = re.search(rb"<ETag>(?:&quot;|\")?([0-9a-fA-F-]+)", resp.data or b"")
+        return resp.headers.get("x-amz-version-id"), found.group(1).decode() if found else ""
+
     def list(self, prefix: str = "", *, versions: bool = False, recursive: bool = True,
              start_after: str | None = None) -> Iterator[RemoteObject]:
         """Objects under ``prefix`` with our metadata (MinIO returns it in listings), in key order;
@@ -474,7 +493,7 @@ class NodeClient:
                     continue
                 yield RemoteObject(key=o.object_name or "", size=o.size or 0,
                                    last_modified=o.last_modified, version_id=o.version_id,
-                                   is_latest=bool(o.is_latest) if versions else True,
+                                   is_latest=_is_true(o.is_latest) if versions else True,
                                    is_delete_marker=bool(o.is_delete_marker),
                                    etag=(o.etag or "").strip('"'), meta=_meta_from_headers(o.metadata))
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
@@ -482,3 +501,8 @@ class NodeClient:
 
     def close(self) -> None:
         self._http.clear()
+
+
+def _is_true(flag: object) -> bool:
+    """minio-py gives a listing's IsLatest as the XML text: "false" is a true-ish string."""
+    return flag is True or str(flag).lower() == "true"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, metadata
+from sync_agent import converge, keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.metadata import ObjectMeta
 from sync_agent.node_client import RemoteObject
@@ -64,6 +64,7 @@ class Scan:
     failed: dict[str, str]  # node -> why it could not be listed
     skipped: list[str] = field(default_factory=list)  # keys that are not valid pool paths
     bad: dict[str, str] = field(default_factory=dict)  # key -> why its metadata was refused
+    disagree: list[converge.Disagreement] = field(default_factory=list)  # holders to bring in line
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,16 @@ def _later(o: RemoteObject, parsed: ObjectMeta | None, ts: float, best: tuple[fl
         theirs = metadata.try_parse(other.meta)
         if not isinstance(theirs, str) and theirs.file_id == parsed.file_id and theirs.version != parsed.version:
             return parsed.version > theirs.version
-    return ts > best[0]
+    return (ts, _tiebreak(o)) > (best[0], _tiebreak(other))
+
+
+def _tiebreak(o: RemoteObject) -> tuple[bool, str, int, str]:
+    """Two entries written at the same instant: the same winner whatever order the nodes are listed in
+    (content over a delete marker, then by file id and version)."""
+    m = metadata.try_parse(o.meta) if not o.is_delete_marker else "marker"
+    if isinstance(m, str):
+        return (not o.is_delete_marker, "", 0, o.version_id or "")
+    return (True, m.file_id, m.version, o.version_id or "")
 
 
 def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
@@ -195,6 +205,8 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
     entries: list[tuple[str, RemoteObject, ObjectMeta | None]] = []
     skipped: set[str] = set()
     bad: dict[str, str] = {}
+    latest: dict[tuple[str, str], RemoteObject] = {}  # (node, key) -> that node's newest entry
+    copies: dict[tuple[str, str | None], RemoteObject] = {}  # (node, S3 version id) -> entry
     for node, objs in listings.items():
         for o in objs:
             if o.key.startswith(keys.RESERVED_PREFIX + "/"):
@@ -220,6 +232,9 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
                     continue
                 parsed = got
             entries.append((node, o, parsed))
+            copies[(node, o.version_id)] = o
+            if o.is_latest:
+                latest[(node, o.key)] = o
             best = newest.get(o.key)
             if best is None or _later(o, parsed, _ts(o), best):
                 newest[o.key] = (_ts(o), node, o)
@@ -258,7 +273,15 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
     for f in files.values():
         if f.deleted:
             f.path = f.current.key
-    return Scan(files, sorted(listings), failed, sorted(skipped), bad)
+    live = [(f.path, f.file_id, f.current.number, f.current.replicas) for f in files.values() if not f.deleted]
+    return Scan(files, sorted(listings), failed, sorted(skipped), bad, converge.find(live, latest, copies))
+
+
+def _bring_in_line(pool: Pool, s: Scan) -> None:
+    """Holders whose newest entry is not the current version get it restated (see ``converge``); a
+    share's keys never rewrite the owner's objects, the owner's agent does it."""
+    if s.disagree and not pool.cfg.is_share:
+        converge.restate(pool, s.disagree)
 
 
 def _node_time(o: RemoteObject) -> float:
@@ -337,6 +360,7 @@ def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -
     for f in s.files.values():
         _apply_file(pool, f, s.scanned)
     pool.catalog.mark_filled()
+    _bring_in_line(pool, s)
     return s
 
 
@@ -351,6 +375,7 @@ def refresh(pool: Pool, prefix: str = "", *, failed: dict[str, str] | None = Non
     prefix_dir = keys.normalize_dir(prefix) if prefix else ""
     s = scan(pool, prefix_dir)
     changes = _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
+    _bring_in_line(pool, s)
     if not s.failed:
         pool.catalog.mark_filled()
     if failed is not None:  # the nodes that could not be read, for the caller to name
@@ -392,7 +417,9 @@ def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ())
     known = [f for f in (pool.catalog.get(p) for p in sorted(want_paths)) if f is not None]
     for folder in sorted(want_folders):
         known.extend(pool.catalog.walk(folder))
-    return _merge(pool, s, known)
+    changes = _merge(pool, s, known)
+    _bring_in_line(pool, s)
+    return changes
 
 
 def _merge(pool: Pool, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]:

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import urllib3
 
+from sync_agent import metadata
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import IntegrityError, NodeError, NoReplicaError, ObjectMissingError
 from sync_agent.minio_server import pid_alive
-from sync_agent.node_client import map_error
+from sync_agent.node_client import RemoteObject, map_error
 from sync_agent.placement import read_order
 from sync_agent.transfer import PART_SIZE, Digest, RateLimiter, etag_fits
 from sync_agent.writer import object_meta, undo_stray_versions
@@ -70,6 +71,7 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
     intent = cat.add_intent("replicate", v.key, file_id, v.number, nodes=[dest], owner=os.getpid())
     errors = []
     try:
+        before = _newest_entry(pool, dest, v.key)
         for src in sources:
             try:
                 resp = pool.client(src).get(v.key, v.replicas_version(src))
@@ -100,6 +102,8 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                 raise IntegrityError(f"Node '{dest}' stored '{v.key}' with an unexpected ETag ({etag}); the copy "
                                      "was removed.", paths=[v.key])
             cat.add_replica(file_id, v.number, dest, vid)
+            if before is not None and _stays_on_top(pool, before, file_id, v.number):
+                _put_back(pool, dest, before, etag)
             cat.remove_intent(intent)
             return vid
         raise NoReplicaError(f"Could not copy '{v.key}' from any node: {'; '.join(errors)}", paths=[v.key])
@@ -108,6 +112,41 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                 undo_stray_versions(pool, v.key, file_id, v.number, [dest]):
             cat.remove_intent(intent)
         raise
+
+
+def _newest_entry(pool: Pool, node: str, key: str) -> RemoteObject | None:
+    """What ``node`` reports as newest at ``key`` (a delete marker included), before a copy goes on top."""
+    for o in pool.client(node).list(key, versions=True):
+        if o.key == key and o.is_latest:
+            return o
+    return None
+
+
+def _stays_on_top(pool: Pool, before: RemoteObject, file_id: str, number: int) -> bool:
+    """Whether what a node reported as newest must stay newest after an older version was copied there.
+
+    A copy is always the newest entry on its node, but a copy of an old version (a drain moves every
+    version; a repair may act on a catalog a write just overtook) must not become that node's newest:
+    readers asking the node would get the old content. Only a copy of the file's current version may
+    sit above what was there, and never above a later version of the same file."""
+    if before.is_delete_marker:
+        return True  # a drain of a deleted file's history: the key stays deleted on this node too
+    m = metadata.try_parse(before.meta)
+    if not isinstance(m, str) and m.file_id == file_id:
+        return m.version > number
+    f = pool.catalog.get_by_id(file_id)
+    return f is None or f.deleted or f.version != number
+
+
+def _put_back(pool: Pool, node: str, before: RemoteObject, above: str) -> None:
+    client = pool.client(node)
+    try:
+        if before.is_delete_marker:
+            client.delete(before.key)
+        else:
+            client.copy_if(before.key, before.version_id, before.meta, if_match=above)
+    except NodeError as e:  # the copy is made and verified; the next refresh brings the node in line
+        log.info("could not put the newest entry of '%s' back on top on %s: %s", before.key, node, e.message)
 
 
 def trim_replica(pool: Pool, file_id: str, v: VersionInfo, node: str) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from sync_agent import keys, metadata, multipart
 from sync_agent.catalog.store import FileInfo
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PARALLEL_PARTS = 4
+T = TypeVar("T")
 
 
 def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
@@ -91,10 +92,11 @@ class _Upload:
 
 
 def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None, *,
-                  want: int | None = None, etags: dict[str, str] | None = None, gate: _Gate | None = None
-                  ) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
+                  want: int | None = None, etags: dict[str, str] | None = None, gate: _Gate | None = None,
+                  expect: _Expect | None = None) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
     """Write to the first ``want`` (default R) nodes of ``order`` that succeed; returns (node -> version id,
-    node -> error). ``etags`` collects each copy's ETag (seeded with copies already made)."""
+    node -> error). ``etags`` collects each copy's ETag (seeded with copies already made). With ``expect``
+    every one-request copy is itself a compare-and-swap (see ``_Expect``)."""
     key, digest, meta, opener = up.key, up.digest, up.meta, up.opener
     want = pool.cfg.replicas if want is None else want
     written: dict[str, str | None] = {}
@@ -125,7 +127,11 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
             elif up.body is not None:  # one request, on the fast path where the node has it
                 if control is not None:
                     control.checkpoint()  # paused or cancelled: before the request, as a streamed upload would
-                version_id, etag = client.put_if(key, up.body, meta, if_match=False)
+                body = up.body
+                if expect is None:
+                    version_id, etag = client.put_if(key, body, meta, if_match=False)
+                else:
+                    version_id, etag = expect.write(node, lambda c: client.put_if(key, body, meta, if_match=c))
                 if control is not None:
                     control.advance(len(up.body))
             else:
@@ -287,18 +293,19 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
         control.total = digest.size * min(pool.cfg.replicas, len(order))
     written: dict[str, str | None] = {}
     etags: dict[str, str] = {}
+    expect = _Expect(pool, key, up.file_id, up.number, existing)
     try:
         if digest.parts <= 1 and digest.size <= SMALL:
             up.body = _read_small(up)
-        first = _arbitrate(pool, up, existing, order, etags) if up.body is not None else {}
+        first = _arbitrate(pool, up, existing, order, etags, expect) if up.body is not None else {}
         written = dict(first)  # undone with the rest if the write fails from here on
         gate = None
         resumable = source is not None and digest.parts > 1  # the multipart path, which the gate guards
-        if resumable and (chosen := _choose_arbiter(pool, key, existing, order)) is not None:
-            gate = _Gate(pool, key, *chosen)
+        if resumable and (chosen := _choose_arbiter(pool, key, existing, order, expect)) is not None:
+            gate = _Gate(pool, key, *chosen, expect)
             order = [gate.arbiter] + [n for n in order if n != gate.arbiter]  # launched first, never raced away
         more, errors = _put_replicas(pool, up, [n for n in order if n not in first], control,
-                                     want=pool.cfg.replicas - len(first), etags=etags, gate=gate)
+                                     want=pool.cfg.replicas - len(first), etags=etags, gate=gate, expect=expect)
         written.update(more)
         lost = next((e for e in errors.values() if isinstance(e, ChangedMeanwhileError)), None)
         if lost is not None:
@@ -320,7 +327,11 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
             if node not in written:
                 multipart.abort(pool.client(node), key, upload_id)
     except ChangedMeanwhileError:
-        cat.remove_intent(up.intent)  # nothing was written
+        if written:  # a later copy found what the arbiter did not: this write is undone everywhere
+            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written)
+            _learn(pool, key)
+        else:
+            cat.remove_intent(up.intent)  # nothing was written
         raise
     except (KeyboardInterrupt, SystemExit):
         raise  # the intent stays: the next upload of this file resumes where this one stopped
@@ -337,53 +348,107 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
 SMALL = PART_SIZE  # files up to this size go up in one request, and can be written conditionally
 
 
-def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list[str]
+def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list[str], expect: _Expect
                     ) -> tuple[str, str | None] | None:
     """The arbiter of a write and the ETag it must still hold there (None: no live object yet).
 
     The arbiter follows from the path alone, the first usable node of its ranking, so two writers agree
     on it whatever each knows: one that has not heard of a file and one about to replace it ask the same
     node (with different views they used to ask different nodes, and both won). When the arbiter holds no
-    copy this writer knows of, it is asked what it has: nothing live means If-None-Match: *; an older
-    version of this same file (it missed a write while down) is replaced with If-Match; anything else was
-    written meanwhile by someone else, and this write becomes the conflict. None: no arbiter answered,
-    and the write goes on unconditionally.
+    copy this writer knows of, it is asked what it has (``_Expect.ask``). None: no arbiter answered, and
+    the write goes on with only the other copies' conditions.
     """
     if not order:
         return None
     arbiter = order[0]
-    current = existing.current if existing is not None else None
-    if existing is None or current is None:
+    if existing is None or existing.current is None:
         return arbiter, None  # a new path: If-None-Match: * asks the node itself, no look first
-    if arbiter in current.ok_nodes():
-        known = current.etag_on(arbiter)
-        if known is not None:
-            return arbiter, known
+    known = expect.guess(arbiter)
+    if known is not None:
+        return arbiter, known
     try:
-        there = pool.client(arbiter).stat(key)
-    except ObjectMissingError:
-        return arbiter, None  # nothing live at the path on the arbiter
+        return arbiter, expect.ask(arbiter)
+    except ChangedMeanwhileError:
+        _learn(pool, key)
+        raise
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return None
-    meta = metadata.try_parse(there.meta)
-    if isinstance(meta, metadata.ObjectMeta) and meta.file_id == existing.id and meta.version <= current.number:
-        return arbiter, there.etag  # our file, at our version or one it missed: replace it if still so
-    raise _lost_race(pool, key, PreconditionFailed(f"'{key}' on node '{arbiter}' is a version this device "
-                                                   "has not seen.", node=arbiter))
 
 
-def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
-    from sync_agent import rebuild
+@dataclass
+class _Expect:
+    """What each copy of a write must find on its node: every one-request copy and every multipart
+    completion is a compare-and-swap, not only the arbiter's.
 
-    try:
-        rebuild.refresh_paths(pool, {key})  # learn what won, so the next decision is informed
-    except PoolDriveError as e:
-        log.info("lost a race for '%s' and could not read what won yet: %s", key, e.message)
+    The arbiter is the first usable node of the path's ranking, so it changes while a node is down: a
+    file created then lives on the next nodes, and the arbiter, once back, holds nothing. A writer that
+    has not heard of that file passes the arbiter with If-None-Match: * but now fails on the node that
+    holds the file, and its write becomes the conflict (undone everywhere) instead of two files at one
+    path. A copy expects the ETag this device knows on that node (If-Match), else nothing live
+    (If-None-Match: *); when that is refused, the node is asked what it holds (``ask``) and the copy is
+    tried once more on what it says, so a stale catalog costs one look, never a false conflict.
+    """
+
+    pool: Pool
+    key: str
+    file_id: str
+    number: int
+    existing: FileInfo | None
+
+    def guess(self, node: str) -> str | None:
+        current = self.existing.current if self.existing is not None else None
+        return current.etag_on(node) if current is not None and node in current.ok_nodes() else None
+
+    def ask(self, node: str) -> str | None:
+        """What the write must replace on ``node``: None when nothing is live there; the ETag of what is
+        there when this device has already seen it and knows better (an older version of this file, or a
+        file since moved or deleted whose delete the node missed while down: a stale node). Anything else
+        was written by someone this device has not heard of: ``ChangedMeanwhileError``. ``NodeError``
+        passes."""
+        try:
+            there = self.pool.client(node).stat(self.key)
+        except ObjectMissingError:
+            return None
+        meta = metadata.try_parse(there.meta)
+        if isinstance(meta, metadata.ObjectMeta) and (
+                (meta.file_id == self.file_id and meta.version < self.number)
+                or self.pool.catalog.knows(meta.file_id, meta.version, meta.sha256)):
+            return there.etag
+        raise _changed_meanwhile(self.key)
+
+    def write(self, node: str, attempt: Callable[[str | None], T]) -> T:
+        """``attempt(condition)`` on ``node``: first on what this device knows, then on what the node says."""
+        try:
+            return attempt(self.guess(node))
+        except PreconditionFailed:
+            log.info("'%s' on %s is not what this device knew; asking the node", self.key, node)
+        try:
+            return attempt(self.ask(node))
+        except PreconditionFailed as e:
+            raise _changed_meanwhile(self.key) from e
+
+
+def _changed_meanwhile(key: str) -> ChangedMeanwhileError:
     return ChangedMeanwhileError(
         f"'{key}' was changed on the pool by another device while this version was being saved; "
         "nothing was overwritten. The sync agent keeps yours as a conflicted copy; with 'pooldrive put', "
         "run it again to replace the newer version.", paths=[key])
+
+
+def _learn(pool: Pool, key: str) -> None:
+    """After a lost race: read what won, so the next decision is informed."""
+    from sync_agent import rebuild
+
+    try:
+        rebuild.refresh_paths(pool, {key})
+    except PoolDriveError as e:
+        log.info("lost a race for '%s' and could not read what won yet: %s", key, e.message)
+
+
+def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
+    _learn(pool, key)
+    return _changed_meanwhile(key)
 
 
 class _Gate:
@@ -392,8 +457,8 @@ class _Gate:
     one gets past the arbiter; the other aborts every upload it made. An arbiter that fails for another
     reason releases the others unconditionally, as for small files."""
 
-    def __init__(self, pool: Pool, key: str, arbiter: str, expected: str | None) -> None:
-        self.pool, self.key, self.arbiter, self.expected = pool, key, arbiter, expected
+    def __init__(self, pool: Pool, key: str, arbiter: str, expected: str | None, expect: _Expect) -> None:
+        self.pool, self.key, self.arbiter, self.expected, self.expect = pool, key, arbiter, expected, expect
         self._settled = threading.Event()
         self.lost: ChangedMeanwhileError | None = None
 
@@ -417,23 +482,28 @@ class _Gate:
             if self.lost is not None:
                 multipart.abort(client, self.key, upload_id)
                 raise self.lost
-            return client.complete_upload(self.key, upload_id, etags)
+            try:
+                return self.expect.write(node, lambda c: client.complete_upload(self.key, upload_id, etags,
+                                                                                if_match=c))
+            except ChangedMeanwhileError:
+                multipart.abort(client, self.key, upload_id)
+                raise
 
         return finish
 
 
 def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[str],
-               etags: dict[str, str]) -> dict[str, str | None]:
+               etags: dict[str, str], expect: _Expect) -> dict[str, str | None]:
     """Two devices writing one path at once: exactly one wins, the other finds out.
 
     The first copy goes to one node, the arbiter, with a compare-and-swap: If-None-Match: * when this
     device knows no live file at the path, else If-Match: the ETag of the version it is replacing, on a
     node that holds that version. Writers that saw the same state pick the same arbiter, so only one of
     them gets past it; the other gets ``ChangedMeanwhileError`` (after its catalog learned the newer
-    version), and the sync agent turns that into a conflicted copy. The other copies follow unconditionally.
-    Returns the arbiter's copy ({} when no arbiter answered: the write goes on unconditionally).
+    version), and the sync agent turns that into a conflicted copy. The other copies follow, each with its
+    own condition (``_Expect``). Returns the arbiter's copy ({} when no arbiter answered).
     """
-    chosen = _choose_arbiter(pool, up.key, existing, order)
+    chosen = _choose_arbiter(pool, up.key, existing, order, expect)
     if chosen is None:
         return {}
     arbiter, expected = chosen

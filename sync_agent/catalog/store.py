@@ -383,6 +383,11 @@ class Catalog:
         rows = self.m.Version.select().where(self.m.Version.file == file_id).order_by(self.m.Version.number.desc())
         return [self._version_info(v) for v in rows]
 
+    def knows(self, file_id: str, number: int, sha256: str) -> bool:
+        """Whether this catalog has seen version ``number`` of file ``file_id`` with this content."""
+        row = self._version_row(file_id, number)
+        return row is not None and row.sha256 == sha256
+
     def version(self, path: str, number: int) -> VersionInfo:
         for v in self.versions(path):
             if v.number == number:

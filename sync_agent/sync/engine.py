@@ -192,9 +192,9 @@ class SyncEngine:
             self.allow_deletes = False
         if any(s.action == Action.DELETE_REMOTE for s in plan.deletes):
             self.state.set_setting("recent_deletes", list(self._recent_deletes))
-        self.activity.last_sync = time.time()
         if dirty is None or len(plan.transfers) + len(plan.records) > BIG_PASS:
             memory.give_back()
+        self.activity.last_sync = time.time()  # with the state just below: a status never shows one alone
         if self.held:
             self.activity.set_state(AgentState.PAUSED, "waiting for confirmation of a mass delete")
         elif self._failed and not self._succeeded:  # nothing got through: say why, not 'up to date'

@@ -8,9 +8,14 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from sync_agent import rebuild
 from sync_agent.errors import ChangedMeanwhileError
-from tests.sync.conftest import Device
+from sync_agent.placement import write_order
+from sync_agent.replication import copy_replica
+from tests.nodepool import NodePool
+from tests.sync.conftest import Device, make_device
 
 
 def _newest_on_holders(d: Device, path: str) -> set[str | None]:
@@ -150,3 +155,81 @@ def test_simultaneous_large_put_bytes_are_arbitrated_too(devices: tuple[Device, 
     for d in (a, b):
         rebuild.refresh(d.pool)
     assert a.pool.stat("big/blob.bin").id == b.pool.stat("big/blob.bin").id
+
+
+def test_a_device_that_missed_a_file_made_while_the_arbiter_was_down_makes_a_conflict(
+        fault_nodes: NodePool, tmp_path: Path) -> None:
+    """The arbiter is the first usable node of a path's ranking, so it changes while that node is down.
+    Device A creates the file then (it lands on the next nodes). Device B, which has not heard of it,
+    passes the returned arbiter with If-None-Match: * but must fail on a node that holds A's file: its
+    write becomes the conflict, undone everywhere, instead of a second file at the path (seed 37)."""
+    a = make_device(fault_nodes, "arbiter", tmp_path, "laptop")
+    b = make_device(fault_nodes, "arbiter", tmp_path, "desktop")
+    path = "docs/c.txt"
+    arbiter = write_order(path, a.pool.specs(), 2, sorted(a.pool.clients))[0]
+    fault_nodes[arbiter].kill()
+    for d in (a, b):
+        d.pool.refresh_health(max_age=0)
+    a.pool.put_bytes(path, b"laptop, arbiter down")
+    assert arbiter not in a.pool.stat(path).replicas
+    fault_nodes[arbiter].start()
+    for d in (a, b):
+        d.pool.refresh_health(max_age=0)
+        d.pool.refresh_health(max_age=0)
+    with pytest.raises(ChangedMeanwhileError):
+        b.pool.put_bytes(path, b"desktop, never heard of it")
+    assert _newest_on_holders(a, path) == {a.pool.stat(path).sha256}  # B's arbiter copy was undone
+    assert b.pool.stat(path).id == a.pool.stat(path).id  # B learnt A's file: one identity
+    for d in (a, b):
+        rebuild.rebuild(d.pool)
+        assert d.pool.read_bytes(path) == b"laptop, arbiter down"
+        d.close()
+
+
+def test_a_holder_whose_newest_entry_is_an_older_version_is_brought_in_line(devices: tuple[Device, Device]) -> None:
+    """A copy of version 1 put on top of a node that holds version 2 (a repair that acted on an old
+    catalog, an older PoolDrive): every device still takes version 2 as current (the version numbers
+    order one file's versions), and the refresh restates version 2 on top of that node, with version 1
+    kept below it."""
+    a, b = devices
+    path = "agree/x.txt"
+    a.pool.put_bytes(path, b"one")
+    v1 = a.pool.stat(path)
+    a.pool.put_bytes(path, b"two")
+    v2 = a.pool.stat(path)
+    node = sorted(v2.replicas)[0]
+    client = a.pool.client(node)
+    old = next(o for o in client.list(path, versions=True) if o.meta.get("sha256") == v1.sha256) \
+        if node in v1.replicas else None
+    if old is None:  # the node never held version 1: put one there, as another tool would
+        src = a.pool.client(sorted(v1.replicas)[0])
+        old = next(o for o in src.list(path, versions=True) if o.meta.get("sha256") == v1.sha256)
+        client.put_if(path, b"one", old.meta, if_match=False)
+    else:
+        client.copy_if(path, old.version_id, old.meta, if_match=False)
+    assert _newest_on_node(client, path) == v1.sha256  # the node now says version 1
+    rebuild.rebuild(b.pool)
+    assert b.pool.stat(path).sha256 == v2.sha256 and b.pool.read_bytes(path) == b"two"
+    assert _newest_on_node(client, path) == v2.sha256  # restated on top
+    assert {o.meta.get("sha256") for o in client.list(path, versions=True)} >= {v1.sha256, v2.sha256}
+    rebuild.refresh(a.pool)  # a second device finds nothing left to do
+    assert len([o for o in client.list(path, versions=True) if o.meta.get("sha256") == v2.sha256]) == 2
+
+
+def test_a_copy_of_an_old_version_never_becomes_the_nodes_newest(devices: tuple[Device, Device]) -> None:
+    """A drain moves every version of a file; copying version 1 onto a node that holds version 2 must
+    leave version 2 as that node's newest entry."""
+    a, _ = devices
+    path = "agree/drained.txt"
+    a.pool.put_bytes(path, b"first")
+    a.pool.put_bytes(path, b"second")
+    f = a.pool.stat(path)
+    dest = sorted(f.replicas)[0]
+    v1 = next(v for v in a.pool.catalog.versions_by_id(f.id) if v.number != f.version)
+    copy_replica(a.pool, f.id, v1, dest)
+    assert _newest_on_node(a.pool.client(dest), path) == f.sha256
+
+
+def _newest_on_node(client: object, path: str) -> str | None:
+    latest = [o for o in client.list(path, versions=True) if o.key == path and o.is_latest]  # type: ignore[attr-defined]
+    return latest[0].meta.get("sha256") if latest and not latest[0].is_delete_marker else None

@@ -66,7 +66,13 @@ def _concurrently(devs: list[Device], name: str, counter: int, by_put: bool) -> 
     return acked
 
 
-@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("POOLDRIVE_MODEL_SEEDS", "1,2,3").split(",")])
+# CI runs ten seeds, among them every one that ever failed (13, 56: lost content and split nodes, fixed in
+# session 3; 8, 23, 26, 37, 40: holders and devices that disagreed, fixed in session 6). By hand:
+# POOLDRIVE_MODEL_SEEDS=$(seq -s, 1 120)
+SEEDS = "1,2,3,8,13,23,26,37,40,56"
+
+
+@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("POOLDRIVE_MODEL_SEEDS", SEEDS).split(",")])
 def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     a = make_device(fault_nodes, "model", tmp_path, "laptop")
