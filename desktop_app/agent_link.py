@@ -12,8 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.workers import run_async
-from sync_agent.errors import PoolDriveError
-from sync_agent.sync.ipc import AgentClient, AgentNotRunning
+from sync_agent.api import AgentClient, AgentNotRunning, PoolDriveError
 
 
 class AgentLink(QObject):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QAbstractTableModel, QMimeData, QModelIndex, QPersist
 
 from desktop_app.icons import icon
 from desktop_app.node_panel import human
-from sync_agent.catalog.store import DirEntry
+from sync_agent.api import DirEntry
 
 COLUMNS = ["Name", "Size", "Modified", "Copies"]
 BATCH = 2000

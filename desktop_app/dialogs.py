@@ -29,10 +29,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.node_panel import human
 from desktop_app.workers import run_async
-from sync_agent.errors import PoolDriveError
-from sync_agent.pool import Pool
-from sync_agent.sharing import invitation, shares
-from sync_agent.sharing.policy import Mode
+from sync_agent import api
+from sync_agent.api import Pool, PoolDriveError, ShareMode
 
 
 class VersionsDialog(QDialog):
@@ -95,8 +93,8 @@ class ShareDialog(QDialog):
         self.label = QLineEdit()
         self.label.setPlaceholderText("Who is it for? e.g. Anna")
         self.mode = QComboBox()
-        self.mode.addItem("Can view and download", Mode.READ_ONLY)
-        self.mode.addItem("Can also add, change and delete", Mode.READ_WRITE)
+        self.mode.addItem("Can view and download", ShareMode.READ_ONLY)
+        self.mode.addItem("Can also add, change and delete", ShareMode.READ_WRITE)
         self.expiry = QComboBox()
         for text, value in (("1 day", "1d"), ("7 days", "7d"), ("30 days", "30d"), ("1 year", "52w"), ("Never", "")):
             self.expiry.addItem(text, value)
@@ -129,15 +127,15 @@ class ShareDialog(QDialog):
         layout.addWidget(self.buttons)
 
     def make(self) -> None:
-        mode = Mode(self.mode.currentData())  # Qt hands the enum back as its text
+        mode = ShareMode(self.mode.currentData())  # Qt hands the enum back as its text
         value = self.expiry.currentData()
-        expires: timedelta | None = shares.parse_duration(value) if value else None
+        expires: timedelta | None = api.parse_duration(value) if value else None
         label, passphrase = self.label.text().strip(), self.passphrase.text()
         history = self.history.isChecked()
 
         def create() -> str:
-            _, inv = shares.create_share(self.pool, self.folder, mode, expires=expires, label=label, history=history)
-            return invitation.encode(inv, passphrase or None)
+            _, inv = api.create_share(self.pool, self.folder, mode, expires=expires, label=label, history=history)
+            return api.encode_invitation(inv, passphrase or None)
 
         def done(text: str) -> None:
             self.output.setPlainText(text)
@@ -176,14 +174,14 @@ class SharesDialog(QDialog):
         buttons.addWidget(self.extend_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.rows: list[shares.ShareInfo] = []
+        self.rows: list[api.ShareInfo] = []
         self.load()
 
     def load(self) -> None:
-        run_async(lambda: shares.list_shares(self.pool), self._fill,
+        run_async(lambda: api.list_shares(self.pool), self._fill,
                   lambda e: QMessageBox.warning(self, e.title, e.message))
 
-    def _fill(self, rows: list[shares.ShareInfo]) -> None:
+    def _fill(self, rows: list[api.ShareInfo]) -> None:
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, r in enumerate(rows):
@@ -196,7 +194,7 @@ class SharesDialog(QDialog):
         rows = {i.row() for i in self.table.selectedIndexes()}
         for r in rows:
             share_id = self.rows[r].id
-            run_async(lambda s=share_id: shares.revoke_share(self.pool, s), lambda _: self.load(),
+            run_async(lambda s=share_id: api.revoke_share(self.pool, s), lambda _: self.load(),
                       lambda e: QMessageBox.warning(self, e.title, e.message))
 
     def extend(self) -> None:
@@ -205,7 +203,7 @@ class SharesDialog(QDialog):
             if share.mode == "link":
                 QMessageBox.information(self, "Links", "A link cannot be extended: make a new one.")
                 continue
-            run_async(lambda s=share.id: shares.extend_share(self.pool, s, timedelta(days=30)),
+            run_async(lambda s=share.id: api.extend_share(self.pool, s, timedelta(days=30)),
                       lambda _: self.load(), lambda e: QMessageBox.warning(self, e.title, e.message))
 
 
@@ -300,8 +298,8 @@ class AcceptDialog(QDialog):
         raw, passphrase = self.text.toPlainText().strip(), self.passphrase.text() or None
 
         def work() -> str:
-            inv = invitation.decode(raw, passphrase)
-            return shares.accept_invitation(inv).name
+            inv = api.decode_invitation(raw, passphrase)
+            return api.accept_invitation(inv).name
 
         def done(name: str) -> None:
             self.accepted_name = name
@@ -310,7 +308,7 @@ class AcceptDialog(QDialog):
         run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
 
 
-def _mode_text(r: shares.ShareInfo) -> str:
+def _mode_text(r: api.ShareInfo) -> str:
     if r.mode == "link":
         return "download link"
     return ("read-only" if r.mode == "ro" else "read-write") + (", with history" if r.history else "")
@@ -319,7 +317,7 @@ def _mode_text(r: shares.ShareInfo) -> str:
 def ask_trust(parent: QWidget, endpoint: str, fingerprint: str) -> bool:
     """A node with a certificate no known CA signed (a NAS, a self-signed box): show its fingerprint, as SSH
     shows a host key, and let the user pin it. The wizard and Settings → Add node both ask with this."""
-    from sync_agent.tls import pretty_fingerprint
+    from sync_agent.api import pretty_fingerprint
 
     box = QMessageBox(QMessageBox.Icon.Question, "Trust this certificate?",
                       f"{endpoint} presents a certificate that no authority this computer knows has signed. If it "

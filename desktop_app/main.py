@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.agent_link import AgentLink
 from desktop_app.icons import app_icon
-from sync_agent import config, paths
-from sync_agent.errors import PoolDriveError
+from desktop_app.workers import run_async
+from sync_agent import api
+from sync_agent.api import PoolDriveError
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -29,15 +30,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.version:
-        from sync_agent.cli.main import app_version
 
-        print(f"pooldrive-gui {app_version()}")
+        print(f"pooldrive-gui {api.app_version()}")
         return 0
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PoolDrive")
     app.setOrganizationName("PoolDrive")
     os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
-    paths.secure_tree()  # and what an older version left readable
+    api.secure_tree()  # and what an older version left readable
     app.setDesktopFileName("io.pooldrive.PoolDrive")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = QSettings()
     folder = args.folder or Path(str(settings.value("sync_folder", Path.home() / "PoolDrive")))
     try:
-        cfg = config.load_pool(args.pool)
+        cfg = api.load_pool(args.pool)
     except PoolDriveError:
         from desktop_app.wizard import SetupWizard
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.setValue("sync_folder", str(folder))
     from desktop_app.main_window import MainWindow
     from desktop_app.tray import Tray
-    from sync_agent.pool import Pool
+    from sync_agent.api import Pool
 
     try:
         pool = Pool(cfg)
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     link = AgentLink(folder).start()
     window = MainWindow(pool, sync_folder=folder, link=link)
+    run_async(pool.recover, lambda _n: None, lambda _e: None)  # half-done writes: off the GUI thread
     tray = Tray(link, folder, args.pool)
     tray.open_window.connect(lambda: (window.showNormal(), window.raise_(), window.activateWindow()))
     tray.quit_app.connect(app.quit)

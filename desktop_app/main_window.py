@@ -43,15 +43,8 @@ from desktop_app.node_panel import NodePanel
 from desktop_app.sync_panel import SyncPanel
 from desktop_app.transfer_queue import TransferPanel, TransferQueue
 from desktop_app.workers import EngineEvents, run_async
-from sync_agent import keys, rebuild
-from sync_agent.catalog.store import DirEntry
-from sync_agent.errors import PoolDriveError
-from sync_agent.journal import Changes
-from sync_agent.monitor import HealthMonitor
-from sync_agent.pool import Pool
-from sync_agent.resolve import Keep
-from sync_agent.sync.conflicts import Conflict
-from sync_agent.sync.remote_watch import RemoteWatcher
+from sync_agent import api
+from sync_agent.api import Changes, Conflict, DirEntry, HealthMonitor, Keep, Pool, PoolDriveError, RemoteWatcher, keys
 
 
 def emit_drop(event: QDropEvent, target: str, entries_moved: Any, files_dropped: Any) -> None:
@@ -398,7 +391,7 @@ class MainWindow(QMainWindow):
         if self.sync_folder is None:
             self.statusBar().showMessage("No sync folder on this device, so no agent log.", 5000)
             return
-        from sync_agent.sync.state import state_dir_for
+        from sync_agent.api import state_dir_for
 
         log = state_dir_for(self.sync_folder) / "agent.log"
         if not log.exists():
@@ -435,7 +428,7 @@ class MainWindow(QMainWindow):
             settled()
             self.statusBar().showMessage(f"Conflicts not read: {e.message}", 8000)
 
-        run_async(self.pool.conflicts, done, failed)
+        run_async(lambda: api.conflicts(self.pool), done, failed)
 
     def resolve_conflict(self, c: Conflict, keep: Keep) -> None:
         what = "the conflicted copy" if keep == "copy" else "the original"
@@ -453,7 +446,7 @@ class MainWindow(QMainWindow):
             self.load_conflicts()
             self.show_error(e)
 
-        run_async(lambda: self.pool.resolve_conflict(c.copy, keep, seen=c), done, failed)
+        run_async(lambda: api.resolve_conflict(self.pool, c.copy, keep, seen=c), done, failed)
 
     def open_conflict(self, c: Conflict) -> None:
         """Both versions in the user's viewer: the synced files where this device has them, else copies
@@ -604,7 +597,7 @@ class MainWindow(QMainWindow):
 
         def load() -> list[DirEntry]:
             if refresh or fill:  # an incomplete catalog (new device, nodes down) is read again first
-                rebuild.refresh(self.pool)
+                api.refresh_catalog(self.pool)
             return self.pool.list(folder)
 
         if not self.model.rowCount():
@@ -618,7 +611,7 @@ class MainWindow(QMainWindow):
 
     def _apply_remote(self, changes: Changes, _cursor: dict[str, str]) -> None:
         try:  # runs on the watcher's thread
-            rebuild.refresh_paths(self.pool, changes.paths, changes.folders)
+            api.refresh_paths(self.pool, changes.paths, changes.folders)
         except PoolDriveError:
             pass  # a node down: the next change or a refresh (F5) brings it
 
@@ -816,7 +809,7 @@ class MainWindow(QMainWindow):
         entries = [e for e in self.selected() if not e.is_dir]
         if not entries:
             return
-        from sync_agent.sharing.links import file_links
+        from sync_agent.api import file_links
 
         def copied(urls: list[tuple[str, str]]) -> None:
             QGuiApplication.clipboard().setText(urls[0][1])
@@ -840,14 +833,13 @@ class MainWindow(QMainWindow):
         DeletedDialog(self, self.pool, on_restored=self.reload_soon).exec()
 
     def _fill_pools_menu(self) -> None:
-        from sync_agent import config
 
         self.pools_menu.clear()
-        for name in config.list_pools():
+        for name in api.list_pools():
             if name == self.pool.cfg.name:
                 continue
             try:
-                cfg = config.load_pool(name)
+                cfg = api.load_pool(name)
                 label = f"{name}  (shared by {cfg.shared_by})" if cfg.is_share else name
             except PoolDriveError:
                 label = f"{name}  (cannot be read)"

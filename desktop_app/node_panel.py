@@ -6,8 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
-from sync_agent.placement import Health
-from sync_agent.pool import NodeStatus
+from sync_agent.api import Health, NodeStatus
 
 COLOURS = {Health.UP.value: "#2fbf71", Health.DEGRADED.value: "#f0a020", Health.DOWN.value: "#e04040"}
 

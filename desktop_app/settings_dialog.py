@@ -32,12 +32,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.dialogs import ask_trust
 from desktop_app.workers import run_async
-from sync_agent import config, credentials, desktop_integration, node_admin, repair
-from sync_agent.config import NodeConfig, PoolConfig
-from sync_agent.errors import PoolDriveError
-from sync_agent.pool import Pool
-from sync_agent.sync.ignore import IGNORE_FILE
-from sync_agent.sync.ipc import AgentClient
+from sync_agent import api
+from sync_agent.api import IGNORE_FILE, AgentClient, NodeConfig, Pool, PoolConfig, PoolDriveError
 
 
 class SettingsDialog(QDialog):
@@ -106,11 +102,11 @@ class SettingsDialog(QDialog):
         self.drain_progress.show()
         relay = self.drain_progress.relay
 
-        def done(r: repair.Report) -> None:
+        def done(r: api.RepairReport) -> None:
             self.drain_progress.finish(r)
             self._fill_nodes()
 
-        run_async(lambda: repair.drain(self.pool, name, on_progress=relay.progressed.emit), done,
+        run_async(lambda: api.drain(self.pool, name, on_progress=relay.progressed.emit), done,
                   lambda e: (self.drain_progress.close(), QMessageBox.warning(self, e.title, e.message)))
 
     def _fill_nodes(self) -> None:
@@ -137,7 +133,7 @@ class SettingsDialog(QDialog):
             self.new_node = dialog.values()
         name, endpoint, secure, access, secret = self.new_node
         node = NodeConfig(name, endpoint, secure=secure or bool(trusted_sha256), cert_sha256=trusted_sha256)
-        creds = credentials.Credentials(access, secret)
+        creds = api.Credentials(access, secret)
 
         def failed(e: PoolDriveError) -> None:
             check = getattr(e, "check", None)
@@ -151,7 +147,7 @@ class SettingsDialog(QDialog):
             self.pool.use_config(result[0])
             self._nodes_changed()
 
-        run_async(lambda: node_admin.add_node(self.pool.cfg, node, creds), done, failed)
+        run_async(lambda: api.add_node(self.pool.cfg, node, creds), done, failed)
 
     def remove_node(self) -> None:
         rows = {i.row() for i in self.nodes.selectedIndexes()}
@@ -162,11 +158,11 @@ class SettingsDialog(QDialog):
                                 "the other nodes by repair.") != QMessageBox.StandardButton.Yes:
             return
 
-        def done(removal: node_admin.Removal) -> None:
+        def done(removal: api.Removal) -> None:
             self.pool.use_config(removal.cfg)
             self._nodes_changed()
 
-        run_async(lambda: node_admin.remove_node(self.pool, name), done,
+        run_async(lambda: api.remove_node(self.pool, name), done,
                   lambda e: QMessageBox.warning(self, e.title, e.message))
 
     def undrain(self) -> None:
@@ -179,7 +175,7 @@ class SettingsDialog(QDialog):
         def done(_: object) -> None:
             self.nodes.item(row, 4).setText("active")
 
-        run_async(lambda: repair.undrain(self.pool, name), done, lambda e: QMessageBox.warning(self, e.title,
+        run_async(lambda: api.undrain(self.pool, name), done, lambda e: QMessageBox.warning(self, e.title,
                                                                                              e.message))
 
     # --- sync ---------------------------------------------------------------------------------------
@@ -240,13 +236,13 @@ class SettingsDialog(QDialog):
         limits_note.setStyleSheet("color: palette(mid);")
         form.addRow(limits_note)
         self.autostart = QCheckBox("Start PoolDrive when I log in")
-        self.autostart.setChecked(desktop_integration.autostart_enabled())
+        self.autostart.setChecked(api.autostart_enabled())
         self.notify = QCheckBox("Notify me about conflicts and errors")
         self.notify.setChecked(self.settings.value("notifications", "true") == "true")
         form.addRow(self.autostart)
         form.addRow(self.notify)
-        keyring = QLabel("Secrets are kept in the system keyring." if credentials.keyring_available()
-                         else credentials.KEYRING_HELP)
+        keyring = QLabel("Secrets are kept in the system keyring." if api.keyring_available()
+                         else api.KEYRING_HELP)
         keyring.setWordWrap(True)
         form.addRow("Keyring", keyring)
         return w
@@ -267,7 +263,7 @@ class SettingsDialog(QDialog):
             nodes.append(replace(n, weight=weight, zone=self.nodes.item(i, 3).text().strip()))
         if tuple(nodes) != self.pool.cfg.nodes and self.pool.cfg.path is not None:
             cfg = self.pool.cfg.with_nodes(tuple(nodes))
-            config.save_pool(cfg)
+            api.save_pool(cfg)
             self.pool.use_config(cfg)  # new writes are placed by the new weights and zones at once
             self._nodes_changed()
         self.settings.setValue("limit_up", self.up.value())
@@ -280,11 +276,11 @@ class SettingsDialog(QDialog):
             agent = AgentClient(self.sync_folder)  # the agent keeps them across its restarts
             run_async(lambda: agent.set_limits(limits["up"], limits["down"]),
                       on_error=lambda e: QMessageBox.warning(self.parent(), e.title, e.message))
-        if self.autostart.isChecked() != desktop_integration.autostart_enabled():
+        if self.autostart.isChecked() != api.autostart_enabled():
             if self.autostart.isChecked():
-                desktop_integration.autostart_on(self.sync_folder)
+                api.autostart_on(self.sync_folder)
             else:
-                desktop_integration.autostart_off()
+                api.autostart_off()
         if self.sync_folder is not None:
             (self.sync_folder / IGNORE_FILE).write_text(self.ignore.toPlainText()) \
                 if self.ignore.toPlainText().strip() else None
@@ -352,7 +348,7 @@ class DrainProgress(QProgressDialog):
             left = f" (about {max(1, round(eta))} s left)" if eta < 120 else f" (about {eta / 60:.0f} min left)"
         self.setLabelText(f"Moving copies off {self.node}: {done} of {total}{left}")
 
-    def finish(self, report: repair.Report) -> None:
+    def finish(self, report: api.RepairReport) -> None:
         self.setMaximum(1)
         self.setValue(1)
         self.setLabelText(f"{self.node}: {report.copies_made} copies moved"

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop_app.node_panel import human
-from sync_agent.sync.conflicts import Conflict
+from sync_agent.api import Conflict
 
 
 def _table(headers: list[str]) -> QTableWidget:

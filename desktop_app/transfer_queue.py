@@ -24,10 +24,8 @@ from PySide6.QtWidgets import (
 from desktop_app.icons import icon
 from desktop_app.node_panel import human
 from desktop_app.workers import run_async
-from sync_agent import batch
-from sync_agent.errors import PoolDriveError
-from sync_agent.pool import Pool
-from sync_agent.transfer import Cancelled, TransferControl
+from sync_agent import api
+from sync_agent.api import Cancelled, Pool, PoolDriveError, TransferControl
 
 
 @dataclass
@@ -91,12 +89,12 @@ class TransferQueue(QObject):
         if local.is_file():
             return self._add("up", f"{local.name} → /{remote}", lambda c: self.pool.put_file(local, remote, control=c))
         return self._add("up", f"{local.name}/ → /{remote}/",
-                         lambda c: batch.upload(self.pool, local, remote, control=c))
+                         lambda c: api.upload(self.pool, local, remote, control=c))
 
     def download(self, remote: str, local: Path, is_dir: bool = False) -> Job:
         if is_dir:
             return self._add("down", f"/{remote}/ → {local}",
-                             lambda c: batch.download(self.pool, remote, local, control=c))
+                             lambda c: api.download(self.pool, remote, local, control=c))
         return self._add("down", f"/{remote} → {local}", lambda c: self.pool.get_file(remote, local, control=c))
 
     def pause(self, job_id: int) -> None:

@@ -16,14 +16,14 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from desktop_app.agent_link import AgentLink
 from desktop_app.icons import app_icon, icon
-from sync_agent.errors import QuorumError
+from sync_agent.api import IssueKind
 
 STATE_TEXT = {"idle": "Up to date", "syncing": "Syncing…", "paused": "Paused", "error": "Sync problem",
               "offline": "Offline: nodes unreachable", "starting": "Starting…", None: "Sync agent not running"}
 
-# issues worth a desktop notification (matched by the titles the agent gives them; the quorum one is the
-# error class's own title, so the two cannot drift apart again)
-NOTIFY_TITLES = ("Conflict", "Many files deleted", QuorumError.title)
+# issues worth a desktop notification, by kind (titles are for people and may change)
+NOTIFY_KINDS = {IssueKind.CONFLICT, IssueKind.CHANGED_MEANWHILE, IssueKind.MASS_DELETE, IssueKind.QUORUM,
+                IssueKind.FOLDER_MISSING}
 
 
 def tray_state(status: dict[str, Any] | None) -> str:
@@ -67,8 +67,8 @@ class Tray(QObject):
         self.icon.setToolTip(f"PoolDrive: {STATE_TEXT.get(status and status.get('state'), STATE_TEXT[None])}")
         wanted = QSettings("PoolDrive", "PoolDrive").value("notifications", "true") == "true"  # Settings' box
         for issue in (status or {}).get("issues", []):
-            key = f"{issue['path']}:{issue['title']}"
-            if key not in self._notified and issue["title"] in NOTIFY_TITLES:
+            key = f"{issue['path']}:{issue.get('kind')}"
+            if key not in self._notified and issue.get("kind") in NOTIFY_KINDS:
                 self._notified.add(key)
                 if self.available and wanted:
                     self.icon.showMessage(f"PoolDrive: {issue['title']}", issue["message"],
@@ -115,7 +115,7 @@ class Tray(QObject):
         m.addAction(icon("cancel"), "Quit PoolDrive", self.quit_app.emit)
 
     def open_log(self) -> None:
-        from sync_agent.sync.state import state_dir_for
+        from sync_agent.api import state_dir_for
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(state_dir_for(self.folder) / "agent.log")))
 

@@ -24,10 +24,8 @@ from PySide6.QtWidgets import (
 
 from desktop_app.dialogs import ask_trust
 from desktop_app.workers import run_async
-from sync_agent import config, credentials
-from sync_agent.config import NodeConfig, PoolConfig
-from sync_agent.errors import PoolDriveError
-from sync_agent.node_check import NodeCheck, check_node
+from sync_agent import api
+from sync_agent.api import NodeCheck, NodeConfig, PoolConfig, PoolDriveError, check_node
 
 
 class StartPage(QWizardPage):
@@ -41,8 +39,8 @@ class StartPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.own)
         layout.addWidget(self.demo)
-        if not credentials.keyring_available():
-            warn = QLabel(credentials.KEYRING_HELP)
+        if not api.keyring_available():
+            warn = QLabel(api.KEYRING_HELP)
             warn.setWordWrap(True)
             warn.setStyleSheet("color: #b05000;")
             layout.addWidget(warn)
@@ -68,7 +66,7 @@ class NodesPage(QWizardPage):
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.list = QListWidget()
-        self.nodes: list[tuple[NodeConfig, credentials.Credentials]] = []
+        self.nodes: list[tuple[NodeConfig, api.Credentials]] = []
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("Address", self.endpoint)
@@ -94,7 +92,7 @@ class NodesPage(QWizardPage):
         except PoolDriveError as e:
             self.show_result(NodeCheck(False, e.title, e.message))
             return
-        creds = credentials.Credentials(self.access.text().strip(), self.secret.text())
+        creds = api.Credentials(self.access.text().strip(), self.secret.text())
         self.test.setEnabled(False)
         self.result.setText(f"Checking {node.url}…")
 
@@ -176,7 +174,7 @@ class SetupWizard(QWizard):
     def accept(self) -> None:
         replicas = self.finish_page.replicas.value()
         if self.start.demo.isChecked():  # starting four MinIO processes takes a moment: not on the GUI thread
-            from sync_agent.devpool import DevPool
+            from sync_agent.api import DevPool
 
             self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
             self.finish_page.setSubTitle("Starting the demo pool…")
@@ -186,9 +184,9 @@ class SetupWizard(QWizard):
             cfg = PoolConfig(name="home", bucket="pooldrive", replicas=replicas,
                              nodes=tuple(n for n, _ in self.nodes_page.nodes))
             for node, creds in self.nodes_page.nodes:
-                credentials.store_in_keyring(cfg.name, node.name, creds)
-            config.save_pool(cfg)
-            cfg = config.load_pool(cfg.name)
+                api.store_in_keyring(cfg.name, node.name, creds)
+            api.save_pool(cfg)
+            cfg = api.load_pool(cfg.name)
         except PoolDriveError as e:
             self._failed(e)
             return
@@ -202,7 +200,7 @@ class SetupWizard(QWizard):
         self.button(QWizard.WizardButton.FinishButton).setEnabled(False)
 
         def prepare() -> None:
-            from sync_agent.pool import Pool
+            from sync_agent.api import Pool
 
             with Pool(cfg) as pool:
                 errors = pool.init_buckets()
@@ -215,10 +213,9 @@ class SetupWizard(QWizard):
 
                 start_agent(folder, cfg.name)
             if autostart:
-                from sync_agent import desktop_integration
 
                 try:
-                    desktop_integration.autostart_on(folder)
+                    api.autostart_on(folder)
                 except (OSError, PoolDriveError):
                     pass  # syncing works; only the start at login is missing (Settings can retry)
 

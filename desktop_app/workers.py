@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.api import PoolDriveError
 
 log = logging.getLogger(__name__)
 

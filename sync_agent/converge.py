@@ -29,7 +29,7 @@ from sync_agent.errors import NodeError, PreconditionFailed
 from sync_agent.node_client import RemoteObject
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def find(live: Iterable[tuple[str, str, int, Mapping[str, str | None]]],
     return out
 
 
-def restate(pool: Pool, found: list[Disagreement]) -> int:
+def restate(pool: PoolView, found: list[Disagreement]) -> int:
     """Put each holder's own copy of the current version back on top; returns how many were restated."""
     done = 0
     for d in found:

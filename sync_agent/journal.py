@@ -36,7 +36,7 @@ from sync_agent import keys
 from sync_agent.errors import NodeError, NodeUnreachableError, PoolDriveError
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def entry_time(key: str) -> int | None:
 
 
 class Journal:
-    def __init__(self, pool: Pool, coalesce: float = 0.2) -> None:
+    def __init__(self, pool: PoolView, coalesce: float = 0.2) -> None:
         self.pool = pool
         self.coalesce = coalesce
         self.writer = secrets.token_hex(6)  # this process; its own entries are skipped when reading

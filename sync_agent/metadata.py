@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 
 _FILE_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -74,3 +75,14 @@ def try_parse(meta: dict[str, str]) -> ObjectMeta | str:
         return parse(meta)
     except BadMetadata as e:
         return str(e)
+
+
+def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
+                written: float | None = None) -> dict[str, str]:
+    """What every replica carries so the catalog can be rebuilt from the nodes alone.
+
+    ``written`` is when this version was created; copies made later (repair, rebalance) keep it, so the
+    newest version of a key is known whatever order the nodes received their copies in.
+    """
+    return {"sha256": sha256, "size": str(size), "mtime": f"{mtime:.6f}", "file-id": file_id,
+            "version": str(number), "written": f"{time.time() if written is None else written:.6f}"}

@@ -10,21 +10,20 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from sync_agent import keys
+from sync_agent import keys, metadata
 from sync_agent.catalog.store import FileInfo, VersionInfo
 from sync_agent.errors import AlreadyExistsError, NodeError, NotFoundError, QuorumError
-from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
 
 
-def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: int
+def _server_copy(pool: PoolView, info: FileInfo, v: VersionInfo, dst: str, number: int
                  ) -> dict[str, str | None]:
     """Copy version ``v`` of ``info`` to key ``dst`` as version ``number`` on every node that holds it."""
-    meta = object_meta(info.id, number, v.sha256, v.size, v.mtime)
+    meta = metadata.object_meta(info.id, number, v.sha256, v.size, v.mtime)
     written: dict[str, str | None] = {}
     errors: list[str] = []
     for node in v.ok_nodes():
@@ -51,7 +50,7 @@ def _server_copy(pool: Pool, info: FileInfo, v: VersionInfo, dst: str, number: i
     return written
 
 
-def _delete_markers(pool: Pool, key: str, nodes: list[str]) -> list[str]:
+def _delete_markers(pool: PoolView, key: str, nodes: list[str]) -> list[str]:
     """Put a delete marker on ``key`` on each node; returns the nodes that failed."""
     failed = []
     for node in nodes:
@@ -63,12 +62,12 @@ def _delete_markers(pool: Pool, key: str, nodes: list[str]) -> list[str]:
     return failed
 
 
-def _remember_pending_delete(pool: Pool, info: FileInfo, key: str, nodes: list[str]) -> None:
+def _remember_pending_delete(pool: PoolView, info: FileInfo, key: str, nodes: list[str]) -> None:
     if nodes:
         pool.catalog.add_intent("delete", key, info.id, info.version, nodes=nodes, owner=0)
 
 
-def retry_pending_deletes(pool: Pool) -> int:
+def retry_pending_deletes(pool: PoolView) -> int:
     """Apply delete markers that could not be placed because a node was down; returns how many remain."""
     remaining = 0
     for intent in pool.catalog.intents("delete"):
@@ -86,7 +85,7 @@ def retry_pending_deletes(pool: Pool) -> int:
     return remaining
 
 
-def _move_file(pool: Pool, info: FileInfo, dst: str) -> None:
+def _move_file(pool: PoolView, info: FileInfo, dst: str) -> None:
     assert info.current is not None
     pool.journal.expect([info.path, dst])
     _, number = pool.catalog.file_id_for(info.path)
@@ -97,7 +96,7 @@ def _move_file(pool: Pool, info: FileInfo, dst: str) -> None:
     _remember_pending_delete(pool, info, info.path, failed)
 
 
-def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str]:
+def move(pool: PoolView, src: str, dst: str, *, overwrite: bool = False) -> list[str]:
     """Move a file or a folder; returns the new paths of the files moved."""
     src_key = keys.normalize(src)
     dst_key = keys.normalize(dst)
@@ -133,7 +132,7 @@ def move(pool: Pool, src: str, dst: str, *, overwrite: bool = False) -> list[str
     return moved
 
 
-def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
+def delete(pool: PoolView, remote: str, *, recursive: bool = False) -> list[str]:
     """Delete a file (or, with ``recursive``, a folder); versions stay restorable. Returns what went."""
     key = keys.normalize(remote)
     pool.check_writable(key)
@@ -161,7 +160,7 @@ def delete(pool: Pool, remote: str, *, recursive: bool = False) -> list[str]:
     return gone
 
 
-def restore(pool: Pool, remote: str, number: int) -> FileInfo:
+def restore(pool: PoolView, remote: str, number: int) -> FileInfo:
     """Make version ``number`` the current one again (also brings a deleted file back)."""
     key = keys.normalize(remote)
     pool.check_writable(key)

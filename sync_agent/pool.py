@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sync_agent import config, credentials, keys, namespace, paths, reader, resolve, writer
+from sync_agent import config, credentials, keys, namespace, paths, reader, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
 from sync_agent.config import PoolConfig
 from sync_agent.errors import (
@@ -30,7 +30,6 @@ from sync_agent.health import HealthBook
 from sync_agent.journal import Journal
 from sync_agent.node_client import Capacity, NodeClient, Timeouts
 from sync_agent.placement import Health, NodeSpec
-from sync_agent.sync.conflicts import Conflict
 from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
 
 log = logging.getLogger(__name__)
@@ -72,7 +71,6 @@ class Pool:
             self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
                                               timeouts, scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
         self.journal = Journal(self)
-        writer.recover_intents(self)
 
     def use_config(self, cfg: PoolConfig) -> None:
         """Go on with a changed node list (a node added or removed while the app runs): clients for new
@@ -90,6 +88,12 @@ class Pool:
             self.health.forget(name)
         self.cfg = cfg
         self._probed_at = 0.0
+
+    def recover(self) -> int:
+        """Undo the writes a killed process left half-done on the nodes (their intents in this catalog);
+        returns how many. Network I/O: the command line runs it when it opens a pool, the agent before its
+        first pass, the window on a worker thread, never in a constructor."""
+        return writer.recover_intents(self)
 
     @classmethod
     def open(cls, name_or_path: str | None = None, **kw: object) -> Pool:
@@ -284,12 +288,3 @@ class Pool:
 
     def restore(self, remote: str, number: int) -> FileInfo:
         return namespace.restore(self, remote, number)
-
-    def conflicts(self) -> builtins.list[Conflict]:
-        """Conflicted copies on the pool, newest first (see ``resolve``)."""
-        return resolve.conflicts(self)
-
-    def resolve_conflict(self, copy: str, keep: resolve.Keep, *, seen: Conflict | None = None) -> Conflict:
-        """Keep the original or the conflicted copy ``copy``; the other side stays restorable. ``seen``: the
-        conflict as listed (refused if either side changed since)."""
-        return resolve.resolve(self, keys.normalize(copy), keep, seen=seen)

@@ -42,12 +42,12 @@ from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 
 log = logging.getLogger(__name__)
 
-def resolve_version(pool: Pool, remote: str, version: int | None) -> tuple[str, VersionInfo]:
+def resolve_version(pool: PoolView, remote: str, version: int | None) -> tuple[str, VersionInfo]:
     key = keys.normalize(remote)
     if version is None:
         info = pool.catalog.require(key)
@@ -136,7 +136,7 @@ class _Direct:
         self.resp.release_conn()
 
 
-def _get(pool: Pool, node: str, v: VersionInfo, offset: int) -> Body:
+def _get(pool: PoolView, node: str, v: VersionInfo, offset: int) -> Body:
     client = pool.client(node)
     with pool.health.request(node):
         t = time.monotonic()
@@ -159,7 +159,7 @@ def hedge_delay(latency: float) -> float:
     return max(0.25, 4 * latency)
 
 
-def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
+def _open_hedged(pool: PoolView, v: VersionInfo, remaining: list[str], offset: int,
                  on_error: Callable[[str, NodeError], None], no_hedge: set[str] = frozenset()  # type: ignore[assignment]
                  ) -> tuple[str, Body] | None:
     """Ask the best replica; when it is slower than usual to answer, ask the next one too, and take
@@ -199,7 +199,7 @@ def _open_hedged(pool: Pool, v: VersionInfo, remaining: list[str], offset: int,
 class _Attempts:
     """The replicas still worth trying for one read, and why the others failed."""
 
-    def __init__(self, pool: Pool, path: str, v: VersionInfo) -> None:
+    def __init__(self, pool: PoolView, path: str, v: VersionInfo) -> None:
         self.pool, self.path, self.v = pool, path, v
         self.remaining = read_order(pool.health.views(v.ok_nodes()), v.size)
         self.errors: list[str] = []
@@ -295,7 +295,7 @@ class _Attempts:
                               paths=[self.path])
 
 
-def _fetch(pool: Pool, tries: _Attempts, out: BinaryIO, sha: hashlib._Hash, offset: int,
+def _fetch(pool: PoolView, tries: _Attempts, out: BinaryIO, sha: hashlib._Hash, offset: int,
            control: TransferControl | None) -> hashlib._Hash:
     """Fill ``out`` from ``offset`` to the end of the version, replica after replica, until the whole
     matches its SHA-256; returns the finished hash. Each replica continues where the last one stopped."""
@@ -330,7 +330,7 @@ class _FellBehind(Exception):
     """The replica being read sends so slowly that another will finish the rest sooner (not a fault)."""
 
 
-def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: Body, out: BinaryIO,
+def _stream_body(pool: PoolView, node: str, v: VersionInfo, resp: Body, out: BinaryIO,
                  sha: hashlib._Hash, offset: int, control: TransferControl | None,
                  elsewhere: Callable[[int], float | None] | None = None) -> int:
     """Append the response's bytes to ``out``; returns the new offset.
@@ -377,7 +377,7 @@ def _stream_body(pool: Pool, node: str, v: VersionInfo, resp: Body, out: BinaryI
     return offset
 
 
-def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: NodeError) -> None:
+def _mark_bad_replica(pool: PoolView, path: str, v: VersionInfo, node: str, err: NodeError) -> None:
     """An answer about the object itself (gone, or refused as bit-rotten by the node) marks that replica."""
     if isinstance(err, PreconditionFailed):
         return  # a newer object at the key (a current-only share): the catalog is behind, the copy is fine
@@ -387,7 +387,7 @@ def _mark_bad_replica(pool: Pool, path: str, v: VersionInfo, node: str, err: Nod
         pool.mark_corrupt(path, v.number, node)
 
 
-def download_version(pool: Pool, v: VersionInfo, dest: Path, control: TransferControl | None = None,
+def download_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferControl | None = None,
                      path_for_errors: str = "", *, durable: bool = False) -> Path:
     """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica.
 
@@ -453,7 +453,7 @@ def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
     return dest
 
 
-def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = None,
+def read_file(pool: PoolView, remote: str, local: Path, *, version: int | None = None,
               control: TransferControl | None = None) -> Path:
     key, v = resolve_version(pool, remote, version)
     if local.is_dir():
@@ -461,7 +461,7 @@ def read_file(pool: Pool, remote: str, local: Path, *, version: int | None = Non
     return download_version(pool, v, local, control, key)
 
 
-def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
+def read_bytes(pool: PoolView, remote: str, version: int | None = None) -> bytes:
     key, v = resolve_version(pool, remote, version)
     tries = _Attempts(pool, key, v)
     out = io.BytesIO()
@@ -470,7 +470,7 @@ def read_bytes(pool: Pool, remote: str, version: int | None = None) -> bytes:
     return out.getvalue()
 
 
-def read_order_for(pool: Pool, remote: str) -> list[str]:
+def read_order_for(pool: PoolView, remote: str) -> list[str]:
     """The replicas of a file's current version in the order a read would try them now."""
     _, v = resolve_version(pool, remote, None)
     return read_order(pool.health.views(v.ok_nodes()), v.size)

@@ -22,11 +22,10 @@ from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.metadata import ObjectMeta
 from sync_agent.node_client import RemoteObject
 from sync_agent.transfer import drain_hash
-from sync_agent.writer import object_meta
 
 if TYPE_CHECKING:
     from sync_agent.catalog.store import FileInfo
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def _tiebreak(o: RemoteObject) -> tuple[bool, str, int, str]:
     return (True, m.file_id, m.version, o.version_id or "")
 
 
-def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
+def _adopt(pool: PoolView, node: str, o: RemoteObject) -> RemoteObject | None:
     """Give an object written by another S3 tool our metadata (server-side copy); None if it vanished."""
     client = pool.client(node)
     try:
@@ -122,7 +121,7 @@ def _adopt(pool: Pool, node: str, o: RemoteObject) -> RemoteObject | None:
         # the same bytes at the same key on several nodes (a tool that wrote each node) are one file
         file_id = uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive:{o.key}:{sha}").hex
         mtime = _ts(o)
-        meta = object_meta(file_id, 1, sha, size, mtime, written=mtime)
+        meta = metadata.object_meta(file_id, 1, sha, size, mtime, written=mtime)
         vid = client.copy(o.key, o.key, meta, src_version=o.version_id)
         client.delete(o.key, o.version_id)  # the copy replaces it; keep one entry per version
         return client.stat(o.key, vid)
@@ -149,7 +148,7 @@ def _group(paths: set[str], folders: set[str]) -> list[tuple[str, bool | str]]:
     return out
 
 
-def _list_targets(pool: Pool, targets: list[tuple[str, bool | str]],
+def _list_targets(pool: PoolView, targets: list[tuple[str, bool | str]],
                   progress: Callable[[str, int], None] | None = None
                   ) -> tuple[dict[str, list[RemoteObject]], dict[str, str]]:
     """List every reachable node: each target is (prefix, how): True keeps only that very key, False lists
@@ -186,7 +185,7 @@ def _derived_id(key: str, file_id: str, number: int) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"pooldrive-twin:{key}:{file_id}:{number}").hex
 
 
-def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
+def scan(pool: PoolView, prefix: str = "", *, adopt: bool = True,
          progress: Callable[[str, int], None] | None = None,
          targets: list[tuple[str, bool | str]] | None = None) -> Scan:
     """List the nodes (versions and delete markers, with metadata) and work out the truth.
@@ -199,7 +198,7 @@ def scan(pool: Pool, prefix: str = "", *, adopt: bool = True,
     return _work_out(pool, listings, failed, adopt)
 
 
-def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[str, str],
+def _work_out(pool: PoolView, listings: dict[str, list[RemoteObject]], failed: dict[str, str],
               adopt: bool) -> Scan:
     newest: dict[str, tuple[float, str, RemoteObject]] = {}  # key -> newest entry anywhere
     entries: list[tuple[str, RemoteObject, ObjectMeta | None]] = []
@@ -277,7 +276,7 @@ def _work_out(pool: Pool, listings: dict[str, list[RemoteObject]], failed: dict[
     return Scan(files, sorted(listings), failed, sorted(skipped), bad, converge.find(live, latest, copies))
 
 
-def _bring_in_line(pool: Pool, s: Scan) -> None:
+def _bring_in_line(pool: PoolView, s: Scan) -> None:
     """Holders whose newest entry is not the current version get it restated (see ``converge``); a
     share's keys never rewrite the owner's objects, the owner's agent does it."""
     if s.disagree and not pool.cfg.is_share:
@@ -289,7 +288,7 @@ def _node_time(o: RemoteObject) -> float:
     return (o.last_modified or EPOCH).timestamp()
 
 
-def _assign_live_paths(pool: Pool, files: dict[str, FileState], newest: dict[str, tuple[float, str, RemoteObject]],
+def _assign_live_paths(pool: PoolView, files: dict[str, FileState], newest: dict[str, tuple[float, str, RemoteObject]],
                        bad: dict[str, str],
                        strays: dict[tuple[str, str, int], list[tuple[str, RemoteObject, ObjectMeta]]]) -> None:
     """Which key each file lives at now. The rule that keeps other writers in their scope:
@@ -333,7 +332,7 @@ def _assign_live_paths(pool: Pool, files: dict[str, FileState], newest: dict[str
         f.deleted, f.path, f.live_number = False, winner[0], winner[1]
 
 
-def _apply_file(pool: Pool, f: FileState, scanned: list[str]) -> None:
+def _apply_file(pool: PoolView, f: FileState, scanned: list[str]) -> None:
     cat = pool.catalog
     current = f.current.number
     with cat.atomic():
@@ -347,7 +346,7 @@ def _apply_file(pool: Pool, f: FileState, scanned: list[str]) -> None:
             cat.mark_deleted(f.path)
 
 
-def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -> Scan:
+def rebuild(pool: PoolView, *, progress: Callable[[str, int], None] | None = None) -> Scan:
     """Throw the catalog away and recreate it from the nodes. Refuses to run with nodes unreachable."""
     s = scan(pool, keys.normalize_dir(pool.cfg.prefix) if pool.cfg.prefix else "", progress=progress)
     if s.failed:
@@ -364,7 +363,7 @@ def rebuild(pool: Pool, *, progress: Callable[[str, int], None] | None = None) -
     return s
 
 
-def refresh(pool: Pool, prefix: str = "", *, failed: dict[str, str] | None = None) -> list[RemoteChange]:
+def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None = None) -> list[RemoteChange]:
     """Bring this device's catalog in line with the nodes (everything under ``prefix``); returns what
     changed. Nodes that cannot be listed right now keep what the catalog says about them.
 
@@ -383,7 +382,7 @@ def refresh(pool: Pool, prefix: str = "", *, failed: dict[str, str] | None = Non
     return changes
 
 
-def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ()) -> list[RemoteChange]:
+def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] = ()) -> list[RemoteChange]:
     """Refresh just ``paths`` (exact keys) and ``folders`` ('a/b/' prefixes): the cost follows the change.
 
     A file found there that this catalog has live at another path is looked up at that path too, so
@@ -422,7 +421,7 @@ def refresh_paths(pool: Pool, paths: Iterable[str], folders: Iterable[str] = ())
     return changes
 
 
-def _merge(pool: Pool, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]:
+def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]:
     """Apply a scan to the catalog; ``known`` are the catalog's live files the scan covered."""
     cat = pool.catalog
     changes: list[RemoteChange] = []

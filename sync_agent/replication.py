@@ -22,7 +22,7 @@ from sync_agent.minio_server import pid_alive
 from sync_agent.node_client import RemoteObject, map_error
 from sync_agent.placement import read_order
 from sync_agent.transfer import PART_SIZE, Digest, RateLimiter, etag_fits
-from sync_agent.writer import object_meta, undo_stray_versions
+from sync_agent.writer import undo_stray_versions
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -67,7 +67,7 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
     sources = read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
     if not sources:
         raise NoReplicaError(f"No readable copy of '{v.key}' to copy from.", paths=[v.key])
-    meta = object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
+    meta = metadata.object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
     intent = cat.add_intent("replicate", v.key, file_id, v.number, nodes=[dest], owner=os.getpid())
     errors = []
     try:

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from sync_agent import keys
 from sync_agent.errors import ChangedMeanwhileError, NotFoundError
 from sync_agent.sync.conflicts import MARK, Conflict, find, parse
 
@@ -41,6 +42,7 @@ def resolve(pool: Pool, copy: str, keep: Keep, *, seen: Conflict | None = None) 
     """Keep one side of the conflict ``copy`` names; returns the conflict settled. ``seen``: the conflict
     as the user was shown it: if either side changed since, nothing is done and ChangedMeanwhileError says
     so (a version from another device is never overwritten or deleted unseen)."""
+    copy = keys.normalize(copy)
     c = parse(copy)
     if c is None:
         raise NotFoundError(f"'{copy}' is not a conflicted copy.", paths=[copy])

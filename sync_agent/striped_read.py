@@ -29,7 +29,7 @@ from sync_agent.node_client import map_error
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _Plan:
         return all(r.done for r in self.ranges)
 
 
-def fetch_striped(pool: Pool, v: VersionInfo, nodes: list[str], fd: int, control: TransferControl | None) -> bool:
+def fetch_striped(pool: PoolView, v: VersionInfo, nodes: list[str], fd: int, control: TransferControl | None) -> bool:
     """Fill ``fd`` (an empty temp file) with version ``v`` from ``nodes`` in parallel; True when the whole
     matches its SHA-256."""
     plan = _Plan([_Range(s, min(s + RANGE, v.size)) for s in range(0, v.size, RANGE)])
@@ -144,7 +144,7 @@ def fetch_striped(pool: Pool, v: VersionInfo, nodes: list[str], fd: int, control
     return True
 
 
-def _fetch_range(pool: Pool, client, node: str, v: VersionInfo, r: _Range, fd: int,
+def _fetch_range(pool: PoolView, client, node: str, v: VersionInfo, r: _Range, fd: int,
                  plan: _Plan, control: TransferControl | None) -> None:
     with pool.health.request(node):
         t = time.monotonic()

@@ -50,23 +50,12 @@ from sync_agent.transfer import (
 )
 
 if TYPE_CHECKING:
-    from sync_agent.pool import Pool
+    from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
 
 PARALLEL_PARTS = 4
 T = TypeVar("T")
-
-
-def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,
-                written: float | None = None) -> dict[str, str]:
-    """What every replica carries so the catalog can be rebuilt from the nodes alone.
-
-    ``written`` is when this version was created; copies made later (repair, rebalance) keep it, so the
-    newest version of a key is known whatever order the nodes received their copies in.
-    """
-    return {"sha256": sha256, "size": str(size), "mtime": f"{mtime:.6f}", "file-id": file_id,
-            "version": str(number), "written": f"{time.time() if written is None else written:.6f}"}
 
 
 @dataclass
@@ -85,13 +74,13 @@ class _Upload:
     uploads: dict[str, str] = field(default_factory=dict)  # node -> multipart upload id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def started(self, pool: Pool, node: str, upload_id: str) -> None:
+    def started(self, pool: PoolView, node: str, upload_id: str) -> None:
         with self.lock:
             self.uploads[node] = upload_id
             pool.catalog.update_intent(self.intent, uploads=dict(self.uploads))
 
 
-def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferControl | None, *,
+def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: TransferControl | None, *,
                   want: int | None = None, etags: dict[str, str] | None = None, gate: _Gate | None = None,
                   expect: _Expect | None = None) -> tuple[dict[str, str | None], dict[str, PoolDriveError]]:
     """Write to the first ``want`` (default R) nodes of ``order`` that succeed; returns (node -> version id,
@@ -188,7 +177,7 @@ def _put_replicas(pool: Pool, up: _Upload, order: list[str], control: TransferCo
     return written, errors
 
 
-def _race_check(pool: Pool, up: _Upload, running: dict[Future[str | None], str], began: dict[str, float],
+def _race_check(pool: PoolView, up: _Upload, running: dict[Future[str | None], str], began: dict[str, float],
                 raced: set[str], candidates: list[str]) -> float | None:
     """Seconds until the slowest unraced copy is overdue (0.01 when it is now), or None for no deadline."""
     if not candidates:
@@ -199,7 +188,7 @@ def _race_check(pool: Pool, up: _Upload, running: dict[Future[str | None], str],
     return max(0.01, min(waits)) if waits else None
 
 
-def _take_back(pool: Pool, key: str, node: str, fut: Future[str | None]) -> None:
+def _take_back(pool: PoolView, key: str, node: str, fut: Future[str | None]) -> None:
     if fut.cancelled() or fut.exception() is not None:
         return
     try:
@@ -212,7 +201,7 @@ def _take_back(pool: Pool, key: str, node: str, fut: Future[str | None]) -> None
 RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a day (MinIO keeps parts that long)
 
 
-def _abandon(pool: Pool, key: str, file_id: str, number: int, intent: int, uploads: dict[str, str],
+def _abandon(pool: PoolView, key: str, file_id: str, number: int, intent: int, uploads: dict[str, str],
              written: dict[str, str | None]) -> None:
     """Undo a write: abort its multipart uploads, delete the copies it made, forget the intent."""
     for node, upload_id in uploads.items():
@@ -232,7 +221,7 @@ def _owner_alive(payload: dict[str, object]) -> bool:
     return bool(owner) and owner != os.getpid() and pid_alive(owner)
 
 
-def _claim_resumable(pool: Pool, key: str, digest: Digest, file_id: str, number: int) -> _Upload | None:
+def _claim_resumable(pool: PoolView, key: str, digest: Digest, file_id: str, number: int) -> _Upload | None:
     """An interrupted upload of this same content as this same version, to continue; stale others go."""
     claimed = None
     known = pool.catalog.get(key, include_deleted=True) is not None
@@ -242,7 +231,7 @@ def _claim_resumable(pool: Pool, key: str, digest: Digest, file_id: str, number:
         same = (i.payload.get("sha256") == digest.sha256 and i.version == number
                 and (i.file_id == file_id or not known) and i.payload.get("uploads"))
         if same and claimed is None:
-            meta = object_meta(i.file_id, number, digest.sha256, digest.size, i.number("mtime"),
+            meta = metadata.object_meta(i.file_id, number, digest.sha256, digest.size, i.number("mtime"),
                                written=i.number("written"))
             claimed = _Upload(key, i.file_id, number, i.id, digest, meta, io.BytesIO, uploads=i.uploads())
         else:
@@ -250,7 +239,7 @@ def _claim_resumable(pool: Pool, key: str, digest: Digest, file_id: str, number:
     return claimed
 
 
-def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
+def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Callable[[], BinaryIO],
            control: TransferControl | None, unchanged: Callable[[], bool] = lambda: True,
            source: Path | None = None) -> tuple[FileInfo, bool]:
     """Returns the file and whether a new version was written (False: the pool had this content).
@@ -280,7 +269,7 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
     # only multipart uploads can be resumed: small files skip the look at old intents
     up = _claim_resumable(pool, key, digest, file_id, number) if source is not None and digest.parts > 1 else None
     if up is None:
-        meta = object_meta(file_id, number, digest.sha256, digest.size, mtime)
+        meta = metadata.object_meta(file_id, number, digest.sha256, digest.size, mtime)
         # every node we might write to is named up front: one catalog write instead of one per node
         intent = cat.add_intent("put", key, file_id, number, nodes=order, owner=os.getpid(), sha256=digest.sha256,
                                 written=meta["written"], mtime=mtime)
@@ -348,7 +337,7 @@ def _write(pool: Pool, key: str, digest: Digest, mtime: float, opener: Callable[
 SMALL = PART_SIZE  # files up to this size go up in one request, and can be written conditionally
 
 
-def _choose_arbiter(pool: Pool, key: str, existing: FileInfo | None, order: list[str], expect: _Expect
+def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: list[str], expect: _Expect
                     ) -> tuple[str, str | None] | None:
     """The arbiter of a write and the ETag it must still hold there (None: no live object yet).
 
@@ -390,7 +379,7 @@ class _Expect:
     tried once more on what it says, so a stale catalog costs one look, never a false conflict.
     """
 
-    pool: Pool
+    pool: PoolView
     key: str
     file_id: str
     number: int
@@ -436,7 +425,7 @@ def _changed_meanwhile(key: str) -> ChangedMeanwhileError:
         "run it again to replace the newer version.", paths=[key])
 
 
-def _learn(pool: Pool, key: str) -> None:
+def _learn(pool: PoolView, key: str) -> None:
     """After a lost race: read what won, so the next decision is informed."""
     from sync_agent import rebuild
 
@@ -446,7 +435,7 @@ def _learn(pool: Pool, key: str) -> None:
         log.info("lost a race for '%s' and could not read what won yet: %s", key, e.message)
 
 
-def _lost_race(pool: Pool, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
+def _lost_race(pool: PoolView, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
     _learn(pool, key)
     return _changed_meanwhile(key)
 
@@ -457,7 +446,7 @@ class _Gate:
     one gets past the arbiter; the other aborts every upload it made. An arbiter that fails for another
     reason releases the others unconditionally, as for small files."""
 
-    def __init__(self, pool: Pool, key: str, arbiter: str, expected: str | None, expect: _Expect) -> None:
+    def __init__(self, pool: PoolView, key: str, arbiter: str, expected: str | None, expect: _Expect) -> None:
         self.pool, self.key, self.arbiter, self.expected, self.expect = pool, key, arbiter, expected, expect
         self._settled = threading.Event()
         self.lost: ChangedMeanwhileError | None = None
@@ -492,7 +481,7 @@ class _Gate:
         return finish
 
 
-def _arbitrate(pool: Pool, up: _Upload, existing: FileInfo | None, order: list[str],
+def _arbitrate(pool: PoolView, up: _Upload, existing: FileInfo | None, order: list[str],
                etags: dict[str, str], expect: _Expect) -> dict[str, str | None]:
     """Two devices writing one path at once: exactly one wins, the other finds out.
 
@@ -534,12 +523,12 @@ def _read_small(up: _Upload) -> bytes:
     return body
 
 
-def write_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,
+def write_file(pool: PoolView, local: Path, remote: str, *, control: TransferControl | None = None,
                mtime: float | None = None) -> FileInfo:
     return upload_file(pool, local, remote, control=control, mtime=mtime)[0]
 
 
-def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferControl | None = None,
+def upload_file(pool: PoolView, local: Path, remote: str, *, control: TransferControl | None = None,
                 mtime: float | None = None) -> tuple[FileInfo, bool]:
     """Like write_file, and says whether a new version was written."""
     key = keys.normalize(remote)
@@ -571,7 +560,7 @@ def upload_file(pool: Pool, local: Path, remote: str, *, control: TransferContro
                   source=local)
 
 
-def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
+def write_bytes(pool: PoolView, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
     key = keys.normalize(remote)
     when = time.time() if mtime is None else mtime
     if len(data) > SMALL:  # too big for one request: the multipart path, whose arbiter needs a file
@@ -582,7 +571,7 @@ def write_bytes(pool: Pool, remote: str, data: bytes, *, mtime: float | None = N
     return _write(pool, key, digest_bytes(data), when, lambda: io.BytesIO(data), None)[0]
 
 
-def recover_intents(pool: Pool) -> int:
+def recover_intents(pool: PoolView) -> int:
     """Undo writes a crashed process left half-done: remove the versions it wrote, forget the intent.
 
     Only intents whose owning process is gone are touched, so a CLI run never undoes the daemon's
@@ -605,7 +594,7 @@ def recover_intents(pool: Pool) -> int:
     return resolved
 
 
-def undo_stray_versions(pool: Pool, key: str, file_id: str, number: int, nodes: list[str]) -> bool:
+def undo_stray_versions(pool: PoolView, key: str, file_id: str, number: int, nodes: list[str]) -> bool:
     """Delete copies of (file, version) on ``nodes`` that the catalog does not record; False if a node
     could not be reached (try again later)."""
     known = {(r.node, r.version_id) for v in pool.catalog.versions_by_id(file_id) if v.number == number

@@ -6,10 +6,10 @@ import argparse
 import time
 from pathlib import Path
 
-from sync_agent import rebuild
+from sync_agent import api
+from sync_agent.api import CatalogUnreadableError
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, print_json
-from sync_agent.errors import CatalogUnreadableError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
                       "tools ('mc admin user svcacct ls').[/]")
         pool = open_pool(args, fill=False)
     with pool, console.status("Listing every node...") as status:
-        scan = rebuild.rebuild(pool, progress=lambda node, n: status.update(f"Listing {node}: {n} objects"))
+        scan = api.rebuild_catalog(pool, progress=lambda node, n: status.update(f"Listing {node}: {n} objects"))
         files, size = pool.catalog.count()
     deleted = sum(1 for f in scan.files.values() if f.deleted)
     if args.json:
@@ -49,7 +49,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     with open_pool(args, fill=False) as pool:
-        changes = rebuild.refresh(pool)
+        changes = api.refresh_catalog(pool)
     if args.json:
         print_json(changes)
     else:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from sync_agent.errors import AuthError, NodeError, NodeUnreachableError, PoolDriveError
-from sync_agent.pool import Pool
+from sync_agent import api
+from sync_agent.api import AuthError, NodeError, NodeUnreachableError, PoolDriveError
+
+if TYPE_CHECKING:
+    from sync_agent.api import Pool
 
 
 def open_pool(args: argparse.Namespace, *, fill: bool = True) -> Pool:
@@ -14,16 +18,19 @@ def open_pool(args: argparse.Namespace, *, fill: bool = True) -> Pool:
     agent does it in its first pass instead, with its socket already answering), so no command shows an
     empty or partial pool as the truth: a fill that reaches no node fails the command, one that misses
     some nodes says which."""
-    pool = Pool.open(args.pool)
+    pool = api.Pool.open(args.pool)
+    try:
+        pool.recover()  # writes a killed command or agent left half-done on the nodes
+    except PoolDriveError:
+        pass  # a node down: the next command tries again, and nothing half-done is ever shown
     if fill and not pool.catalog.filled:
-        from sync_agent import rebuild
         from sync_agent.cli.output import err_console
 
         err_console.print("[dim]This device's catalog of the pool is not complete yet: reading it from the "
                           "nodes…[/]")
         failed: dict[str, str] = {}
         try:
-            changes = rebuild.refresh(pool, failed=failed)
+            changes = api.refresh_catalog(pool, failed=failed)
         except PoolDriveError as e:
             pool.close()
             raise NodeError(f"This device has no complete catalog of the pool yet, and reading it from the nodes "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sync_agent import desktop_integration as di
+from sync_agent import api
 from sync_agent.cli.output import console
 
 
@@ -25,31 +25,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    out = di.install()
+    out = api.install_desktop_entries()
     console.print(f"Installed the menu entry and icons ({len(out.files)} files under {out.files[0].parents[1]}).")
     return 0
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    console.print(f"Removed {len(di.uninstall())} files.")
+    console.print(f"Removed {len(api.uninstall_desktop_entries())} files.")
     return 0
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:
     if args.state == "status":
-        console.print("on" if di.autostart_enabled() else "off")
+        console.print("on" if api.autostart_enabled() else "off")
         return 0
     if args.state == "off":
-        gone = di.autostart_off()
+        gone = api.autostart_off()
         console.print("Autostart is off." + (f" Removed {', '.join(map(str, gone))}." if gone else ""))
         return 0
     folder = args.folder.expanduser().resolve() if args.folder else None
-    written = di.autostart_on(folder, use_systemd=False if args.no_systemd else None)
+    written = api.autostart_on(folder, use_systemd=False if args.no_systemd else None)
     for p in written:
         console.print(f"Wrote {p}")
     return 0
 
 
 def cmd_session(args: argparse.Namespace) -> int:
-    di.start_session(args.folder)
+    api.start_desktop_session(args.folder)
     return 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from sync_agent import api
+from sync_agent.api import LINK_PROFILES, DevPoolError, Link, changed_link
 from sync_agent.cli.output import console, print_json, table
-from sync_agent.devpool import DevPool
-from sync_agent.errors import DevPoolError
-from sync_agent.netshape.profiles import PROFILES, Link, changed
+
+if TYPE_CHECKING:
+    from sync_agent.api import DevPool
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = s.add_parser("up", help="start N MinIO nodes on 127.0.0.1")
     up.add_argument("--nodes", type=int, default=4)
     up.add_argument("--replicas", type=int, default=2, help="copies of each file (R)")
-    up.add_argument("--profile", choices=sorted(PROFILES),
+    up.add_argument("--profile", choices=sorted(LINK_PROFILES),
                     help="put a Toxiproxy proxy in front of each node with this network profile "
                          "(wan: node1 LAN, node2 VPS 40 ms 100 Mbit/s, node3 home 80 ms 20 Mbit/s, node4 flaky)")
     up.add_argument("--drives", type=int, default=1,
@@ -46,10 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    dp = DevPool()
+    dp = api.DevPool()
     with console.status(f"Starting {args.nodes} MinIO nodes..."):
         cfg = dp.up(args.nodes, args.replicas, profile=args.profile, drives=args.drives, tls=args.tls)
-    from sync_agent.pool import Pool
+    from sync_agent.api import Pool
 
     with Pool(cfg) as pool:
         errors = pool.init_buckets()
@@ -78,13 +81,13 @@ def _print_status(dp: DevPool, args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    dp = DevPool()
+    dp = api.DevPool()
     _print_status(dp, args)
     return 0 if all(r.state == "up" for r in dp.status()) else 1
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    dp = DevPool()
+    dp = api.DevPool()
     if not dp.exists():
         console.print("No dev pool is running.")
         return 0
@@ -94,7 +97,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    dp = DevPool()
+    dp = api.DevPool()
     node = getattr(dp, args.node_action)(args.node)
     verb = {"kill": "killed (SIGKILL)", "stop": "stopped", "start": "started", "freeze": "frozen (SIGSTOP)"}
     console.print(f"{node.name} {verb[args.node_action]}.")
@@ -102,12 +105,12 @@ def cmd_node(args: argparse.Namespace) -> int:
 
 
 def cmd_shape(args: argparse.Namespace) -> int:
-    dp = DevPool()
+    dp = api.DevPool()
     shaping = dp.shaping() if dp.exists() else None
     _, node = dp.node(args.node)
     base = Link(label="custom") if args.clear or shaping is None else shaping.links[node.name]
     try:
-        link = changed(base, rtt_ms=args.rtt, jitter_ms=args.jitter, rate_mbit=args.rate, resets=args.resets,
+        link = changed_link(base, rtt_ms=args.rtt, jitter_ms=args.jitter, rate_mbit=args.rate, resets=args.resets,
                        slow_close_ms=args.slow_close)
     except ValueError as e:
         raise DevPoolError(f"Cannot shape {node.name}: {e}.") from None

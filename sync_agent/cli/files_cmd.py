@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sync_agent import batch, keys
-from sync_agent.catalog.store import DirEntry
+from sync_agent import api
+from sync_agent.api import NotFoundError, UsageError, keys
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import (
     console,
@@ -19,8 +19,6 @@ from sync_agent.cli.output import (
     table,
     transfer_progress,
 )
-from sync_agent.errors import NotFoundError, UsageError
-from sync_agent.transfer import TransferControl
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=cmd_conflicts)
 
 
-def _report(result: batch.BatchResult, verb: str, seconds: float) -> int:
+def _report(result: api.BatchResult, verb: str, seconds: float) -> int:
     for path in result.symlinks:
         err_console.print(f"[yellow]Skipped symlink (not followed):[/] {path}")
     for path, e in result.failed:
@@ -87,7 +85,7 @@ def _batch_with_progress(run, total_hint: str, quiet: bool):
     start = time.monotonic()
     with transfer_progress(not quiet) as progress:
         task = progress.add_task(total_hint, total=None)
-        control = TransferControl(on_progress=lambda done, total: progress.update(task, completed=done,
+        control = api.TransferControl(on_progress=lambda done, total: progress.update(task, completed=done,
                                                                                   total=total))
         result = run(control)
     return result, time.monotonic() - start
@@ -104,7 +102,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         sources.append((local, remote))
     with open_pool(args) as pool:
         what = args.local[0].name if len(args.local) == 1 else f"{len(args.local)} items"
-        result, secs = _batch_with_progress(lambda c: batch.upload_many(pool, sources, control=c),
+        result, secs = _batch_with_progress(lambda c: api.upload_many(pool, sources, control=c),
                                             f"Uploading {what}", args.json)
         if args.json:
             print_json({"done": result.done, "skipped": result.skipped,
@@ -119,7 +117,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             out = pool.get_file(args.remote, args.local, version=args.version)
             console.print(f"Downloaded version {args.version} to {out}")
             return 0
-        result, secs = _batch_with_progress(lambda c: batch.download(pool, args.remote, args.local, control=c),
+        result, secs = _batch_with_progress(lambda c: api.download(pool, args.remote, args.local, control=c),
                                             f"Downloading {args.remote}", args.json)
         return _report(result, "Downloaded", secs)
 
@@ -133,7 +131,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                        for f in pool.walk(args.path)]
         else:
             info = pool.catalog.get(keys.normalize(args.path)) if args.path.strip("/") else None
-            items = [DirEntry(keys.basename(info.path), info.path, False, info.size, info.mtime, info.sha256,
+            items = [api.DirEntry(keys.basename(info.path), info.path, False, info.size, info.mtime, info.sha256,
                               tuple(info.replicas))] if info else pool.list(args.path)
             entries = [{"path": e.path + ("/" if e.is_dir else ""), "size": e.size, "is_dir": e.is_dir,
                         "sha256": e.sha256 or None, "mtime": e.mtime, "files": e.files if e.is_dir else None,
@@ -212,11 +210,11 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
         raise UsageError("Name the conflicted copy to settle (see 'pooldrive conflicts').")
     with open_pool(args) as pool:
         if args.copy is not None:
-            c = pool.resolve_conflict(args.copy, args.keep)
+            c = api.resolve_conflict(pool, args.copy, args.keep)
             console.print(f"'{c.original}': kept the {'conflicted copy' if args.keep == 'copy' else 'original'}; "
                           "the other version stays restorable ('pooldrive versions').")
             return 0
-        found = pool.conflicts()
+        found = api.conflicts(pool)
     if args.json:
         print_json(found)
         return 0

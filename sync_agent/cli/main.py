@@ -7,22 +7,15 @@ import importlib
 import logging
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 
-from sync_agent import paths
+from sync_agent import api
+from sync_agent.api import PoolDriveError, app_version
 from sync_agent.cli.output import print_error
-from sync_agent.errors import PoolDriveError
 
 # command groups, each a module with register(subparsers); a missing optional one is skipped
 COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
                    "sync_cmd", "share_cmd", "desktop_cmd"]
 
-
-def app_version() -> str:
-    try:
-        return version("pooldrive")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     old_umask = os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
     try:
-        paths.secure_tree()  # and so are those an older version left readable
+        api.secure_tree()  # and so are those an older version left readable
         return int(args.func(args) or 0)
     except PoolDriveError as e:
         print_error(e)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from sync_agent import repair
+from sync_agent import api
+from sync_agent.api import RepairMode
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, count_progress, err_console, human_size, print_json, table
-from sync_agent.replica_plan import Mode
-from sync_agent.transfer import RateLimiter
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--dry-run", action="store_true", help="only show what would move")
         p.add_argument("--parallel", type=int, default=4)
         p.add_argument("--limit", type=float, default=0, help="bandwidth limit in MB/s (0: none)")
-        p.set_defaults(func=cmd_run, mode=Mode(name))
+        p.set_defaults(func=cmd_run, mode=RepairMode(name))
     s = sub.add_parser("scrub", help="read copies back and check their checksums; repair bad ones")
     s.add_argument("--sample", type=float, default=1.0, help="share of files to check (0-1)")
     s.add_argument("--no-repair", action="store_true")
@@ -36,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     u.set_defaults(func=cmd_undrain)
 
 
-def _print_report(r: repair.Report, dry_run: bool) -> None:
+def _print_report(r: api.RepairReport, dry_run: bool) -> None:
     verb = "would move" if dry_run else "moved"
     if r.planned:
         table(["Node", "Copies in", "Copies out", "Bytes in"],
@@ -59,12 +58,12 @@ def _print_report(r: repair.Report, dry_run: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         pool.refresh_health(max_age=0)
-        lost = {n for n in pool.clients if pool.health.is_down(n)} if args.mode == Mode.REPAIR else None
+        lost = {n for n in pool.clients if pool.health.is_down(n)} if args.mode == RepairMode.REPAIR else None
         if lost:
             console.print(f"[yellow]Counting {', '.join(sorted(lost))} as lost (down now).[/]")
-        limiter = RateLimiter(args.limit * 1e6) if args.limit else None
+        limiter = api.RateLimiter(args.limit * 1e6) if args.limit else None
         with console.status(f"{args.mode.value}..."):
-            report = repair.run(pool, args.mode, lost=lost, dry_run=args.dry_run, parallel=args.parallel,
+            report = api.repair(pool, args.mode, lost=lost, dry_run=args.dry_run, parallel=args.parallel,
                                 limiter=limiter)
     if args.json:
         print_json(report)
@@ -75,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_scrub(args: argparse.Namespace) -> int:
     with open_pool(args) as pool, console.status("Reading copies back..."):
-        report = repair.scrub(pool, sample=args.sample, repair=not args.no_repair, parallel=args.parallel)
+        report = api.scrub(pool, sample=args.sample, repair=not args.no_repair, parallel=args.parallel)
     if args.json:
         print_json(report)
         return 1 if report.corrupt else 0
@@ -89,7 +88,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 def cmd_undrain(args: argparse.Namespace) -> int:
     with open_pool(args, fill=False) as pool:
-        repair.undrain(pool, args.name)
+        api.undrain(pool, args.name)
     console.print(f"{args.name} takes new copies again; 'pooldrive rebalance' moves existing files back onto it.")
     return 0
 
@@ -97,7 +96,7 @@ def cmd_undrain(args: argparse.Namespace) -> int:
 def cmd_drain(args: argparse.Namespace) -> int:
     with open_pool(args) as pool, count_progress() as progress:
         task = progress.add_task(f"Moving copies off {args.name}", total=None)
-        report = repair.drain(pool, args.name, parallel=args.parallel,
+        report = api.drain(pool, args.name, parallel=args.parallel,
                               on_progress=lambda done, total: progress.update(task, completed=done, total=total))
         left = pool.catalog.replicas_on_node(args.name)
     _print_report(report, False)

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sync_agent.errors import PoolDriveError
+from sync_agent.api import PoolDriveError
 
 # piped output is not wrapped at 80 columns: scripts and logs read whole lines
 console = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)

@@ -9,10 +9,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from sync_agent import config, credentials, tls
+from sync_agent import api
+from sync_agent.api import ConfigError, NodeConfig, PoolConfig
 from sync_agent.cli.output import console, print_json, table
-from sync_agent.config import NodeConfig, PoolConfig
-from sync_agent.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_parser("list", help="list configured pools").set_defaults(func=cmd_list)
 
 
-def _read_secret(args: argparse.Namespace, node: str) -> credentials.Credentials:
+def _read_secret(args: argparse.Namespace, node: str) -> api.Credentials:
     access = args.access_key or os.environ.get("POOLDRIVE_ACCESS_KEY") or input(f"Access key for {node}: ")
     if args.secret_stdin:
         secret = sys.stdin.readline().rstrip("\n")
@@ -72,22 +71,22 @@ def _read_secret(args: argparse.Namespace, node: str) -> credentials.Credentials
         secret = os.environ.get("POOLDRIVE_SECRET_KEY") or getpass.getpass(f"Secret key for {node}: ")
     if not access or not secret:
         raise ConfigError("Both an access key and a secret key are needed.")
-    return credentials.Credentials(access, secret)
+    return api.Credentials(access, secret)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    if config.pool_file(args.name).exists():
-        raise ConfigError(f"A pool named '{args.name}' exists already ({config.pool_file(args.name)}).")
+    if api.pool_file(args.name).exists():
+        raise ConfigError(f"A pool named '{args.name}' exists already ({api.pool_file(args.name)}).")
     cfg = PoolConfig(name=args.name, bucket=args.bucket or f"pooldrive-{args.name}", replicas=args.replicas,
                      write_quorum=args.quorum)
-    path = config.save_pool(cfg)
+    path = api.save_pool(cfg)
     console.print(f"Created pool '{args.name}' ({path}). Add nodes with 'pooldrive pool add-node --pool "
                   f"{args.name} NAME HOST:PORT'.")
     return 0
 
 
 def _cfg(args: argparse.Namespace) -> PoolConfig:
-    return config.load_pool(args.pool)
+    return api.load_pool(args.pool)
 
 
 def _trust_options(args: argparse.Namespace) -> dict[str, str]:
@@ -99,7 +98,7 @@ def _trust_options(args: argparse.Namespace) -> dict[str, str]:
             raise ConfigError(f"The CA file {ca} does not exist.", paths=[str(ca)])
         return {"ca_file": str(ca), "cert_sha256": ""}
     if args.fingerprint:
-        return {"ca_file": "", "cert_sha256": tls.normalize_fingerprint(args.fingerprint)}
+        return {"ca_file": "", "cert_sha256": api.normalize_fingerprint(args.fingerprint)}
     return {}
 
 
@@ -113,12 +112,11 @@ def cmd_add_node(args: argparse.Namespace) -> int:
         console.print(f"[yellow]{node.url} is plain http: the keys' signatures and every file cross the network "
                       "unencrypted. Use https (--secure) for a node that is not on this machine.[/]")
     creds = _read_secret(args, args.node) if cfg.credentials == "keyring" else None
-    from sync_agent import node_admin
 
     try:
         with console.status(f"Checking {node.url}..."):
-            _, check = node_admin.add_node(cfg, node, creds)
-    except node_admin.NodeCheckFailed as e:
+            _, check = api.add_node(cfg, node, creds)
+    except api.NodeCheckFailed as e:
         if e.check.fingerprint:
             raise ConfigError(f"{e.message} If that is the certificate you expect, add the node with "
                               f"'--fingerprint {e.check.fingerprint}', or give its CA with '--ca-file'.",
@@ -138,9 +136,9 @@ def cmd_trust(args: argparse.Namespace) -> int:
     node = cfg.node(args.node)
     trust = _trust_options(args)
     if not trust:
-        fp = tls.server_fingerprint(node.endpoint)
+        fp = api.server_fingerprint(node.endpoint)
         console.print(f"{node.name} ({node.endpoint}) presents a certificate with SHA-256\n  "
-                      f"[bold]{tls.pretty_fingerprint(fp)}[/]\nCompare it with the one on the node (e.g. "
+                      f"[bold]{api.pretty_fingerprint(fp)}[/]\nCompare it with the one on the node (e.g. "
                       "'openssl x509 -in public.crt -noout -fingerprint -sha256').")
         if not args.yes:
             if not sys.stdin.isatty():
@@ -150,9 +148,9 @@ def cmd_trust(args: argparse.Namespace) -> int:
                 return 1
         trust = {"ca_file": "", "cert_sha256": fp}
     trusted = replace(node, secure=True, ca_file=trust["ca_file"], cert_sha256=trust["cert_sha256"])
-    config.save_pool(cfg.with_nodes(tuple(trusted if n.name == node.name else n for n in cfg.nodes)))
+    api.save_pool(cfg.with_nodes(tuple(trusted if n.name == node.name else n for n in cfg.nodes)))
     how = f"the CA in {trusted.ca_file}" if trusted.ca_file else "exactly the certificate with SHA-256 " \
-        f"{tls.pretty_fingerprint(trusted.cert_sha256)}"
+        f"{api.pretty_fingerprint(trusted.cert_sha256)}"
     console.print(f"{node.name} is now reached over https, trusting {how}.")
     return 0
 
@@ -160,11 +158,10 @@ def cmd_trust(args: argparse.Namespace) -> int:
 def cmd_remove_node(args: argparse.Namespace) -> int:
     cfg = _cfg(args)
     cfg.node(args.node)
-    from sync_agent import node_admin
-    from sync_agent.pool import Pool
+    from sync_agent.api import Pool
 
     with Pool(cfg) as pool:
-        removal = node_admin.remove_node(pool, args.node, force=args.force)
+        removal = api.remove_node(pool, args.node, force=args.force)
     if removal.copies_left:
         console.print(f"[yellow]{args.node} still held {removal.copies_left} copies; 'pooldrive repair' (or the "
                       "agent's background repair) recreates them elsewhere.[/]")
@@ -175,7 +172,7 @@ def cmd_remove_node(args: argparse.Namespace) -> int:
 def _update_node(args: argparse.Namespace, **changes: object) -> None:
     cfg = _cfg(args)
     cfg.node(args.node)
-    config.save_pool(cfg.with_nodes(tuple(replace(n, **changes) if n.name == args.node else n  # type: ignore[arg-type]
+    api.save_pool(cfg.with_nodes(tuple(replace(n, **changes) if n.name == args.node else n  # type: ignore[arg-type]
                                           for n in cfg.nodes)))
 
 
@@ -196,7 +193,7 @@ def cmd_set_credentials(args: argparse.Namespace) -> int:
     cfg.node(args.node)
     if cfg.credentials != "keyring":
         raise ConfigError(f"Pool '{cfg.name}' is a dev pool; its credentials live in {cfg.credentials_file}.")
-    credentials.store_in_keyring(cfg.name, args.node, _read_secret(args, args.node))
+    api.store_in_keyring(cfg.name, args.node, _read_secret(args, args.node))
     console.print(f"Stored the credentials of {args.node} in the keyring.")
     return 0
 
@@ -215,7 +212,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from sync_agent.pool import Pool
+    from sync_agent.api import Pool
 
     with Pool(_cfg(args)) as pool:
         errors = pool.init_buckets()
@@ -225,7 +222,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    pools = config.list_pools()
+    pools = api.list_pools()
     if args.json:
         print_json(pools)
     elif pools:

@@ -7,12 +7,10 @@ import getpass
 import sys
 from pathlib import Path
 
-from sync_agent import paths
+from sync_agent import api
+from sync_agent.api import ConfigError, ShareMode
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, err_console, human_time, print_json, table
-from sync_agent.errors import ConfigError
-from sync_agent.sharing import invitation, links, shares
-from sync_agent.sharing.policy import Mode
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f = s.add_parser("folder", help="share a folder with someone (a scoped key on every node)")
     f.add_argument("path")
     mode = f.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--read-only", dest="mode", action="store_const", const=Mode.READ_ONLY)
-    mode.add_argument("--read-write", dest="mode", action="store_const", const=Mode.READ_WRITE)
+    mode.add_argument("--read-only", dest="mode", action="store_const", const=ShareMode.READ_ONLY)
+    mode.add_argument("--read-write", dest="mode", action="store_const", const=ShareMode.READ_WRITE)
     f.add_argument("--expires", default="30d", help="e.g. 30d, 12h, or 'never' (default: 30d); at least 15 minutes")
     f.add_argument("--label", default="", help="who it is for, e.g. 'Anna'")
     f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
@@ -59,8 +57,8 @@ def _passphrase(confirm: bool) -> str:
     first = getpass.getpass("Passphrase: ")
     if confirm and getpass.getpass("Again: ") != first:
         raise ConfigError("The two passphrases differ.")
-    if confirm and len(first) < invitation.MIN_PASSPHRASE:
-        raise ConfigError(f"Use a passphrase of at least {invitation.MIN_PASSPHRASE} characters: it guards a key "
+    if confirm and len(first) < api.MIN_PASSPHRASE:
+        raise ConfigError(f"Use a passphrase of at least {api.MIN_PASSPHRASE} characters: it guards a key "
                           "to your folder.")
     if not first:
         raise ConfigError("An empty passphrase seals nothing.")
@@ -68,17 +66,17 @@ def _passphrase(confirm: bool) -> str:
 
 
 def cmd_folder(args: argparse.Namespace) -> int:
-    expires = None if args.expires in ("never", "", None) else shares.parse_duration(args.expires)
+    expires = None if args.expires in ("never", "", None) else api.parse_duration(args.expires)
     with open_pool(args) as pool:
-        info, inv = shares.create_share(pool, args.path, args.mode, expires=expires, label=args.label,
+        info, inv = api.create_share(pool, args.path, args.mode, expires=expires, label=args.label,
                                         history=args.with_history)
-    text = invitation.encode(inv, _passphrase(confirm=True) if args.seal else None)
+    text = api.encode_invitation(inv, _passphrase(confirm=True) if args.seal else None)
     if args.out:
-        paths.write_private(args.out, text + "\n")
+        api.write_private(args.out, text + "\n")
     if args.json:
         print_json({"share": info, "invitation": None if args.out else text})
         return 0
-    mode = "read-only" if args.mode == Mode.READ_ONLY else "read-write"
+    mode = "read-only" if args.mode == ShareMode.READ_ONLY else "read-write"
     console.print(f"Shared '{info.folder}' {mode} (share {info.id}" + (f", for {info.label}" if info.label else "")
                   + (f", until {human_time(info.expires_at)}" if info.expires_at else "") + ").")
     if args.out:
@@ -97,26 +95,25 @@ def cmd_accept(args: argparse.Namespace) -> int:
         if sys.stdin.isatty():
             console.print("Paste the invitation, then press Enter:")
         raw = sys.stdin.readline()
-    elif not invitation.looks_like_invitation(raw):
+    elif not api.looks_like_invitation(raw):
         try:
             raw = Path(raw).expanduser().read_text()
         except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise invitation.InvitationError(
+            raise api.InvitationError(
                 "That is neither an invitation (it starts with 'pooldrive-invite') nor a file holding one"
                 f" ({type(e).__name__}). Paste it on stdin: 'pooldrive share accept -'.") from None
     passphrase = None
-    if invitation.is_sealed(raw):
+    if api.is_sealed(raw):
         passphrase = sys.stdin.readline().rstrip("\n") if args.passphrase_stdin else _passphrase(confirm=False)
-    inv = invitation.decode(raw, passphrase)
-    cfg = shares.accept_invitation(inv, args.name)
-    from sync_agent.pool import Pool
+    inv = api.decode_invitation(raw, passphrase)
+    cfg = api.accept_invitation(inv, args.name)
+    from sync_agent.api import Pool
 
     with Pool(cfg) as pool:
         pool.refresh_health(max_age=0, with_capacity=False)
         up = [n for n in pool.clients if not pool.health.is_down(n)]
-        from sync_agent import rebuild
 
-        changes = rebuild.refresh(pool) if up else []
+        changes = api.refresh_catalog(pool) if up else []
     mode = "read-only" if cfg.read_only else "read-write"
     console.print(f"Added '{inv.folder}' shared by {cfg.shared_by} ({mode}) as pool '{cfg.name}': "
                   f"{len(changes)} file(s), {len(up)} of {len(cfg.nodes)} nodes reachable.")
@@ -126,7 +123,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        rows = shares.list_shares(pool)
+        rows = api.list_shares(pool)
     if args.json:
         print_json([{**r.__dict__, "status": r.status} for r in rows])
         return 0
@@ -144,7 +141,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        info = shares.revoke_share(pool, args.id)
+        info = api.revoke_share(pool, args.id)
     if info.revoke_pending:
         console.print(f"[yellow]Revoked on every reachable node; {', '.join(info.revoke_pending)} will drop the key "
                       "when it is back ('pooldrive share list' retries).[/]")
@@ -155,14 +152,14 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_extend(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        info = shares.extend_share(pool, args.id, shares.parse_duration(args.expires))
+        info = api.extend_share(pool, args.id, api.parse_duration(args.expires))
     console.print(f"Share {info.id} now expires {human_time(info.expires_at)}.")
     return 0
 
 
 def cmd_link(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        urls = links.file_links(pool, args.path, shares.parse_duration(args.expires),
+        urls = api.file_links(pool, args.path, api.parse_duration(args.expires),
                                 on_note=lambda text: err_console.print(f"[yellow]{text}[/]"))
     if args.json:
         print_json([{"node": n, "url": u} for n, u in urls])
@@ -176,7 +173,7 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 def cmd_unlink(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
-        revoked = links.revoke_links(pool, args.path)
+        revoked = api.revoke_links(pool, args.path)
     if not revoked:
         console.print(f"No live link to '{args.path}'.")
         return 0

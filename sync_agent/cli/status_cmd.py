@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
+from sync_agent.api import Health
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, human_size, print_json, table
-from sync_agent.placement import Health
-from sync_agent.pool import NodeStatus, Pool
+
+if TYPE_CHECKING:
+    from sync_agent.api import NodeStatus, Pool
 
 COLOUR = {Health.UP: "green", Health.DEGRADED: "yellow", Health.DOWN: "red"}
 
@@ -48,7 +51,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print(pool, rows)
         if not args.watch:
             return 0 if all(r.state != Health.DOWN for r in rows) else 1
-        from sync_agent.monitor import HealthMonitor
+        from sync_agent.api import HealthMonitor
 
         monitor = HealthMonitor(pool, interval=args.interval).start()
         console.print("[dim]Watching for changes (Ctrl+C to stop)...[/]")

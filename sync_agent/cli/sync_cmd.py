@@ -10,11 +10,14 @@ import sys
 import time
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sync_agent import api
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, human_size, print_json, table
-from sync_agent.sync.ipc import AgentClient, AgentNotRunning
-from sync_agent.sync.state import state_dir_for
+
+if TYPE_CHECKING:
+    from sync_agent.api import AgentStatus
 
 DEFAULT_FOLDER = Path.home() / "PoolDrive"
 
@@ -57,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sync_agent.sync import daemon
 
     folder = args.folder.expanduser().resolve()
     if not folder.is_dir():
@@ -81,17 +83,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with open_pool(args, fill=False) as pool:
         console.print(f"Syncing {folder} with pool '{pool.cfg.name}' (Ctrl+C to stop).")
-        return daemon.run(pool, folder, parallel=args.parallel, reconcile_interval=args.interval,
+        return api.run_agent(pool, folder, parallel=args.parallel, reconcile_interval=args.interval,
                           reconcile_pause=min(2.0, args.interval / 50), limits=(args.limit_up, args.limit_down))
 
 
 def cmd_start(args: argparse.Namespace) -> int:
     folder = args.folder.expanduser().resolve()
-    client = AgentClient(folder)
+    client = api.AgentClient(folder)
     if client.running():
         console.print(f"The agent for {folder} is already running.")
         return 0
-    log = state_dir_for(folder) / "agent.out"  # what the process prints before its log is set up
+    log = api.state_dir_for(folder) / "agent.out"  # what the process prints before its log is set up
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
            "--folder", str(folder), "--interval", str(args.interval), "--parallel", str(args.parallel),
@@ -115,10 +117,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    client = AgentClient(args.folder)
+    client = api.AgentClient(args.folder)
     try:
         client.stop()
-    except AgentNotRunning:
+    except api.AgentNotRunning:
         console.print("No agent is running for that folder.")
         return 0
     for _ in range(150):
@@ -129,7 +131,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 1
 
 
-def _print_status(st: dict) -> None:
+def _print_status(st: AgentStatus) -> None:
     colour = {"idle": "green", "syncing": "cyan", "paused": "yellow", "error": "red", "offline": "red"}
     state = st["state"]
     console.print(f"[{colour.get(state, 'white')}]{state}[/] {st.get('detail', '')}  folder {st['folder']}  "
@@ -145,7 +147,7 @@ def _print_status(st: dict) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    client = AgentClient(args.folder)
+    client = api.AgentClient(args.folder)
     st = client.status()
     if args.json:
         print_json(st)
@@ -158,25 +160,25 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    AgentClient(args.folder).pause()
+    api.AgentClient(args.folder).pause()
     console.print("Paused.")
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     if args.restore:
-        n = AgentClient(args.folder).restore_held()
+        n = api.AgentClient(args.folder).restore_held()
         console.print(f"Resumed; {n} file(s) whose deletion was held are being brought back from the pool.")
         return 0
-    AgentClient(args.folder).resume(args.allow_deletes)
+    api.AgentClient(args.folder).resume(args.allow_deletes)
     console.print("Resumed.")
     return 0
 
 
 def cmd_limit(args: argparse.Namespace) -> int:
-    client = AgentClient(args.folder)
+    client = api.AgentClient(args.folder)
     if args.limit_up is None and args.limit_down is None:
-        limits = client.status().get("limits", {})
+        limits = client.status()["limits"]
     else:
         limits = client.set_limits(args.limit_up, args.limit_down)
     if args.json:
@@ -189,19 +191,19 @@ def cmd_limit(args: argparse.Namespace) -> int:
 
 
 def cmd_now(args: argparse.Namespace) -> int:
-    AgentClient(args.folder).sync_now()
+    api.AgentClient(args.folder).sync_now()
     return 0
 
 
 def cmd_exclude(args: argparse.Namespace) -> int:
-    kept = AgentClient(args.folder).exclude(args.path)
+    kept = api.AgentClient(args.folder).exclude(args.path)
     console.print(f"'{args.path}' is no longer synced here." + (f" Kept {len(kept)} local file(s) that are not on "
                                                                  "the pool." if kept else ""))
     return 0
 
 
 def cmd_include(args: argparse.Namespace) -> int:
-    AgentClient(args.folder).include(args.path)
+    api.AgentClient(args.folder).include(args.path)
     console.print(f"'{args.path}' is synced here again.")
     return 0
 
@@ -209,7 +211,7 @@ def cmd_include(args: argparse.Namespace) -> int:
 
 
 def agent_log(folder: Path) -> Path:
-    return state_dir_for(folder.expanduser().resolve()) / "agent.log"
+    return api.state_dir_for(folder.expanduser().resolve()) / "agent.log"
 
 
 def cmd_log(args: argparse.Namespace) -> int:

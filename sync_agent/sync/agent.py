@@ -29,7 +29,7 @@ from sync_agent.repair import RepairLoop
 from sync_agent.sync.engine import SyncEngine
 from sync_agent.sync.remote_watch import RemoteWatcher
 from sync_agent.sync.state import SyncState
-from sync_agent.sync.status import AgentState
+from sync_agent.sync.status import AgentState, IssueKind
 from sync_agent.sync.watcher import LocalWatcher
 
 if TYPE_CHECKING:
@@ -173,13 +173,17 @@ class SyncAgent:
         self.engine.state.set_setting("journal_cursor_at", time.time())
 
     def run(self) -> None:
+        try:
+            self.pool.recover()
+        except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
+            log.info("could not undo every half-done write yet: %s", e.message)
         cursor = self._saved_cursor()
         if cursor is None or not self.pool.catalog.filled:
             self._refresh = True
             cursor = self.pool.journal.cursor() if self.notifications else {}
         self._cursor = dict(cursor)
         local = LocalWatcher(self.engine.root, self.local_changed, debounce=self.debounce,
-                             on_issue=lambda t, m: self.activity.issue("*watch", t, m)).start()
+                             on_issue=lambda t, m: self.activity.issue("*watch", t, m, IssueKind.WATCH)).start()
         remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
             if self.notifications else None
         if remote is not None:

@@ -20,6 +20,7 @@ from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
 from sync_agent.sync.ipc import socket_path
 from sync_agent.sync.state import state_dir_for
+from sync_agent.sync.status import AgentStatus
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,11 @@ class _Handler(socketserver.StreamRequestHandler):
             raise PoolDriveError(f"Unknown command {cmd!r}.", title="Bad request")
         return {}
 
-    def _status(self) -> dict[str, Any]:
-        snap = self.agent.activity.snapshot()
-        snap.update(folder=str(self.agent.engine.root), pool=self.agent.pool.cfg.name, pid=os.getpid(),
-                    paused=self.agent.paused, excluded=self.agent.engine.state.excluded, limits=self.agent.limits)
-        return snap
+    def _status(self) -> AgentStatus:
+        a = self.agent
+        return AgentStatus(**a.activity.snapshot(), folder=str(a.engine.root), pool=a.pool.cfg.name,
+                           pid=os.getpid(), paused=a.paused, excluded=list(a.engine.state.excluded),
+                           limits=a.limits)
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

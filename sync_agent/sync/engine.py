@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -30,7 +31,7 @@ from sync_agent.sync.decide import Action
 from sync_agent.sync.ignore import IgnoreRules
 from sync_agent.sync.local_scan import LocalScan
 from sync_agent.sync.state import Synced, SyncState
-from sync_agent.sync.status import Activity, AgentState
+from sync_agent.sync.status import Activity, AgentState, IssueKind
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
@@ -96,21 +97,26 @@ class _Window:
                 self._cond.notify()
 
 
+MARKER = ".pooldrive/folder"  # in every sync folder: proves it is the folder that was synced
+
+
 class SyncEngine:
     def __init__(self, pool: Pool, folder: Path, state: SyncState | None = None, *, host: str | None = None,
                  parallel: int = 4, activity: Activity | None = None) -> None:
         self.pool = pool
         self.root = folder.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
         self.state = state or SyncState(self.root)
+        if not self.state.setting("marked", False):
+            self._mark()  # first use (or a folder an older version synced, which it had no marker for)
         self.rules = IgnoreRules(self.root)
         self.activity = activity or Activity()
         self.host = host or socket.gethostname()
         self.parallel = parallel
         self.on_bulk: Callable[[], None] | None = None  # told, now and then, while a pass uploads in bulk
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
-        self.case_insensitive = local_scan.case_insensitive(self.root)
+        self.case_insensitive = local_scan.case_insensitive(self.root) if self.root.is_dir() else False
         self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
+        self._collided = False  # a retry is due after two devices' writes undid each other
         self.held: list[str] = []  # local deletes the mass-delete guard holds until the user decides
         # when local deletes reached the pool (the guard's window; kept across restarts, so stopping the agent
         # halfway through a slow mass delete does not reset the count)
@@ -137,10 +143,15 @@ class SyncEngine:
                 break
             again = set(self.retry)
             self.retry.clear()
+            if self._collided:
+                self._collided = False
+                time.sleep(random.uniform(0.05, 0.5))
             self._pass(again, refresh_remote=False, remote=None)
         return plan
 
     def _pass(self, dirty: Iterable[str] | None, *, refresh_remote: bool, remote: Changes | None) -> planner.Plan:
+        if self._folder_missing():
+            return planner.Plan()
         changed_remote: set[str] = set()
         try:
             if dirty is None and refresh_remote:
@@ -183,7 +194,8 @@ class SyncEngine:
         if self.held:
             self.activity.issue("*", "Many files deleted", f"{len(self.held)} files were deleted here in a short "
                                 "time; they were not deleted on the pool. Allow it ('pooldrive sync resume "
-                                "--allow-deletes') or bring them back ('pooldrive sync resume --restore').")
+                                "--allow-deletes') or bring them back ('pooldrive sync resume --restore').",
+                                IssueKind.MASS_DELETE)
         self._succeeded, self._failed = 0, []
         if not plan.empty:
             self.activity.set_state(AgentState.SYNCING)
@@ -205,10 +217,45 @@ class SyncEngine:
             self.activity.set_state(AgentState.ERROR if self._fatal() else AgentState.IDLE)
         return plan
 
+    def _mark(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / MARKER).parent.mkdir(exist_ok=True)
+        (self.root / MARKER).write_text("This folder is synced by PoolDrive. Without this file the sync agent "
+                                        "takes the folder for a different one and stops syncing it.\n")
+        self.case_insensitive = local_scan.case_insensitive(self.root)
+        self.state.set_setting("marked", True)
+
+    def _folder_missing(self) -> bool:
+        """Whether the synced folder is gone or replaced (Syncthing's .stfolder rule): a drive that is not
+        mounted leaves an empty folder or none, and syncing that would delete every file on the pool.
+        Nothing is synced then, the agent says why, and it goes on by itself when the folder is back."""
+        if (self.root / MARKER).is_file():
+            if self.activity.issues.pop("*folder", None) is not None:
+                log.info("the sync folder %s is back", self.root)
+            return False
+        what = "is gone" if not self.root.is_dir() else f"has lost its PoolDrive marker ({MARKER})"
+        self.activity.issue("*folder", "Sync folder missing",
+                            f"The sync folder {self.root} {what}: moved, deleted, or on a drive that is not "
+                            "mounted. Nothing is synced until it is back, and nothing on the pool was changed. "
+                            "To fill a new, empty folder in its place from the pool instead, run "
+                            "'pooldrive sync resume --restore'.", IssueKind.FOLDER_MISSING)
+        self.activity.set_state(AgentState.ERROR, "the sync folder is missing")
+        return True
+
     def restore_held(self) -> int:
         """The user's answer to a held mass delete: bring the files back. They are still on the pool (the
         deletes were never applied), so forgetting that they were synced here makes the next pass
-        download them. Returns how many."""
+        download them. Returns how many. With the sync folder missing, the answer makes the folder there
+        now the sync folder and fills it from the pool (every file is downloaded again; any file already
+        there is kept, as a conflicted copy where it differs)."""
+        if self._folder_missing():
+            self._mark()
+            known = list(self.state.all())
+            for path in known:
+                self.state.forget(path)
+            self.activity.clear_issue("*folder")
+            log.info("the sync folder %s is new: filling it from the pool (%d files)", self.root, len(known))
+            return len(known)
         held, self.held = self.held, []
         for path in held:
             self.state.forget(path)
@@ -235,7 +282,7 @@ class SyncEngine:
         self.activity.issue("*incomplete", "Waiting for every node",
                             f"{len(unproven)} file(s) of this folder are not in this device's catalog of the "
                             "pool, which is not complete yet (not every node could be read). They stay here "
-                            "until every node has been read.")
+                            "until every node has been read.", IssueKind.INCOMPLETE)
 
     def _remote_under(self, scopes: list[str]) -> dict[str, FileInfo]:
         out: dict[str, FileInfo] = {}
@@ -259,13 +306,13 @@ class SyncEngine:
             except PoolDriveError:
                 pass  # a path outside the folder: judged by its text
             in_scope = scopes is None or any(keys.is_under(rel, s) for s in scopes)
-            if in_scope and self.activity.issues[path].title == "Not synced":
+            if in_scope and self.activity.issues[path].kind == IssueKind.NOT_SYNCED:
                 self.activity.clear_issue(path)
         for path, why in issues.items():
             self.activity.issue(path, "Not synced", f"{path} {why}")
 
     def _fatal(self) -> bool:
-        return any(i.title in ("Sync folder missing",) for i in self.activity.issues.values())
+        return any(i.kind == IssueKind.FOLDER_MISSING for i in self.activity.issues.values())
 
     # --- applying ---------------------------------------------------------------------------------
     def _apply(self, plan: planner.Plan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
@@ -318,9 +365,9 @@ class SyncEngine:
             self.retry.add(path)  # decided again at once, with what the pool holds now
         except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
             self._failed.append(e)
-            self.activity.issue(path, e.title, e.message)
+            self.activity.issue(path, e.title, e.message, IssueKind.of(e))
         except OSError as e:
-            self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}")
+            self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}", IssueKind.LOCAL_FILE)
 
     def _local_path(self, key: str, scan: LocalScan) -> Path:
         f = scan.files.get(key)
@@ -417,6 +464,11 @@ class SyncEngine:
                     self.retry.add(key)
                     self.activity.finish(key, "changed on another device meanwhile; keeping both")
                     return
+                # nothing newer won: two devices that disagreed on the path's arbiter (one still counts a
+                # node down that the other sees up) both found the other's copy and both undid theirs.
+                # Tried again at once, after a random pause, so one of them goes first this time
+                self.retry.add(key)
+                self._collided = True
                 raise
             self._record_synced(key, path, info.sha256, info.version)
             self.activity.finish(key, "uploaded")
@@ -430,7 +482,8 @@ class SyncEngine:
                                                  lambda n: (local.parent / n).exists()))
             os.replace(local, copy)  # the local version keeps living, under the conflict name
             self.activity.issue(keys.relative_key(self.root, copy), "Conflict",
-                                f"'{key}' was changed here and on the pool; your version is now '{copy.name}'.")
+                                f"'{key}' was changed here and on the pool; your version is now '{copy.name}'.",
+                                IssueKind.CONFLICT)
         elif not self._still_as_scanned(key, scan):
             return  # edited locally since the scan: not overwritten; the next pass decides
         dest = self._local_path(key, scan) if step.action == Action.DOWNLOAD else self._target(key)
@@ -464,7 +517,7 @@ class SyncEngine:
             else:
                 kept.append(key)
                 self.activity.issue(key, "Kept locally", f"'{key}' is in an excluded folder but not on the pool; "
-                                    "it was left in place.")
+                                    "it was left in place.", IssueKind.KEPT_LOCALLY)
         for key in list(known):
             if keys.is_under(key, folder) and key not in scan.files:
                 self.state.forget(key)

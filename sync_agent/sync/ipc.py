@@ -16,10 +16,13 @@ import os
 import socket
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sync_agent import errors, paths
 from sync_agent.errors import AgentNotRunning, PoolDriveError
+
+if TYPE_CHECKING:
+    from sync_agent.sync.status import AgentStatus
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +91,12 @@ class AgentClient:
         except AgentNotRunning:
             return False
 
-    def status(self) -> dict[str, Any]:
-        return self.request("status")["status"]
+    def status(self) -> AgentStatus:
+        return cast("AgentStatus", self.request("status")["status"])
 
-    def wait(self, since: int, timeout: float = 30.0) -> dict[str, Any]:
-        return self.request("wait", timeout=timeout + 5, since=since, wait_timeout=timeout)["status"]
+    def wait(self, since: int, timeout: float = 30.0) -> AgentStatus:
+        return cast("AgentStatus", self.request("wait", timeout=timeout + 5, since=since,
+                                                 wait_timeout=timeout)["status"])
 
     def pause(self) -> None:
         self.request("pause")

@@ -9,7 +9,9 @@ import time
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
+
+from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, QuorumError
 
 
 class AgentState(StrEnum):
@@ -21,7 +23,32 @@ class AgentState(StrEnum):
     OFFLINE = "offline"
 
 
+class IssueKind(StrEnum):
+    """What an issue is about, for whoever acts on it (the tray notifies some kinds); its title is for
+    people and may change."""
+
+    CONFLICT = "conflict"  # a conflicted copy was made
+    CHANGED_MEANWHILE = "changed-meanwhile"  # another device saved first: kept as a conflicted copy
+    QUORUM = "quorum"  # not enough nodes took the copies
+    MASS_DELETE = "mass-delete"  # many local deletes held for the user's answer
+    NOT_SYNCED = "not-synced"  # a file the pass could not sync (the message says why)
+    LOCAL_FILE = "local-file"  # the local file system refused
+    KEPT_LOCALLY = "kept-locally"  # in an excluded folder and not on the pool
+    INCOMPLETE = "incomplete"  # not every node could be read yet
+    WATCH = "watch"  # the folder watcher cannot see every change
+    FOLDER_MISSING = "folder-missing"  # the sync folder itself is gone: nothing is synced
+
+    @classmethod
+    def of(cls, e: PoolDriveError) -> IssueKind:
+        if isinstance(e, QuorumError):
+            return cls.QUORUM
+        if isinstance(e, ChangedMeanwhileError):
+            return cls.CHANGED_MEANWHILE
+        return cls.NOT_SYNCED
+
+
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class Transfer:
@@ -37,7 +64,42 @@ class Issue:
     path: str
     title: str
     message: str
+    kind: IssueKind = IssueKind.NOT_SYNCED
     since: float = field(default_factory=time.time)
+
+
+class IssueInfo(TypedDict):
+    """An issue as the socket API sends it."""
+
+    path: str
+    title: str
+    message: str
+    kind: str  # an IssueKind value
+    since: float
+
+
+class StatusSnapshot(TypedDict):
+    """The agent's status as the socket API sends it, read alike by the tray, the window and the CLI."""
+
+    seq: int
+    state: str  # an AgentState value
+    detail: str
+    transfers: list[dict[str, Any]]
+    recent: list[dict[str, Any]]
+    issues: list[IssueInfo]
+    last_sync: float
+    held_deletes: int
+
+
+class AgentStatus(StatusSnapshot):
+    """The snapshot with what the agent adds about itself (``pooldrive sync status --json`` prints it)."""
+
+    folder: str
+    pool: str
+    pid: int
+    paused: bool
+    excluded: list[str]
+    limits: dict[str, float]
 
 
 class Activity:
@@ -103,14 +165,14 @@ class Activity:
             self.issues.pop(path, None)
             self._changed()
 
-    def issue(self, path: str, title: str, message: str) -> None:
+    def issue(self, path: str, title: str, message: str, kind: IssueKind = IssueKind.NOT_SYNCED) -> None:
         if path not in self.issues or self.issues[path].message != message:
             log.warning("%s: %s", title, message)
         with self._cond:
             self.transfers.pop(path, None)
             old = self.issues.get(path)
-            if old is None or (old.title, old.message) != (title, message):
-                self.issues[path] = Issue(path, title, message)
+            if old is None or (old.title, old.message, old.kind) != (title, message, kind):
+                self.issues[path] = Issue(path, title, message, kind)
                 self._changed()
 
     def clear_issue(self, path: str) -> None:
@@ -118,14 +180,15 @@ class Activity:
             if self.issues.pop(path, None) is not None:
                 self._changed()
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StatusSnapshot:
         with self._cond:
-            return {"seq": self.seq, "state": self.state.value, "detail": self.detail,
-                    "transfers": [asdict(t) for t in self.transfers.values()], "recent": list(self.recent),
-                    "issues": [asdict(i) for i in self.issues.values()], "last_sync": self.last_sync,
-                    "held_deletes": self.held_deletes}
+            issues = [IssueInfo(path=i.path, title=i.title, message=i.message, kind=i.kind.value, since=i.since)
+                      for i in self.issues.values()]
+            return StatusSnapshot(seq=self.seq, state=self.state.value, detail=self.detail,
+                                  transfers=[asdict(t) for t in self.transfers.values()], recent=list(self.recent),
+                                  issues=issues, last_sync=self.last_sync, held_deletes=self.held_deletes)
 
-    def wait(self, since: int, timeout: float) -> dict[str, Any]:
+    def wait(self, since: int, timeout: float) -> StatusSnapshot:
         with self._cond:
             self._cond.wait_for(lambda: self.seq > since, timeout=timeout)
         return self.snapshot()

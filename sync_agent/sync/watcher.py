@@ -95,6 +95,14 @@ class LocalWatcher(FileSystemEventHandler):
             self.on_change(batch)
 
     def start(self) -> LocalWatcher:
+        if self.root.is_dir():
+            self._watch()
+        else:  # on a drive that is not mounted yet: watched once it is there (the engine says it is missing)
+            threading.Thread(target=self._wait_for_folder, name="pooldrive-watch-wait", daemon=True).start()
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
         try:
             self._observer = Observer()
             self._observer.schedule(self, str(self.root), recursive=True, event_filter=EVENT_FILTER)
@@ -107,8 +115,19 @@ class LocalWatcher(FileSystemEventHandler):
             self._observer = PollingObserver(timeout=2)
             self._observer.schedule(self, str(self.root), recursive=True)
             self._observer.start()
-        self._thread.start()
-        return self
+
+    def _wait_for_folder(self) -> None:
+        with self._cond:
+            while not self._stop and not self.root.is_dir():
+                self._cond.wait(2.0)
+            if self._stop:
+                return
+        log.info("the sync folder %s is there: watching it", self.root)
+        self._watch()
+        with self._cond:  # whatever it holds now is looked at
+            self._pending.add("")  # "": only a full scan can tell
+            self._last = time.monotonic()
+            self._cond.notify_all()
 
     def stop(self) -> None:
         with self._cond:

@@ -134,13 +134,14 @@ def test_wizard_clicked_through_ends_with_a_running_agent(qtbot, tmp_path: Path)
 
 
 def test_tray_notifies_a_quorum_failure_unless_settings_say_not_to(qtbot, tmp_path: Path, monkeypatch) -> None:
-    """The agent's 'not enough copies' issue reaches the desktop (its title is the error's own), and the
-    Settings box 'Notify me about conflicts and errors' is obeyed."""
+    """The agent's 'not enough copies' issue reaches the desktop (matched by its kind, which the engine
+    derives from the error: ``IssueKind.of``), and the Settings box 'Notify me about conflicts and errors'
+    is obeyed."""
     from PySide6.QtCore import QSettings
 
     from desktop_app.tray import Tray
     from sync_agent.errors import QuorumError
-    from sync_agent.sync.status import Activity
+    from sync_agent.sync.status import Activity, IssueKind
 
     link = AgentLink(tmp_path / "none")  # not started: the statuses below are what it would emit
     tray = Tray(link, tmp_path / "none")
@@ -151,11 +152,11 @@ def test_tray_notifies_a_quorum_failure_unless_settings_say_not_to(qtbot, tmp_pa
     settings.setValue("notifications", "true")
     activity = Activity()
     err = QuorumError("Stored 'a.txt' on 1 node(s) but 2 are required, so the write was undone.")
-    activity.issue("a.txt", err.title, err.message)
+    activity.issue("a.txt", err.title, err.message, IssueKind.of(err))
     link.status.emit(activity.snapshot())
     assert shown == [f"PoolDrive: {QuorumError.title}"]
     settings.setValue("notifications", "false")  # what Settings saves when the box is unticked
-    activity.issue("b.txt", "Conflict", "'b.txt' was changed here and on the pool")
+    activity.issue("b.txt", "Conflict", "'b.txt' was changed here and on the pool", IssueKind.CONFLICT)
     link.status.emit(activity.snapshot())
     assert shown == [f"PoolDrive: {QuorumError.title}"]
     settings.setValue("notifications", "true")

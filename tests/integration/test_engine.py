@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_agent import rebuild
+from sync_agent import rebuild, resolve
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.errors import InvalidPathError, QuorumError
 from sync_agent.placement import placement
@@ -288,6 +288,7 @@ def test_writer_killed_mid_upload_leaves_no_trace_and_resumes(fault_nodes: NodeP
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     reopened = fault_nodes.open_pool("crash", tmp_path / "c.sqlite3")
+    reopened.recover()  # an explicit step (never in the constructor): the resumable upload is kept
     assert reopened.catalog.get("crash/big.bin") is None  # nothing half-written is visible
     for n in fault_nodes.nodes:
         assert list(reopened.client(n.name).list("crash/", versions=True)) == []
@@ -307,6 +308,21 @@ def test_writer_killed_mid_upload_leaves_no_trace_and_resumes(fault_nodes: NodeP
         versions = list(reopened.client(n.name).list("crash/", versions=True))
         assert len(versions) == (1 if n.name in info.replicas else 0)
     reopened.close()
+
+
+def test_opening_a_pool_touches_no_node_and_recovery_is_an_explicit_step(pool: Pool, tmp_path: Path) -> None:
+    """The window opens pools on its GUI thread: the constructor must not do network I/O (#15). Undoing a
+    killed writer's half-done write is ``Pool.recover``, which the CLI, the agent and a worker call."""
+    pool.put_bytes("stale/x.txt", b"one")
+    info = pool.stat("stale/x.txt")
+    pool.catalog.add_intent("put", "stale/x.txt", info.id, 2, nodes=sorted(info.replicas), owner=2**22 + 7)
+    again = Pool(pool.cfg, catalog_path=Path(pool.catalog.path), timeouts=pool.timeouts)
+    try:
+        assert sum(c.requests for c in again.clients.values()) == 0
+        assert [i.path for i in again.catalog.intents("put")] == ["stale/x.txt"]
+        assert again.recover() == 1 and again.catalog.intents("put") == []
+    finally:
+        again.close()
 
 
 def test_an_interrupted_upload_of_other_content_is_abandoned(pool: Pool, tmp_path: Path) -> None:
@@ -333,7 +349,7 @@ def test_cli_ls_json(pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     from sync_agent.cli.main import main
 
     cfg_file = config.save_pool(pool.cfg, tmp_path / "p.toml")
-    monkeypatch.setattr("sync_agent.cli.common.Pool.open",
+    monkeypatch.setattr("sync_agent.pool.Pool.open",
                         lambda ref: Pool(config.load_pool(ref), catalog=pool.catalog, timeouts=TEST_TIMEOUTS))
     pool.put_bytes("cli/a.txt", b"a")
     pool.put_bytes("cli/sub/b.txt", b"bb")
@@ -458,13 +474,13 @@ def test_a_conflict_is_settled_only_as_it_was_seen(pool) -> None:  # type: ignor
     copy = conflict_name("plan.txt", "desktop", time.time())
     pool.put_bytes("plan.txt", b"pool")
     pool.put_bytes(copy, b"desktop")
-    [seen] = pool.conflicts()
+    [seen] = resolve.conflicts(pool)
     pool.put_bytes("plan.txt", b"a third device saved meanwhile")
     with pytest.raises(ChangedMeanwhileError):
-        pool.resolve_conflict(copy, "copy", seen=seen)
+        resolve.resolve(pool, copy, "copy", seen=seen)
     assert pool.read_bytes("plan.txt") == b"a third device saved meanwhile" and pool.exists(copy)
     pool.delete("plan.txt")
     with pytest.raises(NotFoundError, match="neither"):
-        pool.resolve_conflict(copy, "original")  # it would leave no version at all
-    pool.resolve_conflict(copy, "copy")  # the copy takes the deleted original's place
+        resolve.resolve(pool, copy, "original")  # it would leave no version at all
+    resolve.resolve(pool, copy, "copy")  # the copy takes the deleted original's place
     assert pool.read_bytes("plan.txt") == b"desktop" and not pool.exists(copy)

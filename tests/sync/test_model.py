@@ -38,7 +38,12 @@ def _all_pool_shas(dev: Device) -> set[str]:
 
 
 def _local_shas(dev: Device) -> set[str]:
-    return {_sha(p.read_bytes()) for p in dev.folder.rglob("*") if p.is_file() and ".pooldrive-part" not in p.name}
+    return set(_local_contents(dev))
+
+
+def _local_contents(dev: Device) -> dict[str, bytes]:
+    return {_sha(b): b for b in (p.read_bytes() for p in dev.folder.rglob("*")
+                                 if p.is_file() and ".pooldrive-part" not in p.name and ".pooldrive" not in p.parts)}
 
 
 def _concurrently(devs: list[Device], name: str, counter: int, by_put: bool) -> list[str]:
@@ -78,7 +83,7 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
     a = make_device(fault_nodes, "model", tmp_path, "laptop")
     b = make_device(fault_nodes, "model", tmp_path, "desktop")
     devs = [a, b]
-    synced_contents: set[str] = set()
+    synced_contents: dict[str, bytes] = {}  # SHA-256 -> content, for the message when one is lost
     acked: list[str] = []  # contents a 'put' reported as stored
     counter = 0
     killed = None
@@ -112,10 +117,10 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
             for d in devs:
                 if not by_put:
                     d.write(name, f"{d.name} concurrent {counter}".encode())
-                synced_contents |= _local_shas(d)
+                synced_contents |= _local_contents(d)
             acked.extend(_concurrently(devs, name, counter, by_put))
             continue
-        synced_contents |= _local_shas(dev)
+        synced_contents |= _local_contents(dev)
         try:
             dev.engine.sync()
         except PoolDriveError:
@@ -127,7 +132,7 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
         dev.pool.refresh_health(max_age=0)
     for _ in range(3):  # quiescence
         for dev in devs:
-            synced_contents |= _local_shas(dev)
+            synced_contents |= _local_contents(dev)
             dev.engine.sync()
     assert a.files() == b.files()
     pool_now = {f.path: f.sha256 for f in a.pool.walk()}
@@ -135,7 +140,8 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
     kept = _all_pool_shas(a) | _all_pool_shas(b) | _local_shas(a) | _local_shas(b)
     trash = {_sha(p.read_bytes()) for d in devs for p in (d.folder / ".pooldrive/trash").rglob("*") if p.is_file()} \
         if any((d.folder / ".pooldrive/trash").exists() for d in devs) else set()
-    assert synced_contents <= kept | trash, "some content that was synced is gone"
+    lost = [synced_contents[h] for h in set(synced_contents) - (kept | trash)]
+    assert not lost, f"content that was synced is gone: {lost}"
     assert set(acked) <= kept, "a 'put' that succeeded was lost"
     for f in a.pool.walk():  # every node holding the current copy reports it as its newest version
         for node in f.replicas:

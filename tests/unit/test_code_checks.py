@@ -65,34 +65,81 @@ def test_only_node_client_talks_to_minio_py() -> None:
                 assert isinstance(owner, ast.Name) and owner.id == "self", (name, attr.lineno, ast.unparse(attr))
 
 
+def _circle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+
+    def visit(n: str, path: list[str]) -> list[str] | None:
+        state[n] = 1
+        for m in sorted(graph[n]):
+            if state.get(m) == 1:
+                return [*path[path.index(m):], n, m] if m in path else [*path, n, m]
+            if m not in state and (found := visit(m, [*path, n])):
+                return found
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state and (found := visit(n, [])):
+            return found
+    return None
+
+
 def test_the_engine_never_imports_the_window_and_has_no_import_circle() -> None:
+    """Every import counts, also those only for type hints and those inside functions: the read, write and
+    catalog paths take a ``PoolView`` and ``Pool`` composes them, so nothing points back up (#15)."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, tree in modules.items():
         every = _imports(tree, name, top_level_only=False)
         assert not any(m.split(".")[0] in ("desktop_app", "PySide6") for m in every), name
-        graph[name] = {m for m in _imports(tree, name, top_level_only=True) if m in modules and m != name}
-    # a circle among what modules import at load time makes import order matter: there is none
-    state: dict[str, int] = {}
+        graph[name] = {m for m in every if m in modules and m != name}
+    circle = _circle(graph)
+    assert circle is None, "import circle: " + " -> ".join(circle or [])
 
-    def visit(n: str, path: list[str]) -> None:
-        state[n] = 1
-        for m in sorted(graph[n]):
-            if state.get(m) == 1:
-                raise AssertionError("import circle: " + " -> ".join([*path[path.index(m):], n, m]))
-            if m not in state:
-                visit(m, [*path, n])
-        state[n] = 2
 
-    for n in sorted(graph):
-        if n not in state:
-            visit(n, [])
+def _window_modules() -> dict[str, ast.Module]:
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts): ast.parse(p.read_text(), str(p))
+            for p in sorted((ROOT / "desktop_app").rglob("*.py"))}
+
+
+def test_the_window_and_the_command_line_use_only_the_public_api() -> None:
+    """``desktop_app`` and ``sync_agent.cli`` import the engine only through ``sync_agent.api``; the engine
+    imports neither the command line nor its own front door (#15)."""
+    fronts = {**_window_modules(), **{n: t for n, t in _modules().items() if n.startswith("sync_agent.cli")}}
+    wrong = []
+    for name, tree in fronts.items():
+        for m in _imports(tree, name, top_level_only=False):
+            if m.startswith("sync_agent") and not (m in ("sync_agent", "sync_agent.api")
+                                                    or m.startswith(("sync_agent.api.", "sync_agent.cli"))):
+                wrong.append(f"{name} imports {m}")
+    assert not wrong, "\n".join(wrong)
+    for name, tree in _modules().items():
+        if name.startswith("sync_agent.cli") or name == "sync_agent.api":
+            continue
+        reached = _imports(tree, name, top_level_only=False)
+        assert not any(m.startswith(("sync_agent.cli", "sync_agent.api")) for m in reached), name
+
+
+def test_the_public_api_lists_what_it_loads_and_loads_it_only_when_used() -> None:
+    from sync_agent import api
+
+    tree = ast.parse((ROOT / "sync_agent/api.py").read_text())
+    typed = {a.asname or a.name for node in tree.body if isinstance(node, ast.If)
+             for imp in node.body if isinstance(imp, ast.ImportFrom) for a in imp.names}
+    assert typed == set(api._SOURCES) == set(api.__all__)
+    for name in api.__all__:
+        assert getattr(api, name) is not None, name
+    r = subprocess.run([sys.executable, "-c", "import sys; from sync_agent import api; api.app_version(); "
+                        "print(sorted(m for m in ('sync_agent.pool', 'minio', 'peewee') if m in sys.modules))"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 # Pure decision modules (no I/O: nothing happens there worth a log line), the command-line front end (it
-# speaks to the user on screen) and package markers.
+# speaks to the user on screen), package markers, and the API's front door and type-only views.
 QUIET = {"placement", "replica_plan", "keys", "errors", "metadata", "sync/decide", "sync/planner",
-         "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy"}
+         "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy",
+         "about", "api", "pool_view"}
 
 
 def test_every_module_that_does_work_has_its_own_logger() -> None:
