@@ -38,7 +38,7 @@ def main() -> int:
     from sync_agent.devpool import DevPool
     from sync_agent.pool import Pool
     from sync_agent.repair import RepairLoop
-    from sync_agent.replica_plan import Mode
+    from sync_agent.replica_plan import RepairMode
 
     dp = DevPool()
     try:
@@ -58,7 +58,7 @@ def main() -> int:
         dp.kill(victim)
         pool.refresh_health(max_age=0)
         t = time.monotonic()
-        report = repair.run(pool, Mode.REPAIR, lost={victim}, parallel=args.parallel)
+        report = repair.run(pool, RepairMode.REPAIR, lost={victim}, parallel=args.parallel)
         secs = time.monotonic() - t
         print(f"Repair after losing {victim}: {report.copies_made} copies ({lost_bytes / 1e6:.0f} MB) in {secs:.1f} s"
               f" = {report.copies_made / secs:.0f} files/s, {report.bytes_copied / secs / 1e6:.0f} MB/s;"
@@ -70,7 +70,7 @@ def main() -> int:
         pool.refresh_health(max_age=0)
         pool.refresh_health(max_age=0)
         t = time.monotonic()
-        cleanup = repair.run(pool, Mode.REPAIR, parallel=args.parallel)
+        cleanup = repair.run(pool, RepairMode.REPAIR, parallel=args.parallel)
         print(f"Surplus clean-up when {victim} returned: {cleanup.copies_removed} copies removed in "
               f"{time.monotonic() - t:.1f} s")
         pool.close()

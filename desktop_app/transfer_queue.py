@@ -89,12 +89,12 @@ class TransferQueue(QObject):
         if local.is_file():
             return self._add("up", f"{local.name} → /{remote}", lambda c: self.pool.put_file(local, remote, control=c))
         return self._add("up", f"{local.name}/ → /{remote}/",
-                         lambda c: api.upload(self.pool, local, remote, control=c))
+                         lambda c: api.put_tree(self.pool, local, remote, control=c))
 
     def download(self, remote: str, local: Path, is_dir: bool = False) -> Job:
         if is_dir:
             return self._add("down", f"/{remote}/ → {local}",
-                             lambda c: api.download(self.pool, remote, local, control=c))
+                             lambda c: api.get_tree(self.pool, remote, local, control=c))
         return self._add("down", f"/{remote} → {local}", lambda c: self.pool.get_file(remote, local, control=c))
 
     def pause(self, job_id: int) -> None:

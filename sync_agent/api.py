@@ -3,8 +3,7 @@
 never importing either of them.
 
 Everything here is re-exported from the module that implements it; what is not listed is internal and may
-change. Names say what a thing is where the engine had two of one name (``RepairMode`` and ``ShareMode``,
-two ``Mode`` enums inside). Grouped by what a caller does with them.
+change. Grouped by what a caller does with them.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first use (_SOURCES)
     from sync_agent import keys
     from sync_agent.about import app_version
-    from sync_agent.batch import BatchResult, download, upload, upload_many
+    from sync_agent.batch import BatchResult, get_tree, put_tree, put_trees
     from sync_agent.catalog.store import DirEntry, FileInfo, VersionInfo
     from sync_agent.config import NodeConfig, PoolConfig, list_pools, load_pool, pool_file, save_pool
     from sync_agent.credentials import KEYRING_HELP, Credentials, keyring_available, store_in_keyring
@@ -53,7 +52,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.repair import Report as RepairReport
     from sync_agent.repair import drain, scrub, undrain
     from sync_agent.repair import run as repair
-    from sync_agent.replica_plan import Mode as RepairMode
+    from sync_agent.replica_plan import RepairMode
     from sync_agent.resolve import Keep, conflicts
     from sync_agent.resolve import resolve as resolve_conflict
     from sync_agent.sharing.invitation import (
@@ -65,7 +64,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.sharing.invitation import decode as decode_invitation
     from sync_agent.sharing.invitation import encode as encode_invitation
     from sync_agent.sharing.links import file_links, revoke_links
-    from sync_agent.sharing.policy import Mode as ShareMode
+    from sync_agent.sharing.policy import ShareMode
     from sync_agent.sharing.shares import (
         ShareInfo,
         accept_invitation,
@@ -89,9 +88,9 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
 _SOURCES = {
     "keys": "sync_agent.keys",
     "BatchResult": "sync_agent.batch:BatchResult",
-    "download": "sync_agent.batch:download",
-    "upload": "sync_agent.batch:upload",
-    "upload_many": "sync_agent.batch:upload_many",
+    "get_tree": "sync_agent.batch:get_tree",
+    "put_tree": "sync_agent.batch:put_tree",
+    "put_trees": "sync_agent.batch:put_trees",
     "DirEntry": "sync_agent.catalog.store:DirEntry",
     "FileInfo": "sync_agent.catalog.store:FileInfo",
     "VersionInfo": "sync_agent.catalog.store:VersionInfo",
@@ -147,7 +146,7 @@ _SOURCES = {
     "scrub": "sync_agent.repair:scrub",
     "undrain": "sync_agent.repair:undrain",
     "repair": "sync_agent.repair:run",
-    "RepairMode": "sync_agent.replica_plan:Mode",
+    "RepairMode": "sync_agent.replica_plan:RepairMode",
     "Keep": "sync_agent.resolve:Keep",
     "conflicts": "sync_agent.resolve:conflicts",
     "resolve_conflict": "sync_agent.resolve:resolve",
@@ -159,7 +158,7 @@ _SOURCES = {
     "encode_invitation": "sync_agent.sharing.invitation:encode",
     "file_links": "sync_agent.sharing.links:file_links",
     "revoke_links": "sync_agent.sharing.links:revoke_links",
-    "ShareMode": "sync_agent.sharing.policy:Mode",
+    "ShareMode": "sync_agent.sharing.policy:ShareMode",
     "ShareInfo": "sync_agent.sharing.shares:ShareInfo",
     "accept_invitation": "sync_agent.sharing.shares:accept_invitation",
     "create_share": "sync_agent.sharing.shares:create_share",
@@ -190,7 +189,7 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     # a pool, its files and transfers
     "app_version", "Pool", "NodeStatus", "FileInfo", "VersionInfo", "DirEntry", "Health", "Conflict", "Keep",
     "conflicts", "resolve_conflict",
-    "TransferControl", "Cancelled", "RateLimiter", "BatchResult", "upload", "upload_many", "download",
+    "TransferControl", "Cancelled", "RateLimiter", "BatchResult", "put_tree", "put_trees", "get_tree",
     "keys",
     # the catalog, kept in line with the nodes
     "refresh_catalog", "refresh_paths", "rebuild_catalog", "Changes", "RemoteWatcher", "HealthMonitor",

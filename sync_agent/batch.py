@@ -140,13 +140,13 @@ def _run(items: list, work: Callable, result: BatchResult, parallel: int,
     return result
 
 
-def upload(pool: Pool, local: Path, remote: str | None = None, *, parallel: int | None = None,
+def put_tree(pool: Pool, local: Path, remote: str | None = None, *, parallel: int | None = None,
            on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
            control: TransferControl | None = None) -> BatchResult:
-    return upload_many(pool, [(local, remote)], parallel=parallel, on_file=on_file, control=control)
+    return put_trees(pool, [(local, remote)], parallel=parallel, on_file=on_file, control=control)
 
 
-def upload_many(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: int | None = None,
+def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: int | None = None,
                 on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
                 control: TransferControl | None = None) -> BatchResult:
     """Several local files or folders, each to its pool path, as one batch: two of them that would land
@@ -166,7 +166,7 @@ def upload_many(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel:
     def work(u: PlannedUpload) -> bool:
         if control is not None:
             control.checkpoint()
-        _, changed = writer.upload_file(pool, u.local, u.remote)
+        _, changed = writer.put_file(pool, u.local, u.remote)
         if control is not None:
             control.advance(u.size)
         return not changed
@@ -232,7 +232,7 @@ def drop_case_clashes(plan: list[PlannedDownload], result: BatchResult,
     return keep
 
 
-def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = None,
+def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = None,
              on_file: Callable[[str, int, PoolDriveError | None], None] | None = None,
              control: TransferControl | None = None) -> BatchResult:
     plan, result = plan_download(pool, remote, local)
@@ -241,7 +241,7 @@ def download(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
         if control is not None:
             control.checkpoint()
         if d.version is not None:
-            reader.download_version(pool, d.version, d.local, path_for_errors=d.remote)
+            reader.get_version(pool, d.version, d.local, path_for_errors=d.remote)
         else:
             pool.get_file(d.remote, d.local)
         if control is not None:

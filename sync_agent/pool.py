@@ -249,14 +249,14 @@ class Pool:
     # --- files --------------------------------------------------------------------------------------
     def put_file(self, local: Path | str, remote: str, *, control: TransferControl | None = None,
                  mtime: float | None = None) -> FileInfo:
-        return writer.write_file(self, Path(local), remote, control=control, mtime=mtime)
+        return writer.put_file(self, Path(local), remote, control=control, mtime=mtime)[0]
 
     def put_bytes(self, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
-        return writer.write_bytes(self, remote, data, mtime=mtime)
+        return writer.put_bytes(self, remote, data, mtime=mtime)
 
     def get_file(self, remote: str, local: Path | str, *, version: int | None = None,
                  control: TransferControl | None = None) -> Path:
-        return reader.read_file(self, remote, Path(local), version=version, control=control)
+        return reader.get_file(self, remote, Path(local), version=version, control=control)
 
     def read_bytes(self, remote: str, version: int | None = None) -> bytes:
         return reader.read_bytes(self, remote, version=version)

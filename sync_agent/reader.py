@@ -387,7 +387,7 @@ def _mark_bad_replica(pool: PoolView, path: str, v: VersionInfo, node: str, err:
         pool.mark_corrupt(path, v.number, node)
 
 
-def download_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferControl | None = None,
+def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferControl | None = None,
                      path_for_errors: str = "", *, durable: bool = False) -> Path:
     """Fetch one version into ``dest`` (verified, atomically); tries every healthy replica.
 
@@ -453,12 +453,12 @@ def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
     return dest
 
 
-def read_file(pool: PoolView, remote: str, local: Path, *, version: int | None = None,
+def get_file(pool: PoolView, remote: str, local: Path, *, version: int | None = None,
               control: TransferControl | None = None) -> Path:
     key, v = resolve_version(pool, remote, version)
     if local.is_dir():
         local = local / keys.basename(key)
-    return download_version(pool, v, local, control, key)
+    return get_version(pool, v, local, control, key)
 
 
 def read_bytes(pool: PoolView, remote: str, version: int | None = None) -> bytes:

@@ -28,7 +28,7 @@ from sync_agent.errors import (
     PoolDriveError,
 )
 from sync_agent.placement import Health, placement, rank_nodes
-from sync_agent.replica_plan import Mode, NodeFacts, Plan, VersionFacts, plan_version
+from sync_agent.replica_plan import NodeFacts, RepairMode, ReplicaPlan, VersionFacts, plan_version
 from sync_agent.replication import copy_replica, recover_replication_intents, trim_replica
 from sync_agent.transfer import RateLimiter, drain_hash
 
@@ -61,7 +61,7 @@ class Work:
     file_id: str
     path: str
     version: VersionInfo
-    plan: Plan
+    plan: ReplicaPlan
 
 
 def node_facts(pool: Pool, lost: set[str] | None) -> NodeFacts:
@@ -79,11 +79,11 @@ def _facts(pool: Pool, path: str, v: VersionInfo, draining: set[str]) -> Version
                         ideal=placement(v.key, active, pool.cfg.replicas))
 
 
-def plan(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | None = None) -> list[Work]:
+def plan(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str | None = None) -> list[Work]:
     pool.refresh_health(max_age=0)
     nodes = node_facts(pool, lost)
     draining = set(nodes.draining)
-    if mode == Mode.DRAIN:
+    if mode == RepairMode.DRAIN:
         items = [(fid, path, v) for fid, path, v in pool.catalog.versions_with_replica_on(node or "")]
     else:
         items = [(f.id, f.path, f.current) for f in pool.catalog.walk() if f.current is not None]
@@ -95,7 +95,7 @@ def plan(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | No
     return out
 
 
-def execute(pool: Pool, work: list[Work], mode: Mode, *, lost: set[str] | None = None, dry_run: bool = False,
+def execute(pool: Pool, work: list[Work], mode: RepairMode, *, lost: set[str] | None = None, dry_run: bool = False,
             parallel: int = 4,
             limiter: RateLimiter | None = None, on_file: Callable[[Work, str | None], None] | None = None
             ) -> Report:
@@ -155,7 +155,7 @@ def execute(pool: Pool, work: list[Work], mode: Mode, *, lost: set[str] | None =
     return report
 
 
-def run(pool: Pool, mode: Mode, *, lost: set[str] | None = None, node: str | None = None, dry_run: bool = False,
+def run(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str | None = None, dry_run: bool = False,
         parallel: int = 4, limiter: RateLimiter | None = None,
         on_file: Callable[[Work, str | None], None] | None = None) -> Report:
     from sync_agent.namespace import retry_pending_deletes
@@ -176,7 +176,7 @@ def drain(pool: Pool, node: str, *, parallel: int = 4,
     pool.cfg.node(node)
     pool.catalog.set_node_state(node, NodeState.DRAINING)
     retry_pending_deletes(pool)
-    work = plan(pool, Mode.DRAIN, node=node)
+    work = plan(pool, RepairMode.DRAIN, node=node)
     done = [0]
     lock = threading.Lock()
 
@@ -189,7 +189,7 @@ def drain(pool: Pool, node: str, *, parallel: int = 4,
 
     if on_progress is not None:
         on_progress(0, len(work))
-    return execute(pool, work, Mode.DRAIN, parallel=parallel, on_file=one_done)
+    return execute(pool, work, RepairMode.DRAIN, parallel=parallel, on_file=one_done)
 
 
 def undrain(pool: Pool, node: str) -> None:
@@ -260,7 +260,7 @@ def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int
     with ThreadPoolExecutor(max(1, parallel)) as ex:
         list(ex.map(one, files))
     if repair and report.corrupt:
-        fixed = run(pool, Mode.REPAIR, parallel=parallel)
+        fixed = run(pool, RepairMode.REPAIR, parallel=parallel)
         report.copies_made, report.copies_removed = fixed.copies_made, fixed.copies_removed
         report.bytes_copied, report.errors = fixed.bytes_copied, report.errors + fixed.errors
     report.seconds = time.monotonic() - start
@@ -283,7 +283,7 @@ class RepairLoop:
         pool.damage_listeners.append(self._wake.set)  # a copy found bad is replaced now, not within the hour
 
     def run_once(self) -> Report:
-        self.last = run(self.pool, Mode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
+        self.last = run(self.pool, RepairMode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
                         limiter=self.limiter)
         return self.last
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
-class Mode(StrEnum):
+class RepairMode(StrEnum):
     REPAIR = "repair"  # back to R good copies; drop surplus and bad copies
     REBALANCE = "rebalance"  # move copies to where placement puts them now
     DRAIN = "drain"  # move every copy off draining nodes
@@ -36,7 +36,7 @@ class NodeFacts:
 
 
 @dataclass
-class Plan:
+class ReplicaPlan:
     copy_to: list[str] = field(default_factory=list)
     trim: list[str] = field(default_factory=list)  # remove these copies once the new ones are verified
     sources: list[str] = field(default_factory=list)
@@ -47,17 +47,17 @@ class Plan:
         return not self.copy_to and not self.trim
 
 
-def plan_version(f: VersionFacts, n: NodeFacts, mode: Mode) -> Plan:
+def plan_version(f: VersionFacts, n: NodeFacts, mode: RepairMode) -> ReplicaPlan:
     unreachable = set(n.lost) | set(n.down)
     sources = [h for h in f.holders if h not in unreachable]
     good = [h for h in f.holders if h not in n.lost and h not in n.draining]
-    plan = Plan(sources=sources)
+    plan = ReplicaPlan(sources=sources)
     if not sources:
         plan.unrecoverable = bool(f.holders or f.bad) and not any(h in unreachable for h in f.holders)
         return plan
     held = set(f.holders) | set(f.bad)
     candidates = [x for x in f.ranking if x in n.writable and x not in held]
-    if mode == Mode.REBALANCE:
+    if mode == RepairMode.REBALANCE:
         want = [x for x in f.ideal if x not in n.draining]
         plan.copy_to = [x for x in want if x not in f.holders and x in n.writable]
         after = set(good) | set(plan.copy_to)

@@ -523,14 +523,10 @@ def _read_small(up: _Upload) -> bytes:
     return body
 
 
-def write_file(pool: PoolView, local: Path, remote: str, *, control: TransferControl | None = None,
-               mtime: float | None = None) -> FileInfo:
-    return upload_file(pool, local, remote, control=control, mtime=mtime)[0]
-
-
-def upload_file(pool: PoolView, local: Path, remote: str, *, control: TransferControl | None = None,
+def put_file(pool: PoolView, local: Path, remote: str, *, control: TransferControl | None = None,
                 mtime: float | None = None) -> tuple[FileInfo, bool]:
-    """Like write_file, and says whether a new version was written."""
+    """Write ``local`` to ``remote``; returns the file and whether a new version was written (False: the
+    pool already held this content)."""
     key = keys.normalize(remote)
     try:
         st = local.stat()
@@ -560,14 +556,14 @@ def upload_file(pool: PoolView, local: Path, remote: str, *, control: TransferCo
                   source=local)
 
 
-def write_bytes(pool: PoolView, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
+def put_bytes(pool: PoolView, remote: str, data: bytes, *, mtime: float | None = None) -> FileInfo:
     key = keys.normalize(remote)
     when = time.time() if mtime is None else mtime
     if len(data) > SMALL:  # too big for one request: the multipart path, whose arbiter needs a file
         with tempfile.TemporaryDirectory(prefix="pooldrive-put-") as tmp:
             spool = Path(tmp) / "data"
             spool.write_bytes(data)
-            return upload_file(pool, spool, key, mtime=when)[0]
+            return put_file(pool, spool, key, mtime=when)[0]
     return _write(pool, key, digest_bytes(data), when, lambda: io.BytesIO(data), None)[0]
 
 

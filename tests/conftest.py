@@ -107,5 +107,17 @@ def fault_pool(fault_nodes: NodePool, tmp_path: Path):
     p.close()
 
 
+# fixtures that start real MinIO (or Toxiproxy) processes; a test using one, directly or through another
+# fixture, is marked 'minio' (modules that start a dev pool through the CLI say so with pytestmark), so the
+# pure tests run alone with: ./scripts/test -m "not minio"
+NODE_FIXTURES = {"shared_nodes", "fault_nodes", "toxiproxy", "shaped_nodes"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if NODE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.minio)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reap_all()

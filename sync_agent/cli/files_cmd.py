@@ -102,7 +102,7 @@ def cmd_put(args: argparse.Namespace) -> int:
         sources.append((local, remote))
     with open_pool(args) as pool:
         what = args.local[0].name if len(args.local) == 1 else f"{len(args.local)} items"
-        result, secs = _batch_with_progress(lambda c: api.upload_many(pool, sources, control=c),
+        result, secs = _batch_with_progress(lambda c: api.put_trees(pool, sources, control=c),
                                             f"Uploading {what}", args.json)
         if args.json:
             print_json({"done": result.done, "skipped": result.skipped,
@@ -117,7 +117,7 @@ def cmd_get(args: argparse.Namespace) -> int:
             out = pool.get_file(args.remote, args.local, version=args.version)
             console.print(f"Downloaded version {args.version} to {out}")
             return 0
-        result, secs = _batch_with_progress(lambda c: api.download(pool, args.remote, args.local, control=c),
+        result, secs = _batch_with_progress(lambda c: api.get_tree(pool, args.remote, args.local, control=c),
                                             f"Downloading {args.remote}", args.json)
         return _report(result, "Downloaded", secs)
 

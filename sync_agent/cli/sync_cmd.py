@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         if name == "log":
             a.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
             a.add_argument("--lines", "-n", type=int, default=40, help="how many of the last lines (default 40)")
-        a.set_defaults(func=globals()[f"cmd_{name}"])
+        a.set_defaults(func=lambda args, name=name: COMMANDS[name](args))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -240,3 +241,10 @@ def cmd_log(args: argparse.Namespace) -> int:
     finally:
         f.close()
     return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "start": cmd_start, "stop": cmd_stop, "status": cmd_status, "pause": cmd_pause,
+    "resume": cmd_resume, "limit": cmd_limit, "now": cmd_now, "exclude": cmd_exclude, "include": cmd_include,
+    "log": cmd_log,
+}

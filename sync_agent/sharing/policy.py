@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 
-class Mode(StrEnum):
+class ShareMode(StrEnum):
     READ_ONLY = "ro"
     READ_WRITE = "rw"
 
@@ -31,7 +31,7 @@ def check_folder(folder: str) -> None:
                            "access policies read as a pattern. Rename the folder, then share it.", paths=[folder])
 
 
-def folder_policy(bucket: str, folder: str, mode: Mode) -> dict[str, Any]:
+def folder_policy(bucket: str, folder: str, mode: ShareMode) -> dict[str, Any]:
     """The folder's past (earlier versions, files deleted before the share) cannot be withheld here: MinIO
     lists versions to anyone holding s3:ListBucket and evaluates every GET of a versioned bucket as
     s3:GetObjectVersion, so denying the version actions (outright, or on the s3:versionid condition) also
@@ -48,7 +48,7 @@ def folder_policy(bucket: str, folder: str, mode: Mode) -> dict[str, Any]:
         {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{bucket}"]},
         {"Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": [objects]},
     ]
-    if mode == Mode.READ_WRITE:
+    if mode == ShareMode.READ_WRITE:
         # no DeleteObjectVersion: a recipient's half-finished write stays as a version (harmless), while
         # with it a recipient could erase the folder's history
         statements.append({"Effect": "Allow", "Resource": [objects], "Action": [

@@ -20,7 +20,7 @@ from sync_agent import config, credentials, keys, paths
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
 from sync_agent.sharing.invitation import Invitation, InvitedNode
-from sync_agent.sharing.policy import Mode, check_folder, folder_policy
+from sync_agent.sharing.policy import ShareMode, check_folder, folder_policy
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -86,8 +86,8 @@ def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) ->
         raise AuthError(ADMIN_HELP.format(node=node), node=node) from e
 
 
-def create_share(pool: Pool, folder: str, mode: Mode, *, expires: timedelta | None = DEFAULT_EXPIRY, label: str = "",
-                 history: bool = False) -> tuple[ShareInfo, Invitation]:
+def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta | None = DEFAULT_EXPIRY,
+                 label: str = "", history: bool = False) -> tuple[ShareInfo, Invitation]:
     """``history``: the recipient's PoolDrive also shows the folder's earlier versions and deleted files; by
     default it shows what is in the folder now. A view, not a lock: MinIO does not let a share's key be
     kept from the past (see ``policy.folder_policy``), so another S3 tool with the key can still list it."""
@@ -251,7 +251,8 @@ def accept_invitation(inv: Invitation, name: str | None = None) -> PoolConfig:
                nodes=tuple(NodeConfig(n.name, n.endpoint, n.weight, n.zone, n.secure, "", n.cert_sha256)
                            for n in inv.nodes)).validate()
     cfg = PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring",
-                     prefix=inv.folder, read_only=inv.mode == Mode.READ_ONLY.value, shared_by=who, history=inv.history,
+                     prefix=inv.folder, read_only=inv.mode == ShareMode.READ_ONLY.value, shared_by=who,
+                     history=inv.history,
                      nodes=tuple(_trusted_node(name, n) for n in inv.nodes))
     cfg.validate()
     for n in inv.nodes:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from sync_agent import keys, memory, rebuild
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
 from sync_agent.journal import Changes
-from sync_agent.reader import download_version
+from sync_agent.reader import get_version
 from sync_agent.sync import local_scan, planner
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
@@ -128,7 +128,7 @@ class SyncEngine:
 
     # --- one pass -----------------------------------------------------------------------------------
     def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True,
-             remote: Changes | None = None) -> planner.Plan:
+             remote: Changes | None = None) -> planner.SyncPlan:
         """One pass. ``dirty=None``: the whole folder and (with ``refresh_remote``) the whole pool, the
         safety net. Otherwise only the given local paths (keys of files or folders) and the remote
         ``changes`` named by the journal: the catalog, the synced state and the folder are looked at
@@ -149,9 +149,9 @@ class SyncEngine:
             self._pass(again, refresh_remote=False, remote=None)
         return plan
 
-    def _pass(self, dirty: Iterable[str] | None, *, refresh_remote: bool, remote: Changes | None) -> planner.Plan:
+    def _pass(self, dirty: Iterable[str] | None, *, refresh_remote: bool, remote: Changes | None) -> planner.SyncPlan:
         if self._folder_missing():
-            return planner.Plan()
+            return planner.SyncPlan()
         changed_remote: set[str] = set()
         try:
             if dirty is None and refresh_remote:
@@ -172,7 +172,7 @@ class SyncEngine:
         else:
             scopes = local_scan.outermost(set(dirty) | changed_remote)
             if not scopes:
-                return planner.Plan()
+                return planner.SyncPlan()
             known = self.state.under(scopes)
             remote_files = self._remote_under(scopes)
             base_count = self.state.count()
@@ -264,7 +264,7 @@ class SyncEngine:
         log.info("restoring %d file(s) held by the mass-delete guard", len(held))
         return len(held)
 
-    def _keep_unproven_deletes(self, plan: planner.Plan) -> None:
+    def _keep_unproven_deletes(self, plan: planner.SyncPlan) -> None:
         """Absence is not deletion while this device's catalog is incomplete (never filled from every node:
         a new device, a deleted catalog, a node down since): a synced file missing from it may be held by a
         node not read yet. Only a delete the catalog has seen (a delete marker, a move away) trashes a local
@@ -315,7 +315,7 @@ class SyncEngine:
         return any(i.kind == IssueKind.FOLDER_MISSING for i in self.activity.issues.values())
 
     # --- applying ---------------------------------------------------------------------------------
-    def _apply(self, plan: planner.Plan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
+    def _apply(self, plan: planner.SyncPlan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         for step in plan.deletes:
             self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
         for step in plan.moves:
@@ -491,7 +491,7 @@ class SyncEngine:
         t = self.activity.transfer(key, "down", info.size)
         control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                   limiter=self.pool.down_limiter)
-        download_version(self.pool, info.current, dest, control, key, durable=True)
+        get_version(self.pool, info.current, dest, control, key, durable=True)
         self._record_synced(key, dest, info.sha256, info.version)
         self.activity.finish(key, "downloaded")
 

@@ -23,7 +23,7 @@ class Step:
 
 
 @dataclass
-class Plan:
+class SyncPlan:
     deletes: list[Step] = field(default_factory=list)
     moves: list[Step] = field(default_factory=list)
     transfers: list[Step] = field(default_factory=list)
@@ -47,7 +47,7 @@ def excluded(path: str, folders: Iterable[str]) -> bool:
 def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
          scope: Iterable[str] | None = None, excluded_folders: Iterable[str] = (),
          case_insensitive: bool = False, guard_share: float = 0.5, guard_min: int = 20,
-         allow_deletes: bool = False, base_count: int | None = None, recent_deletes: int = 0) -> Plan:
+         allow_deletes: bool = False, base_count: int | None = None, recent_deletes: int = 0) -> SyncPlan:
     """``local``, ``base`` and ``remote`` map pool paths to SHA-256. ``scope`` limits the paths looked at.
 
     ``base_count`` is how many files the folder had in sync in all (the mass-delete guard's measure) when
@@ -55,7 +55,7 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
     applied to the pool in the last minutes; the guard counts them too, so a folder emptied a few files
     per second trips it like one ``rm -rf``.
     """
-    out = Plan()
+    out = SyncPlan()
     folders = list(excluded_folders)
     paths = set(scope) if scope is not None else set(local) | set(base) | set(remote)
     if case_insensitive:  # two remote names one local file system cannot tell apart: keep the first
@@ -88,7 +88,7 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
     return out
 
 
-def _find_moves(out: Plan, local: dict[str, str], base: dict[str, str]) -> None:
+def _find_moves(out: SyncPlan, local: dict[str, str], base: dict[str, str]) -> None:
     """A local delete and a local upload of the very content that was deleted: a move, done server-side."""
     gone: dict[str, list[Step]] = {}
     for s in out.deletes:

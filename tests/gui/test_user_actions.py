@@ -323,10 +323,10 @@ def test_an_invitation_is_accepted_from_the_pool_menu(qtbot, window: MainWindow,
     from desktop_app import dialogs
     from sync_agent import config
     from sync_agent.sharing import invitation, shares
-    from sync_agent.sharing.policy import Mode
+    from sync_agent.sharing.policy import ShareMode
 
     window.pool.put_bytes("for-bob/plan.txt", b"plan")
-    _, inv = shares.create_share(window.pool, "for-bob", Mode.READ_ONLY, label="Bob")
+    _, inv = shares.create_share(window.pool, "for-bob", ShareMode.READ_ONLY, label="Bob")
     text = invitation.encode(inv)
     names: list[str] = []
 
@@ -433,10 +433,10 @@ def test_shares_are_extended_and_revoked_from_shared_by_me(qtbot, window: MainWi
 
     from desktop_app import dialogs
     from sync_agent.sharing import shares
-    from sync_agent.sharing.policy import Mode
+    from sync_agent.sharing.policy import ShareMode
 
     window.pool.put_bytes("team/plan.txt", b"plan")
-    info, _ = shares.create_share(window.pool, "team", Mode.READ_ONLY, label="Bob", expires=timedelta(days=1))
+    info, _ = shares.create_share(window.pool, "team", ShareMode.READ_ONLY, label="Bob", expires=timedelta(days=1))
     seen: list[QDialog] = []
 
     def exec_(dialog: QDialog) -> int:

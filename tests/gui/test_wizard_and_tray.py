@@ -100,6 +100,7 @@ def test_tray_menu_pauses_and_resumes_the_agent(qtbot, pool_file, tmp_path: Path
         agent.stop()
 
 
+@pytest.mark.minio  # the wizard starts a dev pool
 def test_wizard_clicked_through_ends_with_a_running_agent(qtbot, tmp_path: Path) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest

@@ -16,6 +16,8 @@ from sync_agent.errors import DevPoolError, MinioBinaryMissingError
 from sync_agent.minio_server import find_minio_binary, is_live, pid_alive
 from tests.nodepool import NodePool
 
+pytestmark = pytest.mark.minio  # starts dev pools through the real command
+
 
 def test_four_nodes_each_store_and_serve(fault_nodes: NodePool) -> None:
     for n in fault_nodes.nodes:

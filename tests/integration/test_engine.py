@@ -223,10 +223,10 @@ def test_odd_names_round_trip(pool: Pool, tmp_path: Path) -> None:
         _file(src / name, 10 + i, seed=i + 1)
     from sync_agent import batch
 
-    up = batch.upload(pool, src, "odd")
+    up = batch.put_tree(pool, src, "odd")
     assert not up.failed, up.failed
     assert len(up.done) == len(ODD_NAMES)
-    down = batch.download(pool, "odd", tmp_path / "dst")
+    down = batch.get_tree(pool, "odd", tmp_path / "dst")
     assert not down.failed, down.failed
     for name in ODD_NAMES:
         nfc = unicodedata.normalize("NFC", name)

@@ -17,7 +17,7 @@ from sync_agent import repair
 from sync_agent.errors import RefusedError
 from sync_agent.monitor import HealthMonitor
 from sync_agent.pool import Pool
-from sync_agent.replica_plan import Mode
+from sync_agent.replica_plan import RepairMode
 from tests.nodepool import TEST_TIMEOUTS, NodePool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,10 +100,10 @@ def test_manual_repair_counts_down_nodes_as_lost(fault_nodes: NodePool, tmp_path
     pool = fault_nodes.open_pool("manual", tmp_path / "c.sqlite3")
     keys = _fill(pool, 40)
     fault_nodes["node3"].kill()
-    dry = repair.run(pool, Mode.REPAIR, lost={"node3"}, dry_run=True)
+    dry = repair.run(pool, RepairMode.REPAIR, lost={"node3"}, dry_run=True)
     affected = sum(c["in"] for c in dry.planned.values())
     assert affected == sum("node3" in v for v in pool.catalog.walk() for v in [v.replicas])
-    report = repair.run(pool, Mode.REPAIR, lost={"node3"})
+    report = repair.run(pool, RepairMode.REPAIR, lost={"node3"})
     assert report.copies_made == affected and not report.errors
     assert all(len(v) == 2 for v in _copies(fault_nodes, pool.cfg.bucket, keys).values())
     pool.close()
@@ -116,8 +116,8 @@ def test_added_node_takes_about_a_fifth(fault_nodes: NodePool, tmp_path: Path) -
     fault_nodes.add_node("node5")
     pool = fault_nodes.open_pool("grow", tmp_path / "c.sqlite3")
     before = _copies(fault_nodes, pool.cfg.bucket, keys)
-    dry = repair.run(pool, Mode.REBALANCE, dry_run=True)
-    report = repair.run(pool, Mode.REBALANCE)
+    dry = repair.run(pool, RepairMode.REBALANCE, dry_run=True)
+    report = repair.run(pool, RepairMode.REBALANCE)
     after = _copies(fault_nodes, pool.cfg.bucket, keys)
     moved_files = sum(1 for k in keys if set(after[k]) != set(before[k]))
     share = report.copies_made / (2 * len(keys))
@@ -127,7 +127,7 @@ def test_added_node_takes_about_a_fifth(fault_nodes: NodePool, tmp_path: Path) -
     assert all(len(v) == 2 for v in after.values())
     assert all(set(after[k]) - set(before[k]) <= {"node5"} for k in keys)  # nothing else moved
     assert report.copies_made == report.copies_removed == dry.planned["node5"]["in"]
-    assert repair.run(pool, Mode.REBALANCE, dry_run=True).planned == {}
+    assert repair.run(pool, RepairMode.REBALANCE, dry_run=True).planned == {}
     pool.close()
 
 
@@ -182,7 +182,7 @@ from pathlib import Path
 from sync_agent.config import parse_pool
 from sync_agent.pool import Pool
 from sync_agent import repair
-from sync_agent.replica_plan import Mode
+from sync_agent.replica_plan import RepairMode
 from sync_agent.transfer import RateLimiter
 from tests.nodepool import TEST_TIMEOUTS
 pool = Pool(parse_pool(Path(sys.argv[1]).read_text()), catalog_path=Path(sys.argv[2]), timeouts=TEST_TIMEOUTS)
@@ -194,7 +194,7 @@ def on_file(w, err):
         done[0] += 1
         if done[0] == 20:
             print("HALFWAY", flush=True)
-repair.run(pool, Mode.REPAIR, lost={sys.argv[3]}, parallel=2, limiter=RateLimiter(2e6), on_file=on_file)
+repair.run(pool, RepairMode.REPAIR, lost={sys.argv[3]}, parallel=2, limiter=RateLimiter(2e6), on_file=on_file)
 print("DONE", flush=True)
 """
 
@@ -217,7 +217,7 @@ def test_repair_killed_halfway_resumes_without_loss_or_orphans(fault_nodes: Node
     proc.wait()
     pool = fault_nodes.open_pool("resume", tmp_path / "c.sqlite3", init=False)
     pool.refresh_health(max_age=0)
-    report = repair.run(pool, Mode.REPAIR, lost={victim})
+    report = repair.run(pool, RepairMode.REPAIR, lost={victim})
     assert not report.errors and not report.unrecoverable
     copies = _copies(fault_nodes, pool.cfg.bucket, keys)
     assert all(len(v) == 2 and victim not in v for v in copies.values()), copies

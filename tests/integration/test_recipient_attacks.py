@@ -20,7 +20,7 @@ from minio import Minio
 
 from sync_agent import config, metadata, rebuild
 from sync_agent.sharing import invitation, shares
-from sync_agent.sharing.policy import Mode
+from sync_agent.sharing.policy import ShareMode
 from tests.nodepool import NodePool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def attack(fault_nodes: NodePool, tmp_path: Path):  # type: ignore[no-untyped-de
     owner.put_bytes("photos/moved.txt", b"was in the share")
     owner.move("photos/moved.txt", "private/moved.txt")
     owner.put_bytes("private/diary.txt", b"secret")
-    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE, label="Mallory")
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_WRITE, label="Mallory")
     clients = {n.name: fault_nodes.s3(n.name, inv.access_key, inv.secret_key) for n in owner.cfg.nodes}
     yield owner, clients, inv
     owner.close()
@@ -189,7 +189,7 @@ def _cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None
 def test_share_accept_command_with_a_real_invitation(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = fault_nodes.open_pool("owner-cli", tmp_path / "owner.sqlite3")
     owner.put_bytes("team/plan one.txt", b"plan")
-    _, inv = shares.create_share(owner, "team", Mode.READ_ONLY, label="Bob")
+    _, inv = shares.create_share(owner, "team", ShareMode.READ_ONLY, label="Bob")
     text = invitation.encode(inv)
     assert len(text) > 500
     env = {k: str(tmp_path / f"recipient-{k.lower()}") for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
@@ -233,7 +233,7 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
     owner.put_bytes("photos2/secret.jpg", b"s")
     owner.put_bytes("photos-private/secret.jpg", b"s")
     owner.put_bytes("whats/secret.txt", b"s")
-    info, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    info, inv = shares.create_share(owner, "photos", ShareMode.READ_WRITE)
     assert 29 * 86400 < info.expires_at - time.time() <= 30 * 86400  # shares end by themselves by default
     c = fault_nodes.s3("node1", inv.access_key, inv.secret_key)
 
@@ -254,7 +254,7 @@ def test_share_policy_is_exactly_the_folder(fault_nodes: NodePool, tmp_path: Pat
     assert owner.read_bytes("photos/cat.jpg") == b"cat"
     for name in ("what?", "what*", "a${aws:username}"):
         with pytest.raises(RefusedError):
-            shares.create_share(owner, name, Mode.READ_ONLY)
+            shares.create_share(owner, name, ShareMode.READ_ONLY)
     owner.close()
 
 

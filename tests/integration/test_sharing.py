@@ -21,7 +21,7 @@ from sync_agent.placement import placement
 from sync_agent.pool import Pool
 from sync_agent.sharing import invitation, links, shares
 from sync_agent.sharing.invitation import InvitationError
-from sync_agent.sharing.policy import Mode
+from sync_agent.sharing.policy import ShareMode
 from tests.nodepool import TEST_TIMEOUTS, NodePool
 
 
@@ -63,7 +63,7 @@ def test_a_recipient_sees_the_folder_as_it_is_now_unless_shared_with_history(fau
     owner.put_bytes("photos/draft.txt", b"final")
     owner.put_bytes("photos/ex.jpg", b"deleted before the share")
     owner.delete("photos/ex.jpg")
-    _, inv = shares.create_share(owner, "photos", Mode.READ_ONLY)
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY)
     assert inv.history is False
     holder = old.replicas[0].node
     raw = _scoped(fault_nodes, holder, inv)
@@ -83,7 +83,7 @@ def test_a_recipient_sees_the_folder_as_it_is_now_unless_shared_with_history(fau
     rebuild.refresh(them)
     assert them.read_bytes("photos/draft.txt") == b"final, v2"
 
-    _, inv2 = shares.create_share(owner, "photos", Mode.READ_ONLY, history=True)  # asked for: the past too
+    _, inv2 = shares.create_share(owner, "photos", ShareMode.READ_ONLY, history=True)  # asked for: the past too
     them2 = _recipient(invitation.encode(inv2), tmp_path, name="shared-past")
     assert not them2.cfg.current_only
     rebuild.refresh(them2)
@@ -96,7 +96,7 @@ def test_a_recipient_sees_the_folder_as_it_is_now_unless_shared_with_history(fau
 
 def test_read_only_share_is_enforced_by_minio(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
-    _, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, label="Anna")
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY, label="Anna")
     text = invitation.encode(inv)
     assert owner.client("node1")._creds.secret_key not in text  # the owner's keys never leave
     them = _recipient(text, tmp_path)
@@ -118,7 +118,7 @@ def test_read_only_share_is_enforced_by_minio(fault_nodes: NodePool, tmp_path: P
 
 def test_read_write_share_writes_land_on_the_schedulers_nodes(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
-    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE, label="Ben")
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_WRITE, label="Ben")
     them = _recipient(invitation.encode(inv), tmp_path)
     rebuild.refresh(them)
     info = them.put_bytes("photos/from-ben.jpg", b"hello from ben")
@@ -136,7 +136,7 @@ def test_read_write_share_writes_land_on_the_schedulers_nodes(fault_nodes: NodeP
 
 def test_revoke_everywhere_and_while_a_node_is_down(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
-    info, inv = shares.create_share(owner, "photos", Mode.READ_ONLY)
+    info, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY)
     for node in ("node1", "node2", "node3", "node4"):
         s3 = _scoped(fault_nodes, node, inv)
         assert not _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="photos/")))
@@ -163,8 +163,8 @@ def test_revoke_everywhere_and_while_a_node_is_down(fault_nodes: NodePool, tmp_p
 def test_expiry_is_set_on_the_server_and_extend_moves_it(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
     with pytest.raises(ConfigError, match="15 minutes"):
-        shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=5))
-    info, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=20))
+        shares.create_share(owner, "photos", ShareMode.READ_ONLY, expires=timedelta(minutes=5))
+    info, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY, expires=timedelta(minutes=20))
     import json
 
     for node in ("node1", "node3"):
@@ -180,7 +180,7 @@ def test_expiry_is_set_on_the_server_and_extend_moves_it(fault_nodes: NodePool, 
 @pytest.mark.timeout(1500)
 def test_expired_share_is_refused_by_the_server(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
-    _, inv = shares.create_share(owner, "photos", Mode.READ_ONLY, expires=timedelta(minutes=15, seconds=5))
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY, expires=timedelta(minutes=15, seconds=5))
     s3 = _scoped(fault_nodes, "node1", inv)
     assert not _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
     time.sleep(15 * 60 + 15)
@@ -265,10 +265,10 @@ def test_sealed_invitation_needs_the_right_passphrase() -> None:
 
 def test_sharing_without_admin_rights_says_so(fault_nodes: NodePool, tmp_path: Path) -> None:
     owner = _owner(fault_nodes, tmp_path)
-    _, inv = shares.create_share(owner, "photos", Mode.READ_WRITE)
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_WRITE)
     them = _recipient(invitation.encode(inv), tmp_path)
     with pytest.raises(RefusedError, match="only its owner"):
-        shares.create_share(them, "photos/2024", Mode.READ_ONLY)
+        shares.create_share(them, "photos/2024", ShareMode.READ_ONLY)
     # keys with full rights on the bucket but no admin rights (a service account with an S3-only policy)
     bucket_only = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["s3:*"],
@@ -287,7 +287,7 @@ def test_sharing_without_admin_rights_says_so(fault_nodes: NodePool, tmp_path: P
     rebuild.refresh(plain)
     assert plain.read_bytes("photos/dog.jpg") == b"woof" * 100  # the keys work for files...
     with pytest.raises(AuthError, match="admin rights"):
-        shares.create_share(plain, "photos", Mode.READ_ONLY)
+        shares.create_share(plain, "photos", ShareMode.READ_ONLY)
     plain.close()
     them.close()
     owner.close()

@@ -18,6 +18,8 @@ from sync_agent.node_check import check_node
 from sync_agent.node_client import NodeClient
 from sync_agent.tls import DevCA, pem_fingerprint
 
+pytestmark = pytest.mark.minio  # starts dev pools through the real command
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -136,11 +138,11 @@ def test_an_invitation_carries_the_owners_trust_in_each_node(tls_pool: Home, tmp
     from sync_agent import config
     from sync_agent.pool import Pool
     from sync_agent.sharing import invitation, shares
-    from sync_agent.sharing.policy import Mode
+    from sync_agent.sharing.policy import ShareMode
 
     with Pool(config.load_pool(str(tls_pool.pool_toml)), catalog_path=tmp_path / "owner.sqlite3") as owner:
         owner.put_bytes("team/plan.txt", b"plan")
-        _, inv = shares.create_share(owner, "team", Mode.READ_ONLY)  # the admin API over https too
+        _, inv = shares.create_share(owner, "team", ShareMode.READ_ONLY)  # the admin API over https too
     got = invitation.decode(invitation.encode(inv))
     ca_text = (tls_pool.devpool / "tls" / "ca.crt").read_text()
     assert all(n.secure and n.ca_pem == ca_text and "PRIVATE" not in n.ca_pem for n in got.nodes)

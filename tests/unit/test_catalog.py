@@ -127,12 +127,13 @@ def test_writes_from_many_threads_commit_together_and_each_gets_its_own_result(t
     cat = Catalog(tmp_path / "c.sqlite3")
     results: dict[int, object] = {}
 
+    intents = {i: cat.add_intent("put", f"f{i}.txt", f"id{i}", 1, nodes=["a", "b"]) for i in range(30)}
+
     def write(i: int) -> None:
         try:
-            intent = cat.add_intent("put", f"f{i}.txt", f"id{i}", 1, nodes=["a", "b"])
-            cat.commit_write(intent, file_id=f"id{i}", path=f"f{i}.txt", number=1, key=f"f{i}.txt", size=i,
+            cat.commit_write(intents[i], file_id=f"id{i}", path=f"f{i}.txt", number=1, key=f"f{i}.txt", size=i,
                              sha256=f"s{i}", mtime=1.0, replicas=[("a", "v1"), ("b", "v2")])
-            results[i] = intent
+            results[i] = intents[i]
         except Exception as e:  # pragma: no cover - shown by the assert below
             results[i] = e
 
@@ -143,18 +144,23 @@ def test_writes_from_many_threads_commit_together_and_each_gets_its_own_result(t
             results[-1] = e
 
     def wave(targets: list) -> None:  # type: ignore[type-arg]
-        with cat._write_lock:  # a commit in progress: everything started now queues up behind it
+        """All of them arrive while a commit is in progress: the first leads (and waits for the lock the test
+        holds), every other one queues behind it (waited for, not slept for: a busy machine is slow to start
+        threads)."""
+        with cat._write_lock:
             threads = [threading.Thread(target=t, args=a) for t, a in targets]
             for t in threads:
                 t.start()
-            time.sleep(0.3)
+            deadline = time.monotonic() + 20
+            while len(cat._group._queue) < len(targets) - 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
         for t in threads:
             t.join(10)
 
     before = cat._group.commits
     wave([(write, (i,)) for i in range(24)])
     assert all(isinstance(v, int) for v in results.values()) and len(set(results.values())) == 24, results
-    assert cat._group.commits - before < 24  # 48 writes
+    assert cat._group.commits - before == 2  # the leader's own write, then the 23 queued behind it at once
     wave([(write, (i,)) for i in range(24, 30)] + [(broken, ())])
     assert "no such table" in str(results.pop(-1))  # its own error, and only its own
     assert all(isinstance(v, int) for v in results.values()) and len(results) == 30, results
