@@ -857,7 +857,12 @@ class MainWindow(QMainWindow):
             w.show()
             self.other_windows.append(w)
 
-        run_async(lambda: Pool.open(name), show, self.show_error)
+        def open_() -> Pool:
+            pool = Pool.open(name)
+            pool.recover()
+            return pool
+
+        run_async(open_, show, self.show_error)
 
     def nodes_changed(self) -> None:
         """A node was added or removed (Settings): the cards follow, and their status is read again."""

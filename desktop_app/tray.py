@@ -22,8 +22,8 @@ STATE_TEXT = {"idle": "Up to date", "syncing": "Syncing…", "paused": "Paused",
               "offline": "Offline: nodes unreachable", "starting": "Starting…", None: "Sync agent not running"}
 
 # issues worth a desktop notification, by kind (titles are for people and may change)
-NOTIFY_KINDS = {IssueKind.CONFLICT, IssueKind.CHANGED_MEANWHILE, IssueKind.MASS_DELETE, IssueKind.QUORUM,
-                IssueKind.FOLDER_MISSING}
+# (not CHANGED_MEANWHILE: the agent retries at once, and the conflicted copy it may make says CONFLICT)
+NOTIFY_KINDS = {IssueKind.CONFLICT, IssueKind.MASS_DELETE, IssueKind.QUORUM, IssueKind.FOLDER_MISSING}
 
 
 def tray_state(status: dict[str, Any] | None) -> str:

@@ -464,7 +464,11 @@ class NodeClient:
     def copy_if(self, key: str, src_version: str | None, meta: dict[str, str], *, if_match: str | bool | None
                 ) -> tuple[str | None, str]:
         """Server-side copy of a version of ``key`` onto ``key`` itself (it becomes the latest), as a
-        compare-and-swap on what is latest now (``if_match`` as in ``put_if``). Returns (version id, etag)."""
+        compare-and-swap on what is latest now (``if_match`` as in ``put_if``). Returns (version id, etag).
+
+        The conditional headers are sent, but MinIO checks only the copy source's conditions on CopyObject,
+        so the swap is made good afterwards: unless the entry just below the new copy is the one expected
+        (None: nothing live), the copy is deleted again and ``PreconditionFailed`` raised."""
         source = "/" + urllib.parse.quote(f"{self.bucket}/{key}", safe="/~")
         if src_version:
             source += "?versionId=" + urllib.parse.quote(src_version, safe="")
@@ -472,12 +476,30 @@ class NodeClient:
         headers.update({"x-amz-copy-source": source, "x-amz-metadata-directive": "REPLACE",
                         **self._condition(if_match)})
         doing = f"copying '{key}'"
+        before = self._newest(key)
+        if if_match is not False and (before.etag if before and not before.is_delete_marker else None) != (
+                None if if_match is None else str(if_match).strip('"')):
+            raise PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this copy was "
+                                     "based on.", node=self.name)
         try:
             resp = self._call(doing, self.s3._execute, "PUT", self.bucket, key, headers=headers)
         except NodeError as e:
             raise self._lost(key, e) from e
-        found = re.search(rb"<ETag>(?:&quot;|\")?([0-9a-fA-F-]+)", resp.data or b"")
-        return resp.headers.get("x-amz-version-id"), found.group(1).decode() if found else ""
+        vid = resp.headers.get("x-amz-version-id")
+        if if_match is not False:
+            entries = [o for o in self.list(key, versions=True) if o.key == key]
+            mine = next((i for i, o in enumerate(entries) if o.version_id == vid), None)
+            below = entries[mine + 1] if mine is not None and mine + 1 < len(entries) else None
+            if mine != 0 or (below.version_id if below else None) != (before.version_id if before else None):
+                self._call(doing, self.s3.remove_object, self.bucket, key, version_id=vid)
+                raise PreconditionFailed(f"'{key}' on node '{self.name}' changed while it was being copied.",
+                                         node=self.name)
+        found = re.search(rb"<ETag>(?:&quot;|&#34;|\")?([0-9a-fA-F-]+)", resp.data or b"")
+        return vid, found.group(1).decode() if found else ""
+
+    def _newest(self, key: str) -> RemoteObject | None:
+        """The newest entry at ``key`` (a delete marker included), or None."""
+        return next((o for o in self.list(key, versions=True) if o.key == key), None)
 
     def list(self, prefix: str = "", *, versions: bool = False, recursive: bool = True,
              start_after: str | None = None) -> Iterator[RemoteObject]:

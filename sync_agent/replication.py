@@ -129,8 +129,8 @@ def _stays_on_top(pool: Pool, before: RemoteObject, file_id: str, number: int) -
     version; a repair may act on a catalog a write just overtook) must not become that node's newest:
     readers asking the node would get the old content. Only a copy of the file's current version may
     sit above what was there, and never above a later version of the same file."""
-    if before.is_delete_marker:
-        return True  # a drain of a deleted file's history: the key stays deleted on this node too
+    if before.is_delete_marker:  # a drain of a deleted file's history: the key stays deleted on this node,
+        return pool.catalog.get(before.key) is None  # unless a file lives there now (a new marker would hide it)
     m = metadata.try_parse(before.meta)
     if not isinstance(m, str) and m.file_id == file_id:
         return m.version > number

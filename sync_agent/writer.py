@@ -112,7 +112,8 @@ def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: Transf
                 version_id, etag = multipart.upload(
                     client, key, up.path, digest.size, meta, upload_id=resuming,
                     on_started=lambda uid: up.started(pool, node, uid), control=control,
-                    parallel=PARALLEL_PARTS, finish=gate.finisher(node) if gate is not None else None)
+                    parallel=PARALLEL_PARTS,
+                    finish=gate.finisher(node) if gate is not None else expect.finisher(node) if expect else None)
             elif up.body is not None:  # one request, on the fast path where the node has it
                 if control is not None:
                     control.checkpoint()  # paused or cancelled: before the request, as a streamed upload would
@@ -202,7 +203,7 @@ RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a 
 
 
 def _abandon(pool: PoolView, key: str, file_id: str, number: int, intent: int, uploads: dict[str, str],
-             written: dict[str, str | None]) -> None:
+             written: dict[str, str | None], meta: dict[str, str] | None = None) -> None:
     """Undo a write: abort its multipart uploads, delete the copies it made, forget the intent."""
     for node, upload_id in uploads.items():
         if node in pool.clients:
@@ -212,7 +213,8 @@ def _abandon(pool: PoolView, key: str, file_id: str, number: int, intent: int, u
             pool.client(node).delete(key, vid)
         except NodeError as e:  # the intent stays; recovery removes it later
             log.info("could not undo a partial write of '%s' on %s yet: %s", key, node, e.message)
-    if undo_stray_versions(pool, key, file_id, number, list(set(uploads) | set(written))):
+    if undo_stray_versions(pool, key, file_id, number, list(set(uploads) | set(written)),
+                           sha256=meta.get("sha256") if meta else None, written=meta.get("written") if meta else None):
         pool.catalog.remove_intent(intent)
 
 
@@ -317,17 +319,17 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
                 multipart.abort(pool.client(node), key, upload_id)
     except ChangedMeanwhileError:
         if written:  # a later copy found what the arbiter did not: this write is undone everywhere
-            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written)
-            _learn(pool, key)
+            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written, up.meta)
         else:
             cat.remove_intent(up.intent)  # nothing was written
+        _learn(pool, key)  # what won, so the caller decides on what the pool holds now
         raise
     except (KeyboardInterrupt, SystemExit):
         raise  # the intent stays: the next upload of this file resumes where this one stopped
     except BaseException:
         # cancelled, quorum missed, source changed: leave nothing behind
         if any(i.id == up.intent for i in cat.intents("put")):
-            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written)
+            _abandon(pool, up.key, up.file_id, up.number, up.intent, up.uploads, written, up.meta)
         raise
     result = cat.get(key)
     assert result is not None
@@ -400,22 +402,41 @@ class _Expect:
         except ObjectMissingError:
             return None
         meta = metadata.try_parse(there.meta)
-        if isinstance(meta, metadata.ObjectMeta) and (
-                (meta.file_id == self.file_id and meta.version < self.number)
-                or self.pool.catalog.knows(meta.file_id, meta.version, meta.sha256)):
-            return there.etag
+        if isinstance(meta, metadata.ObjectMeta):
+            if meta.file_id == self.file_id:
+                if meta.version < self.number:
+                    return there.etag
+            elif self.pool.catalog.knows(meta.file_id, meta.version, meta.sha256):
+                other = self.pool.catalog.get_by_id(meta.file_id)
+                if other is None or other.deleted or other.path != self.key:
+                    return there.etag  # moved away or deleted since: the node missed it
         raise _changed_meanwhile(self.key)
 
-    def write(self, node: str, attempt: Callable[[str | None], T]) -> T:
-        """``attempt(condition)`` on ``node``: first on what this device knows, then on what the node says."""
+    def write(self, node: str, attempt: Callable[[str | None], T], first: tuple[str | None] | None = None) -> T:
+        """``attempt(condition)`` on ``node``: first on what this device knows (``first``: the condition the
+        caller has worked out already), then on what the node says."""
         try:
-            return attempt(self.guess(node))
+            return attempt(self.guess(node) if first is None else first[0])
         except PreconditionFailed:
             log.info("'%s' on %s is not what this device knew; asking the node", self.key, node)
         try:
             return attempt(self.ask(node))
         except PreconditionFailed as e:
             raise _changed_meanwhile(self.key) from e
+
+
+    def finisher(self, node: str) -> multipart.Finisher:
+        """The completion of a multipart copy as a compare-and-swap (no arbiter answered: no gate)."""
+        client = self.pool.client(node)
+
+        def finish(upload_id: str, etags: list[str]) -> tuple[str | None, str]:
+            try:
+                return self.write(node, lambda c: client.complete_upload(self.key, upload_id, etags, if_match=c))
+            except ChangedMeanwhileError:
+                multipart.abort(client, self.key, upload_id)
+                raise
+
+        return finish
 
 
 def _changed_meanwhile(key: str) -> ChangedMeanwhileError:
@@ -433,11 +454,6 @@ def _learn(pool: PoolView, key: str) -> None:
         rebuild.refresh_paths(pool, {key})
     except PoolDriveError as e:
         log.info("lost a race for '%s' and could not read what won yet: %s", key, e.message)
-
-
-def _lost_race(pool: PoolView, key: str, e: PreconditionFailed) -> ChangedMeanwhileError:
-    _learn(pool, key)
-    return _changed_meanwhile(key)
 
 
 class _Gate:
@@ -460,23 +476,19 @@ class _Gate:
         def finish(upload_id: str, etags: list[str]) -> tuple[str | None, str]:
             if node == self.arbiter:
                 try:
-                    return client.complete_upload(self.key, upload_id, etags, if_match=self.expected)
-                except PreconditionFailed as e:
+                    return self.expect.write(node, lambda c: client.complete_upload(self.key, upload_id, etags,
+                                                                                    if_match=c), first=(self.expected,))
+                except ChangedMeanwhileError as e:
                     multipart.abort(client, self.key, upload_id)
-                    self.lost = _lost_race(self.pool, self.key, e)
-                    raise self.lost from e
+                    self.lost = e
+                    raise
                 finally:
                     self._settled.set()
             self._settled.wait()
             if self.lost is not None:
                 multipart.abort(client, self.key, upload_id)
                 raise self.lost
-            try:
-                return self.expect.write(node, lambda c: client.complete_upload(self.key, upload_id, etags,
-                                                                                if_match=c))
-            except ChangedMeanwhileError:
-                multipart.abort(client, self.key, upload_id)
-                raise
+            return self.expect.finisher(node)(upload_id, etags)
 
         return finish
 
@@ -498,11 +510,11 @@ def _arbitrate(pool: PoolView, up: _Upload, existing: FileInfo | None, order: li
     arbiter, expected = chosen
     body = up.body
     assert body is not None, "only small files are arbitrated in one request"
+    client = pool.client(arbiter)
     try:
-        with pool.health.request(arbiter):
-            vid, etag = pool.client(arbiter).put_if(up.key, body, up.meta, if_match=expected)
-    except PreconditionFailed as e:
-        raise _lost_race(pool, up.key, e) from e
+        with pool.health.request(arbiter):  # a stale ETag costs a look at the node, not a false conflict
+            vid, etag = expect.write(arbiter, lambda c: client.put_if(up.key, body, up.meta, if_match=c),
+                                     first=(expected,))
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return {}
@@ -583,16 +595,21 @@ def recover_intents(pool: PoolView) -> int:
         for node, upload_id in uploads.items():
             if node in pool.clients:
                 multipart.abort(pool.client(node), intent.path, upload_id)
+        sha, when = intent.payload.get("sha256"), intent.payload.get("written")
         if undo_stray_versions(pool, intent.path, intent.file_id, intent.version,
-                               intent.payload.get("nodes", [])):  # type: ignore[arg-type]
+                               intent.payload.get("nodes", []),  # type: ignore[arg-type]
+                               sha256=str(sha) if sha else None, written=str(when) if when else None):
             pool.catalog.remove_intent(intent.id)
             resolved += 1
     return resolved
 
 
-def undo_stray_versions(pool: PoolView, key: str, file_id: str, number: int, nodes: list[str]) -> bool:
+def undo_stray_versions(pool: PoolView, key: str, file_id: str, number: int, nodes: list[str], *,
+                        sha256: str | None = None, written: str | None = None) -> bool:
     """Delete copies of (file, version) on ``nodes`` that the catalog does not record; False if a node
-    could not be reached (try again later)."""
+    could not be reached (try again later). With ``sha256`` and ``written``, only copies of that one write:
+    two devices that edited the same version both write the next number, and the one undoing must never
+    take the other's copies with it."""
     known = {(r.node, r.version_id) for v in pool.catalog.versions_by_id(file_id) if v.number == number
              for r in v.replicas}
     clean = True
@@ -601,7 +618,9 @@ def undo_stray_versions(pool: PoolView, key: str, file_id: str, number: int, nod
             continue
         try:
             for obj in pool.client(node).list(key, versions=True):
-                if obj.key == key and obj.meta.get("file-id") == file_id \
+                ours = (sha256 is None or obj.meta.get("sha256") == sha256) and \
+                    (written is None or obj.meta.get("written") == written)
+                if obj.key == key and obj.meta.get("file-id") == file_id and ours \
                         and obj.meta.get("version") == str(number) and (node, obj.version_id) not in known:
                     pool.client(node).delete(obj.key, obj.version_id)
         except NodeError:

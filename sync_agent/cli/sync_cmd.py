@@ -62,9 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
 
-    folder = args.folder.expanduser().resolve()
-    if not folder.is_dir():
-        folder.mkdir(parents=True)
+    folder = args.folder.expanduser().resolve()  # made by the agent on first use, never in place of one
     root = logging.getLogger()  # the agent log: readable lines with a time stamp, rotated, the user's alone
     root.setLevel(min(root.level, logging.INFO))
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")

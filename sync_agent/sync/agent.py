@@ -144,7 +144,7 @@ class SyncAgent:
         """Bring back the files a held mass delete removed here (they are still on the pool)."""
         with self._cond:  # done by the worker before its next pass, never in the middle of one
             self._restore = True
-            n = len(self.engine.held)
+            n = self.engine.to_restore()
         self.resume()
         return n
 
@@ -184,6 +184,7 @@ class SyncAgent:
         self._cursor = dict(cursor)
         local = LocalWatcher(self.engine.root, self.local_changed, debounce=self.debounce,
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m, IssueKind.WATCH)).start()
+        self.engine.on_folder_back = local.rewatch
         remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
             if self.notifications else None
         if remote is not None:

@@ -106,13 +106,14 @@ class SyncEngine:
         self.pool = pool
         self.root = folder.resolve()
         self.state = state or SyncState(self.root)
-        if not self.state.setting("marked", False):
-            self._mark()  # first use (or a folder an older version synced, which it had no marker for)
+        if not self.state.setting("marked", False) and not self._unmarked_but_synced():
+            self._mark()  # first use, or a folder an older version synced (it had no marker)
         self.rules = IgnoreRules(self.root)
         self.activity = activity or Activity()
         self.host = host or socket.gethostname()
         self.parallel = parallel
         self.on_bulk: Callable[[], None] | None = None  # told, now and then, while a pass uploads in bulk
+        self.on_folder_back: Callable[[], None] | None = None  # told when a missing sync folder is back
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root) if self.root.is_dir() else False
         self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
@@ -225,14 +226,35 @@ class SyncEngine:
         self.case_insensitive = local_scan.case_insensitive(self.root)
         self.state.set_setting("marked", True)
 
-    def _folder_missing(self) -> bool:
+    def _unmarked_but_synced(self) -> bool:
+        """An older version synced files here but the folder is missing or empty now: not marked blindly (a
+        drive not mounted on the first start after an upgrade); ``_folder_missing`` says so instead."""
+        if not self.state.all():
+            return False
+        return not self.root.is_dir() or not any(p.name != ".pooldrive" for p in self.root.iterdir())
+
+    def to_restore(self) -> int:
+        """How many files the user's 'restore' brings back: the held deletes, or with the sync folder
+        missing, every file synced there."""
+        return len(self.state.all()) if self._folder_missing(report=False) else len(self.held)
+
+    def _folder_missing(self, report: bool = True) -> bool:
         """Whether the synced folder is gone or replaced (Syncthing's .stfolder rule): a drive that is not
         mounted leaves an empty folder or none, and syncing that would delete every file on the pool.
         Nothing is synced then, the agent says why, and it goes on by itself when the folder is back."""
+        if not (self.root / MARKER).is_file() and not self.state.setting("marked", False) \
+                and not self._unmarked_but_synced():
+            self._mark()  # an older version's folder, there again after all
         if (self.root / MARKER).is_file():
-            if self.activity.issues.pop("*folder", None) is not None:
+            if report and "*folder" in self.activity.issues:
+                self.activity.clear_issue("*folder")
+                self.case_insensitive = local_scan.case_insensitive(self.root)  # perhaps another drive
                 log.info("the sync folder %s is back", self.root)
+                if self.on_folder_back is not None:
+                    self.on_folder_back()  # a drive mounted over the folder: watch what is there now
             return False
+        if not report:
+            return True
         what = "is gone" if not self.root.is_dir() else f"has lost its PoolDrive marker ({MARKER})"
         self.activity.issue("*folder", "Sync folder missing",
                             f"The sync folder {self.root} {what}: moved, deleted, or on a drive that is not "
@@ -248,11 +270,13 @@ class SyncEngine:
         download them. Returns how many. With the sync folder missing, the answer makes the folder there
         now the sync folder and fills it from the pool (every file is downloaded again; any file already
         there is kept, as a conflicted copy where it differs)."""
-        if self._folder_missing():
+        if self._folder_missing(report=False):
             self._mark()
             known = list(self.state.all())
             for path in known:
                 self.state.forget(path)
+            self.held = []
+            self.activity.held_deletes = 0
             self.activity.clear_issue("*folder")
             log.info("the sync folder %s is new: filling it from the pool (%d files)", self.root, len(known))
             return len(known)

@@ -116,6 +116,17 @@ class LocalWatcher(FileSystemEventHandler):
             self._observer.schedule(self, str(self.root), recursive=True)
             self._observer.start()
 
+    def rewatch(self) -> None:
+        """Watch the folder afresh (a drive mounted over it hides what the old watch saw)."""
+        old, self._observer = self._observer, None
+        if old is not None:
+            old.stop()
+            old.join(timeout=5)
+        if self.root.is_dir():
+            self._watch()
+        else:
+            threading.Thread(target=self._wait_for_folder, name="pooldrive-watch-wait", daemon=True).start()
+
     def _wait_for_folder(self) -> None:
         with self._cond:
             while not self._stop and not self.root.is_dir():

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from sync_agent import rebuild
-from sync_agent.errors import ChangedMeanwhileError
+from sync_agent import metadata, rebuild
+from sync_agent.errors import ChangedMeanwhileError, PreconditionFailed
 from sync_agent.placement import write_order
 from sync_agent.replication import copy_replica
+from sync_agent.writer import undo_stray_versions
 from tests.nodepool import NodePool
 from tests.sync.conftest import Device, make_device
 
@@ -233,3 +234,57 @@ def test_a_copy_of_an_old_version_never_becomes_the_nodes_newest(devices: tuple[
 def _newest_on_node(client: object, path: str) -> str | None:
     latest = [o for o in client.list(path, versions=True) if o.key == path and o.is_latest]  # type: ignore[attr-defined]
     return latest[0].meta.get("sha256") if latest and not latest[0].is_delete_marker else None
+
+
+def test_copy_if_is_a_compare_and_swap_even_though_minio_ignores_the_headers(devices: tuple[Device, Device]) -> None:
+    """MinIO checks only the copy source's conditions on CopyObject: the restate of a holder must still
+    never land on top of a write it did not expect."""
+    a, _ = devices
+    a.pool.put_bytes("cas/x.txt", b"one")
+    a.pool.put_bytes("cas/x.txt", b"two")
+    f = a.pool.stat("cas/x.txt")
+    node = sorted(f.replicas)[0]
+    client = a.pool.client(node)
+    entries = [o for o in client.list("cas/x.txt", versions=True) if o.key == "cas/x.txt"]
+    newest, older = entries[0], entries[1]
+    with pytest.raises(PreconditionFailed):
+        client.copy_if("cas/x.txt", older.version_id, older.meta, if_match=older.etag)  # not what is newest
+    with pytest.raises(PreconditionFailed):
+        client.copy_if("cas/x.txt", older.version_id, older.meta, if_match=None)  # 'nothing live' is wrong too
+    assert [o.version_id for o in client.list("cas/x.txt", versions=True)] == [o.version_id for o in entries]
+    vid, etag = client.copy_if("cas/x.txt", older.version_id, older.meta, if_match=newest.etag)
+    assert _newest_on_node(client, "cas/x.txt") == older.meta["sha256"] and etag == older.etag and vid
+
+
+def test_undoing_a_lost_write_never_takes_the_other_devices_copy_of_the_same_version(
+        devices: tuple[Device, Device]) -> None:
+    """Two devices that edited version 1 both write version 2 of the same file: the one that undoes its
+    write removes its own copies only (matched by content and write time), never the winner's."""
+    a, _ = devices
+    a.pool.put_bytes("undo/x.txt", b"base")
+    f = a.pool.stat("undo/x.txt")
+    node = sorted(f.replicas)[0]
+    theirs = metadata.object_meta(f.id, 2, "a" * 64, 6, 1.0, written=111.0)
+    a.pool.client(node).put_if("undo/x.txt", b"theirs", theirs, if_match=False)
+    mine = metadata.object_meta(f.id, 2, "b" * 64, 4, 1.0, written=222.0)
+    a.pool.client(node).put_if("undo/x.txt", b"mine", mine, if_match=False)
+    assert undo_stray_versions(a.pool, "undo/x.txt", f.id, 2, [node], sha256=mine["sha256"],
+                               written=mine["written"])
+    left = [o.meta.get("sha256") for o in a.pool.client(node).list("undo/x.txt", versions=True)]
+    assert theirs["sha256"] in left and mine["sha256"] not in left
+
+
+def test_a_drain_never_puts_a_delete_marker_over_a_file_that_lives_at_the_key(devices: tuple[Device, Device]) -> None:
+    """A node whose newest entry at a key is an old delete marker gets a copy of the file that lives there
+    now: the copy stays on top, no new marker (a marker that new would make the key deleted everywhere)."""
+    a, _ = devices
+    a.pool.put_bytes("marker/x.txt", b"first file")
+    a.pool.delete("marker/x.txt")
+    a.pool.put_bytes("marker/x.txt", b"second file")
+    g = a.pool.stat("marker/x.txt")
+    dest = next(n for n in sorted(a.pool.clients) if n not in g.replicas)
+    a.pool.client(dest).delete("marker/x.txt")  # its newest entry: a marker (as a node that held the first)
+    copy_replica(a.pool, g.id, g.current, dest)
+    assert _newest_on_node(a.pool.client(dest), "marker/x.txt") == g.sha256
+    rebuild.rebuild(a.pool)
+    assert a.pool.read_bytes("marker/x.txt") == b"second file"
