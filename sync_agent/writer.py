@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from sync_agent import keys, metadata, multipart
 from sync_agent.catalog.store import FileInfo
@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PARALLEL_PARTS = 4
-T = TypeVar("T")
 
 
 @dataclass
@@ -284,7 +283,7 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
         control.total = digest.size * min(pool.cfg.replicas, len(order))
     written: dict[str, str | None] = {}
     etags: dict[str, str] = {}
-    expect = _Expect(pool, key, up.file_id, up.number, existing)
+    expect = _Expect(pool, key, up.file_id, up.number, existing, up.meta)
     try:
         if digest.parts <= 1 and digest.size <= SMALL:
             up.body = _read_small(up)
@@ -359,12 +358,22 @@ def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: 
         return arbiter, known
     try:
         return arbiter, expect.ask(arbiter)
+    except _AlreadyThere as done:  # this write's own copy, from an attempt whose answer was lost
+        return arbiter, done.etag
     except ChangedMeanwhileError:
         _learn(pool, key)
         raise
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return None
+
+
+class _AlreadyThere(Exception):
+    """The node holds this very write already (its answer was lost and the request made again)."""
+
+    def __init__(self, version_id: str | None, etag: str) -> None:
+        super().__init__(version_id, etag)
+        self.version_id, self.etag = version_id, etag
 
 
 @dataclass
@@ -386,6 +395,7 @@ class _Expect:
     file_id: str
     number: int
     existing: FileInfo | None
+    meta: dict[str, str]  # this write's metadata: its own copy, found by a retry, is recognised by it
 
     def guess(self, node: str) -> str | None:
         current = self.existing.current if self.existing is not None else None
@@ -401,6 +411,8 @@ class _Expect:
             there = self.pool.client(node).stat(self.key)
         except ObjectMissingError:
             return None
+        if all(there.meta.get(k) == self.meta.get(k) for k in ("file-id", "version", "sha256", "written")):
+            raise _AlreadyThere(there.version_id, there.etag)  # this very write: a lost answer, tried again
         meta = metadata.try_parse(there.meta)
         if isinstance(meta, metadata.ObjectMeta):
             if meta.file_id == self.file_id:
@@ -412,15 +424,20 @@ class _Expect:
                     return there.etag  # moved away or deleted since: the node missed it
         raise _changed_meanwhile(self.key)
 
-    def write(self, node: str, attempt: Callable[[str | None], T], first: tuple[str | None] | None = None) -> T:
+    def write(self, node: str, attempt: Callable[[str | None], tuple[str | None, str]],
+              first: tuple[str | None] | None = None) -> tuple[str | None, str]:
         """``attempt(condition)`` on ``node``: first on what this device knows (``first``: the condition the
-        caller has worked out already), then on what the node says."""
+        caller has worked out already), then on what the node says. Returns (version id, etag)."""
         try:
             return attempt(self.guess(node) if first is None else first[0])
         except PreconditionFailed:
             log.info("'%s' on %s is not what this device knew; asking the node", self.key, node)
         try:
-            return attempt(self.ask(node))
+            condition = self.ask(node)
+        except _AlreadyThere as done:
+            return done.version_id, done.etag
+        try:
+            return attempt(condition)
         except PreconditionFailed as e:
             raise _changed_meanwhile(self.key) from e
 

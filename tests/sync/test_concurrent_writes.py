@@ -3,6 +3,7 @@ nothing hidden, the loser told (and, in the sync agent, kept as a conflicted cop
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import Counter
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_agent import metadata, rebuild
+from sync_agent import metadata, rebuild, writer
 from sync_agent.errors import ChangedMeanwhileError, PreconditionFailed
 from sync_agent.placement import write_order
 from sync_agent.replication import copy_replica
@@ -288,3 +289,23 @@ def test_a_drain_never_puts_a_delete_marker_over_a_file_that_lives_at_the_key(de
     assert _newest_on_node(a.pool.client(dest), "marker/x.txt") == g.sha256
     rebuild.rebuild(a.pool)
     assert a.pool.read_bytes("marker/x.txt") == b"second file"
+
+
+def test_a_copy_whose_answer_was_lost_is_recognised_as_this_write_not_a_conflict(
+        devices: tuple[Device, Device]) -> None:
+    """A link that resets after the node stored a copy loses the answer; the write goes on and asks that
+    node again with If-None-Match: *, which it refuses because of the copy just made. That copy is this very
+    write (same file, version, SHA-256 and write time): taken as done, never as another device's (a false
+    'changed meanwhile' seen on the WAN profile's flaky node)."""
+    a, _ = devices
+    meta = metadata.object_meta("f" * 32, 1, hashlib.sha256(b"x").hexdigest(), 1, 1.0)
+    node = sorted(a.pool.clients)[0]
+    client = a.pool.client(node)
+    stored = client.put_if("lost/x.txt", b"x", meta, if_match=None)  # the first attempt, answer lost
+    expect = writer._Expect(a.pool, "lost/x.txt", "f" * 32, 1, None, meta)
+    again = expect.write(node, lambda c: client.put_if("lost/x.txt", b"x", meta, if_match=c))
+    assert again == stored and len(list(client.list("lost/x.txt", versions=True))) == 1
+    other = dict(meta, written="2.000000")  # the same file and version from another write: a conflict
+    with pytest.raises(ChangedMeanwhileError):
+        writer._Expect(a.pool, "lost/x.txt", "f" * 32, 1, None, other).write(
+            node, lambda c: client.put_if("lost/x.txt", b"x", other, if_match=c))
