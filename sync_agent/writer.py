@@ -360,9 +360,6 @@ def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: 
         return arbiter, expect.ask(arbiter)
     except _AlreadyThere as done:  # this write's own copy, from an attempt whose answer was lost
         return arbiter, done.etag
-    except ChangedMeanwhileError:
-        _learn(pool, key)
-        raise
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return None
@@ -440,7 +437,6 @@ class _Expect:
             return attempt(condition)
         except PreconditionFailed as e:
             raise _changed_meanwhile(self.key) from e
-
 
     def finisher(self, node: str) -> multipart.Finisher:
         """The completion of a multipart copy as a compare-and-swap (no arbiter answered: no gate)."""
