@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from sync_agent import metadata
 from sync_agent.errors import NodeError, PreconditionFailed
-from sync_agent.node_client import RemoteObject
+from sync_agent.node_types import RemoteObject
 
 if TYPE_CHECKING:
     from sync_agent.pool_view import PoolView

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sync_agent.node_client import Capacity
+from sync_agent.node_types import Capacity
 from sync_agent.placement import Health, ReplicaView
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,7 @@ import ssl
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import urllib3
@@ -41,6 +40,7 @@ from sync_agent.errors import (
     PreconditionFailed,
     UntrustedCertificateError,
 )
+from sync_agent.node_types import Capacity, RemoteObject, Timeouts
 from sync_agent.small_objects import FULL_CODES
 
 log = logging.getLogger(__name__)
@@ -54,38 +54,6 @@ class Readable(Protocol):
     """What an upload reads from: a file, or a wrapper that meters or hashes one."""
 
     def read(self, n: int = -1, /) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 3.0
-    read: float = 20.0
-    retries: int = 1
-
-
-@dataclass
-class RemoteObject:
-    """One object (or one version of it) as a node lists it."""
-
-    key: str
-    size: int
-    last_modified: datetime | None
-    version_id: str | None = None
-    is_latest: bool = True
-    is_delete_marker: bool = False
-    etag: str = ""
-    meta: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Capacity:
-    total: int
-    used: int
-    free: int
-
-    @property
-    def used_fraction(self) -> float:
-        return self.used / self.total if self.total else 0.0
 
 
 def _meta_from_headers(headers: Any) -> dict[str, str]:
@@ -520,6 +488,10 @@ class NodeClient:
                                    etag=(o.etag or "").strip('"'), meta=_meta_from_headers(o.metadata))
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
             raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
+
+    def failure(self, exc: BaseException, what: str = "") -> NodeError:
+        """A failure met while reading a response this client gave (``map_error`` for this node)."""
+        return map_error(exc, self.node, what)
 
     def close(self) -> None:
         self._http.clear()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sync_agent import config, credentials, keys, namespace, paths, reader, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
@@ -28,9 +29,12 @@ from sync_agent.errors import (
 )
 from sync_agent.health import HealthBook
 from sync_agent.journal import Journal
-from sync_agent.node_client import Capacity, NodeClient, Timeouts
+from sync_agent.node_types import Capacity, Timeouts
 from sync_agent.placement import Health, NodeSpec
 from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
+
+if TYPE_CHECKING:
+    from sync_agent.node_client import NodeClient
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,34 @@ class NodeStatus:
     rate: float = 0.0  # bytes/s its recent bodies came at (0: not measured lately)
 
 
+_PENDING: NodeClient = object()  # type: ignore[assignment]  # a client not made yet
+
+
+class _Clients(dict):  # node name -> NodeClient, each made on first use
+    def __init__(self, make: Callable[[str], NodeClient]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __getitem__(self, name: str) -> NodeClient:
+        client = super().__getitem__(name)
+        if client is _PENDING:
+            client = self._make(name)
+            super().__setitem__(name, client)
+        return client
+
+    def get(self, name: str, default: object = None) -> object:
+        return self[name] if name in self else default  # noqa: SIM401 (self.get is this method)
+
+    def values(self) -> list[NodeClient]:  # type: ignore[override]
+        return [self[n] for n in self]
+
+    def items(self) -> list[tuple[str, NodeClient]]:  # type: ignore[override]
+        return [(n, self[n]) for n in self]
+
+    def made(self) -> list[NodeClient]:
+        return [c for c in dict.values(self) if c is not _PENDING]
+
+
 class Pool:
     def __init__(self, cfg: PoolConfig, catalog: Catalog | None = None, *,
                  timeouts: Timeouts = Timeouts(), catalog_path: Path | None = None) -> None:
@@ -58,7 +90,7 @@ class Pool:
         self.catalog = catalog or Catalog(catalog_path or paths.catalog_path(cfg.name))
         self.timeouts = timeouts
         self.health = HealthBook([n.name for n in cfg.nodes])
-        self.clients: dict[str, NodeClient] = {}
+        self.clients: dict[str, NodeClient] = _Clients(self._make_client)
         self.up_limiter = RateLimiter()
         self.down_limiter = RateLimiter()
         self.parallel_files = 0  # 0: as many as the nodes' round trips call for (files_in_flight)
@@ -68,25 +100,32 @@ class Pool:
         self._io_executor: ThreadPoolExecutor | None = None
         self._probe_lock = threading.Lock()
         for n in cfg.nodes:
-            self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
-                                              timeouts, scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
+            self.clients[n.name] = _PENDING  # made on first use: 'pooldrive ls' never loads the S3 library
         self.journal = Journal(self)
+
+    def _make_client(self, name: str) -> NodeClient:
+        from sync_agent.node_client import NodeClient
+
+        n, cfg = self.cfg.node(name), self.cfg
+        return NodeClient(n, credentials.credentials_for(cfg, name), cfg.bucket, self.timeouts,
+                          scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
 
     def use_config(self, cfg: PoolConfig) -> None:
         """Go on with a changed node list (a node added or removed while the app runs): clients for new
         nodes, none for removed ones; the catalog and everything else stay."""
         old = set(self.clients)
-        for n in cfg.nodes:
-            if n.name not in old or n != self.cfg.node(n.name):
-                if n.name in self.clients:
-                    self.clients[n.name].close()
-                self.clients[n.name] = NodeClient(n, credentials.credentials_for(cfg, n.name), cfg.bucket,
-                                                  self.timeouts,
-                                                  scope=keys.normalize_dir(cfg.prefix) if cfg.prefix else "")
-        for name in old - {n.name for n in cfg.nodes}:
-            self.clients.pop(name).close()
-            self.health.forget(name)
+        changed = [n.name for n in cfg.nodes if n.name not in old or n != self.cfg.node(n.name)]
         self.cfg = cfg
+        for name in changed:
+            made = dict.pop(self.clients, name, _PENDING)
+            if made is not _PENDING:
+                made.close()
+            self.clients[name] = _PENDING
+        for name in old - {n.name for n in cfg.nodes}:
+            made = dict.pop(self.clients, name)
+            if made is not _PENDING:
+                made.close()
+            self.health.forget(name)
         self._probed_at = 0.0
 
     def recover(self) -> int:
@@ -118,7 +157,7 @@ class Pool:
         self.journal.flush()
         if self._io_executor is not None:
             self._io_executor.shutdown(wait=True)
-        for c in self.clients.values():
+        for c in self.clients.made():  # type: ignore[attr-defined]  # (a _Clients)
             c.close()
         self.catalog.close()
 

@@ -34,8 +34,8 @@ from sync_agent.errors import (
     NodeUnreachableError,
     NoReplicaError,
     ObjectMissingError,
+    PreconditionFailed,
 )
-from sync_agent.node_client import PreconditionFailed, map_error
 from sync_agent.placement import read_cost, read_order, should_switch
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
@@ -352,7 +352,7 @@ def _stream_body(pool: PoolView, node: str, v: VersionInfo, resp: Body, out: Bin
                 try:
                     chunk = body.read(0.25)
                 except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
-                    raise map_error(e, client.node, f"downloading '{v.key}'") from e
+                    raise client.failure(e, f"downloading '{v.key}'") from e
                 if chunk == b"":
                     if offset < v.size:  # the node ended the body early without an error: not the whole copy
                         raise NodeError(f"Node '{node}' sent only {offset} of {v.size} bytes of '{v.key}'.",

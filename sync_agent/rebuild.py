@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sync_agent import converge, keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.metadata import ObjectMeta
-from sync_agent.node_client import RemoteObject
+from sync_agent.node_types import RemoteObject
 from sync_agent.transfer import drain_hash
 
 if TYPE_CHECKING:

@@ -25,7 +25,6 @@ import urllib3
 
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import NodeError, NodeUnreachableError
-from sync_agent.node_client import map_error
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
@@ -97,7 +96,7 @@ def fetch_striped(pool: PoolView, v: VersionInfo, nodes: list[str], fd: int, con
             try:
                 _fetch_range(pool, client, node, v, r, fd, plan, control)
             except (NodeError, urllib3.exceptions.HTTPError, OSError) as e:
-                err = e if isinstance(e, NodeError) else map_error(e, client.node, f"downloading '{v.key}'")
+                err = e if isinstance(e, NodeError) else client.failure(e, f"downloading '{v.key}'")
                 with plan.lock:
                     r.streams -= 1
                     plan.strikes[node] = plan.strikes.get(node, 0) + 1

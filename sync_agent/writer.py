@@ -34,10 +34,10 @@ from sync_agent.errors import (
     NodeError,
     ObjectMissingError,
     PoolDriveError,
+    PreconditionFailed,
     QuorumError,
 )
 from sync_agent.minio_server import pid_alive
-from sync_agent.node_client import PreconditionFailed
 from sync_agent.placement import overtake_after, write_order
 from sync_agent.transfer import (
     PART_SIZE,

@@ -17,9 +17,17 @@ COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalo
 
 
 
+class _Version(argparse.Action):
+    """--version among other arguments: the version is looked up only when asked for (16 ms of metadata)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"pooldrive {app_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pooldrive", description="Your files on a pool of your own MinIO nodes.")
-    parser.add_argument("--version", action="version", version=f"pooldrive {app_version()}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     parser.add_argument("--pool", help="pool name or config file (default: $POOLDRIVE_POOL or the only pool)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("-v", "--verbose", action="store_true")

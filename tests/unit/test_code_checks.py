@@ -135,11 +135,24 @@ def test_the_public_api_lists_what_it_loads_and_loads_it_only_when_used() -> Non
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
+def test_a_command_that_reads_only_the_catalog_never_loads_the_s3_library(tmp_path: Path) -> None:
+    """Node clients are made on first use (#15: `pooldrive ls` start-up): opening a pool, recovering its
+    intents and listing its catalog load neither minio-py nor obstore."""
+    code = ("import sys; from pathlib import Path; from sync_agent.config import NodeConfig, PoolConfig; "
+            "from sync_agent.pool import Pool; "
+            "p = Pool(PoolConfig(name='t', bucket='b', nodes=(NodeConfig('n1', '127.0.0.1:9'),)), "
+            f"catalog_path=Path({str(tmp_path / 'c.sqlite3')!r})); "
+            "p.recover(); p.list(''); p.close(); "
+            "print(sorted(m for m in ('minio', 'obstore', 'sync_agent.node_client') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
 # Pure decision modules (no I/O: nothing happens there worth a log line), the command-line front end (it
 # speaks to the user on screen), package markers, and the API's front door and type-only views.
 QUIET = {"placement", "replica_plan", "keys", "errors", "metadata", "sync/decide", "sync/planner",
          "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy",
-         "about", "api", "pool_view"}
+         "about", "api", "pool_view", "node_types"}
 
 
 def test_every_module_that_does_work_has_its_own_logger() -> None:

@@ -1,0 +1,41 @@
+"""What a node answers with, as plain data: listings, capacity, the timeouts a request waits for. Apart from
+``node_client`` (which talks to the nodes through minio-py) so that modules that only read these, and
+commands that never reach a node (``pooldrive ls`` reads the catalog), do not load the S3 library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 3.0
+    read: float = 20.0
+    retries: int = 1
+
+
+@dataclass
+class RemoteObject:
+    """One object (or one version of it) as a node lists it."""
+
+    key: str
+    size: int
+    last_modified: datetime | None
+    version_id: str | None = None
+    is_latest: bool = True
+    is_delete_marker: bool = False
+    etag: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Capacity:
+    total: int
+    used: int
+    free: int
+
+    @property
+    def used_fraction(self) -> float:
+        return self.used / self.total if self.total else 0.0
