@@ -62,13 +62,26 @@ class _Clients(dict):  # node name -> NodeClient, each made on first use
     def __init__(self, make: Callable[[str], NodeClient]) -> None:
         super().__init__()
         self._make = make
+        self._lock = threading.Lock()
 
     def __getitem__(self, name: str) -> NodeClient:
         client = super().__getitem__(name)
         if client is _PENDING:
-            client = self._make(name)
-            super().__setitem__(name, client)
+            with self._lock:  # made once, and never put back after the node was removed meanwhile
+                client = super().__getitem__(name)
+                if client is _PENDING:
+                    client = self._make(name)
+                    super().__setitem__(name, client)
         return client
+
+    def drop(self, name: str, *, keep: bool) -> None:
+        """Close the node's client; ``keep``: a fresh one is made on next use (its settings changed)."""
+        with self._lock:
+            made = super().pop(name, _PENDING)
+            if keep:
+                super().__setitem__(name, _PENDING)
+        if made is not _PENDING:
+            made.close()
 
     def get(self, name: str, default: object = None) -> object:
         return self[name] if name in self else default  # noqa: SIM401 (self.get is this method)
@@ -116,15 +129,11 @@ class Pool:
         old = set(self.clients)
         changed = [n.name for n in cfg.nodes if n.name not in old or n != self.cfg.node(n.name)]
         self.cfg = cfg
+        clients: _Clients = self.clients  # type: ignore[assignment]
         for name in changed:
-            made = dict.pop(self.clients, name, _PENDING)
-            if made is not _PENDING:
-                made.close()
-            self.clients[name] = _PENDING
+            clients.drop(name, keep=True)
         for name in old - {n.name for n in cfg.nodes}:
-            made = dict.pop(self.clients, name)
-            if made is not _PENDING:
-                made.close()
+            clients.drop(name, keep=False)
             self.health.forget(name)
         self._probed_at = 0.0
 
