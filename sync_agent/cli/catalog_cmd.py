@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from sync_agent import api
 from sync_agent.api import CatalogUnreadableError
 from sync_agent.cli.common import open_pool
@@ -54,6 +56,6 @@ def cmd_refresh(args: argparse.Namespace) -> int:
         print_json(changes)
     else:
         for c in changes:
-            console.print(f"{c.kind:9} {c.path}")
+            console.print(f"{c.kind:9} {escape(c.path)}")
         console.print(f"{len(changes)} change(s).")
     return 0

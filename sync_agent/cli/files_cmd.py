@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from sync_agent import api
 from sync_agent.api import NotFoundError, UsageError, keys
 from sync_agent.cli.common import open_pool
@@ -67,9 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _report(result: api.BatchResult, verb: str, seconds: float) -> int:
     for path in result.symlinks:
-        err_console.print(f"[yellow]Skipped symlink (not followed):[/] {path}")
+        err_console.print(f"[yellow]Skipped symlink (not followed):[/] {escape(str(path))}")
     for path, e in result.failed:
-        err_console.print(f"[red]Failed:[/] {path}: {e.message}")
+        err_console.print(f"[red]Failed:[/] {escape(str(path))}: {escape(e.message)}")
     rate = result.bytes / seconds if seconds > 0 else 0
     console.print(f"{verb} {len(result.done)} file(s), {human_size(result.bytes)} in {seconds:.1f} s "
                   f"({human_size(rate)}/s); {len(result.skipped)} unchanged; {len(result.failed)} failed.")
@@ -115,7 +117,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         if args.version is not None:
             out = pool.get_file(args.remote, args.local, version=args.version)
-            console.print(f"Downloaded version {args.version} to {out}")
+            console.print(f"Downloaded version {args.version} to {escape(str(out))}")
             return 0
         result, secs = _batch_with_progress(lambda c: api.get_tree(pool, args.remote, args.local, control=c),
                                             f"Downloading {args.remote}", args.json)
@@ -144,10 +146,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
         table(["Size", "Modified", "Copies", "Name"],
               [(human_size(e["size"]), human_time(e["mtime"]),
                 f"{e['files']} files" if e["is_dir"] else ",".join(e["replicas"]) or "[red]none[/]",
-                f"[bold blue]{e['path']}[/]" if e["is_dir"] else e["path"]) for e in entries])
-    else:
-        for e in entries:
-            console.print(f"[bold blue]{e['path']}[/]" if e["is_dir"] else e["path"])
+                f"[bold blue]{escape(e['path'])}[/]" if e["is_dir"] else escape(e["path"])) for e in entries])
+    elif entries:  # one print: a line each cost rich a millisecond (2 of the 4 s of 'ls' of 2,000 files)
+        console.print("\n".join(f"[bold blue]{escape(e['path'])}[/]" if e["is_dir"] else escape(e["path"])
+                                 for e in entries), highlight=False, soft_wrap=True)
     return 0
 
 
@@ -199,7 +201,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         info = pool.restore(args.path, args.version)
-    console.print(f"Restored '{info.path}': version {args.version} is now version {info.version}.")
+    console.print(f"Restored '{escape(info.path)}': version {args.version} is now version {info.version}.")
     return 0
 
 
@@ -211,8 +213,9 @@ def cmd_conflicts(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         if args.copy is not None:
             c = api.resolve_conflict(pool, args.copy, args.keep)
-            console.print(f"'{c.original}': kept the {'conflicted copy' if args.keep == 'copy' else 'original'}; "
-                          "the other version stays restorable ('pooldrive versions').")
+            kept = "conflicted copy" if args.keep == "copy" else "original"
+            console.print(f"'{escape(c.original)}': kept the {kept}; the other version stays restorable "
+                          "('pooldrive versions').")
             return 0
         found = api.conflicts(pool)
     if args.json:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
+
 from sync_agent import api
 from sync_agent.api import RepairMode
 from sync_agent.cli.common import open_pool
@@ -50,7 +52,7 @@ def _print_report(r: api.RepairReport, dry_run: bool) -> None:
         console.print(f"{r.mode}: made {r.copies_made} copies ({human_size(r.bytes_copied)}, {human_size(rate)}/s), "
                       f"removed {r.copies_removed}, in {r.seconds:.1f} s.")
     for path in r.unrecoverable:
-        err_console.print(f"[red]No readable copy left:[/] {path}")
+        err_console.print(f"[red]No readable copy left:[/] {escape(path)}")
     for path, why in r.errors:
         err_console.print(f"[red]Failed:[/] {path}: {why}")
 

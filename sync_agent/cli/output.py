@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -67,7 +68,7 @@ def print_json(data: Any) -> None:
 
 
 def print_error(e: PoolDriveError) -> None:
-    err_console.print(f"[bold red]{e.title}:[/] {e.message}")
+    err_console.print(f"[bold red]{escape(e.title)}:[/] {escape(e.message)}")  # paths may hold [ ]
 
 
 def count_progress(enabled: bool = True) -> Progress:

@@ -49,6 +49,11 @@ def test_odd_names_round_trip_and_normalization_clashes_lose_nothing(pool_file, 
     out.mkdir()
     assert run(cfg, home, "get", "odd dir/rapport d'été 2026.txt", str(out)).returncode == 0
     assert (out / "rapport d'été 2026.txt").read_bytes() == b"spaces and accents"
+    (src / "notes [b] [i].txt").write_bytes(b"brackets: rich markup, shown as they are")
+    assert run(cfg, home, "put", str(src / "notes [b] [i].txt"), "--to", "odd dir/").returncode == 0
+    for args in (("ls", "odd dir"), ("ls", "-l", "odd dir")):
+        r = run(cfg, home, *args)
+        assert r.returncode == 0 and "odd dir/notes [b] [i].txt" in r.stdout, r.stdout + r.stderr
 
 
 def test_two_arguments_with_one_name_are_refused_before_any_byte_moves(pool_file, tmp_path: Path) -> None:  # noqa: F811
