@@ -36,36 +36,35 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Disagreement:
-    """``node`` holds ``current`` (a version of file ``file_id``) but reports ``there`` as newest at ``key``."""
+    """``node`` holds version ``number`` of file ``file_id`` (S3 version ``version_id``) but reports ``there``
+    as its newest entry at ``key``."""
 
     key: str
     node: str
     file_id: str
     number: int
-    current: RemoteObject
+    version_id: str | None
     there: RemoteObject
 
 
 def find(live: Iterable[tuple[str, str, int, Mapping[str, str | None]]],
-         latest: Mapping[tuple[str, str], RemoteObject],
-         copies: Mapping[tuple[str, str | None], RemoteObject]) -> list[Disagreement]:
+         latest: Mapping[tuple[str, str], RemoteObject]) -> list[Disagreement]:
     """The holders of each live file's current version whose newest entry is something else (pure).
 
     ``live``: (key, file id, current version number, node -> S3 version id of its copy);
-    ``latest``: (node, key) -> the node's newest entry; ``copies``: (node, S3 version id) -> that entry.
+    ``latest``: (node, key) -> the node's newest entry.
     """
     out = []
     for key, file_id, number, replicas in live:
         for node, vid in sorted(replicas.items()):
             there = latest.get((node, key))
-            mine = copies.get((node, vid))
-            if there is None or mine is None or there.version_id == vid:
+            if there is None or there.version_id == vid:
                 continue
             if not there.is_delete_marker:
                 m = metadata.try_parse(there.meta)
                 if not isinstance(m, str) and m.file_id == file_id and m.version == number:
                     continue  # the same version restated already (its newest copy counts)
-            out.append(Disagreement(key, node, file_id, number, mine, there))
+            out.append(Disagreement(key, node, file_id, number, vid, there))
     return out
 
 
@@ -75,8 +74,9 @@ def restate(pool: PoolView, found: list[Disagreement]) -> int:
     for d in found:
         client = pool.client(d.node)
         expected: str | None = None if d.there.is_delete_marker else d.there.etag
-        try:
-            vid, _ = client.copy_if(d.key, d.current.version_id, d.current.meta, if_match=expected)
+        try:  # its metadata read now, for the few that disagree (a scan keeps no per-version index)
+            mine = client.stat(d.key, d.version_id)
+            vid, _ = client.copy_if(d.key, d.version_id, mine.meta, if_match=expected)
         except PreconditionFailed:
             log.info("'%s' on %s changed while it was being brought in line; the next refresh looks again",
                      d.key, d.node)

@@ -205,7 +205,6 @@ def _work_out(pool: PoolView, listings: dict[str, list[RemoteObject]], failed: d
     skipped: set[str] = set()
     bad: dict[str, str] = {}
     latest: dict[tuple[str, str], RemoteObject] = {}  # (node, key) -> that node's newest entry
-    copies: dict[tuple[str, str | None], RemoteObject] = {}  # (node, S3 version id) -> entry
     for node, objs in listings.items():
         for o in objs:
             if o.key.startswith(keys.RESERVED_PREFIX + "/"):
@@ -231,7 +230,6 @@ def _work_out(pool: PoolView, listings: dict[str, list[RemoteObject]], failed: d
                     continue
                 parsed = got
             entries.append((node, o, parsed))
-            copies[(node, o.version_id)] = o
             if o.is_latest:
                 latest[(node, o.key)] = o
             best = newest.get(o.key)
@@ -273,7 +271,7 @@ def _work_out(pool: PoolView, listings: dict[str, list[RemoteObject]], failed: d
         if f.deleted:
             f.path = f.current.key
     live = [(f.path, f.file_id, f.current.number, f.current.replicas) for f in files.values() if not f.deleted]
-    return Scan(files, sorted(listings), failed, sorted(skipped), bad, converge.find(live, latest, copies))
+    return Scan(files, sorted(listings), failed, sorted(skipped), bad, converge.find(live, latest))
 
 
 def _bring_in_line(pool: PoolView, s: Scan) -> None:
