@@ -101,7 +101,9 @@ def _later(o: RemoteObject, parsed: ObjectMeta | None, ts: float, best: tuple[fl
         theirs = metadata.try_parse(other.meta)
         if not isinstance(theirs, str) and theirs.file_id == parsed.file_id and theirs.version != parsed.version:
             return parsed.version > theirs.version
-    return (ts, _tiebreak(o)) > (best[0], _tiebreak(other))
+    if ts != best[0]:
+        return ts > best[0]
+    return _tiebreak(o) > _tiebreak(other)  # parsed only on a tie: this runs for every entry of a scan
 
 
 def _tiebreak(o: RemoteObject) -> tuple[bool, str, int, str]:

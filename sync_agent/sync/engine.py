@@ -229,14 +229,14 @@ class SyncEngine:
     def _unmarked_but_synced(self) -> bool:
         """An older version synced files here but the folder is missing or empty now: not marked blindly (a
         drive not mounted on the first start after an upgrade); ``_folder_missing`` says so instead."""
-        if not self.state.all():
+        if not self.state.count():
             return False
         return not self.root.is_dir() or not any(p.name != ".pooldrive" for p in self.root.iterdir())
 
     def to_restore(self) -> int:
         """How many files the user's 'restore' brings back: the held deletes, or with the sync folder
         missing, every file synced there."""
-        return len(self.state.all()) if self._folder_missing(report=False) else len(self.held)
+        return self.state.count() if self._folder_missing(report=False) else len(self.held)
 
     def _folder_missing(self, report: bool = True) -> bool:
         """Whether the synced folder is gone or replaced (Syncthing's .stfolder rule): a drive that is not
