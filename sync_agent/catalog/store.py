@@ -224,6 +224,7 @@ class Catalog:
         self._write_lock = threading.RLock()
         self._local = threading.local()  # .inside: this thread is in a write transaction already
         self._group = _GroupCommit(self)
+        self._atomic_commits = 0  # commits made through atomic() in this process (see data_version)
         self._draining: tuple[float, set[str]] | None = None
         try:
             self.db.connect(reuse_if_open=True)
@@ -267,6 +268,8 @@ class Catalog:
                 yield
             finally:
                 self._local.inside = outer
+        if not outer:
+            self._atomic_commits += 1
 
     # --- nodes -------------------------------------------------------------------------------------
     def node_states(self) -> dict[str, str]:
@@ -343,8 +346,11 @@ class Catalog:
         return self._file_info(f) if f else None
 
     def data_version(self) -> int:
-        """Changes whenever another connection (the agent, a CLI command) committed to the catalog."""
-        return int(self.db.execute_sql("PRAGMA data_version").fetchone()[0])
+        """Changes whenever anything committed to the catalog: another process (the agent, a CLI command), or
+        this one. SQLite's own counter leaves out the asking connection's commits, so a write made on the
+        thread that asks (a window's GUI thread) went unseen; this process's commits are counted as well."""
+        theirs = int(self.db.execute_sql("PRAGMA data_version").fetchone()[0])
+        return theirs + ((self._group.commits + self._atomic_commits) << 32)
 
     def deleted_files(self, limit: int = 1000) -> list[FileInfo]:
         """Files deleted from the pool whose path holds no live file now, newest deletion first."""
