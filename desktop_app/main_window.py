@@ -643,14 +643,17 @@ class MainWindow(QMainWindow):
             selected, self._reveal = {self._reveal}, None  # asked for from the sync panel
             scroll = -1
         if selected:
+            chosen = self.view.selectionModel()
             for row in range(self.model.rowCount()):
                 if self.model.entry(row).path in selected:
-                    self.view.selectionModel().select(
-                        self.model.index(row, 0), self.view.selectionModel().SelectionFlag.Select
-                        | self.view.selectionModel().SelectionFlag.Rows)
+                    if not chosen.currentIndex().isValid():  # else the view makes row 0 current, and scrolls there
+                        chosen.setCurrentIndex(self.model.index(row, 0), chosen.SelectionFlag.NoUpdate)
+                    chosen.select(self.model.index(row, 0), chosen.SelectionFlag.Select | chosen.SelectionFlag.Rows)
         if scroll >= 0:
             # the view lays its rows out later (a delayed layout after the model reset), so its range may
-            # still be the empty list's: the position is kept until the range can hold it (_range_changed)
+            # still be the empty list's: lay them out now; a view not shown yet keeps the position until
+            # its range can hold it (_range_changed)
+            self.view.doItemsLayout()
             self._keep_scroll = scroll
             self._range_changed(0, self.view.verticalScrollBar().maximum())
         elif self.view.selectedIndexes():
