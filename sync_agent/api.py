@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.desktop_integration import start_session as start_desktop_session
     from sync_agent.desktop_integration import uninstall as uninstall_desktop_entries
     from sync_agent.devpool import DevPool
+    from sync_agent.durability import Durability
+    from sync_agent.durability_store import ClassReport
+    from sync_agent.durability_store import compliance as class_compliance
     from sync_agent.errors import (
         AuthError,
         CatalogUnreadableError,
@@ -147,6 +150,9 @@ _SOURCES = {
     "undrain": "sync_agent.repair:undrain",
     "repair": "sync_agent.repair:run",
     "RepairMode": "sync_agent.replica_plan:RepairMode",
+    "Durability": "sync_agent.durability:Durability",
+    "ClassReport": "sync_agent.durability_store:ClassReport",
+    "class_compliance": "sync_agent.durability_store:compliance",
     "Keep": "sync_agent.resolve:Keep",
     "conflicts": "sync_agent.resolve:conflicts",
     "resolve_conflict": "sync_agent.resolve:resolve",
@@ -195,6 +201,8 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     "refresh_catalog", "refresh_paths", "rebuild_catalog", "Changes", "RemoteWatcher", "HealthMonitor",
     # keeping every file at R copies
     "repair", "drain", "undrain", "scrub", "RepairMode", "RepairReport",
+    # durability classes per folder (set and read through Pool.set_class / Pool.classes)
+    "Durability", "ClassReport", "class_compliance",
     # pools, nodes and credentials
     "PoolConfig", "NodeConfig", "list_pools", "load_pool", "pool_file", "save_pool", "add_node", "remove_node",
     "Removal", "NodeCheck", "NodeCheckFailed", "check_node", "Credentials", "KEYRING_HELP", "keyring_available",

@@ -75,6 +75,11 @@ class PoolConfig:
     def quorum(self) -> int:
         return self.write_quorum if self.write_quorum > 0 else self.replicas
 
+    def quorum_for(self, copies: int) -> int:
+        """Copies a write of a file kept ``copies`` times needs before it counts: all of them, or the pool's
+        write quorum when one is set (never more than the copies asked for)."""
+        return min(self.write_quorum, copies) if self.write_quorum > 0 else copies
+
     def node(self, name: str) -> NodeConfig:
         for n in self.nodes:
             if n.name == name:

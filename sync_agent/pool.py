@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import config, credentials, keys, namespace, paths, reader, writer
+from sync_agent import config, credentials, durability, durability_store, keys, namespace, paths, reader, writer
 from sync_agent.catalog.store import Catalog, DirEntry, FileInfo, VersionInfo
 from sync_agent.config import PoolConfig
+from sync_agent.durability import Durability
 from sync_agent.errors import (
     AuthError,
     NodeError,
@@ -112,6 +113,7 @@ class Pool:
         self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
         self._probe_lock = threading.Lock()
+        self._classes: tuple[float, dict[str, Durability]] | None = None
         for n in cfg.nodes:
             self.clients[n.name] = _PENDING  # made on first use: 'pooldrive ls' never loads the S3 library
         self.journal = Journal(self)
@@ -182,6 +184,41 @@ class Pool:
 
     def client(self, name: str) -> NodeClient:
         return self.clients[name]
+
+    # --- durability classes -------------------------------------------------------------------------
+    def classes(self) -> dict[str, Durability]:
+        """The durability classes set on folders (as last read from the nodes; another process's change
+        shows here within 5 s)."""
+        if self.cfg.is_share:  # the owner's classes are not the recipient's to read; it writes R copies
+            return {}
+        now = time.monotonic()
+        if self._classes is None or now - self._classes[0] > 5.0:
+            self._classes = (now, durability_store.cached(self))
+        return dict(self._classes[1])
+
+    def durability(self, key: str) -> Durability:
+        return durability.for_key(key, self.classes(), Durability(self.cfg.replicas))
+
+    def zones(self) -> dict[str, str]:
+        return {n.name: n.zone for n in self.cfg.nodes}
+
+    def fetch_classes(self) -> dict[str, Durability]:
+        """Read the classes from the nodes (a rebuild, the repair loop, another device's change)."""
+        if self.cfg.is_share:
+            return {}
+        classes = durability_store.fetch(self)
+        self._classes = (time.monotonic(), classes)
+        return dict(classes)
+
+    def set_class(self, folder: str, copies: int | None, zones: int = 1) -> dict[str, Durability]:
+        """Set (``copies`` None: clear) a folder's durability class on the nodes; repair then brings its
+        files to it (``repair.run(..., prefix=folder)``)."""
+        if self.cfg.is_share:
+            raise RefusedError("Durability classes are the pool owner's to set; this is a shared folder.",
+                               paths=[folder])
+        classes = durability_store.store(self, folder, copies, zones)
+        self._classes = (time.monotonic(), classes)
+        return dict(classes)
 
     def probe(self, name: str, with_capacity: bool = False) -> None:
         client = self.clients[name]

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sync_agent.catalog.store import Catalog
 from sync_agent.config import PoolConfig
+from sync_agent.durability import Durability
 from sync_agent.errors import AuthError, PoolDriveError
 from sync_agent.health import HealthBook
 from sync_agent.node_client import NodeClient
@@ -44,6 +45,9 @@ class PoolView(Protocol):
     def client(self, name: str) -> NodeClient: ...
 
     def specs(self) -> list[NodeSpec]: ...
+
+    def durability(self, key: str) -> Durability:
+        """How many copies of ``key`` to keep, over how many zones (its folder's class, else R)."""
 
     def note_failure(self, name: str, err: PoolDriveError) -> None:
         """A request to ``name`` failed: count it against the node's health (auth failures named)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sync_agent import converge, keys, metadata
+from sync_agent import converge, durability_store, keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
 from sync_agent.metadata import ObjectMeta
 from sync_agent.node_types import RemoteObject
@@ -360,7 +360,13 @@ def rebuild(pool: PoolView, *, progress: Callable[[str, int], None] | None = Non
         _apply_file(pool, f, s.scanned)
     pool.catalog.mark_filled()
     _bring_in_line(pool, s)
+    _read_classes(pool)
     return s
+
+
+def _read_classes(pool: PoolView) -> None:
+    if not pool.cfg.is_share:  # the folders' durability classes live on the nodes too
+        durability_store.fetch(pool)
 
 
 def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None = None) -> list[RemoteChange]:
@@ -375,6 +381,8 @@ def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None =
     s = scan(pool, prefix_dir)
     changes = _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
     _bring_in_line(pool, s)
+    if not prefix_dir:
+        _read_classes(pool)
     if not s.failed:
         pool.catalog.mark_filled()
     if failed is not None:  # the nodes that could not be read, for the caller to name

@@ -1,4 +1,5 @@
-"""Repair, rebalance, drain and scrub: keep every file at R verified copies, without a person stepping in.
+"""Repair, rebalance, drain and scrub: keep every file at R verified copies (or its folder's durability
+class), without a person stepping in.
 
 Each run plans per file (``replica_plan``), copies first, re-checks, and only then trims. Every step is
 idempotent and intent-protected, so a run killed at any point is simply run again.
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import urllib3
 
+from sync_agent import durability, keys
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import (
@@ -67,26 +69,30 @@ class Work:
 def node_facts(pool: Pool, lost: set[str] | None) -> NodeFacts:
     down = {n for n in pool.clients if pool.health.state(n) == Health.DOWN}
     return NodeFacts(replicas=pool.cfg.replicas, lost=lost or set(), down=down,
-                     draining=pool.catalog.draining_nodes(), writable=set(pool.writable_nodes()))
+                     draining=pool.catalog.draining_nodes(), writable=set(pool.writable_nodes()), zones=pool.zones())
 
 
 def _facts(pool: Pool, path: str, v: VersionInfo, draining: set[str]) -> VersionFacts:
     specs = pool.specs()
     active = [s for s in specs if s.name not in draining]
+    want = pool.durability(path)
     return VersionFacts(path=path, holders=v.ok_nodes(),
                         bad=[r.node for r in v.replicas if r.state != ReplicaState.OK],
-                        ranking=rank_nodes(v.key, specs, pool.cfg.replicas),
-                        ideal=placement(v.key, active, pool.cfg.replicas))
+                        ranking=rank_nodes(v.key, specs, want.copies),
+                        ideal=placement(v.key, active, want.copies), want=want)
 
 
-def plan(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str | None = None) -> list[Work]:
+def plan(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str | None = None,
+         prefix: str = "") -> list[Work]:
+    """``prefix``: only the files under this folder (a class just changed there)."""
     pool.refresh_health(max_age=0)
     nodes = node_facts(pool, lost)
     draining = set(nodes.draining)
     if mode == RepairMode.DRAIN:
         items = [(fid, path, v) for fid, path, v in pool.catalog.versions_with_replica_on(node or "")]
     else:
-        items = [(f.id, f.path, f.current) for f in pool.catalog.walk() if f.current is not None]
+        items = [(f.id, f.path, f.current) for f in pool.catalog.walk(keys.normalize_dir(prefix))
+                 if f.current is not None]
     out = []
     for fid, path, v in items:
         p = plan_version(_facts(pool, path, v, draining), nodes, mode)
@@ -126,16 +132,20 @@ def execute(pool: Pool, work: list[Work], mode: RepairMode, *, lost: set[str] | 
             fresh = next((v for v in pool.catalog.versions_by_id(w.file_id) if v.number == w.version.number), None)
             if fresh is not None:
                 facts = node_facts(pool, lost)
+                want = pool.durability(w.path)
                 good = [n for n in fresh.ok_nodes() if n not in facts.lost and n not in facts.draining]
                 for node in w.plan.trim:
                     if node in facts.down:
                         continue
                     if node in good:
-                        if len(good) - 1 < pool.cfg.replicas:
+                        rest = [n for n in good if n != node]
+                        if len(rest) < want.copies or \
+                                durability.spanned(rest, facts.zones) < min(want.zones, durability.spanned(good,
+                                                                                                         facts.zones)):
                             continue
                         good.remove(node)
                     elif node in fresh.ok_nodes():  # a draining or misplaced copy
-                        if len(good) < pool.cfg.replicas:
+                        if len(good) < want.copies:
                             continue
                     elif not good:  # a bad copy: drop it once one good copy exists
                         continue
@@ -156,14 +166,18 @@ def execute(pool: Pool, work: list[Work], mode: RepairMode, *, lost: set[str] | 
 
 
 def run(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str | None = None, dry_run: bool = False,
-        parallel: int = 4, limiter: RateLimiter | None = None,
-        on_file: Callable[[Work, str | None], None] | None = None) -> Report:
+        parallel: int = 4, limiter: RateLimiter | None = None, prefix: str = "",
+        on_file: Callable[[Work, str | None], None] | None = None,
+        on_plan: Callable[[list[Work]], None] | None = None) -> Report:
+    """``on_plan``: told the work before it starts (a progress bar's total)."""
     from sync_agent.namespace import retry_pending_deletes
 
     if not dry_run:
         retry_pending_deletes(pool)
-    return execute(pool, plan(pool, mode, lost=lost, node=node), mode, lost=lost, dry_run=dry_run,
-                   parallel=parallel, limiter=limiter, on_file=on_file)
+    work = plan(pool, mode, lost=lost, node=node, prefix=prefix)
+    if on_plan is not None:
+        on_plan(work)
+    return execute(pool, work, mode, lost=lost, dry_run=dry_run, parallel=parallel, limiter=limiter, on_file=on_file)
 
 
 def drain(pool: Pool, node: str, *, parallel: int = 4,
@@ -283,6 +297,10 @@ class RepairLoop:
         pool.damage_listeners.append(self._wake.set)  # a copy found bad is replaced now, not within the hour
 
     def run_once(self) -> Report:
+        try:
+            self.pool.fetch_classes()  # a class set from another device counts from this round on
+        except PoolDriveError as e:
+            log.info("durability classes not read this round: %s", e.message)
         self.last = run(self.pool, RepairMode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
                         limiter=self.limiter)
         return self.last

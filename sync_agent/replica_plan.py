@@ -1,14 +1,18 @@
 """What repair, rebalance and drain should do with one file version. Pure functions, no I/O.
 
 The plan never removes a copy unless, counting only copies that already exist and are verified plus the
-copies it asks to make first, the file keeps R good copies; the executor re-checks that after copying.
+copies it asks to make first, the file keeps its class's good copies (R, or its folder's durability class),
+spread over the zones the class asks for; the executor re-checks that after copying.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from sync_agent import durability
+from sync_agent.durability import Durability
 
 
 class RepairMode(StrEnum):
@@ -24,6 +28,7 @@ class VersionFacts:
     bad: Sequence[str] = ()  # nodes whose copy is corrupt or missing
     ranking: Sequence[str] = ()  # every node, best first (rendezvous)
     ideal: Sequence[str] = ()  # where placement puts this file now (rebalance target)
+    want: Durability | None = None  # its folder's class (None: NodeFacts.replicas copies, any zones)
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class NodeFacts:
     down: Collection[str] = frozenset()  # down now: copies still count (within grace) but cannot be read
     draining: Collection[str] = frozenset()
     writable: Collection[str] = frozenset()  # may take new copies
+    zones: Mapping[str, str] = field(default_factory=dict)  # node -> zone ("" : a zone of its own)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class ReplicaPlan:
 
 
 def plan_version(f: VersionFacts, n: NodeFacts, mode: RepairMode) -> ReplicaPlan:
+    want = f.want or Durability(n.replicas)
     unreachable = set(n.lost) | set(n.down)
     sources = [h for h in f.holders if h not in unreachable]
     good = [h for h in f.holders if h not in n.lost and h not in n.draining]
@@ -58,20 +65,18 @@ def plan_version(f: VersionFacts, n: NodeFacts, mode: RepairMode) -> ReplicaPlan
     held = set(f.holders) | set(f.bad)
     candidates = [x for x in f.ranking if x in n.writable and x not in held]
     if mode == RepairMode.REBALANCE:
-        want = [x for x in f.ideal if x not in n.draining]
-        plan.copy_to = [x for x in want if x not in f.holders and x in n.writable]
+        ideal = [x for x in f.ideal if x not in n.draining]
+        plan.copy_to = [x for x in ideal if x not in f.holders and x in n.writable]
         after = set(good) | set(plan.copy_to)
-        if len([x for x in after if x in want]) >= min(n.replicas, len(want)):
-            plan.trim = [h for h in good if h not in want and h not in unreachable]
+        if len([x for x in after if x in ideal]) >= min(want.copies, len(ideal)):
+            plan.trim = [h for h in good if h not in ideal and h not in unreachable]
     else:
-        need = max(0, n.replicas - len(good))
-        plan.copy_to = candidates[:need]
+        plan.copy_to = durability.to_add(good, candidates, n.zones, want)
         copies = good + plan.copy_to
-        if len(copies) >= n.replicas:
-            order = {x: i for i, x in enumerate(f.ranking)}
-            keep = sorted(copies, key=lambda x: order.get(x, len(order)))[:n.replicas]
+        if len(copies) >= want.copies:
+            keep = durability.keep(copies, f.ranking, n.zones, want)
             plan.trim = [h for h in good if h not in keep and h not in unreachable]
             plan.trim += [h for h in f.holders if h in n.draining and h not in unreachable]
-    if len(set(good) | set(plan.copy_to)) >= n.replicas or (len(good) >= 1 and not candidates):
+    if len(set(good) | set(plan.copy_to)) >= want.copies or (len(good) >= 1 and not candidates):
         plan.trim += [b for b in f.bad if b not in unreachable]
     return plan

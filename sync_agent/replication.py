@@ -72,6 +72,12 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
     errors = []
     try:
         before = _newest_entry(pool, dest, v.key)
+        if before is not None and _is_copy_of(before, file_id, v):
+            # already there (another device's repair made it; this catalog had not heard): a second copy of
+            # the same version would waste the space and survive a later trim of the first
+            cat.add_replica(file_id, v.number, dest, before.version_id)
+            cat.remove_intent(intent)
+            return before.version_id
         for src in sources:
             try:
                 resp = pool.client(src).get(v.key, v.replicas_version(src))
@@ -120,6 +126,13 @@ def _newest_entry(pool: Pool, node: str, key: str) -> RemoteObject | None:
         if o.key == key and o.is_latest:
             return o
     return None
+
+
+def _is_copy_of(o: RemoteObject, file_id: str, v: VersionInfo) -> bool:
+    if o.is_delete_marker or o.size != v.size:
+        return False
+    m = metadata.try_parse(o.meta)
+    return not isinstance(m, str) and (m.file_id, m.version, m.sha256) == (file_id, v.number, v.sha256)
 
 
 def _stays_on_top(pool: Pool, before: RemoteObject, file_id: str, number: int) -> bool:

@@ -86,7 +86,7 @@ def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: Transf
     node -> error). ``etags`` collects each copy's ETag (seeded with copies already made). With ``expect``
     every one-request copy is itself a compare-and-swap (see ``_Expect``)."""
     key, digest, meta, opener = up.key, up.digest, up.meta, up.opener
-    want = pool.cfg.replicas if want is None else want
+    want = pool.durability(key).copies if want is None else want
     written: dict[str, str | None] = {}
     errors: dict[str, PoolDriveError] = {}
     etags = {} if etags is None else etags
@@ -251,13 +251,13 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
     pool.check_writable(key)
     cat = pool.catalog
     existing = cat.get(key)
+    want = pool.durability(key)  # the folder's class, else the pool's R
     if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \
-            and len(existing.replicas) >= pool.cfg.quorum:
+            and len(existing.replicas) >= pool.cfg.quorum_for(want.copies):
         return existing, False  # the pool already holds exactly this content
     unusable = pool.unusable_nodes()
-    order = write_order(key, pool.specs(), pool.cfg.replicas, [n.name for n in pool.cfg.nodes
-                                                                if n.name not in unusable])
-    quorum = min(pool.cfg.quorum, len(pool.cfg.nodes))
+    order = write_order(key, pool.specs(), want.copies, [n.name for n in pool.cfg.nodes if n.name not in unusable])
+    quorum = min(pool.cfg.quorum_for(want.copies), len(pool.cfg.nodes))
     if len(order) < quorum:
         refused = [pool.auth_failures[n] for n in unusable if n in pool.auth_failures]
         if refused and len(refused) == len(unusable):  # not a node problem: the keys are wrong
@@ -280,7 +280,7 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
         up.opener = opener
     up.path = source
     if control is not None:
-        control.total = digest.size * min(pool.cfg.replicas, len(order))
+        control.total = digest.size * min(want.copies, len(order))
     written: dict[str, str | None] = {}
     etags: dict[str, str] = {}
     expect = _Expect(pool, key, up.file_id, up.number, existing, up.meta)
@@ -295,7 +295,7 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
             gate = _Gate(pool, key, *chosen, expect)
             order = [gate.arbiter] + [n for n in order if n != gate.arbiter]  # launched first, never raced away
         more, errors = _put_replicas(pool, up, [n for n in order if n not in first], control,
-                                     want=pool.cfg.replicas - len(first), etags=etags, gate=gate, expect=expect)
+                                     want=want.copies - len(first), etags=etags, gate=gate, expect=expect)
         written.update(more)
         lost = next((e for e in errors.values() if isinstance(e, ChangedMeanwhileError)), None)
         if lost is not None:

@@ -258,6 +258,14 @@ class Catalog:
     def mark_filled(self) -> None:
         self.db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (\'filled\', \'1\')')
 
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute_sql('SELECT value FROM "catalog_meta" WHERE key = ?', (key,)).fetchone()
+        return row[0] if row else None
+
+    @_writes
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (?, ?)', (key, value))
+
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         """One transaction for several writes (the same write lock as single writes)."""

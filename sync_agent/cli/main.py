@@ -13,7 +13,7 @@ from sync_agent.api import PoolDriveError, app_version
 
 # command groups, each a module with register(subparsers); a missing optional one is skipped
 COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
-                   "sync_cmd", "share_cmd", "desktop_cmd"]
+                   "policy_cmd", "sync_cmd", "share_cmd", "desktop_cmd"]
 
 
 

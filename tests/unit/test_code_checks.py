@@ -150,7 +150,7 @@ def test_a_command_that_reads_only_the_catalog_never_loads_the_s3_library(tmp_pa
 
 # Pure decision modules (no I/O: nothing happens there worth a log line), the command-line front end (it
 # speaks to the user on screen), package markers, and the API's front door and type-only views.
-QUIET = {"placement", "replica_plan", "keys", "errors", "metadata", "sync/decide", "sync/planner",
+QUIET = {"placement", "replica_plan", "durability", "keys", "errors", "metadata", "sync/decide", "sync/planner",
          "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy",
          "about", "api", "pool_view", "node_types"}
 
