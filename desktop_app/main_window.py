@@ -271,6 +271,11 @@ class MainWindow(QMainWindow):
         tb.setIconSize(tb.iconSize())
         self.toolbar = tb
         menu = self.menuBar().addMenu("&Pool")
+        durable = QAction(icon("settings"), "Durability…", self)  # the folder's copies and zones
+        durable.triggered.connect(lambda _checked=False: self.open_durability())
+        self.addAction(durable)
+        self.actions_by_name["durability"] = durable
+        menu.addAction(durable)
         for text, slot in (("Shared by me…", self.open_shares), ("Accept an invitation…", self.open_accept),
                            ("Deleted files…", self.open_deleted), ("Settings and nodes…", self.open_settings),
                            ("Open the sync agent's log", self.open_agent_log)):
@@ -512,6 +517,7 @@ class MainWindow(QMainWindow):
             "versions": len(files) == 1 and len(sel) == 1,
             "share": writable and not self.pool.cfg.is_share and (bool(self.folder) or any(e.is_dir for e in sel)),
             "link": len(files) == 1 and len(sel) == 1,
+            "durability": not self.pool.cfg.is_share and bool(self._durability_folder()),
         }
         for name, on in enabled.items():
             if name in self.actions_by_name:
@@ -529,8 +535,9 @@ class MainWindow(QMainWindow):
         self.update_actions()
         menu = QMenu(self.view)
         a = self.actions_by_name
-        names = (["open", "download", "rename", "delete", None, "versions", "share", "link"] if index.isValid()
-                 else ["upload", "upload-folder", "new-folder", None, "share", "refresh"])
+        names = (["open", "download", "rename", "delete", None, "versions", "share", "link", "durability"]
+                 if index.isValid() else ["upload", "upload-folder", "new-folder", None, "share", "durability",
+                                          "refresh"])
         for name in names:
             if name is None:
                 menu.addSeparator()
@@ -581,7 +588,7 @@ class MainWindow(QMainWindow):
         self._keep_scroll = None
         self.folder = folder.strip("/")
         self._set_crumbs()
-        self.model.set_entries(self.folder + "/" if self.folder else "", [], self.pool.cfg.replicas)
+        self.model.set_entries(self.folder + "/" if self.folder else "", [], self._copies(self.folder))
         self.reload(refresh=refresh)
 
     def reload(self, refresh: bool = False) -> None:
@@ -638,7 +645,7 @@ class MainWindow(QMainWindow):
                 entries.insert(0, DirEntry(keys.basename(p), p, True))
         self.pending_folders = {p for p in self.pending_folders if not (keys.parent(p) == folder
                                 and any(e.path == p and e.files for e in entries))}
-        self.model.set_entries(prefix, entries, self.pool.cfg.replicas)
+        self.model.set_entries(prefix, entries, self._copies(folder))
         if self._reveal is not None and keys.parent(self._reveal) == folder:
             selected, self._reveal = {self._reveal}, None  # asked for from the sync panel
             scroll = -1
@@ -659,7 +666,9 @@ class MainWindow(QMainWindow):
         elif self.view.selectedIndexes():
             self.view.scrollTo(self.view.selectedIndexes()[0])
         files = sum(not e.is_dir for e in entries)
+        want = self.pool.durability(folder) if folder else None
         self.info.setText(f"{len(entries) - files} folders, {files} files" + (
+            f" · keeps {want.describe()}" if want is not None and want.folder else "") + (
             "" if self.pool.catalog.filled else " (not every node could be read yet: files held only there "
             "are not shown)"))
         self.folder_loaded.emit(folder)
@@ -799,6 +808,25 @@ class MainWindow(QMainWindow):
             from desktop_app.dialogs import VersionsDialog
 
             VersionsDialog(self, self.pool, entries[0].path, on_restored=self.reload).exec()
+
+    def _copies(self, folder: str) -> int:
+        """How many copies the files shown in ``folder`` should have (its durability class, else R)."""
+        return self.pool.durability(folder).copies if folder else self.pool.cfg.replicas
+
+    def _durability_folder(self) -> str:
+        """The folder a durability change applies to: the selected folder row, else the folder shown."""
+        entries = self.selected()
+        folders = [e for e in entries if e.is_dir]
+        if folders:
+            return folders[0].path if len(entries) == 1 else ""  # several rows: no one folder to change
+        return self.folder
+
+    def open_durability(self) -> None:
+        folder = self._durability_folder()
+        if folder and not self.pool.cfg.is_share:
+            from desktop_app.durability_dialog import DurabilityDialog
+
+            DurabilityDialog(self, self.pool, folder).exec()
 
     def share_selected(self) -> None:
         from desktop_app.dialogs import ShareDialog

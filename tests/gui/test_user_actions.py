@@ -784,3 +784,33 @@ def test_bandwidth_limits_set_in_settings_reach_the_running_agent(qtbot, pool_fi
         assert agent.client.status()["limits"] == {"up": 2.5, "down": 0.0}
     finally:
         agent.stop()
+
+
+def test_a_folders_durability_is_raised_from_its_context_menu(qtbot, window: MainWindow, shared_nodes,
+                                                                monkeypatch) -> None:
+    for i in range(3):
+        window.pool.put_bytes(f"precious/p{i}.jpg", b"p%d" % i)
+    _show(qtbot, window, "", {"precious"})
+    seen: list[str] = []
+
+    def exec_(dialog) -> int:
+        qtbot.waitUntil(lambda: dialog.apply.isEnabled(), timeout=20000)
+        seen.append(dialog.current.text())
+        seen.append(dialog.state.text())
+        dialog.copies.setValue(3)  # as typed into the box
+        QTest.mouseClick(dialog.apply, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.apply.isEnabled(), timeout=30000)
+        seen.append(dialog.current.text())
+        seen.append(dialog.state.text())
+        return 1
+
+    from desktop_app import durability_dialog
+
+    monkeypatch.setattr(durability_dialog.DurabilityDialog, "exec", exec_)
+    window.view.customContextMenuRequested.emit(_row_pos(window, "precious"))  # what a right-click emits
+    next(a for a in window._menu.actions() if a.text() == "Durability…").trigger()
+    window._menu.close()
+    assert seen[0] == "2 copies (the pool's default)" and seen[1] == "All 3 files meet it."
+    assert seen[2] == "3 copies (set on 'precious')" and seen[3] == "All 3 files meet it."
+    bucket = window.pool.cfg.bucket
+    assert all(len(shared_nodes.holders(bucket, f"precious/p{i}.jpg")) == 3 for i in range(3))
