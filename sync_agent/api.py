@@ -78,9 +78,15 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
         revoke_share,
     )
     from sync_agent.sync.conflicts import Conflict
+    from sync_agent.sync.daemon import pool_agent_dir
     from sync_agent.sync.daemon import run as run_agent
     from sync_agent.sync.ignore import IGNORE_FILE
     from sync_agent.sync.ipc import AgentClient, AgentNotRunning
+    from sync_agent.sync.pairs import Pair
+    from sync_agent.sync.pairs import add as add_pair
+    from sync_agent.sync.pairs import load as load_pairs
+    from sync_agent.sync.pairs import make as make_pair
+    from sync_agent.sync.pairs import remove as remove_pair
     from sync_agent.sync.remote_watch import RemoteWatcher
     from sync_agent.sync.state import state_dir_for
     from sync_agent.sync.status import AgentState, AgentStatus, IssueKind
@@ -174,6 +180,12 @@ _SOURCES = {
     "revoke_share": "sync_agent.sharing.shares:revoke_share",
     "Conflict": "sync_agent.sync.conflicts:Conflict",
     "run_agent": "sync_agent.sync.daemon:run",
+    "pool_agent_dir": "sync_agent.sync.daemon:pool_agent_dir",
+    "Pair": "sync_agent.sync.pairs:Pair",
+    "add_pair": "sync_agent.sync.pairs:add",
+    "load_pairs": "sync_agent.sync.pairs:load",
+    "make_pair": "sync_agent.sync.pairs:make",
+    "remove_pair": "sync_agent.sync.pairs:remove",
     "IGNORE_FILE": "sync_agent.sync.ignore:IGNORE_FILE",
     "AgentClient": "sync_agent.sync.ipc:AgentClient",
     "AgentNotRunning": "sync_agent.sync.ipc:AgentNotRunning",
@@ -214,6 +226,7 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     "InvitationError", "MIN_PASSPHRASE", "file_links", "revoke_links",
     # the sync agent
     "AgentClient", "AgentNotRunning", "AgentState", "AgentStatus", "IssueKind", "run_agent", "state_dir_for",
+    "Pair", "make_pair", "add_pair", "remove_pair", "load_pairs", "pool_agent_dir",
     "IGNORE_FILE",
     # the desktop and the dev pool
     "autostart_enabled", "autostart_on", "autostart_off", "install_desktop_entries", "uninstall_desktop_entries",

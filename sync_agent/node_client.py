@@ -183,8 +183,11 @@ class NodeClient:
         self.retries = 0  # requests sent again after the link dropped them
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
+            # a node answering 503 with Retry-After (MinIO does for an object failing its bit-rot check) is not
+            # waited for: another copy is read instead, and the answer counts as that copy's failure
             maxsize=32, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
-                                              backoff_factor=0.2, status_forcelist=[]), **tls_options(node))
+                                              backoff_factor=0.2, status_forcelist=[],
+                                              respect_retry_after_header=False), **tls_options(node))
         self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
                         secure=node.secure, http_client=self._http)
         self._small: small_objects.SmallObjects | None = None

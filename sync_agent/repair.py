@@ -236,13 +236,15 @@ def _read_back(pool: Pool, node: str, v: VersionInfo) -> str | None:
     return None
 
 
-def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int = 4,
+def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int = 4, prefix: str = "",
           seed: int | None = None, on_file: Callable[[str], None] | None = None) -> Report:
-    """Read copies back and check them against the stored SHA-256; mark bad ones and repair."""
+    """Read copies back and check them against the stored SHA-256; mark bad ones and repair (the files
+    under ``prefix``, '' for all)."""
     report = Report("scrub")
     start = time.monotonic()
     rng = random.Random(seed)
-    files = [f for f in pool.catalog.walk() if f.current is not None and (sample >= 1 or rng.random() < sample)]
+    files = [f for f in pool.catalog.walk(keys.normalize_dir(prefix))
+             if f.current is not None and (sample >= 1 or rng.random() < sample)]
     report.files = len(files)
     lock = threading.Lock()
 
@@ -274,9 +276,10 @@ def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int
     with ThreadPoolExecutor(max(1, parallel)) as ex:
         list(ex.map(one, files))
     if repair and report.corrupt:
-        fixed = run(pool, RepairMode.REPAIR, parallel=parallel)
+        fixed = run(pool, RepairMode.REPAIR, parallel=parallel, prefix=prefix)
         report.copies_made, report.copies_removed = fixed.copies_made, fixed.copies_removed
         report.bytes_copied, report.errors = fixed.bytes_copied, report.errors + fixed.errors
+        report.unrecoverable = fixed.unrecoverable
     report.seconds = time.monotonic() - start
     return report
 
@@ -290,6 +293,8 @@ class RepairLoop:
         self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
         self.limiter = RateLimiter(bandwidth)
         self.last: Report | None = None
+        # told the files a round found with no good copy anywhere; returns those it put back (from a device)
+        self.on_lost: Callable[[list[str]], list[str]] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -303,6 +308,9 @@ class RepairLoop:
             log.info("durability classes not read this round: %s", e.message)
         self.last = run(self.pool, RepairMode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
                         limiter=self.limiter)
+        if self.last.unrecoverable and self.on_lost is not None:
+            back = set(self.on_lost(list(self.last.unrecoverable)))
+            self.last.unrecoverable = [p for p in self.last.unrecoverable if p not in back]
         return self.last
 
     def _loop(self) -> None:

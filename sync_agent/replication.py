@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import urllib3
@@ -54,17 +56,24 @@ class _HashingSource:
         self.size += len(data)
         return data
 
+    def close(self) -> None:
+        self.resp.close()
+        self.resp.release_conn()
+
 
 def _owner_alive(payload: dict[str, object]) -> bool:
     owner = int(payload.get("owner", 0) or 0)  # type: ignore[call-overload]
     return bool(owner) and owner != os.getpid() and pid_alive(owner)
 
 
-def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter: RateLimiter | None = None
-                 ) -> str | None:
-    """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id."""
+def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter: RateLimiter | None = None,
+                 local: Path | None = None) -> str | None:
+    """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id. ``local``: copy from this
+    device's file instead of another node (every copy on the pool is lost or bad; the file is checked
+    against the version's SHA-256 as it is read, and a file that does not match is never written)."""
     cat = pool.catalog
-    sources = read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
+    sources = ["(this device)"] if local is not None else \
+        read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
     if not sources:
         raise NoReplicaError(f"No readable copy of '{v.key}' to copy from.", paths=[v.key])
     meta = metadata.object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
@@ -79,28 +88,34 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
             cat.remove_intent(intent)
             return before.version_id
         for src in sources:
-            try:
-                resp = pool.client(src).get(v.key, v.replicas_version(src))
-            except NodeError as e:
-                pool.note_failure(src, e)
-                if isinstance(e, ObjectMissingError):
-                    cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
-                errors.append(f"{src}: {e.message}")
-                continue
-            reader = _HashingSource(resp, pool, src, limiter)
+            if local is not None:
+                reader: _HashingSource | _HashingFile = _HashingFile(local, limiter)
+                close: Callable[[], None] = reader.close
+            else:
+                try:
+                    resp = pool.client(src).get(v.key, v.replicas_version(src))
+                except NodeError as e:
+                    pool.note_failure(src, e)
+                    if isinstance(e, ObjectMissingError):
+                        cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
+                    errors.append(f"{src}: {e.message}")
+                    continue
+                reader = _HashingSource(resp, pool, src, limiter)
+                close = reader.close
             try:
                 with pool.health.request(dest):
                     vid, etag = pool.client(dest).put(v.key, reader, v.size, meta, part_size=PART_SIZE)
             except SourceError as e:
-                pool.note_failure(src, e)
+                if local is None:
+                    pool.note_failure(src, e)
                 errors.append(f"{src}: {e.message}")
                 continue
             finally:
-                resp.close()
-                resp.release_conn()
+                close()
             if reader.sha.hexdigest() != v.sha256 or reader.size != v.size:
                 pool.client(dest).delete(v.key, vid)
-                cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
+                if local is None:
+                    cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
                 errors.append(f"{src}: its copy does not match the checksum")
                 continue
             if not etag_fits(etag, Digest(v.sha256, v.size).parts):
@@ -118,6 +133,30 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                 undo_stray_versions(pool, v.key, file_id, v.number, [dest]):
             cat.remove_intent(intent)
         raise
+
+
+class _HashingFile:
+    """A local file read for an upload, hashing as the bytes pass (it may change while it is read)."""
+
+    def __init__(self, path: Path, limiter: RateLimiter | None) -> None:
+        self.f = open(path, "rb")  # noqa: SIM115 - closed by the caller after the upload
+        self.limiter = limiter
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            data = self.f.read(None if n < 0 else n)
+        except OSError as e:
+            raise SourceError(f"This device's copy could not be read: {e}") from e
+        if self.limiter is not None and data:
+            self.limiter.take(len(data))
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def _newest_entry(pool: Pool, node: str, key: str) -> RemoteObject | None:

@@ -18,6 +18,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from sync_agent.errors import PoolDriveError, UsageError
 from sync_agent.journal import RETENTION, Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.reconcile import Reconciler
-from sync_agent.repair import RepairLoop
+from sync_agent.repair import RepairLoop, scrub
 from sync_agent.sync.engine import SyncEngine
 from sync_agent.sync.remote_watch import RemoteWatcher
 from sync_agent.sync.state import SyncState
@@ -47,12 +48,16 @@ class SyncAgent:
                  full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
                  reconcile_pause: float = 2.0, backoff: float = 1.0,
-                 limits: tuple[float | None, float | None] = (None, None)) -> None:
+                 limits: tuple[float | None, float | None] = (None, None), remote_root: str = "",
+                 services: bool = True) -> None:
         """``remote_interval``: seconds between full refreshes from the nodes (0: never; the journal and
         the background reconcile cover the pool). ``backoff``: the first wait after a failed pass (it
-        doubles up to a minute)."""
+        doubles up to a minute). ``remote_root``: the pool folder this folder is paired with ('' the whole
+        pool). ``services``: run the pool's health monitor, repair, journal watcher and reconcile here (one
+        folder per process); off when a ``PoolAgent`` runs them once for all its pairs."""
         self.pool = pool
-        self.engine = SyncEngine(pool, folder, state, host=host, parallel=parallel)
+        self.services = services
+        self.engine = SyncEngine(pool, folder, state, host=host, parallel=parallel, remote_root=remote_root)
         self.activity = self.engine.activity
         self.debounce = debounce
         self.remote_interval = remote_interval
@@ -148,6 +153,18 @@ class SyncAgent:
         self.resume()
         return n
 
+    def verify(self) -> dict[str, int]:
+        """Read this folder's files back from the nodes now (``scrub``): bad copies are replaced from good
+        ones, and files with no good copy left are put back from here."""
+        report = scrub(self.pool, prefix=self.engine.remote_root, parallel=4)
+        back = self.engine.put_back_lost(list(report.unrecoverable)) if report.unrecoverable else []
+        lost = [p for p in report.unrecoverable if p not in back]
+        for path in lost:
+            self.activity.issue(path, "No good copy left", "Every copy of this file on the pool is lost or damaged, "
+                                "and this device does not hold that version.", IssueKind.INCOMPLETE)
+        return {"files": report.files, "checked": report.checked, "bad": len(report.corrupt),
+                "repaired": report.copies_made, "put_back": len(back), "lost": len(lost)}
+
     @property
     def paused(self) -> bool:
         return self._paused
@@ -173,10 +190,11 @@ class SyncAgent:
         self.engine.state.set_setting("journal_cursor_at", time.time())
 
     def run(self) -> None:
-        try:
-            self.pool.recover()
-        except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
-            log.info("could not undo every half-done write yet: %s", e.message)
+        if self.services:
+            try:
+                self.pool.recover()
+            except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
+                log.info("could not undo every half-done write yet: %s", e.message)
         cursor = self._saved_cursor()
         if cursor is None or not self.pool.catalog.filled:
             self._refresh = True
@@ -185,17 +203,14 @@ class SyncAgent:
         local = LocalWatcher(self.engine.root, self.local_changed, debounce=self.debounce,
                              on_issue=lambda t, m: self.activity.issue("*watch", t, m, IssueKind.WATCH)).start()
         self.engine.on_folder_back = local.rewatch
-        remote = RemoteWatcher(self.pool, self.remote_changed, cursor=cursor).start() \
-            if self.notifications else None
-        if remote is not None:
-            self.engine.on_bulk = remote.hush  # our own bulk uploads: their notifications are noise
-        self.remote = remote
-        monitor = HealthMonitor(self.pool, interval=5.0).start()  # the journal poll probes too
-        repairer = RepairLoop(self.pool, grace=self.repair_grace).start() \
-            if self.repair and not self.pool.cfg.is_share else None
-        reconciler = Reconciler(self.pool, self.engine.state, lambda ch: self.remote_changed(ch),
-                                interval=self.reconcile_interval, pause=self.reconcile_pause).start() \
-            if self.reconcile else None
+        services = Services(self.pool, self.engine.state, self.remote_changed, cursor,
+                            notifications=self.notifications, repair=self.repair, repair_grace=self.repair_grace,
+                            reconcile=self.reconcile, reconcile_interval=self.reconcile_interval,
+                            reconcile_pause=self.reconcile_pause, on_lost=self.engine.put_back_lost) \
+            if self.services else None
+        if services is not None and services.remote is not None:
+            self.engine.on_bulk = services.remote.hush  # our own bulk uploads: their notifications are noise
+        self.remote = services.remote if services is not None else None
         backoff = self.first_backoff
         crashes = 0
         last_full = last_refresh = time.monotonic()
@@ -272,13 +287,8 @@ class SyncAgent:
                     backoff = min(backoff * 2, 60.0)
         finally:
             local.stop()
-            monitor.stop()
-            if remote is not None:
-                remote.stop()
-            if repairer is not None:
-                repairer.stop()
-            if reconciler is not None:
-                reconciler.stop()
+            if services is not None:
+                services.stop()
 
     def start_thread(self) -> threading.Thread:
         def guarded() -> None:
@@ -290,3 +300,28 @@ class SyncAgent:
         t = threading.Thread(target=guarded, name="pooldrive-agent", daemon=True)
         t.start()
         return t
+
+
+class Services:
+    """What an agent runs once per pool, whatever the number of folder pairs: the health monitor, the
+    background repair (with repair from this device's folders), the change journal's watcher and the
+    background reconcile. Changes they find go to ``changed`` (every pair's worker, which keeps its part)."""
+
+    def __init__(self, pool: Pool, state: SyncState, changed: Callable[..., None], cursor: dict[str, str], *,
+                 notifications: bool = True, repair: bool = True, repair_grace: float = 600.0,
+                 reconcile: bool = True, reconcile_interval: float = 3600.0, reconcile_pause: float = 2.0,
+                 on_lost: Callable[[list[str]], list[str]] | None = None) -> None:
+        self.remote = RemoteWatcher(pool, changed, cursor=cursor).start() if notifications else None
+        self.monitor = HealthMonitor(pool, interval=5.0).start()  # the journal poll probes too
+        self.repairer = RepairLoop(pool, grace=repair_grace) if repair and not pool.cfg.is_share else None
+        if self.repairer is not None:
+            self.repairer.on_lost = on_lost  # every pool copy bad: this device's copy goes back
+            self.repairer.start()
+        self.reconciler = Reconciler(pool, state, lambda ch: changed(ch), interval=reconcile_interval,
+                                     pause=reconcile_pause).start() if reconcile else None
+
+    def stop(self) -> None:
+        self.monitor.stop()
+        for part in (self.remote, self.repairer, self.reconciler):
+            if part is not None:
+                part.stop()

@@ -1,5 +1,8 @@
-"""The agent as a process: one per sync folder (a lock file), serving the socket API, telling systemd
-when it is ready and petting its watchdog."""
+"""The agent as a process, serving the socket API, telling systemd when it is ready and petting its
+watchdog. Either one process for a pool and all its folder pairs (the pool's lock and socket; each pair's
+socket path links to it), or, for a folder given on the command line that is no pair, one process for that
+folder alone (its own lock and socket, as before pairs existed). Every pair's folder has its lock file, so
+two processes never sync one folder."""
 
 from __future__ import annotations
 
@@ -13,14 +16,19 @@ import socket
 import socketserver
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from sync_agent import paths
 from sync_agent.errors import AlreadyRunning, PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
-from sync_agent.sync.ipc import socket_path
+from sync_agent.sync.ipc import pool_socket_path, socket_path
+from sync_agent.sync.pairs import Pair
+from sync_agent.sync.pairs import make as make_pair
+from sync_agent.sync.pairs import save as save_pairs
+from sync_agent.sync.pool_agent import PoolAgent
 from sync_agent.sync.state import state_dir_for
-from sync_agent.sync.status import AgentStatus
+from sync_agent.sync.status import AgentStatus, PairStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +49,9 @@ def sd_notify(state: str) -> None:
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    agent: SyncAgent
+    supervisor: PoolAgent
     on_stop: Any
+    on_pairs: Any  # told the pairs after one was added or removed (kept in the pairs file)
 
     def handle(self) -> None:
         line = self.rfile.readline(1 << 20)
@@ -59,14 +68,33 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.write((json.dumps(reply) + "\n").encode())
 
     def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
-        a, cmd = self.agent, req.get("cmd")
+        cmd, sup = req.get("cmd"), self.supervisor
+        if cmd == "pairs":
+            return {"pairs": [self._pair_status(a) for a in sup.agents]}
+        if cmd == "add_pair":
+            agent = sup.add_pair(make_pair(str(req["folder"]), str(req.get("remote", ""))))
+            self.on_pairs(sup.pairs)
+            return {"pair": self._pair_status(agent)}
+        if cmd == "remove_pair":
+            sup.remove_pair(Path(str(req["folder"])))
+            self.on_pairs(sup.pairs)
+            return {}
+        if cmd == "limits":  # one setting for the whole agent: every pair keeps it
+            limits = {}
+            for agent in sup.agents:
+                limits = agent.set_limits(req.get("up"), req.get("down"))
+            return {"limits": limits}
+        if cmd == "stop":
+            threading.Thread(target=self.on_stop, daemon=True).start()
+            return {}
+        a = sup.agent_for(req.get("folder"))
         if cmd == "status":
-            return {"status": self._status()}
+            return {"status": self._status(a)}
         if cmd == "wait":
             timeout = float(req.get("wait_timeout", 30))
             a.activity.wait(int(req.get("since", 0)), min(300.0, timeout) if math.isfinite(timeout) and timeout > 0
                             else 0.0)
-            return {"status": self._status()}
+            return {"status": self._status(a)}
         if cmd == "pause":
             a.pause()
         elif cmd == "resume":
@@ -80,64 +108,114 @@ class _Handler(socketserver.StreamRequestHandler):
         elif cmd == "include":
             a.engine.include(str(req["path"]))
             a.sync_now()
-        elif cmd == "limits":
-            return {"limits": a.set_limits(req.get("up"), req.get("down"))}
-        elif cmd == "stop":
-            threading.Thread(target=self.on_stop, daemon=True).start()
+        elif cmd == "verify":
+            return {"verified": a.verify()}
         else:
             raise PoolDriveError(f"Unknown command {cmd!r}.", title="Bad request")
         return {}
 
-    def _status(self) -> AgentStatus:
-        a = self.agent
+    def _status(self, a: SyncAgent) -> AgentStatus:
         return AgentStatus(**a.activity.snapshot(), folder=str(a.engine.root), pool=a.pool.cfg.name,
                            pid=os.getpid(), paused=a.paused, excluded=list(a.engine.state.excluded),
-                           limits=a.limits)
+                           limits=a.limits, remote=a.engine.remote_root,
+                           pairs=[self._pair_status(x) for x in self.supervisor.agents])
+
+    @staticmethod
+    def _pair_status(a: SyncAgent) -> PairStatus:
+        snap = a.activity.snapshot()
+        return PairStatus(folder=str(a.engine.root), remote=a.engine.remote_root, state=snap["state"],
+                          detail=snap.get("detail", ""), issues=len(snap["issues"]), last_sync=snap["last_sync"])
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def run(pool: Pool, folder: Path, **agent_args: Any) -> int:
-    """Run the agent for ``folder`` until stopped (SIGTERM, SIGINT or the socket's 'stop')."""
-    folder = folder.expanduser().resolve()
-    sdir = state_dir_for(folder)
-    sdir.mkdir(parents=True, exist_ok=True)
-    lock = open(sdir / "agent.lock", "a+")  # noqa: SIM115 - held for the life of the process
+def pool_agent_dir() -> Path:
+    """Where the agents serving pools' folder pairs keep their lock and log (one per pool)."""
+    return paths.state_dir() / "agents"
+
+
+def _lock(path: Path, what: str) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "a+")  # noqa: SIM115 - held for the life of the process
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as e:
         lock.seek(0)
-        raise AlreadyRunning(f"A sync agent already runs for {folder} (pid {lock.read().strip() or '?'}).") from e
+        raise AlreadyRunning(f"A sync agent already runs for {what} (pid {lock.read().strip() or '?'}).") from e
     lock.seek(0)
     lock.truncate()
     lock.write(str(os.getpid()))
     lock.flush()
-    agent = SyncAgent(pool, folder, **agent_args)
-    sock = socket_path(folder)
+    return lock
+
+
+def run(pool: Pool, target: Path | list[Pair], **agent_args: Any) -> int:
+    """Run the agent until stopped (SIGTERM, SIGINT or the socket's 'stop'): for one folder (``target`` a
+    path: synced with the whole pool, its own process) or for the pool's folder pairs (a list)."""
+    pooled = isinstance(target, list)
+    pairs = target if isinstance(target, list) else [Pair(target.expanduser().resolve(), "")]
+    locks = [_lock(pool_agent_dir() / f"{pool.cfg.name}.lock", f"pool '{pool.cfg.name}'")] if pooled else []
+    held: dict[Path, IO[str]] = {}
+
+    def lock_pair(p: Pair) -> None:
+        held[p.local] = _lock(state_dir_for(p.local) / "agent.lock", str(p.local))
+
+    for p in pairs:
+        lock_pair(p)
+    supervisor = PoolAgent(pool, pairs, **agent_args)
+    sock = pool_socket_path(pool.cfg.name) if pooled else socket_path(pairs[0].local)
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     sock.unlink(missing_ok=True)
+    links: set[Path] = set()
+
+    def link(p: Pair) -> None:  # a client naming the folder finds the pool's socket
+        at = socket_path(p.local)
+        if at != sock:
+            at.unlink(missing_ok=True)
+            at.symlink_to(sock)
+            links.add(at)
+
+    def pairs_changed(now: list[Pair]) -> None:
+        for p in now:
+            if p.local not in held:
+                lock_pair(p)
+                link(p)
+        for gone in [f for f in held if f not in {p.local for p in now}]:
+            held.pop(gone).close()
+            at = socket_path(gone)
+            if at in links:
+                at.unlink(missing_ok=True)
+                links.discard(at)
+        if pooled:
+            save_pairs(pool.cfg.name, now)
+
     stopped = threading.Event()
 
     def stop() -> None:
-        agent.stop()
+        supervisor.stop()
         stopped.set()
 
-    handler = type("Handler", (_Handler,), {"agent": agent, "on_stop": staticmethod(stop)})
+    handler = type("Handler", (_Handler,), {"supervisor": supervisor, "on_stop": staticmethod(stop),
+                                            "on_pairs": staticmethod(pairs_changed)})
     server = _Server(str(sock), handler)
     os.chmod(sock, 0o600)
+    for p in pairs:
+        link(p)
     threading.Thread(target=server.serve_forever, name="pooldrive-api", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop())
-    worker = agent.start_thread()
+    worker = supervisor.start_thread()
     ready = threading.Event()
 
     def watch_ready() -> None:
         while not stopped.is_set():
-            if (agent.passes or agent.activity.state.value in ("offline", "paused")) and not ready.is_set():
+            first = supervisor.agents[0] if supervisor.agents else None
+            if first is not None and (first.passes or first.activity.state.value in ("offline", "paused")) \
+                    and not ready.is_set():
                 ready.set()
-                sd_notify("READY=1\nSTATUS=" + agent.activity.state.value)
+                sd_notify("READY=1\nSTATUS=" + first.activity.state.value)
             usec = int(os.environ.get("WATCHDOG_USEC", "0") or 0)
             if usec and worker.is_alive():
                 sd_notify("WATCHDOG=1")
@@ -149,14 +227,18 @@ def run(pool: Pool, folder: Path, **agent_args: Any) -> int:
             stopped.wait(0.5)
     finally:
         sd_notify("STOPPING=1")
-        agent.stop()
+        supervisor.stop()
         worker.join(timeout=30)
         server.shutdown()
         server.server_close()
         sock.unlink(missing_ok=True)
-        agent.engine.state.close()
-        lock.close()
-    if agent.failure is not None:
-        log.error("the sync agent gave up after repeated errors: %r", agent.failure)
+        for at in links:
+            at.unlink(missing_ok=True)
+        for agent in supervisor.agents:
+            agent.engine.state.close()
+        for lock in [*held.values(), *locks]:
+            lock.close()
+    if supervisor.failure is not None:
+        log.error("the sync agent gave up after repeated errors: %r", supervisor.failure)
         return 1
     return 0

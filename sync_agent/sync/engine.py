@@ -25,7 +25,7 @@ from sync_agent import keys, memory, rebuild
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
 from sync_agent.journal import Changes
 from sync_agent.reader import get_version
-from sync_agent.sync import local_scan, planner
+from sync_agent.sync import local_scan, planner, put_back
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
 from sync_agent.sync.ignore import IgnoreRules
@@ -53,15 +53,20 @@ class GoneMeanwhile(ChangedMeanwhileError, KeyError):
 
 
 class CatalogView(Mapping[str, "FileInfo"]):
-    """The pool's live files as a full pass sees them: every path's SHA-256 up front (all the planner
-    needs), a file's whole record only when a step asks for it."""
+    """The pool's live files under a folder pair's pool folder as a full pass sees them, by their path in
+    the pair: every path's SHA-256 up front (all the planner needs), a file's whole record only when a step
+    asks for it."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        self.shas = catalog.live_shas()
+    def __init__(self, catalog: Catalog, root: str = "") -> None:
+        self.catalog, self.root = catalog, root
+        shas = catalog.live_shas()
+        if root:
+            cut = len(root) + 1
+            shas = {k[cut:]: v for k, v in shas.items() if k.startswith(root + "/")}
+        self.shas = shas
 
     def __getitem__(self, path: str) -> FileInfo:
-        info = self.catalog.get(path) if path in self.shas else None
+        info = self.catalog.get(f"{self.root}/{path}" if self.root else path) if path in self.shas else None
         if info is None or info.current is None:
             raise GoneMeanwhile(f"'{path}' changed on the pool during this pass; it is looked at again.",
                                 paths=[path])
@@ -102,8 +107,12 @@ MARKER = ".pooldrive/folder"  # in every sync folder: proves it is the folder th
 
 class SyncEngine:
     def __init__(self, pool: Pool, folder: Path, state: SyncState | None = None, *, host: str | None = None,
-                 parallel: int = 4, activity: Activity | None = None) -> None:
+                 parallel: int = 4, activity: Activity | None = None, remote_root: str = "") -> None:
+        """``remote_root``: the pool folder this local folder is paired with ('' for the whole pool). Inside
+        the engine every path is relative to the pair (``a/b.txt``); ``pool_key`` and ``local_key`` cross
+        to the pool's paths (``photos/a/b.txt``) at each call to the pool."""
         self.pool = pool
+        self.remote_root = keys.normalize(remote_root, allow_root=True)
         self.root = folder.resolve()
         self.state = state or SyncState(self.root)
         if not self.state.setting("marked", False) and not self._unmarked_but_synced():
@@ -126,6 +135,27 @@ class SyncEngine:
             sorted(float(t) for t in saved if isinstance(t, int | float)) if isinstance(saved, list) else [])
         # this pass's transfers: a pass where every one failed is not 'idle'
         self._succeeded, self._failed = 0, list[PoolDriveError]()
+
+    # --- the pair's two sides -------------------------------------------------------------------------
+    def pool_key(self, key: str) -> str:
+        return f"{self.remote_root}/{key}" if self.remote_root and key else (key or self.remote_root)
+
+    def local_key(self, pool_key: str) -> str | None:
+        """The path in this pair of a pool path, None when the pool path is outside the pair's folder."""
+        if not self.remote_root:
+            return pool_key
+        if pool_key == self.remote_root:
+            return ""
+        return pool_key[len(self.remote_root) + 1:] if pool_key.startswith(self.remote_root + "/") else None
+
+    def _local_changes(self, remote: Changes) -> tuple[set[str], set[str], bool]:
+        """The pool paths and folders of ``remote`` inside this pair, and whether a folder enclosing the
+        whole pair changed (then all of it is looked at)."""
+        root = self.remote_root
+        paths = {p for p in remote.paths if self.local_key(p) is not None}
+        folders = {f for f in remote.folders if self.local_key(f.rstrip("/")) is not None}
+        whole = bool(root) and any(root.startswith(f) or f == "" for f in remote.folders)
+        return paths, folders, whole
 
     # --- one pass -----------------------------------------------------------------------------------
     def sync(self, dirty: Iterable[str] | None = None, *, refresh_remote: bool = True,
@@ -156,11 +186,15 @@ class SyncEngine:
         changed_remote: set[str] = set()
         try:
             if dirty is None and refresh_remote:
-                rebuild.refresh(self.pool)
+                rebuild.refresh(self.pool, self.remote_root)
             elif remote:
-                for c in rebuild.refresh_paths(self.pool, remote.paths, remote.folders):
+                paths, folders, whole = self._local_changes(remote)
+                if whole:
+                    folders.add(self.remote_root + "/")
+                for c in rebuild.refresh_paths(self.pool, paths, folders):
                     changed_remote.add(c.path)
-                changed_remote |= remote.paths | {f.rstrip("/") for f in remote.folders}
+                changed_remote |= paths | {f.rstrip("/") for f in folders}
+                changed_remote = {k for p in changed_remote if (k := self.local_key(p)) is not None}
         except PoolDriveError as e:
             self.activity.set_state(AgentState.OFFLINE, e.message)
             raise
@@ -168,7 +202,7 @@ class SyncEngine:
         if dirty is None:
             scopes = None
             known = self.state.all()
-            remote_files: Mapping[str, FileInfo] = CatalogView(self.pool.catalog)
+            remote_files: Mapping[str, FileInfo] = CatalogView(self.pool.catalog, self.remote_root)
             base_count = None
         else:
             scopes = local_scan.outermost(set(dirty) | changed_remote)
@@ -297,7 +331,7 @@ class SyncEngine:
             self.activity.clear_issue("*incomplete")
             return
         unproven = [s for s in plan.deletes if s.action == Action.TRASH_LOCAL
-                    and self.pool.catalog.get(s.path, include_deleted=True) is None]
+                    and self.pool.catalog.get(self.pool_key(s.path), include_deleted=True) is None]
         if not unproven:
             return
         plan.deletes = [s for s in plan.deletes if s not in unproven]
@@ -309,15 +343,18 @@ class SyncEngine:
                             "until every node has been read.", IssueKind.INCOMPLETE)
 
     def _remote_under(self, scopes: list[str]) -> dict[str, FileInfo]:
-        out: dict[str, FileInfo] = {}
+        """The pool's live files under ``scopes`` (paths in the pair), by their path in the pair."""
+        found: dict[str, FileInfo] = {}
         for scope in scopes:
-            if not scope:
-                return {f.path: f for f in self.pool.walk() if f.current is not None}
-            f = self.pool.catalog.get(scope)
+            where = self.pool_key(scope)
+            if not where:
+                found = {f.path: f for f in self.pool.walk() if f.current is not None}
+                break
+            f = self.pool.catalog.get(where)
             if f is not None and f.current is not None:
-                out[f.path] = f
-            out.update((f.path, f) for f in self.pool.catalog.walk(scope + "/") if f.current is not None)
-        return out
+                found[f.path] = f
+            found.update((f.path, f) for f in self.pool.catalog.walk(where + "/") if f.current is not None)
+        return {k: f for p, f in found.items() if (k := self.local_key(p)) is not None}
 
     def _report_issues(self, scopes: list[str] | None, issues: dict[str, str]) -> None:
         """Issues found now replace the earlier ones about the same paths (a fixed problem goes away)."""
@@ -393,6 +430,25 @@ class SyncEngine:
         except OSError as e:
             self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}", IssueKind.LOCAL_FILE)
 
+    def put_back_lost(self, lost: list[str]) -> list[str]:
+        """Files with no good copy left on the pool that this folder holds at their current version: put
+        back from here (``put_back``); returns those put back."""
+        def local_of(pool_key: str) -> Path | None:
+            key = self.local_key(pool_key)
+            if not key or any(keys.is_under(key, x) for x in self.state.excluded):
+                return None
+            found = [p for p in local_scan.on_disk(self.root, key) if p.is_file()]
+            return found[0] if len(found) == 1 else None
+
+        def synced(pool_key: str) -> Synced | None:
+            key = self.local_key(pool_key)
+            return self.state.get(key) if key else None
+
+        done = put_back.put_back(self.pool, lost, local_of, synced)
+        for pool_key in done:
+            self.activity.finish(self.local_key(pool_key) or pool_key, "put back on the pool")
+        return done
+
     def _local_path(self, key: str, scan: LocalScan) -> Path:
         f = scan.files.get(key)
         return f.path if f is not None else self._target(key)
@@ -423,7 +479,7 @@ class SyncEngine:
     def _delete(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         key = step.path
         if step.action == Action.DELETE_REMOTE:
-            self.pool.delete(key)
+            self.pool.delete(self.pool_key(key))
             self._recent_deletes.append(time.time())
             self.state.forget(key)
             self.activity.finish(key, "deleted on the pool")
@@ -452,8 +508,8 @@ class SyncEngine:
             d = d.parent
 
     def _move(self, step: planner.Step, scan: LocalScan) -> None:
-        self.pool.move(step.path, step.target)
-        info = self.pool.stat(step.target)
+        self.pool.move(self.pool_key(step.path), self.pool_key(step.target))
+        info = self.pool.stat(self.pool_key(step.target))
         self.state.forget(step.path)
         self._record_synced(step.target, self._local_path(step.target, scan), info.sha256, info.version)
         self.activity.finish(step.target, f"moved from {step.path}")
@@ -474,11 +530,11 @@ class SyncEngine:
             control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                       limiter=self.pool.up_limiter)
             try:
-                info = self.pool.put_file(path, key, control=control)
+                info = self.pool.put_file(path, self.pool_key(key), control=control)
             except ChangedMeanwhileError:
                 # another device saved it first: when the catalog learned its version, the next pass (at
                 # once) makes ours a conflicted copy; otherwise this is an issue until the change arrives
-                now = self.pool.catalog.get(key)
+                now = self.pool.catalog.get(self.pool_key(key))
                 if isinstance(remote, CatalogView):
                     before = remote.shas.get(key)  # as planned (the view reads records when asked)
                 else:
@@ -515,7 +571,7 @@ class SyncEngine:
         t = self.activity.transfer(key, "down", info.size)
         control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                   limiter=self.pool.down_limiter)
-        get_version(self.pool, info.current, dest, control, key, durable=True)
+        get_version(self.pool, info.current, dest, control, self.pool_key(key), durable=True)
         self._record_synced(key, dest, info.sha256, info.version)
         self.activity.finish(key, "downloaded")
 
@@ -525,7 +581,7 @@ class SyncEngine:
 
         Returns the local files kept because they are not on the pool (they are reported, never deleted).
         """
-        folder = keys.normalize(folder)
+        folder = self._in_pair(folder)
         excluded = self.state.excluded
         if folder not in excluded:
             self.state.set_setting("excluded", [*excluded, folder])
@@ -533,7 +589,7 @@ class SyncEngine:
         scan = local_scan.scan(self.root, self.rules, known, only=[folder])
         kept = []
         for key, f in scan.files.items():
-            on_pool = self.pool.catalog.get(key)
+            on_pool = self.pool.catalog.get(self.pool_key(key))
             if on_pool is not None and on_pool.sha256 == f.sha256:
                 f.path.unlink()
                 self._prune_empty_dirs(f.path.parent)
@@ -547,6 +603,12 @@ class SyncEngine:
                 self.state.forget(key)
         return kept
 
-    def include(self, folder: str) -> None:
+    def _in_pair(self, folder: str) -> str:
+        """A folder named by its pool path or by its path in the pair, as a path in the pair."""
         folder = keys.normalize(folder)
+        inside = self.local_key(folder) if self.remote_root else None
+        return inside if inside else folder
+
+    def include(self, folder: str) -> None:
+        folder = self._in_pair(folder)
         self.state.set_setting("excluded", [f for f in self.state.excluded if f != folder])

@@ -22,14 +22,22 @@ from sync_agent import errors, paths
 from sync_agent.errors import AgentNotRunning, PoolDriveError
 
 if TYPE_CHECKING:
-    from sync_agent.sync.status import AgentStatus
+    from sync_agent.sync.status import AgentStatus, PairStatus
 
 log = logging.getLogger(__name__)
 
 
 def socket_path(folder: Path) -> Path:
-    """Short and per folder (Unix socket paths must stay under 108 bytes)."""
-    digest = hashlib.sha1(str(folder.expanduser().resolve()).encode()).hexdigest()[:12]
+    """Short and per folder (Unix socket paths must stay under 108 bytes). An agent serving a pool's
+    folder pairs listens on ``pool_socket_path`` and links each pair's path here to it."""
+    return _short(hashlib.sha1(str(folder.expanduser().resolve()).encode()).hexdigest()[:12])
+
+
+def pool_socket_path(pool: str) -> Path:
+    return _short("pool-" + hashlib.sha1(pool.encode()).hexdigest()[:12])
+
+
+def _short(digest: str) -> Path:
     sock = paths.runtime_dir() / f"agent-{digest}.sock"
     if len(os.fsencode(sock)) < 100:
         return sock
@@ -47,6 +55,7 @@ class AgentClient:
         self.folder = folder.expanduser().resolve()
         self.path = socket_path(self.folder)
         self.timeout = timeout
+        self.names_folder = True
 
     def exchange(self, line: bytes, timeout: float | None = None) -> bytes:
         """One request line to the agent's socket, its one reply line back (the protocol, raw)."""
@@ -73,6 +82,8 @@ class AgentClient:
         return buf
 
     def request(self, cmd: str, timeout: float | None = None, **args: Any) -> dict[str, Any]:
+        if self.names_folder:  # an agent serving several pairs answers for this one
+            args.setdefault("folder", str(self.folder))
         reply = json.loads(self.exchange(json.dumps({"cmd": cmd, **args}).encode(), timeout) or b"{}")
         if not reply.get("ok"):
             err = reply.get("error") or {}
@@ -123,3 +134,27 @@ class AgentClient:
 
     def stop(self) -> None:
         self.request("stop")
+
+    def verify(self, timeout: float = 3600.0) -> dict[str, int]:
+        """Read this folder's files back from the nodes now; bad copies are replaced, and files with no
+        good copy left are put back from this folder. Returns the counts."""
+        return dict(self.request("verify", timeout=timeout)["verified"])
+
+    def pairs(self) -> list[PairStatus]:
+        return cast("list[PairStatus]", self.request("pairs")["pairs"])
+
+    def add_pair(self, folder: Path, remote: str) -> PairStatus:
+        """Sync ``folder`` with the pool folder ``remote`` too (the agent must serve the pool's pairs)."""
+        return cast("PairStatus", self.request("add_pair", folder=str(folder), remote=remote)["pair"])
+
+    def remove_pair(self, folder: Path) -> None:
+        self.request("remove_pair", folder=str(folder))
+
+    @classmethod
+    def for_pool(cls, pool: str, timeout: float = 5.0) -> AgentClient:
+        """A client of the agent serving ``pool``'s folder pairs (its requests name no folder)."""
+        client = cls(Path("/"), timeout)
+        client.path = pool_socket_path(pool)
+        client.folder = Path(f"(pool {pool})")
+        client.names_folder = False
+        return client

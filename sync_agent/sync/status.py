@@ -91,6 +91,17 @@ class StatusSnapshot(TypedDict):
     held_deletes: int
 
 
+class PairStatus(TypedDict):
+    """One folder pair of the agent, in a line (``pooldrive sync list``)."""
+
+    folder: str
+    remote: str  # the pool folder ('' the whole pool)
+    state: str
+    detail: str
+    issues: int
+    last_sync: float
+
+
 class AgentStatus(StatusSnapshot):
     """The snapshot with what the agent adds about itself (``pooldrive sync status --json`` prints it)."""
 
@@ -100,6 +111,8 @@ class AgentStatus(StatusSnapshot):
     paused: bool
     excluded: list[str]
     limits: dict[str, float]
+    remote: str  # the pool folder this folder syncs with ('' the whole pool)
+    pairs: list[PairStatus]  # every folder pair the agent serves (this one included)
 
 
 class Activity:

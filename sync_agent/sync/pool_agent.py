@@ -1,0 +1,158 @@
+"""One agent for a pool and all its folder pairs: the pool's services run once (``agent.Services``), each pair
+has its own worker (a ``SyncAgent`` without services, on its own thread), and pairs come and go while it
+runs. Syncthing's shape: a supervisor, each long-running loop a small service under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync_agent.errors import NotFoundError, PoolDriveError, UsageError
+from sync_agent.journal import Changes
+from sync_agent.sync.agent import Services, SyncAgent
+from sync_agent.sync.pairs import Pair, overlap
+
+if TYPE_CHECKING:
+    from sync_agent.pool import Pool
+
+log = logging.getLogger(__name__)
+
+
+class PoolAgent:
+    def __init__(self, pool: Pool, pairs: list[Pair], **agent_args: Any) -> None:
+        if not pairs:
+            raise UsageError("No folder is synced with this pool yet: add one with "
+                             "'pooldrive sync add LOCAL --to POOL_FOLDER'.")
+        self.pool = pool
+        self.args = agent_args
+        self.agents: list[SyncAgent] = []
+        self._threads: dict[Path, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._running = False
+        self.failure: BaseException | None = None
+        for p in pairs:
+            self.agents.append(self._make(p))
+
+    def _make(self, pair: Pair) -> SyncAgent:
+        return SyncAgent(self.pool, pair.local, remote_root=pair.remote, services=False, **self.args)
+
+    @property
+    def pairs(self) -> list[Pair]:
+        return [Pair(a.engine.root, a.engine.remote_root) for a in self.agents]
+
+    def agent_for(self, folder: str | Path | None) -> SyncAgent:
+        """The worker of the pair at ``folder`` (the first pair when none is named: an older client)."""
+        if folder is None:
+            return self.agents[0]
+        where = Path(folder).expanduser().resolve()
+        for a in self.agents:
+            if a.engine.root == where:
+                return a
+        raise NotFoundError(f"{where} is not synced by this agent (it syncs "
+                            f"{', '.join(str(a.engine.root) for a in self.agents)}).", paths=[str(where)])
+
+    # --- the pool's side ------------------------------------------------------------------------------
+    def remote_changed(self, changes: Changes | None = None, cursor: dict[str, str] | None = None) -> None:
+        for a in list(self.agents):
+            a.remote_changed(changes, cursor)
+
+    def put_back_lost(self, lost: list[str]) -> list[str]:
+        back: list[str] = []
+        for a in list(self.agents):
+            back += a.engine.put_back_lost([p for p in lost if p not in back])
+        return back
+
+    def _start_cursor(self) -> dict[str, str]:
+        """Where the journal watcher starts: per node, the earliest point any pair has read to (a pair
+        without one refreshes in full on its first pass anyway)."""
+        saved = [c for a in self.agents if (c := a._saved_cursor()) is not None]
+        if not saved or len(saved) < len(self.agents) or not self.pool.catalog.filled:
+            return self.pool.journal.cursor() if self.args.get("notifications", True) else {}
+        nodes = set.intersection(*(set(c) for c in saved))
+        return {n: min(c[n] for c in saved) for n in nodes}
+
+    # --- pairs while running ---------------------------------------------------------------------------
+    def add_pair(self, pair: Pair) -> SyncAgent:
+        with self._lock:
+            why = overlap(pair, self.pairs)
+            if why:
+                raise UsageError(why, paths=[str(pair.local)])
+            agent = self._make(pair)
+            self.agents.append(agent)
+            if self._running:
+                self._start(agent)
+        log.info("now syncing %s", pair.describe())
+        return agent
+
+    def remove_pair(self, folder: Path) -> Pair:
+        with self._lock:
+            agent = self.agent_for(folder)
+            if len(self.agents) == 1:
+                raise UsageError("This is the agent's last folder pair; stop the agent instead "
+                                 "('pooldrive sync stop').", paths=[str(folder)])
+            self.agents.remove(agent)
+        agent.stop()
+        t = self._threads.pop(agent.engine.root, None)
+        if t is not None:
+            t.join(timeout=60)
+        agent.engine.state.close()
+        pair = Pair(agent.engine.root, agent.engine.remote_root)
+        log.info("stopped syncing %s (its files stay where they are)", pair.describe())
+        return pair
+
+    def _start(self, agent: SyncAgent) -> None:
+        if self.services is not None and self.services.remote is not None:
+            agent.engine.on_bulk = self.services.remote.hush
+        self._threads[agent.engine.root] = agent.start_thread()
+
+    # --- running ----------------------------------------------------------------------------------------
+    services: Services | None = None
+
+    def run(self) -> None:
+        """Until ``stop``: the services, and every pair's worker."""
+        try:
+            self.pool.recover()
+        except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
+            log.info("could not undo every half-done write yet: %s", e.message)
+        a = self.args
+        self.services = Services(self.pool, self.agents[0].engine.state, self.remote_changed, self._start_cursor(),
+                                 notifications=a.get("notifications", True), repair=a.get("repair", True),
+                                 repair_grace=a.get("repair_grace", 600.0), reconcile=a.get("reconcile", True),
+                                 reconcile_interval=a.get("reconcile_interval", 3600.0),
+                                 reconcile_pause=a.get("reconcile_pause", 2.0), on_lost=self.put_back_lost)
+        try:
+            with self._lock:
+                self._running = True
+                for agent in self.agents:
+                    self._start(agent)
+            while not self._stop.wait(0.5):
+                failed = next((x for x in self.agents if x.failure is not None), None)
+                if failed is not None:
+                    self.failure = failed.failure
+                    return
+        finally:
+            for agent in list(self.agents):
+                agent.stop()
+            for t in list(self._threads.values()):
+                t.join(timeout=30)
+            self.services.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for agent in list(self.agents):
+            agent.stop()
+
+    def start_thread(self) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                self.run()
+            except BaseException as e:  # the supervisor must never die unnoticed
+                log.exception("the sync agent stopped on an unexpected error")
+                self.failure = e
+        t = threading.Thread(target=guarded, name="pooldrive-pool-agent", daemon=True)
+        t.start()
+        return t

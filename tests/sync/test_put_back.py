@@ -1,0 +1,74 @@
+"""Issue 17: repair from a device. Every copy of a file on the pool is destroyed on the nodes' disks; the
+device that synced it puts its copy back (`pooldrive sync verify`, the real command against the real agent)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import urllib3
+from minio import Minio
+
+from sync_agent.pool import Pool
+from tests.integration.test_cli_real_paths import ROOT
+from tests.nodepool import NodePool
+from tests.sync.test_agent_process import AgentProcess, pool_file, wait_until  # noqa: F401 - fixture
+
+
+def _destroy(nodes: NodePool, bucket: str, key: str) -> list[str]:
+    """Flip a byte in every copy's data on disk (MinIO's own bit-rot check then refuses to serve it)."""
+    holders = nodes.holders(bucket, key)
+    for name in holders:
+        for part in sorted((nodes[name].data_dir / bucket / key).rglob("part.*")):
+            data = bytearray(part.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            part.write_bytes(bytes(data))
+    return holders
+
+
+def _served(nodes: NodePool, bucket: str, key: str, name: str) -> str | None:
+    """What the node serves now (None: it refuses), asked once: MinIO answers a damaged object with 503 and
+    Retry-After, which a retrying client would wait on."""
+    http = urllib3.PoolManager(retries=urllib3.Retry(total=0, redirect=False), timeout=urllib3.Timeout(5, 20))
+    client = Minio(nodes[name].endpoint, access_key=nodes.access_key, secret_key=nodes.secret_key, secure=False,
+                   http_client=http)
+    try:
+        resp = client.get_object(bucket, key)
+        try:
+            return hashlib.sha256(resp.read()).hexdigest()
+        finally:
+            resp.close()
+            resp.release_conn()
+    except Exception:
+        return None
+
+
+def test_a_file_whose_every_copy_was_destroyed_is_put_back_from_the_device(
+        pool_file: tuple[Path, Pool], shared_nodes: NodePool, tmp_path: Path) -> None:  # noqa: F811
+    cfg, pool = pool_file
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    body = os.urandom(1024 * 1024)  # big enough that MinIO keeps it in a part file, not inline
+    (folder / "precious.raw").write_bytes(body)
+    agent = AgentProcess(cfg, folder).start()
+    try:
+        wait_until(lambda: len(shared_nodes.holders(pool.cfg.bucket, "precious.raw")) == 2,
+                   what="two copies on the nodes")
+        holders = _destroy(shared_nodes, pool.cfg.bucket, "precious.raw")
+        assert all(_served(shared_nodes, pool.cfg.bucket, "precious.raw", n) != hashlib.sha256(body).hexdigest()
+                   for n in holders)
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "sync", "verify",
+                            "--folder", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "1 put back from this folder" in r.stdout, r.stdout
+        now = shared_nodes.holders(pool.cfg.bucket, "precious.raw")
+        good = [n for n in now if _served(shared_nodes, pool.cfg.bucket, "precious.raw", n)
+                == hashlib.sha256(body).hexdigest()]
+        assert len(good) >= 2, (now, good)
+        assert (folder / "precious.raw").read_bytes() == body  # the device's copy was only read
+    finally:
+        agent.stop()
