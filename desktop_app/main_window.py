@@ -21,6 +21,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QInputDialog,
@@ -315,6 +316,8 @@ class MainWindow(QMainWindow):
         self.sync_panel.reveal.connect(self.reveal)
         self.sync_panel.resolve.connect(self.resolve_conflict)
         self.sync_panel.open_both.connect(self.open_conflict)
+        self.sync_panel.pair_add.connect(lambda: self.add_pair())
+        self.sync_panel.pair_remove.connect(self.remove_pair)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(center)
         right.addWidget(self.sync_panel)
@@ -370,6 +373,7 @@ class MainWindow(QMainWindow):
 
         self._agent = st
         self.sync_panel.set_status(st)
+        self._show_pairs(st)
         if st is None:
             self.sync_label.setText("Sync: not running")
             self.sync_button.setText("Start sync")
@@ -390,6 +394,67 @@ class MainWindow(QMainWindow):
         self.restore_button.setText(f"Restore {held} file(s)" if held else "")
         self.restore_button.setToolTip("Bring the deleted files back from the pool (nothing was deleted there)")
         self.restore_button.setVisible(bool(held) and self.sync_folder is not None)
+
+    # --- folder pairs --------------------------------------------------------------------------------
+    def _show_pairs(self, st: dict | None) -> None:  # type: ignore[type-arg]
+        """The folders synced with this pool: as the running agent reports them, else as configured."""
+        if st is not None and st.get("pairs"):
+            rows = [(p["folder"], p["remote"], p["state"]) for p in st["pairs"]]
+        else:
+            try:
+                rows = [(str(p.local), p.remote, "not running") for p in api.load_pairs(self.pool.cfg.name)]
+            except PoolDriveError:
+                rows = []
+            if not rows and self.sync_folder is not None:
+                rows = [(str(self.sync_folder), "", "not running")]
+        self.sync_panel.set_pairs(rows)
+
+    def add_pair(self, remote: str | None = None) -> None:
+        """Sync a folder of this computer with a folder of the pool (the one shown, or ``remote``)."""
+        local = QFileDialog.getExistingDirectory(self, "Folder on this computer to sync")
+        if not local:
+            return
+        if remote is None:
+            remote, ok = QInputDialog.getText(self, "Pool folder", f"Sync {local} with this folder of the pool "
+                                              "('/' for the whole pool):", text=self.folder or "/")
+            if not ok:
+                return
+        name = self.pool.cfg.name
+
+        legacy = self.sync_folder
+
+        def add() -> str:
+            pair = api.make_pair(local, remote)
+            if legacy is not None and not api.load_pairs(name):  # the whole pool synced with one folder: a pair
+                api.add_pair(name, api.make_pair(legacy, ""))  # too, so the new one is checked against it
+            api.add_pair(name, pair)
+            client = api.AgentClient.for_pool(name)
+            if client.running():
+                client.add_pair(pair.local, pair.remote)
+                return f"Now syncing {pair.describe()}"
+            return f"Added {pair.describe()}; start sync to begin"
+
+        def done(text: str) -> None:
+            self.statusBar().showMessage(text, 8000)
+            self._show_pairs(getattr(self, "_agent", None))
+
+        run_async(add, done, self.show_error)
+
+    def remove_pair(self, folder: str) -> None:
+        if QMessageBox.question(self, "Stop syncing", f"Stop syncing {folder}? Its files stay where they are, on "
+                                "this computer and on the pool.") != QMessageBox.StandardButton.Yes:
+            return
+        name = self.pool.cfg.name
+
+        def remove() -> None:
+            client = api.AgentClient.for_pool(name)
+            if client.running():
+                client.remove_pair(Path(folder))
+            if Path(folder) in {p.local for p in api.load_pairs(name)}:
+                api.remove_pair(name, Path(folder))
+
+        run_async(remove, lambda _: (self.statusBar().showMessage(f"{folder} is no longer synced", 8000),
+                                      self._show_pairs(getattr(self, "_agent", None))), self.show_error)
 
     def open_agent_log(self) -> None:
         """The agent's readable log (what it did, every issue), in the user's text viewer."""
@@ -535,12 +600,16 @@ class MainWindow(QMainWindow):
         self.update_actions()
         menu = QMenu(self.view)
         a = self.actions_by_name
-        names = (["open", "download", "rename", "delete", None, "versions", "share", "link", "durability"]
-                 if index.isValid() else ["upload", "upload-folder", "new-folder", None, "share", "durability",
-                                          "refresh"])
+        names = (["open", "download", "rename", "delete", None, "versions", "share", "link", "durability",
+                  "sync-here"] if index.isValid()
+                 else ["upload", "upload-folder", "new-folder", None, "share", "durability", "refresh"])
         for name in names:
             if name is None:
                 menu.addSeparator()
+            elif name == "sync-here":
+                entry = self.model.entry(index.row())
+                if entry.is_dir and len(self.selected()) == 1:  # this pool folder into a folder of this computer
+                    menu.addAction(icon("folder"), "Sync to this computer…", lambda p=entry.path: self.add_pair(p))
             elif name == "open":
                 if self.model.entry(index.row()).is_dir:  # a file's "open" is Download, listed next
                     menu.addAction(icon("folder"), "Open", lambda i=index: self._open_index(i))

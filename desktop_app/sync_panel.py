@@ -1,8 +1,8 @@
 """The sync agent in the window: what it is doing now, what it did lately, and the conflicts to settle.
 
 Three tabs beside the window's own transfer queue:
-* Sync: the agent's state, its current transfers with progress, and its recent changes (double-click one:
-  the browser shows that file);
+* Sync: the agent's state, the folders synced with the pool (folder pairs: add one, stop one), its current
+  transfers with progress, and its recent changes (double-click one: the browser shows that file);
 * Conflicts: every conflicted copy on the pool next to its original, with Open both, Keep the original and
   Keep the conflicted copy (the other side stays restorable);
 * Issues: what the agent could not do, one line each, with the reason.
@@ -77,6 +77,8 @@ class SyncPanel(QTabWidget):
     reveal = Signal(str)  # a pool path the user wants to see in the browser
     resolve = Signal(object, str)  # the Conflict as shown, 'original' or 'copy'
     open_both = Signal(object)  # Conflict
+    pair_add = Signal()  # the user wants to sync another local folder with a pool folder
+    pair_remove = Signal(str)  # the local folder the user wants to stop syncing
 
     def __init__(self, transfers: QWidget) -> None:
         super().__init__()
@@ -98,14 +100,42 @@ class SyncPanel(QTabWidget):
         self.recent = _table(["Recent change", "What happened", "When"])
         self.recent.cellDoubleClicked.connect(lambda row, _col: self._reveal(self.recent, row))
         self.recent.setToolTip("Double-click to show the file")
+        self.pairs = _table(["Synced folder", "Pool folder", "State"])
+        self.pairs.setMaximumHeight(self.pairs.verticalHeader().defaultSectionSize() * 4 + 30)
+        self.pair_add_button = QPushButton("Add folder…")
+        self.pair_add_button.setToolTip("Sync another folder of this computer with a folder of the pool")
+        self.pair_remove_button = QPushButton("Stop syncing")
+        self.pair_remove_button.setToolTip("Its files stay where they are, here and on the pool")
+        self.pair_add_button.clicked.connect(lambda _=False: self.pair_add.emit())
+        self.pair_remove_button.clicked.connect(lambda _=False: self._remove_pair())
+        self.pairs.itemSelectionChanged.connect(
+            lambda: self.pair_remove_button.setEnabled(_selected_id(self.pairs) is not None))
         lay = QVBoxLayout(w)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.state)
+        pairs = QHBoxLayout()
+        pairs.addWidget(self.pairs, 1)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.pair_add_button)
+        buttons.addWidget(self.pair_remove_button)
+        buttons.addStretch(1)
+        pairs.addLayout(buttons)
+        lay.addLayout(pairs)
         row = QHBoxLayout()
         row.addWidget(self.running, 2)
         row.addWidget(self.recent, 3)
         lay.addLayout(row)
         return w
+
+    def set_pairs(self, rows: list[tuple[str, str, str]]) -> None:
+        """The folder pairs: (local folder, pool folder or '' for the whole pool, state)."""
+        _fill(self.pairs, [[local, remote or "(whole pool)", state] for local, remote, state in rows])
+        self.pair_remove_button.setEnabled(_selected_id(self.pairs) is not None)
+
+    def _remove_pair(self) -> None:
+        folder = _selected_id(self.pairs)
+        if folder is not None:
+            self.pair_remove.emit(folder)
 
     def _reveal(self, table: QTableWidget, row: int) -> None:
         item = table.item(row, 0)

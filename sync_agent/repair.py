@@ -21,6 +21,7 @@ import urllib3
 from sync_agent import durability, keys
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
+from sync_agent.durability import Durability
 from sync_agent.errors import (
     AuthError,
     NodeError,
@@ -291,6 +292,7 @@ class RepairLoop:
     def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 3600.0, parallel: int = 2,
                  bandwidth: float = 0) -> None:
         self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
+        self.class_poll = 60.0  # seconds between looks at the durability classes on the nodes
         self.limiter = RateLimiter(bandwidth)
         self.last: Report | None = None
         # told the files a round found with no good copy anywhere; returns those it put back (from a device)
@@ -327,8 +329,27 @@ class RepairLoop:
             wait = self.interval
             if lost_soon:  # wake up when the first down node passes the grace period
                 wait = min(wait, max(0.5, min(self.grace - age for age in lost_soon) + 0.1))
-            self._wake.wait(wait)
+            deadline = time.monotonic() + wait
+            while not self._wake.wait(max(0.0, min(self.class_poll, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline or self._classes_changed():
+                    break
             self._wake.clear()
+
+    def _classes_changed(self) -> bool:
+        """Whether a durability class was set or cleared (from any device) since the last look: its folder
+        is brought to it now, not at the next hourly round. One small listing per node."""
+        def counts(classes: dict[str, Durability]) -> dict[str, tuple[int, int]]:
+            return {f: (d.copies, d.zones) for f, d in classes.items()}
+
+        before = counts(self.pool.classes())
+        try:
+            after = counts(self.pool.fetch_classes())
+        except PoolDriveError:
+            return False
+        if after != before:
+            log.info("durability classes changed (%s): bringing the files to them",
+                     ", ".join(sorted(f for f in set(before) | set(after) if before.get(f) != after.get(f))))
+        return after != before
 
     def start(self) -> RepairLoop:
         if self._thread is None:

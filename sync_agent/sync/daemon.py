@@ -15,6 +15,7 @@ import signal
 import socket
 import socketserver
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -92,8 +93,13 @@ class _Handler(socketserver.StreamRequestHandler):
             return {"status": self._status(a)}
         if cmd == "wait":
             timeout = float(req.get("wait_timeout", 30))
-            a.activity.wait(int(req.get("since", 0)), min(300.0, timeout) if math.isfinite(timeout) and timeout > 0
-                            else 0.0)
+            timeout = min(300.0, timeout) if math.isfinite(timeout) and timeout > 0 else 0.0
+            since, pairs = int(req.get("since", 0)), self._pairs_digest()
+            deadline = time.monotonic() + timeout
+            while True:  # this pair's activity, or any pair's state (the status lists every pair)
+                a.activity.wait(since, max(0.0, min(0.5, deadline - time.monotonic())))
+                if a.activity.seq > since or self._pairs_digest() != pairs or time.monotonic() >= deadline:
+                    break
             return {"status": self._status(a)}
         if cmd == "pause":
             a.pause()
@@ -119,6 +125,9 @@ class _Handler(socketserver.StreamRequestHandler):
                            pid=os.getpid(), paused=a.paused, excluded=list(a.engine.state.excluded),
                            limits=a.limits, remote=a.engine.remote_root,
                            pairs=[self._pair_status(x) for x in self.supervisor.agents])
+
+    def _pairs_digest(self) -> list[tuple[str, str, int]]:
+        return [(p["folder"], p["state"], p["issues"]) for p in map(self._pair_status, self.supervisor.agents)]
 
     @staticmethod
     def _pair_status(a: SyncAgent) -> PairStatus:

@@ -814,3 +814,62 @@ def test_a_folders_durability_is_raised_from_its_context_menu(qtbot, window: Mai
     assert seen[2] == "3 copies (set on 'precious')" and seen[3] == "All 3 files meet it."
     bucket = window.pool.cfg.bucket
     assert all(len(shared_nodes.holders(bucket, f"precious/p{i}.jpg")) == 3 for i in range(3))
+
+
+def test_folder_pairs_are_listed_added_and_removed_from_the_window(qtbot, pool_file, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    """One agent serves the pool's folder pairs; the Sync tab lists them with their state, 'Add folder…' and
+    a folder row's 'Sync to this computer…' add one to the running agent, 'Stop syncing' removes one."""
+    from sync_agent import api as engine_api
+    from sync_agent.errors import PoolDriveError
+    from tests.integration.test_cli_real_paths import ROOT
+    from tests.sync.test_agent_process import wait_until
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # this test's own pairs file
+    cfg, pool = pool_file
+    photos, work, music = tmp_path / "Photos", tmp_path / "Work", tmp_path / "Music"
+    pool.put_bytes("music/song.ogg", b"la")
+    engine_api.add_pair(pool.cfg.name, engine_api.make_pair(photos, "photos"))
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "sync", "start"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    link = AgentLink(photos).start()
+    w = MainWindow(pool, sync_folder=photos, monitor_interval=0.5, link=link)
+    qtbot.addWidget(w)
+    w.show()
+    table = w.sync_panel.pairs
+
+    def rows() -> list[tuple[str, str, str]]:
+        return [tuple(table.item(r, c).text() for c in range(3)) for r in range(table.rowCount())]  # type: ignore[misc]
+
+    try:
+        qtbot.waitUntil(lambda: rows() == [(str(photos), "photos", "idle")], timeout=30000)
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(work))
+        monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("work", True))
+        QTest.mouseClick(w.sync_panel.pair_add_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: (str(work), "work", "idle") in rows(), timeout=30000)
+        pool.put_bytes("work/a.txt", b"a")
+        wait_until(lambda: (work / "a.txt").exists(), what="the new pair's file")
+
+        _show(qtbot, w, "", {"music", "work"})
+        monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(music))
+        w.view.customContextMenuRequested.emit(_row_pos(w, "music"))
+        next(a for a in w._menu.actions() if a.text() == "Sync to this computer…").trigger()
+        w._menu.close()
+        qtbot.waitUntil(lambda: (str(music), "music", "idle") in rows(), timeout=30000)
+        wait_until(lambda: (music / "song.ogg").exists(), what="the pool folder synced to this computer")
+
+        monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+        QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton,
+                         pos=table.visualItemRect(table.item(next(i for i, r in enumerate(rows())
+                                                                  if r[0] == str(work)), 0)).center())
+        QTest.mouseClick(w.sync_panel.pair_remove_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: [r[0] for r in rows()] == [str(photos), str(music)], timeout=30000)
+        assert [p.local for p in engine_api.load_pairs(pool.cfg.name)] == [photos, music]
+    finally:
+        w.shutdown()
+        link.stop()
+        with contextlib.suppress(PoolDriveError):
+            engine_api.AgentClient.for_pool(pool.cfg.name).stop()
