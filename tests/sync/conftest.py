@@ -44,11 +44,13 @@ class Device:
         self.pool.close()
 
 
-def make_device(nodes: NodePool, bucket: str, root: Path, name: str) -> Device:
+def make_device(nodes: NodePool, bucket: str, root: Path, name: str, remote_root: str = "") -> Device:
+    """``remote_root``: the device syncs this pool folder (a folder pair), not the whole pool."""
     pool = Pool(nodes.config(bucket), catalog_path=root / f"{name}.catalog.sqlite3", timeouts=TEST_TIMEOUTS)
     pool.init_buckets()
     folder = root / name
-    engine = SyncEngine(pool, folder, SyncState(folder, root / f"{name}.state"), host=name, parallel=4)
+    engine = SyncEngine(pool, folder, SyncState(folder, root / f"{name}.state"), host=name, parallel=4,
+                        remote_root=remote_root)
     return Device(name, folder, pool, engine)
 
 

@@ -28,8 +28,10 @@ def _sha(data: bytes) -> str:
 
 def _restart(dev: Device, root: Path) -> None:
     """The agent process dies and starts again: same folder, same state database, new engine."""
+    remote_root = dev.engine.remote_root
     dev.engine.state.close()
-    dev.engine = SyncEngine(dev.pool, dev.folder, SyncState(dev.folder, root / f"{dev.name}.state"), host=dev.name)
+    dev.engine = SyncEngine(dev.pool, dev.folder, SyncState(dev.folder, root / f"{dev.name}.state"), host=dev.name,
+                            remote_root=remote_root)
 
 
 def _all_pool_shas(dev: Device) -> set[str]:
@@ -56,7 +58,7 @@ def _concurrently(devs: list[Device], name: str, counter: int, by_put: bool) -> 
         try:
             if by_put:
                 data = f"{d.name} put {counter}".encode()
-                d.pool.put_bytes(name, data)
+                d.pool.put_bytes(d.engine.pool_key(name), data)
                 acked.append(_sha(data))
             else:
                 d.engine.sync({name}, refresh_remote=False)
@@ -75,13 +77,25 @@ def _concurrently(devs: list[Device], name: str, counter: int, by_put: bool) -> 
 # session 3; 8, 23, 26, 37, 40: holders and devices that disagreed, fixed in session 6). By hand:
 # POOLDRIVE_MODEL_SEEDS=$(seq -s, 1 120)
 SEEDS = "1,2,3,8,13,23,26,37,40,56"
+# the same history with both devices syncing a folder pair (a pool folder, not the whole pool); a file of the
+# pool outside the pair must never move
+PAIR_SEEDS = "4,5,6"
+PAIR = "team/shared"
 
 
-@pytest.mark.parametrize("seed", [int(s) for s in os.environ.get("POOLDRIVE_MODEL_SEEDS", SEEDS).split(",")])
-def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path: Path, seed: int) -> None:
+def _seeds(var: str, default: str, remote_root: str) -> list[tuple[int, str]]:
+    return [(int(s), remote_root) for s in os.environ.get(var, default).split(",")]
+
+
+@pytest.mark.parametrize(("seed", "remote_root"), _seeds("POOLDRIVE_MODEL_SEEDS", SEEDS, "")
+                         + _seeds("POOLDRIVE_MODEL_PAIR_SEEDS", PAIR_SEEDS, PAIR))
+def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path: Path, seed: int,
+                                                 remote_root: str) -> None:
     rng = random.Random(seed)
-    a = make_device(fault_nodes, "model", tmp_path, "laptop")
-    b = make_device(fault_nodes, "model", tmp_path, "desktop")
+    a = make_device(fault_nodes, "model", tmp_path, "laptop", remote_root)
+    b = make_device(fault_nodes, "model", tmp_path, "desktop", remote_root)
+    if remote_root:
+        a.pool.put_bytes("team/outside.txt", b"not in the pair")
     devs = [a, b]
     synced_contents: dict[str, bytes] = {}  # SHA-256 -> content, for the message when one is lost
     acked: list[str] = []  # contents a 'put' reported as stored
@@ -136,7 +150,9 @@ def test_random_two_device_history_loses_nothing(fault_nodes: NodePool, tmp_path
             dev.engine.sync()
     assert a.files() == b.files()
     pool_now = {f.path: f.sha256 for f in a.pool.walk()}
-    assert pool_now == {k: _sha(v) for k, v in a.files().items()}
+    if remote_root:
+        assert pool_now.pop("team/outside.txt") == _sha(b"not in the pair")
+    assert pool_now == {a.engine.pool_key(k): _sha(v) for k, v in a.files().items()}
     kept = _all_pool_shas(a) | _all_pool_shas(b) | _local_shas(a) | _local_shas(b)
     trash = {_sha(p.read_bytes()) for d in devs for p in (d.folder / ".pooldrive/trash").rglob("*") if p.is_file()} \
         if any((d.folder / ".pooldrive/trash").exists() for d in devs) else set()
