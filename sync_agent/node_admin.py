@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sync_agent import config, credentials
+from sync_agent import config, credentials, durability
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import ConfigError, RefusedError
 
@@ -71,6 +71,13 @@ def remove_node(pool: Pool, name: str, *, force: bool = False) -> Removal:
     if sole and not force:
         raise RefusedError(f"{name} holds the only copy of {len(sole)} file(s) (e.g. '{sole[0]}'). Drain it first "
                            f"('pooldrive node drain {name}', or Drain in Settings).", paths=sole[:20])
+    left = {n.name: n.zone for n in cfg.nodes if n.name != name}
+    unmet = [(d, why) for d in pool.classes().values() if (why := durability.refusal(d.copies, d.zones, left))]
+    if unmet and not force:
+        d, why = unmet[0]
+        raise RefusedError(f"Without {name}, the durability class of '{d.folder}' ({d.describe()}) cannot be met: "
+                           f"{why} Lower the class first ('pooldrive policy set {d.folder} --copies N').",
+                           paths=[x.folder for x, _ in unmet])
     held = pool.catalog.replicas_on_node(name)
     pool.catalog.forget_node(name)
     new = cfg.with_nodes(tuple(n for n in cfg.nodes if n.name != name))

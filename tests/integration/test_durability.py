@@ -9,7 +9,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from sync_agent import config, repair
+import pytest
+
+from sync_agent import config, node_admin, repair
 from sync_agent.errors import RefusedError
 from sync_agent.pool import Pool
 from sync_agent.replica_plan import RepairMode
@@ -121,4 +123,9 @@ def test_the_deepest_folder_wins_and_bad_records_on_the_nodes_are_skipped(shared
         raw.put_object("classes-deep", key, io.BytesIO(body), len(body))
     classes = pool.fetch_classes()
     assert classes["work"].copies == 3 and classes["work/scratch"].copies == 1
+    # a node cannot leave while a class needs it
+    pool.set_class("all-four", 4)
+    with pytest.raises(RefusedError, match="all-four"):
+        node_admin.remove_node(pool, "node1")
+    assert len(pool.cfg.nodes) == 4
     pool.close()

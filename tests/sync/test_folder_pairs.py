@@ -76,6 +76,17 @@ def test_two_folder_pairs_on_one_agent_and_pairs_added_and_removed_while_it_runs
                 for f in (photos, work, music)}
         assert len(pids) == 1  # one agent, one socket
 
+        # selective sync within a pair: a subfolder named by its path in the pair
+        pool.put_bytes("photos/raw/big.raw", b"raw")
+        wait_until(lambda: (photos / "raw" / "big.raw").exists(), what="the raw photo")
+        r = run(cfg, home, "sync", "exclude", "raw", "--folder", str(photos))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not (photos / "raw" / "big.raw").exists() and _on_pool(pool, "photos/raw/big.raw")
+        pool.put_bytes("photos/raw/more.raw", b"more")
+        pool.put_bytes("photos/after-exclude.jpg", b"x")
+        wait_until(lambda: (photos / "after-exclude.jpg").exists(), what="a file beside the excluded folder")
+        assert not (photos / "raw" / "more.raw").exists()
+
         # removed while running: its files stay, and it is no longer synced
         r = run(cfg, home, "sync", "remove", str(work))
         assert r.returncode == 0, r.stdout + r.stderr
