@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = wizard.sync_folder or folder
         settings.setValue("sync_folder", str(folder))
     if not args.folder and not cfg.is_share:
-        pairs = api.load_pairs(cfg.name)  # the agent's folder pairs own the sync folders
+        try:
+            pairs = api.load_pairs(cfg.name)  # the agent's folder pairs own the sync folders
+        except PoolDriveError as e:
+            QMessageBox.warning(None, e.title, e.message)
+            pairs = []
         folder = pairs[0].local if pairs else folder
     from desktop_app.main_window import MainWindow
     from desktop_app.tray import Tray

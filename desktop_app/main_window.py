@@ -313,7 +313,7 @@ class MainWindow(QMainWindow):
         cl.addWidget(self.info)
 
         self.sync_panel = SyncPanel(self.transfers)
-        self.sync_panel.reveal.connect(self.reveal)
+        self.sync_panel.reveal.connect(lambda path: self.reveal(self._pool_path(path)))
         self.sync_panel.resolve.connect(self.resolve_conflict)
         self.sync_panel.open_both.connect(self.open_conflict)
         self.sync_panel.pair_add.connect(lambda: self.add_pair())
@@ -425,8 +425,9 @@ class MainWindow(QMainWindow):
 
         def add() -> str:
             pair = api.make_pair(local, remote)
-            if legacy is not None and not api.load_pairs(name):  # the whole pool synced with one folder: a pair
-                api.add_pair(name, api.make_pair(legacy, ""))  # too, so the new one is checked against it
+            if legacy is not None and not api.load_pairs(name) and api.AgentClient(legacy).running():
+                raise api.UsageError(f"The whole pool is synced with {legacy}. Stop syncing it first (select "
+                                     "it, Stop syncing), then add the folders you want.", paths=[str(legacy)])
             api.add_pair(name, pair)
             client = api.AgentClient.for_pool(name)
             if client.running():
@@ -447,11 +448,15 @@ class MainWindow(QMainWindow):
         name = self.pool.cfg.name
 
         def remove() -> None:
+            if Path(folder) not in {p.local for p in api.load_pairs(name)}:
+                one = api.AgentClient(Path(folder))  # a one-folder agent (the whole pool, no pair): stopped
+                if one.running():
+                    one.stop()
+                return
             client = api.AgentClient.for_pool(name)
             if client.running():
                 client.remove_pair(Path(folder))
-            if Path(folder) in {p.local for p in api.load_pairs(name)}:
-                api.remove_pair(name, Path(folder))
+            api.remove_pair(name, Path(folder))
 
         run_async(remove, lambda _: (self.statusBar().showMessage(f"{folder} is no longer synced", 8000),
                                       self._show_pairs(getattr(self, "_agent", None))), self.show_error)
@@ -464,6 +469,11 @@ class MainWindow(QMainWindow):
         from sync_agent.api import state_dir_for
 
         log = state_dir_for(self.sync_folder) / "agent.log"
+        try:
+            if self.sync_folder.resolve() in {p.local for p in api.load_pairs(self.pool.cfg.name)}:
+                log = api.pool_agent_dir() / f"{self.pool.cfg.name}.log"  # the agent serving the pool's pairs
+        except PoolDriveError:
+            pass
         if not log.exists():
             self.statusBar().showMessage(f"The sync agent has not run yet (no log at {log}).", 5000)
             return
@@ -518,11 +528,26 @@ class MainWindow(QMainWindow):
 
         run_async(lambda: api.resolve_conflict(self.pool, c.copy, keep, seen=c), done, failed)
 
+    def _pool_path(self, path: str) -> str:
+        """A path the agent reports (relative to its folder pair) as a pool path."""
+        remote = str((getattr(self, "_agent", None) or {}).get("remote") or "")
+        return f"{remote}/{path}" if remote and path else path or remote
+
+    def _local_file(self, pool_path: str) -> Path | None:
+        """Where a pool file lives in the synced folder, None when that folder's pair does not hold it."""
+        if self.sync_folder is None:
+            return None
+        remote = str((getattr(self, "_agent", None) or {}).get("remote") or "")
+        if not remote:
+            return self.sync_folder / pool_path
+        return self.sync_folder / pool_path[len(remote) + 1:] if pool_path.startswith(remote + "/") else None
+
     def open_conflict(self, c: Conflict) -> None:
         """Both versions in the user's viewer: the synced files where this device has them, else copies
         fetched into a temporary folder."""
-        local = [self.sync_folder / p for p in (c.original, c.copy)] if self.sync_folder else []
-        if local and all(p.is_file() for p in local):
+        found = [self._local_file(p) for p in (c.original, c.copy)]
+        local = [p for p in found if p is not None]
+        if len(local) == 2 and all(p.is_file() for p in local):
             self._open_files(local)
             return
         import tempfile

@@ -193,22 +193,27 @@ class SettingsDialog(QDialog):
             self.ignore.setPlainText((self.sync_folder / IGNORE_FILE).read_text())
         form.addRow("Ignore rules", self.ignore)
 
+        remote = [""]  # the pool folder the sync folder is paired with ('' the whole pool)
+
         def fill(entries: list) -> None:  # type: ignore[type-arg]
+            cut = len(remote[0]) + 1 if remote[0] else 0
             for e in entries:
                 if e.is_dir:
+                    rel = e.path[cut:]  # exclusions are paths in the folder pair
                     item = QTreeWidgetItem([e.name])
-                    item.setData(0, Qt.ItemDataRole.UserRole, e.path)
-                    item.setCheckState(0, Qt.CheckState.Unchecked if e.path in self.excluded
+                    item.setData(0, Qt.ItemDataRole.UserRole, rel)
+                    item.setCheckState(0, Qt.CheckState.Unchecked if rel in self.excluded
                                        else Qt.CheckState.Checked)
                     self.tree.addTopLevelItem(item)
 
         def excluded_then_list() -> list:  # type: ignore[type-arg]
             if self.sync_folder is not None:
                 try:
-                    self.excluded = AgentClient(self.sync_folder).status().get("excluded", [])
+                    st = AgentClient(self.sync_folder).status()
+                    self.excluded, remote[0] = st.get("excluded", []), str(st.get("remote") or "")
                 except Exception:
                     self.excluded = []
-            return self.pool.list("")
+            return self.pool.list(remote[0])
 
         run_async(excluded_then_list, fill)
         return w

@@ -78,7 +78,6 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
         revoke_share,
     )
     from sync_agent.sync.conflicts import Conflict
-    from sync_agent.sync.daemon import pool_agent_dir
     from sync_agent.sync.daemon import run as run_agent
     from sync_agent.sync.ignore import IGNORE_FILE
     from sync_agent.sync.ipc import AgentClient, AgentNotRunning
@@ -87,6 +86,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.sync.pairs import load as load_pairs
     from sync_agent.sync.pairs import make as make_pair
     from sync_agent.sync.pairs import remove as remove_pair
+    from sync_agent.sync.pool_agent import pool_agent_dir
     from sync_agent.sync.remote_watch import RemoteWatcher
     from sync_agent.sync.state import state_dir_for
     from sync_agent.sync.status import AgentState, AgentStatus, IssueKind
@@ -180,7 +180,7 @@ _SOURCES = {
     "revoke_share": "sync_agent.sharing.shares:revoke_share",
     "Conflict": "sync_agent.sync.conflicts:Conflict",
     "run_agent": "sync_agent.sync.daemon:run",
-    "pool_agent_dir": "sync_agent.sync.daemon:pool_agent_dir",
+    "pool_agent_dir": "sync_agent.sync.pool_agent:pool_agent_dir",
     "Pair": "sync_agent.sync.pairs:Pair",
     "add_pair": "sync_agent.sync.pairs:add",
     "load_pairs": "sync_agent.sync.pairs:load",

@@ -1,9 +1,11 @@
 """Where durability classes live: one small object per folder on every node, and a copy in the catalog.
 
 The nodes are the truth (every device and ``catalog rebuild`` read them there); the catalog keeps the last
-classes read so the writer and repair know them without a request. A folder's record is written to every
-node that answers; when nodes disagree (one missed a change while down), the newest setting wins, and a
-cleared class keeps its record, so a node that missed the clearing cannot bring the class back.
+records read so the writer and repair know them without a request. A folder's record is written to every
+node that answers, and copied later to a node that missed it; when nodes disagree, the newest setting
+wins, and a cleared class keeps its record, so a node that missed the clearing cannot bring the class back.
+A class is never dropped because its record could not be read this time (its holder down): only a newer
+clearing record ends it, so a node outage never trims a folder's copies.
 
 Records are untrusted input: one that does not parse is skipped and logged, never fatal. A share
 recipient's key cannot write here (its policy covers only the shared folder).
@@ -21,11 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import urllib3
+
 from sync_agent import durability, keys
 from sync_agent.durability import Durability
 from sync_agent.errors import NodeError, QuorumError, RefusedError
 
 if TYPE_CHECKING:
+    from sync_agent.node_client import NodeClient
     from sync_agent.pool_view import PoolView
 
 log = logging.getLogger(__name__)
@@ -37,43 +42,49 @@ def record_key(folder: str) -> str:
     return PREFIX + hashlib.sha256(folder.encode()).hexdigest()[:40]
 
 
-def cached(pool: PoolView) -> dict[str, Durability]:
-    """The classes as last read from the nodes (kept in the catalog)."""
+def _records(pool: PoolView) -> dict[str, tuple[float, Durability | None]]:
+    """Every folder's newest record as last read: (when it was set, the class or None when cleared)."""
     raw = pool.catalog.get_meta(META_KEY)
-    out: dict[str, Durability] = {}
+    out: dict[str, tuple[float, Durability | None]] = {}
     for folder, r in (json.loads(raw) if raw else {}).items():
-        out[folder] = Durability(int(r["copies"]), int(r["zones"]), folder, float(r["set_at"]))
+        d = None if r.get("copies") is None else Durability(int(r["copies"]), int(r["zones"]), folder,
+                                                            float(r["set_at"]))
+        out[folder] = (float(r["set_at"]), d)
     return out
 
 
-def _keep(pool: PoolView, classes: dict[str, Durability]) -> None:
+def cached(pool: PoolView) -> dict[str, Durability]:
+    """The classes as last read from the nodes (kept in the catalog)."""
+    return {f: d for f, (_at, d) in _records(pool).items() if d is not None}
+
+
+def _keep(pool: PoolView, records: dict[str, tuple[float, Durability | None]]) -> None:
     pool.catalog.set_meta(META_KEY, json.dumps(
-        {f: {"copies": d.copies, "zones": d.zones, "set_at": d.set_at} for f, d in sorted(classes.items())}))
+        {f: {"copies": d.copies if d else None, "zones": d.zones if d else 1, "set_at": at}
+         for f, (at, d) in sorted(records.items())}))
 
 
 def fetch(pool: PoolView) -> dict[str, Durability]:
-    """Read every node's class records; the newest setting of each folder wins. Kept in the catalog when at
-    least one node answered (else the catalog's are returned)."""
-    newest: dict[str, tuple[float, Durability | None]] = {}
-    answered = 0
+    """Read every answering node's class records and keep the newest setting of each folder. A folder
+    whose record no node showed this time keeps what was known (a node that holds it may just be down):
+    only a newer clearing record ends a class. Nodes that answered without the newest record of a folder
+    get it written (a node that was down when the class was set)."""
+    records = _records(pool)
+    bodies: dict[str, bytes] = {}
+    seen: dict[str, dict[str, float]] = {}  # node -> folder -> set_at it holds
     for node in list(pool.clients):
         if pool.health.is_down(node):
             continue
         client = pool.client(node)
         try:
             listed = [o.key for o in client.list(PREFIX)]
-            answered += 1
         except NodeError as e:
             log.info("durability classes: %s not listed (%s)", node, e.message)
             continue
+        held = seen.setdefault(node, {})
         for key in listed:
             try:
-                resp = client.get(key)
-                try:
-                    body = resp.read(64 * 1024)
-                finally:
-                    resp.close()
-                    resp.release_conn()
+                body = _read(client, key)
                 folder, at, d = durability.decode(body)
             except NodeError as e:
                 log.info("durability class %s on %s not read (%s)", key, node, e.message)
@@ -84,13 +95,34 @@ def fetch(pool: PoolView) -> dict[str, Durability]:
             if key != record_key(folder):
                 log.warning("skipped a durability class record on %s: %s does not belong to '%s'", node, key, folder)
                 continue
-            if folder not in newest or at > newest[folder][0]:
-                newest[folder] = (at, d)
-    if not answered:
-        return cached(pool)
-    classes = {f: d for f, (_at, d) in newest.items() if d is not None}
-    _keep(pool, classes)
-    return classes
+            held[folder] = at
+            if folder not in records or at > records[folder][0]:
+                records[folder] = (at, d)
+            if at >= records[folder][0]:
+                bodies[folder] = body
+    if seen:
+        _keep(pool, records)
+    for node, held in seen.items():  # spread the newest records to answering nodes that miss them
+        for folder, body in bodies.items():
+            if held.get(folder, -1.0) < records[folder][0]:
+                try:
+                    pool.client(node).put(record_key(folder), io.BytesIO(body), len(body), {},
+                                          part_size=5 * 1024 * 1024)
+                    log.info("durability class of '%s' copied to %s (it missed the last change)", folder, node)
+                except NodeError as e:
+                    log.info("durability class of '%s' not copied to %s: %s", folder, node, e.message)
+    return {f: d for f, (_at, d) in records.items() if d is not None}
+
+
+def _read(client: NodeClient, key: str) -> bytes:
+    resp = client.get(key)
+    try:
+        return resp.read(64 * 1024)
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        raise client.failure(e, f"reading '{key}'") from e
+    finally:
+        resp.close()
+        resp.release_conn()
 
 
 def store(pool: PoolView, folder: str, copies: int | None, zones: int = 1,
@@ -102,8 +134,9 @@ def store(pool: PoolView, folder: str, copies: int | None, zones: int = 1,
         why = durability.refusal(copies, zones, {n.name: n.zone for n in pool.cfg.nodes})
         if why:
             raise RefusedError(why, paths=[folder])
-    current = fetch(pool)  # the newest time wins: a new setting is later than anything read
-    at = max([time.time()] + [d.set_at + 0.001 for d in current.values() if d.folder == folder])
+    fetch(pool)  # the newest time wins: a new setting is later than anything read (a clearing too)
+    records = _records(pool)
+    at = max(time.time(), records[folder][0] + 0.001 if folder in records else 0.0)
     body = durability.encode(folder, copies, zones, at, socket.gethostname())
     written = 0
     for node in list(pool.clients):
@@ -120,14 +153,11 @@ def store(pool: PoolView, folder: str, copies: int | None, zones: int = 1,
     if not written:
         raise QuorumError(f"No node could take the durability class of '{folder}'; nothing changed.",
                           paths=[folder])
-    if copies is None:
-        current.pop(folder, None)
-    else:
-        current[folder] = Durability(copies, zones, folder, at)
-    _keep(pool, current)
-    log.info("durability class of '%s': %s", folder,
-             "cleared" if copies is None else current[folder].describe())
-    return current
+    now = None if copies is None else Durability(copies, zones, folder, at)
+    records[folder] = (at, now)
+    _keep(pool, records)
+    log.info("durability class of '%s': %s", folder, now.describe() if now else "cleared")
+    return {f: d for f, (_at, d) in records.items() if d is not None}
 
 
 @dataclass(frozen=True)

@@ -383,8 +383,9 @@ def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None =
     _bring_in_line(pool, s)
     if not prefix_dir:
         _read_classes(pool)
-    if not s.failed:
-        pool.catalog.mark_filled()
+    if not s.failed:  # complete for what was read: the whole pool (or share), or one folder of it
+        whole = keys.normalize_dir(pool.cfg.prefix) if pool.cfg.prefix else ""
+        pool.catalog.mark_filled("" if prefix_dir == whole else prefix_dir)
     if failed is not None:  # the nodes that could not be read, for the caller to name
         failed.update(s.failed)
     return changes

@@ -108,6 +108,9 @@ def execute(pool: Pool, work: list[Work], mode: RepairMode, *, lost: set[str] | 
             ) -> Report:
     report = Report(mode.value, files=len(work))
     start = time.monotonic()
+    if pool.cfg.is_share:  # a recipient never removes copies: the owner's classes are not its to read
+        for w in work:
+            w.plan.trim = []
     lock = threading.Lock()
     for w in work:
         if w.plan.unrecoverable:
@@ -175,10 +178,20 @@ def run(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str
 
     if not dry_run:
         retry_pending_deletes(pool)
+    _read_classes(pool)
     work = plan(pool, mode, lost=lost, node=node, prefix=prefix)
     if on_plan is not None:
         on_plan(work)
     return execute(pool, work, mode, lost=lost, dry_run=dry_run, parallel=parallel, limiter=limiter, on_file=on_file)
+
+
+def _read_classes(pool: Pool) -> None:
+    """The classes as the nodes hold them now (a class set from another device since this catalog last
+    looked must not be trimmed back to R); a class whose record cannot be read stays as last known."""
+    try:
+        pool.fetch_classes()
+    except PoolDriveError as e:
+        log.info("durability classes not read now (the last known ones count): %s", e.message)
 
 
 def drain(pool: Pool, node: str, *, parallel: int = 4,
@@ -191,6 +204,7 @@ def drain(pool: Pool, node: str, *, parallel: int = 4,
     pool.cfg.node(node)
     pool.catalog.set_node_state(node, NodeState.DRAINING)
     retry_pending_deletes(pool)
+    _read_classes(pool)
     work = plan(pool, RepairMode.DRAIN, node=node)
     done = [0]
     lock = threading.Lock()
@@ -304,10 +318,6 @@ class RepairLoop:
         pool.damage_listeners.append(self._wake.set)  # a copy found bad is replaced now, not within the hour
 
     def run_once(self) -> Report:
-        try:
-            self.pool.fetch_classes()  # a class set from another device counts from this round on
-        except PoolDriveError as e:
-            log.info("durability classes not read this round: %s", e.message)
         self.last = run(self.pool, RepairMode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
                         limiter=self.limiter)
         if self.last.unrecoverable and self.on_lost is not None:
@@ -344,7 +354,8 @@ class RepairLoop:
         before = counts(self.pool.classes())
         try:
             after = counts(self.pool.fetch_classes())
-        except PoolDriveError:
+        except Exception as e:  # never the end of the repair loop
+            log.info("durability classes not read now: %s", e)
             return False
         if after != before:
             log.info("durability classes changed (%s): bringing the files to them",

@@ -19,7 +19,7 @@ import urllib3
 from sync_agent import metadata
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
-from sync_agent.errors import IntegrityError, NodeError, NoReplicaError, ObjectMissingError
+from sync_agent.errors import ChangedMeanwhileError, IntegrityError, NodeError, NoReplicaError, ObjectMissingError
 from sync_agent.minio_server import pid_alive
 from sync_agent.node_client import RemoteObject, map_error
 from sync_agent.placement import read_order
@@ -70,7 +70,9 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                  local: Path | None = None) -> str | None:
     """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id. ``local``: copy from this
     device's file instead of another node (every copy on the pool is lost or bad; the file is checked
-    against the version's SHA-256 as it is read, and a file that does not match is never written)."""
+    against the version's SHA-256 as it is read, a copy that does not match is removed at once, and
+    nothing is written over a node whose newest entry is anything but that version: a delete or a newer
+    version made meanwhile elsewhere wins)."""
     cat = pool.catalog
     sources = ["(this device)"] if local is not None else \
         read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
@@ -81,7 +83,10 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
     errors = []
     try:
         before = _newest_entry(pool, dest, v.key)
-        if before is not None and _is_copy_of(before, file_id, v):
+        if local is not None and before is not None and not _is_copy_of(before, file_id, v):
+            raise ChangedMeanwhileError(f"'{v.key}' changed on {dest} meanwhile; this device's copy of the old "
+                                        "version was not put back there.", paths=[v.key])
+        if local is None and before is not None and _is_copy_of(before, file_id, v):
             # already there (another device's repair made it; this catalog had not heard): a second copy of
             # the same version would waste the space and survive a later trim of the first
             cat.add_replica(file_id, v.number, dest, before.version_id)

@@ -255,8 +255,22 @@ class Catalog:
         return bool(row and row[0] == "1")
 
     @_writes
-    def mark_filled(self) -> None:
-        self.db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (\'filled\', \'1\')')
+    def mark_filled(self, scope: str = "") -> None:
+        """A read of every node completed: of everything (``scope`` ''), or of one folder ('photos/', what a
+        folder pair's agent reads)."""
+        key = f"filled:{scope}" if scope else "filled"
+        self.db.execute_sql('INSERT OR REPLACE INTO "catalog_meta" VALUES (?, \'1\')', (key,))
+
+    def is_filled(self, scope: str = "") -> bool:
+        """``filled`` for the folder ``scope`` ('a/b/'): everything was read, or that folder or one above it."""
+        if self.filled or not scope:
+            return self.filled
+        parts = scope.rstrip("/").split("/")
+        wanted = [f"filled:{'/'.join(parts[:i])}/" for i in range(1, len(parts) + 1)]
+        marks = ", ".join("?" for _ in wanted)
+        row = self.db.execute_sql(f'SELECT 1 FROM "catalog_meta" WHERE key IN ({marks}) AND value = \'1\'',
+                                  tuple(wanted)).fetchone()
+        return row is not None
 
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute_sql('SELECT value FROM "catalog_meta" WHERE key = ?', (key,)).fetchone()
@@ -623,7 +637,7 @@ class Catalog:
         m = self.m
         for model in (m.Replica, m.Version, m.File, m.Intent):
             model.delete().execute()
-        self.db.execute_sql('DELETE FROM "catalog_meta" WHERE key = \'filled\'')
+        self.db.execute_sql('DELETE FROM "catalog_meta" WHERE key = \'filled\' OR key LIKE \'filled:%\'')
 
     # --- intents (write-ahead) ---------------------------------------------------------------------
     @_writes

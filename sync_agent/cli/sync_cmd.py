@@ -92,6 +92,11 @@ def _target(args: argparse.Namespace) -> tuple[str, list[api.Pair] | None, Path]
     folder = args.folder.expanduser().resolve() if args.folder is not None else None
     if pairs and (folder is None or folder in {p.local for p in pairs}):
         return name, pairs, folder or pairs[0].local
+    if pairs:  # a one-folder agent would sync the whole pool there, overlapping every pair
+        raise api.UsageError(f"{folder} is not one of pool '{name}''s folder pairs "
+                             f"({', '.join(str(p.local) for p in pairs)}). Add it with 'pooldrive sync add "
+                             f"{folder} --to POOL_FOLDER', or start the pairs' agent with 'pooldrive sync start'.",
+                             paths=[str(folder)])
     return name, None, folder or DEFAULT_FOLDER
 
 
@@ -303,6 +308,9 @@ def cmd_log(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     name = api.load_pool(args.pool).name
     pair = api.make_pair(args.local, args.remote)
+    if api.AgentClient(pair.local).running() and pair.local not in {p.local for p in api.load_pairs(name)}:
+        raise api.UsageError(f"A one-folder sync agent already syncs {pair.local} with the whole pool; stop it "
+                             f"first ('pooldrive sync stop --folder {pair.local}').", paths=[str(pair.local)])
     pairs = api.add_pair(name, pair)
     console.print(f"Pool '{name}': {escape(pair.describe())} added ({len(pairs)} folder pair(s)).")
     client = api.AgentClient.for_pool(name)
@@ -322,11 +330,18 @@ def cmd_remove(args: argparse.Namespace) -> int:
     name = api.load_pool(args.pool).name
     client = api.AgentClient.for_pool(name)
     local = args.local.expanduser().resolve()
+    paired = local in {p.local for p in api.load_pairs(name)}
+    if not paired:
+        if api.AgentClient(local).running():  # a one-folder agent (the whole pool, no pair)
+            raise api.UsageError(f"{local} is synced by a one-folder agent, not as a pair; stop it with "
+                                 f"'pooldrive sync stop --folder {local}'.", paths=[str(local)])
+        raise api.NotFoundError(f"{local} is not a synced folder of pool '{name}' ('pooldrive sync list' "
+                                "shows them).", paths=[str(local)])
     if client.running():
-        client.remove_pair(local)  # the agent stops the pair's worker and saves the pairs left
-    gone = api.remove_pair(name, local) if local in {p.local for p in api.load_pairs(name)} else None
-    console.print(f"{escape(str(local))} is no longer synced" + (f" with {escape(gone.remote or 'the whole pool')}"
-                                                                  if gone else "") + "; its files stay where they are.")
+        client.remove_pair(local)  # the agent stops the pair's worker
+    gone = api.remove_pair(name, local)
+    console.print(f"{escape(str(local))} is no longer synced with {escape(gone.remote or 'the whole pool')}; its "
+                  "files stay where they are.")
     return 0
 
 

@@ -196,7 +196,7 @@ class SyncAgent:
             except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
                 log.info("could not undo every half-done write yet: %s", e.message)
         cursor = self._saved_cursor()
-        if cursor is None or not self.pool.catalog.filled:
+        if cursor is None or not self.engine.filled:
             self._refresh = True
             cursor = self.pool.journal.cursor() if self.notifications else {}
         self._cursor = dict(cursor)
@@ -223,7 +223,7 @@ class SyncAgent:
                     now = time.monotonic()
                     due = last_full + self.full_scan_interval - now
                     refresh_every = self.remote_interval
-                    if not self.pool.catalog.filled:  # read every node again until one read completes
+                    if not self.engine.filled:  # read every node again until one read completes
                         refresh_every = min(refresh_every or fill_wait, fill_wait)
                     if refresh_every:
                         due = min(due, last_refresh + refresh_every - now)
@@ -263,7 +263,7 @@ class SyncAgent:
                         last_full = time.monotonic()
                     if refresh:
                         last_refresh = time.monotonic()
-                        filled = self.pool.catalog.filled
+                        filled = self.engine.filled
                         fill_wait = INCOMPLETE_RETRY if filled else min(fill_wait * 2, INCOMPLETE_RETRY_MAX)
                 except Exception as e:
                     if isinstance(e, PoolDriveError):

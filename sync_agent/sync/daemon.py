@@ -19,15 +19,13 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from sync_agent import paths
 from sync_agent.errors import AlreadyRunning, PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
 from sync_agent.sync.ipc import pool_socket_path, socket_path
 from sync_agent.sync.pairs import Pair
 from sync_agent.sync.pairs import make as make_pair
-from sync_agent.sync.pairs import save as save_pairs
-from sync_agent.sync.pool_agent import PoolAgent
+from sync_agent.sync.pool_agent import PoolAgent, pool_agent_dir
 from sync_agent.sync.state import state_dir_for
 from sync_agent.sync.status import AgentStatus, PairStatus
 
@@ -52,7 +50,6 @@ def sd_notify(state: str) -> None:
 class _Handler(socketserver.StreamRequestHandler):
     supervisor: PoolAgent
     on_stop: Any
-    on_pairs: Any  # told the pairs after one was added or removed (kept in the pairs file)
 
     def handle(self) -> None:
         line = self.rfile.readline(1 << 20)
@@ -72,13 +69,11 @@ class _Handler(socketserver.StreamRequestHandler):
         cmd, sup = req.get("cmd"), self.supervisor
         if cmd == "pairs":
             return {"pairs": [self._pair_status(a) for a in sup.agents]}
-        if cmd == "add_pair":
+        if cmd == "add_pair":  # the pairs file is the caller's to change (the CLI, the window)
             agent = sup.add_pair(make_pair(str(req["folder"]), str(req.get("remote", ""))))
-            self.on_pairs(sup.pairs)
             return {"pair": self._pair_status(agent)}
         if cmd == "remove_pair":
             sup.remove_pair(Path(str(req["folder"])))
-            self.on_pairs(sup.pairs)
             return {}
         if cmd == "limits":  # one setting for the whole agent: every pair keeps it
             limits = {}
@@ -140,11 +135,6 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def pool_agent_dir() -> Path:
-    """Where the agents serving pools' folder pairs keep their lock and log (one per pool)."""
-    return paths.state_dir() / "agents"
-
-
 def _lock(path: Path, what: str) -> IO[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = open(path, "a+")  # noqa: SIM115 - held for the life of the process
@@ -166,52 +156,44 @@ def run(pool: Pool, target: Path | list[Pair], **agent_args: Any) -> int:
     pooled = isinstance(target, list)
     pairs = target if isinstance(target, list) else [Pair(target.expanduser().resolve(), "")]
     locks = [_lock(pool_agent_dir() / f"{pool.cfg.name}.lock", f"pool '{pool.cfg.name}'")] if pooled else []
-    held: dict[Path, IO[str]] = {}
-
-    def lock_pair(p: Pair) -> None:
-        held[p.local] = _lock(state_dir_for(p.local) / "agent.lock", str(p.local))
-
-    for p in pairs:
-        lock_pair(p)
-    supervisor = PoolAgent(pool, pairs, **agent_args)
     sock = pool_socket_path(pool.cfg.name) if pooled else socket_path(pairs[0].local)
     sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    sock.unlink(missing_ok=True)
+    held: dict[Path, IO[str]] = {}
     links: set[Path] = set()
+    guard = threading.Lock()
 
-    def link(p: Pair) -> None:  # a client naming the folder finds the pool's socket
-        at = socket_path(p.local)
-        if at != sock:
-            at.unlink(missing_ok=True)
-            at.symlink_to(sock)
-            links.add(at)
+    def claim(p: Pair) -> None:
+        """Before a pair's worker starts: the folder's lock (no second process syncs it), and its socket
+        path linked to this agent's socket, so a client naming the folder finds it."""
+        with guard:
+            held[p.local] = _lock(state_dir_for(p.local) / "agent.lock", str(p.local))
+            at = socket_path(p.local)
+            if at != sock:
+                at.unlink(missing_ok=True)
+                at.symlink_to(sock)
+                links.add(at)
 
-    def pairs_changed(now: list[Pair]) -> None:
-        for p in now:
-            if p.local not in held:
-                lock_pair(p)
-                link(p)
-        for gone in [f for f in held if f not in {p.local for p in now}]:
-            held.pop(gone).close()
-            at = socket_path(gone)
+    def release(p: Pair) -> None:
+        with guard:
+            lock = held.pop(p.local, None)
+            if lock is not None:
+                lock.close()
+            at = socket_path(p.local)
             if at in links:
                 at.unlink(missing_ok=True)
                 links.discard(at)
-        if pooled:
-            save_pairs(pool.cfg.name, now)
 
+    supervisor = PoolAgent(pool, pairs, claim=claim, release=release, **agent_args)
+    sock.unlink(missing_ok=True)  # a socket left by a killed agent (the locks above say none runs)
     stopped = threading.Event()
 
     def stop() -> None:
         supervisor.stop()
         stopped.set()
 
-    handler = type("Handler", (_Handler,), {"supervisor": supervisor, "on_stop": staticmethod(stop),
-                                            "on_pairs": staticmethod(pairs_changed)})
+    handler = type("Handler", (_Handler,), {"supervisor": supervisor, "on_stop": staticmethod(stop)})
     server = _Server(str(sock), handler)
     os.chmod(sock, 0o600)
-    for p in pairs:
-        link(p)
     threading.Thread(target=server.serve_forever, name="pooldrive-api", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop())
@@ -241,12 +223,13 @@ def run(pool: Pool, target: Path | list[Pair], **agent_args: Any) -> int:
         server.shutdown()
         server.server_close()
         sock.unlink(missing_ok=True)
-        for at in links:
-            at.unlink(missing_ok=True)
         for agent in supervisor.agents:
             agent.engine.state.close()
-        for lock in [*held.values(), *locks]:
-            lock.close()
+        with guard:
+            for at in links:
+                at.unlink(missing_ok=True)
+            for lock in [*held.values(), *locks]:
+                lock.close()
     if supervisor.failure is not None:
         log.error("the sync agent gave up after repeated errors: %r", supervisor.failure)
         return 1

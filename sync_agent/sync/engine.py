@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_agent import keys, memory, rebuild
-from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
+from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
 from sync_agent.reader import get_version
 from sync_agent.sync import local_scan, planner, put_back
@@ -105,6 +105,11 @@ class _Window:
 MARKER = ".pooldrive/folder"  # in every sync folder: proves it is the folder that was synced
 
 
+def _pair_text(pair: object) -> str:
+    p = pair if isinstance(pair, dict) else {}
+    return f"pool '{p.get('pool')}', {repr(p['remote']) if p.get('remote') else 'the whole pool'}"
+
+
 class SyncEngine:
     def __init__(self, pool: Pool, folder: Path, state: SyncState | None = None, *, host: str | None = None,
                  parallel: int = 4, activity: Activity | None = None, remote_root: str = "") -> None:
@@ -115,6 +120,7 @@ class SyncEngine:
         self.remote_root = keys.normalize(remote_root, allow_root=True)
         self.root = folder.resolve()
         self.state = state or SyncState(self.root)
+        self._check_pair()
         if not self.state.setting("marked", False) and not self._unmarked_but_synced():
             self._mark()  # first use, or a folder an older version synced (it had no marker)
         self.rules = IgnoreRules(self.root)
@@ -136,16 +142,40 @@ class SyncEngine:
         # this pass's transfers: a pass where every one failed is not 'idle'
         self._succeeded, self._failed = 0, list[PoolDriveError]()
 
+    @property
+    def filled(self) -> bool:
+        """Whether this device's catalog holds a complete read of the pair's pool folder."""
+        return self.pool.catalog.is_filled(self.remote_root + "/" if self.remote_root else "")
+
+    def _check_pair(self) -> None:
+        """What this folder's state says it was synced with must be what it is synced with now: a folder
+        re-paired with another pool folder (or pool) would otherwise take every file it synced before for
+        one deleted on the pool and trash it. Then the state starts afresh: the first pass uploads, downloads
+        and keeps both versions where they differ, and deletes nothing."""
+        now = {"pool": self.pool.cfg.name, "remote": self.remote_root}
+        saved = self.state.setting("pair")
+        if saved is None:  # a state from before pairs: the whole pool (of whichever pool; the name was not kept)
+            saved = {"pool": self.pool.cfg.name, "remote": ""}
+        if saved != now:
+            forgotten = self.state.forget_all()
+            for key in ("excluded", "journal_cursor", "journal_cursor_at", "recent_deletes"):
+                self.state.set_setting(key, [] if key in ("excluded", "recent_deletes") else None)
+            log.warning("%s was synced with %s and is now synced with %s: starting afresh (%d synced file(s) "
+                        "forgotten; nothing is deleted, differing files are kept both)", self.root,
+                        _pair_text(saved), _pair_text(now), forgotten)
+        self.state.set_setting("pair", now)
+
     # --- the pair's two sides -------------------------------------------------------------------------
     def pool_key(self, key: str) -> str:
         return f"{self.remote_root}/{key}" if self.remote_root and key else (key or self.remote_root)
 
-    def local_key(self, pool_key: str) -> str | None:
-        """The path in this pair of a pool path, None when the pool path is outside the pair's folder."""
+    def local_key(self, pool_key: str, *, folder: bool = False) -> str | None:
+        """The path in this pair of a pool path, None when the pool path is outside the pair's folder. The
+        pair's folder itself is '' when ``folder`` (a file named like it is outside)."""
         if not self.remote_root:
             return pool_key
         if pool_key == self.remote_root:
-            return ""
+            return "" if folder else None
         return pool_key[len(self.remote_root) + 1:] if pool_key.startswith(self.remote_root + "/") else None
 
     def _local_changes(self, remote: Changes) -> tuple[set[str], set[str], bool]:
@@ -153,7 +183,7 @@ class SyncEngine:
         whole pair changed (then all of it is looked at)."""
         root = self.remote_root
         paths = {p for p in remote.paths if self.local_key(p) is not None}
-        folders = {f for f in remote.folders if self.local_key(f.rstrip("/")) is not None}
+        folders = {f for f in remote.folders if self.local_key(f.rstrip("/"), folder=True) is not None}
         whole = bool(root) and any(root.startswith(f) or f == "" for f in remote.folders)
         return paths, folders, whole
 
@@ -191,10 +221,9 @@ class SyncEngine:
                 paths, folders, whole = self._local_changes(remote)
                 if whole:
                     folders.add(self.remote_root + "/")
-                for c in rebuild.refresh_paths(self.pool, paths, folders):
-                    changed_remote.add(c.path)
-                changed_remote |= paths | {f.rstrip("/") for f in folders}
-                changed_remote = {k for p in changed_remote if (k := self.local_key(p)) is not None}
+                found = {c.path for c in rebuild.refresh_paths(self.pool, paths, folders)} | paths
+                changed_remote = {k for p in found if (k := self.local_key(p)) is not None}
+                changed_remote |= {k for f in folders if (k := self.local_key(f.rstrip("/"), folder=True)) is not None}
         except PoolDriveError as e:
             self.activity.set_state(AgentState.OFFLINE, e.message)
             raise
@@ -327,7 +356,7 @@ class SyncEngine:
         a new device, a deleted catalog, a node down since): a synced file missing from it may be held by a
         node not read yet. Only a delete the catalog has seen (a delete marker, a move away) trashes a local
         file then; the others wait, and the agent reads the nodes again until the catalog is complete."""
-        if self.pool.catalog.filled:
+        if self.filled:
             self.activity.clear_issue("*incomplete")
             return
         unproven = [s for s in plan.deletes if s.action == Action.TRASH_LOCAL
@@ -604,10 +633,14 @@ class SyncEngine:
         return kept
 
     def _in_pair(self, folder: str) -> str:
-        """A folder named by its pool path or by its path in the pair, as a path in the pair."""
+        """A folder named by its pool path ('photos/raw') or by its path in the pair ('raw'), as a path in
+        the pair. The pair's own folder is refused: that is 'sync remove'."""
         folder = keys.normalize(folder)
+        if self.remote_root and folder == self.remote_root:
+            raise UsageError(f"'{folder}' is the pool folder this folder is paired with; to stop syncing it, "
+                             "remove the pair ('pooldrive sync remove').", paths=[folder])
         inside = self.local_key(folder) if self.remote_root else None
-        return inside if inside else folder
+        return inside or folder
 
     def include(self, folder: str) -> None:
         folder = self._in_pair(folder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import tomli_w
 
 from sync_agent import keys, paths
-from sync_agent.errors import ConfigError, NotFoundError, UsageError
+from sync_agent.errors import ConfigError, NotFoundError, PoolDriveError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ def load(pool: str) -> list[Pair]:
         return []
     try:
         raw = tomllib.loads(f.read_text())
-        return [Pair(Path(str(p["local"])), str(p.get("remote", ""))) for p in raw.get("pair", [])]
-    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as e:
+        return [make(str(p["local"]), str(p.get("remote", ""))) for p in raw.get("pair", [])]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError, PoolDriveError) as e:
         raise ConfigError(f"The folder pairs file {f} is not valid ({e}); fix or remove it.", paths=[str(f)]) from e
 
 

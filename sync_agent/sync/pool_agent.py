@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sync_agent import paths
 from sync_agent.errors import NotFoundError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
 from sync_agent.sync.agent import Services, SyncAgent
 from sync_agent.sync.pairs import Pair, overlap
+from sync_agent.sync.state import SyncState
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -21,13 +24,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def pool_agent_dir() -> Path:
+    """Where the agents serving pools' folder pairs keep their lock, log and pool-wide state."""
+    return paths.state_dir() / "agents"
+
+
 class PoolAgent:
-    def __init__(self, pool: Pool, pairs: list[Pair], **agent_args: Any) -> None:
+    def __init__(self, pool: Pool, pairs: list[Pair], *, claim: Callable[[Pair], None] | None = None,
+                 release: Callable[[Pair], None] | None = None, **agent_args: Any) -> None:
+        """``claim(pair)``: called before a pair's worker starts (the daemon takes the folder's lock and
+        links its socket path; raising refuses the pair); ``release(pair)`` once its worker has stopped."""
         if not pairs:
             raise UsageError("No folder is synced with this pool yet: add one with "
                              "'pooldrive sync add LOCAL --to POOL_FOLDER'.")
         self.pool = pool
         self.args = agent_args
+        self.claim, self.release = claim or (lambda _p: None), release or (lambda _p: None)
         self.agents: list[SyncAgent] = []
         self._threads: dict[Path, threading.Thread] = {}
         self._lock = threading.Lock()
@@ -35,10 +47,14 @@ class PoolAgent:
         self._running = False
         self.failure: BaseException | None = None
         for p in pairs:
+            self.claim(p)
             self.agents.append(self._make(p))
 
     def _make(self, pair: Pair) -> SyncAgent:
-        return SyncAgent(self.pool, pair.local, remote_root=pair.remote, services=False, **self.args)
+        args = dict(self.args)
+        if self.agents:  # one bandwidth setting for the agent: a new pair takes the one in force
+            args["limits"] = (self.agents[0].limits["up"], self.agents[0].limits["down"])
+        return SyncAgent(self.pool, pair.local, remote_root=pair.remote, services=False, **args)
 
     @property
     def pairs(self) -> list[Pair]:
@@ -67,21 +83,29 @@ class PoolAgent:
         return back
 
     def _start_cursor(self) -> dict[str, str]:
-        """Where the journal watcher starts: per node, the earliest point any pair has read to (a pair
-        without one refreshes in full on its first pass anyway)."""
+        """Where the journal watcher starts: per node, the earliest point any pair has read to, so no pair
+        misses what changed while the agent was stopped (entries read twice are harmless; a pair without a
+        saved cursor refreshes its folder in full on its first pass anyway)."""
         saved = [c for a in self.agents if (c := a._saved_cursor()) is not None]
-        if not saved or len(saved) < len(self.agents) or not self.pool.catalog.filled:
+        if not saved:
             return self.pool.journal.cursor() if self.args.get("notifications", True) else {}
-        nodes = set.intersection(*(set(c) for c in saved))
-        return {n: min(c[n] for c in saved) for n in nodes}
+        nodes = set().union(*saved)
+        return {n: min(c[n] for c in saved if n in c) for n in nodes}
 
     # --- pairs while running ---------------------------------------------------------------------------
     def add_pair(self, pair: Pair) -> SyncAgent:
         with self._lock:
+            if self._stop.is_set():
+                raise UsageError("The agent is stopping; add the folder after it has started again.")
             why = overlap(pair, self.pairs)
             if why:
                 raise UsageError(why, paths=[str(pair.local)])
-            agent = self._make(pair)
+            self.claim(pair)  # the folder's lock first: no second process may sync it
+            try:
+                agent = self._make(pair)
+            except BaseException:
+                self.release(pair)
+                raise
             self.agents.append(agent)
             if self._running:
                 self._start(agent)
@@ -89,19 +113,26 @@ class PoolAgent:
         return agent
 
     def remove_pair(self, folder: Path) -> Pair:
+        """Stop syncing ``folder``: answered at once; its worker finishes the step it is in, then its state
+        is closed and its lock released (never before: a pass still running keeps them)."""
         with self._lock:
             agent = self.agent_for(folder)
             if len(self.agents) == 1:
                 raise UsageError("This is the agent's last folder pair; stop the agent instead "
                                  "('pooldrive sync stop').", paths=[str(folder)])
             self.agents.remove(agent)
-        agent.stop()
-        t = self._threads.pop(agent.engine.root, None)
-        if t is not None:
-            t.join(timeout=60)
-        agent.engine.state.close()
+            thread = self._threads.pop(agent.engine.root, None)
         pair = Pair(agent.engine.root, agent.engine.remote_root)
-        log.info("stopped syncing %s (its files stay where they are)", pair.describe())
+        agent.stop()
+
+        def finish() -> None:
+            if thread is not None:
+                thread.join()
+            agent.engine.state.close()
+            self.release(pair)
+            log.info("stopped syncing %s (its files stay where they are)", pair.describe())
+
+        threading.Thread(target=finish, name="pooldrive-pair-stop", daemon=True).start()
         return pair
 
     def _start(self, agent: SyncAgent) -> None:
@@ -119,7 +150,9 @@ class PoolAgent:
         except PoolDriveError as e:  # a node down: the next start tries again, nothing is lost meanwhile
             log.info("could not undo every half-done write yet: %s", e.message)
         a = self.args
-        self.services = Services(self.pool, self.agents[0].engine.state, self.remote_changed, self._start_cursor(),
+        pool_dir = pool_agent_dir() / f"{self.pool.cfg.name}.state"  # the pool-wide part (the reconcile's place)
+        self.state = SyncState(Path(self.pool.cfg.name), pool_dir)
+        self.services = Services(self.pool, self.state, self.remote_changed, self._start_cursor(),
                                  notifications=a.get("notifications", True), repair=a.get("repair", True),
                                  repair_grace=a.get("repair_grace", 600.0), reconcile=a.get("reconcile", True),
                                  reconcile_interval=a.get("reconcile_interval", 3600.0),
@@ -135,11 +168,15 @@ class PoolAgent:
                     self.failure = failed.failure
                     return
         finally:
+            with self._lock:
+                self._running = False
+                self._stop.set()
             for agent in list(self.agents):
                 agent.stop()
             for t in list(self._threads.values()):
                 t.join(timeout=30)
             self.services.stop()
+            self.state.close()
 
     def stop(self) -> None:
         self._stop.set()

@@ -83,6 +83,13 @@ class SyncState:
             self.db.execute("INSERT OR REPLACE INTO synced VALUES (?, ?, ?, ?, ?)",
                             (s.path, s.sha256, s.size, s.mtime_ns, s.version))
 
+    def forget_all(self) -> int:
+        """Forget every synced file (the folder is now paired with something else); returns how many."""
+        with self._lock:
+            n = self.db.execute("SELECT COUNT(*) FROM synced").fetchone()[0]
+            self.db.execute("DELETE FROM synced")
+        return int(n)
+
     def forget(self, path: str) -> None:
         with self._lock:
             self.db.execute("DELETE FROM synced WHERE path = ?", (path,))

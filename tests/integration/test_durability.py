@@ -123,6 +123,19 @@ def test_the_deepest_folder_wins_and_bad_records_on_the_nodes_are_skipped(shared
         raw.put_object("classes-deep", key, io.BytesIO(body), len(body))
     classes = pool.fetch_classes()
     assert classes["work"].copies == 3 and classes["work/scratch"].copies == 1
+    # a class whose record only one node holds (set while the others were down) survives that node being
+    # down, and is copied to the others once it answers
+    key = durability_store.record_key("work")
+    for name in ("node2", "node3", "node4"):
+        for o in list(shared_nodes.raw_client(name).list_objects("classes-deep", prefix=key, include_version=True)):
+            shared_nodes.raw_client(name).remove_object("classes-deep", o.object_name, version_id=o.version_id)
+    pool.health.record("node1", False, hard=True, error="down for the test")
+    assert pool.fetch_classes()["work"].copies == 3
+    pool.health.record("node1", True, 0.001)
+    pool.health.record("node1", True, 0.001)
+    assert pool.fetch_classes()["work"].copies == 3
+    assert all(list(shared_nodes.raw_client(n).list_objects("classes-deep", prefix=key))
+               for n in ("node2", "node3", "node4"))
     # a node cannot leave while a class needs it
     pool.set_class("all-four", 4)
     with pytest.raises(RefusedError, match="all-four"):

@@ -100,3 +100,35 @@ def test_two_folder_pairs_on_one_agent_and_pairs_added_and_removed_while_it_runs
     # the pairs are kept for the next start
     assert set(_pairs(cfg, home)) == {str(photos), str(music)}
     assert all(p["state"] == "stopped" for p in _pairs(cfg, home).values())
+
+
+def test_a_folder_paired_again_with_another_pool_folder_loses_nothing(pool_file: tuple[Path, Pool],  # noqa: F811
+                                                                     tmp_path: Path) -> None:
+    """Its saved state belongs to the old pair: reused, every file it synced would look deleted on the new
+    pool folder and be trashed. The state starts afresh instead; both sides' files are kept."""
+    cfg, pool = pool_file
+    home = tmp_path / "home"
+    docs = tmp_path / "Docs"
+    docs.mkdir()
+    for i in range(5):
+        (docs / f"d{i}.txt").write_text(f"doc {i}")
+    pool.put_bytes("archive/old.txt", b"in the archive")
+    pool.put_bytes("archive/d0.txt", b"the archive's own d0")
+    assert run(cfg, home, "sync", "add", str(docs), "--to", "docs").returncode == 0
+    assert run(cfg, home, "sync", "start").returncode == 0
+    try:
+        wait_until(lambda: all(_on_pool(pool, f"docs/d{i}.txt") for i in range(5)), what="the docs on the pool")
+    finally:
+        run(cfg, home, "sync", "stop")
+    assert run(cfg, home, "sync", "remove", str(docs)).returncode == 0
+    assert run(cfg, home, "sync", "add", str(docs), "--to", "archive").returncode == 0
+    assert run(cfg, home, "sync", "start").returncode == 0
+    try:
+        wait_until(lambda: (docs / "old.txt").exists(), what="the archive's file")
+        wait_until(lambda: _on_pool(pool, "archive/d4.txt"), what="the folder's files in the archive")
+        names = sorted(p.name for p in docs.iterdir() if p.is_file())
+        assert [n for n in names if n.startswith("d") and "conflicted" not in n] == [f"d{i}.txt" for i in range(5)]
+        assert len([n for n in names if n.startswith("d0") and "conflicted" in n]) == 1  # both d0 kept
+        assert not (docs / ".pooldrive" / "trash").exists()  # nothing taken for deleted
+    finally:
+        run(cfg, home, "sync", "stop")

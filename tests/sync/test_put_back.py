@@ -72,3 +72,33 @@ def test_a_file_whose_every_copy_was_destroyed_is_put_back_from_the_device(
         assert (folder / "precious.raw").read_bytes() == body  # the device's copy was only read
     finally:
         agent.stop()
+
+
+def test_a_file_edited_here_since_is_not_put_back_and_the_damaged_copies_stay(
+        pool_file: tuple[Path, Pool], shared_nodes: NodePool, tmp_path: Path) -> None:  # noqa: F811
+    """The same size, so the saved state still matches: only reading the whole file tells. Nothing on the
+    nodes is touched (the damaged copies may still be salvaged), and the command says the file is lost."""
+    cfg, pool = pool_file
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    body = os.urandom(1024 * 1024)
+    (folder / "edited.raw").write_bytes(body)
+    agent = AgentProcess(cfg, folder).start()
+    try:
+        wait_until(lambda: len(shared_nodes.holders(pool.cfg.bucket, "edited.raw")) == 2, what="two copies")
+        agent.client.pause()
+        holders = _destroy(shared_nodes, pool.cfg.bucket, "edited.raw")
+        st = (folder / "edited.raw").stat()
+        with open(folder / "edited.raw", "r+b") as f:  # edited in place: same size, same time stamp
+            f.write(b"an edit made while syncing was paused")
+        os.utime(folder / "edited.raw", ns=(st.st_atime_ns, st.st_mtime_ns))
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "sync", "verify",
+                            "--folder", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.returncode == 1 and "no good copy left" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert "0 put back" in r.stdout
+        for name in holders:  # the damaged copies are still there, untouched
+            assert sorted((shared_nodes[name].data_dir / pool.cfg.bucket / "edited.raw").rglob("part.*"))
+            assert shared_nodes.holders(pool.cfg.bucket, "edited.raw") == holders
+    finally:
+        agent.stop()
