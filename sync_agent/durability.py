@@ -74,44 +74,36 @@ def refusal(copies: int, zones: int, nodes: Mapping[str, str]) -> str | None:
     return None
 
 
+def _pick(nodes: Sequence[str], have: Collection[str], zones: Mapping[str, str], want: Durability) -> list[str]:
+    """From ``nodes`` (best first), added to ``have``: first one per zone ``have`` misses until the zone
+    count is met, then the best of the rest until the copy count is."""
+    seen = {zone_of(n, zones) for n in have}
+    picked: list[str] = []
+    for n in nodes:
+        if len(seen) >= want.zones:
+            break
+        if zone_of(n, zones) not in seen:
+            picked.append(n)
+            seen.add(zone_of(n, zones))
+    for n in nodes:
+        if len(have) + len(picked) >= want.copies:
+            break
+        if n not in picked:
+            picked.append(n)
+    return picked
+
+
 def keep(copies: Sequence[str], ranking: Sequence[str], zones: Mapping[str, str], want: Durability) -> list[str]:
     """Which of ``copies`` to keep when trimming to the class: one per zone, best ranked first, until the
     zone count is met; then the best ranked of the rest, up to the copy count."""
     order = {n: i for i, n in enumerate(ranking)}
-    ranked = sorted(copies, key=lambda n: order.get(n, len(order)))
-    kept: list[str] = []
-    seen: set[str] = set()
-    for n in ranked:
-        if len(seen) >= want.zones:
-            break
-        if zone_of(n, zones) not in seen:
-            kept.append(n)
-            seen.add(zone_of(n, zones))
-    for n in ranked:
-        if len(kept) >= want.copies:
-            break
-        if n not in kept:
-            kept.append(n)
-    return kept[:max(want.copies, 1)]
+    return _pick(sorted(copies, key=lambda n: order.get(n, len(order))), (), zones, want)[:max(want.copies, 1)]
 
 
 def to_add(good: Collection[str], candidates: Sequence[str], zones: Mapping[str, str], want: Durability) -> list[str]:
     """Nodes to put new copies on (``candidates`` best first): first ones in zones the copies miss, as many
     as the zone count needs, then the best ranked, until the copy count is reached."""
-    seen = {zone_of(n, zones) for n in good}
-    add: list[str] = []
-    for n in candidates:
-        if len(seen) >= want.zones:
-            break
-        if zone_of(n, zones) not in seen:
-            add.append(n)
-            seen.add(zone_of(n, zones))
-    for n in candidates:
-        if len(good) + len(add) >= want.copies:
-            break
-        if n not in add:
-            add.append(n)
-    return add
+    return _pick(candidates, good, zones, want)
 
 
 def meets(nodes: Collection[str], zones: Mapping[str, str], want: Durability) -> bool:

@@ -36,13 +36,28 @@ class SourceError(NodeError):
     """The node we copy *from* failed (as opposed to the one we copy to)."""
 
 
-class _HashingSource:
-    """Reads a node's response for minio-py's upload, hashing as the bytes pass."""
+class _Hashing:
+    """A source for an upload that hashes (and paces) the bytes as they pass."""
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse, pool: Pool, node: str, limiter: RateLimiter | None) -> None:
-        self.resp, self.pool, self.node, self.limiter = resp, pool, node, limiter
+    def __init__(self, limiter: RateLimiter | None) -> None:
+        self.limiter = limiter
         self.sha = hashlib.sha256()
         self.size = 0
+
+    def _passed(self, data: bytes) -> bytes:
+        if self.limiter is not None and data:
+            self.limiter.take(len(data))
+        self.sha.update(data)
+        self.size += len(data)
+        return data
+
+
+class _HashingSource(_Hashing):
+    """Reads a node's response for minio-py's upload."""
+
+    def __init__(self, resp: urllib3.BaseHTTPResponse, pool: Pool, node: str, limiter: RateLimiter | None) -> None:
+        super().__init__(limiter)
+        self.resp, self.pool, self.node = resp, pool, node
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -50,11 +65,7 @@ class _HashingSource:
         except (urllib3.exceptions.HTTPError, OSError) as e:
             err = map_error(e, self.pool.client(self.node).node, "reading a copy")
             raise SourceError(err.message, node=self.node) from e
-        if self.limiter is not None and data:
-            self.limiter.take(len(data))
-        self.sha.update(data)
-        self.size += len(data)
-        return data
+        return self._passed(data)
 
     def close(self) -> None:
         self.resp.close()
@@ -140,25 +151,19 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
         raise
 
 
-class _HashingFile:
-    """A local file read for an upload, hashing as the bytes pass (it may change while it is read)."""
+class _HashingFile(_Hashing):
+    """A local file read for an upload (it may change while it is read: the hash tells)."""
 
     def __init__(self, path: Path, limiter: RateLimiter | None) -> None:
+        super().__init__(limiter)
         self.f = open(path, "rb")  # noqa: SIM115 - closed by the caller after the upload
-        self.limiter = limiter
-        self.sha = hashlib.sha256()
-        self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         try:
             data = self.f.read(None if n < 0 else n)
         except OSError as e:
             raise SourceError(f"This device's copy could not be read: {e}") from e
-        if self.limiter is not None and data:
-            self.limiter.take(len(data))
-        self.sha.update(data)
-        self.size += len(data)
-        return data
+        return self._passed(data)
 
     def close(self) -> None:
         self.f.close()

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sync_agent.errors import PoolDriveError, UsageError
 from sync_agent.journal import RETENTION, Changes
@@ -291,15 +291,27 @@ class SyncAgent:
                 services.stop()
 
     def start_thread(self) -> threading.Thread:
-        def guarded() -> None:
-            try:
-                self.run()
-            except BaseException as e:  # the worker must never die unnoticed
-                log.exception("the sync agent stopped on an unexpected error")
-                self.failure = e
-        t = threading.Thread(target=guarded, name="pooldrive-agent", daemon=True)
-        t.start()
-        return t
+        return start_guarded(self, "pooldrive-agent")
+
+
+class _Runs(Protocol):
+    failure: BaseException | None
+
+    def run(self) -> None: ...
+
+
+def start_guarded(owner: _Runs, name: str) -> threading.Thread:
+    """``owner.run()`` on a thread that never dies unnoticed: an unexpected error is logged and kept in
+    ``owner.failure`` (the daemon exits non-zero on it, so a service manager restarts the agent)."""
+    def guarded() -> None:
+        try:
+            owner.run()
+        except BaseException as e:
+            log.exception("the sync agent stopped on an unexpected error")
+            owner.failure = e
+    t = threading.Thread(target=guarded, name=name, daemon=True)
+    t.start()
+    return t
 
 
 class Services:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sync_agent import paths
 from sync_agent.errors import NotFoundError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
-from sync_agent.sync.agent import Services, SyncAgent
+from sync_agent.sync.agent import Services, SyncAgent, start_guarded
 from sync_agent.sync.pairs import Pair, overlap
 from sync_agent.sync.state import SyncState
 
@@ -184,12 +184,4 @@ class PoolAgent:
             agent.stop()
 
     def start_thread(self) -> threading.Thread:
-        def guarded() -> None:
-            try:
-                self.run()
-            except BaseException as e:  # the supervisor must never die unnoticed
-                log.exception("the sync agent stopped on an unexpected error")
-                self.failure = e
-        t = threading.Thread(target=guarded, name="pooldrive-pool-agent", daemon=True)
-        t.start()
-        return t
+        return start_guarded(self, "pooldrive-pool-agent")
