@@ -228,6 +228,12 @@ def _window_on_agent(qtbot, cfg_file: Path, pool: Pool, folder: Path) -> Iterato
         agent.stop()
 
 
+def _all_on_pool(pool: Pool, n: int) -> bool:
+    from tests.sync.test_agent_process import on_pool
+
+    return on_pool(pool, "many/0.txt") and all(pool.exists(f"many/{i}.txt") for i in range(n))
+
+
 @contextlib.contextmanager
 def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWindow, Path, Pool, AgentLink]]:
     """A real agent process and the window on its folder, with 30 synced files just deleted here: the
@@ -240,7 +246,7 @@ def _held_mass_delete(qtbot, pool_file, tmp_path: Path) -> Iterator[tuple[MainWi
     for i in range(30):
         (folder / f"many/{i}.txt").write_text(str(i))
     with _window_on_agent(qtbot, cfg_file, pool, folder) as (w, link, _agent):
-        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the first sync")
+        wait_until(lambda: _all_on_pool(pool, 30), what="the first sync")
         for i in range(30):
             (folder / f"many/{i}.txt").unlink()
         qtbot.waitUntil(lambda: w.sync_button.isVisible() and "Allow deleting 30" in w.sync_button.text()
@@ -263,7 +269,8 @@ def test_mass_delete_hold_is_released_from_the_window(qtbot, pool_file, tmp_path
 
         for i in range(30):  # again, allowed from the tray's menu this time
             (folder / f"many/{i}.txt").write_text(str(i))
-        wait_until(lambda: on_pool(pool, "many/29.txt"), what="the files synced again")
+        wait_until(lambda: _all_on_pool(pool, 30), what="the files synced again (all of them: the guard counts "
+                   "only deletes of synced files)")
         for i in range(30):
             (folder / f"many/{i}.txt").unlink()
         qtbot.waitUntil(lambda: tray.action("Allow deleting 30") is not None, timeout=20000)
