@@ -21,24 +21,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--zones", type=int, default=1, help="zones the copies are spread over (default 1)")
     st.add_argument("--no-wait", action="store_true",
                     help="only set the class; the agent's background repair brings the files to it")
+    st.add_argument("--parallel", type=int, default=16, help="files copied or trimmed at once (default 16)")
     st.set_defaults(func=cmd_set)
     cl = s.add_parser("clear", help="remove a folder's class (its files fall back to the enclosing class or R)")
     cl.add_argument("folder")
     cl.add_argument("--no-wait", action="store_true", help="only clear; the background repair trims later")
+    cl.add_argument("--parallel", type=int, default=16, help="files copied or trimmed at once (default 16)")
     cl.set_defaults(func=cmd_clear)
     sh = s.add_parser("show", help="the classes, and whether every file meets its class")
     sh.add_argument("folder", nargs="?", default="", help="only this folder (default: every class)")
     sh.set_defaults(func=cmd_show)
 
 
-def _apply(pool: api.Pool, folder: str) -> int:
+def _apply(pool: api.Pool, folder: str, parallel: int) -> int:
     """Bring the folder's files to their classes now, with a progress bar. The folder is read from the nodes
     first: other devices' repairs move copies without telling this catalog."""
     with console.status(f"Reading '{escape(folder)}' from the nodes..."):
         api.refresh_catalog(pool, folder)
     with count_progress() as progress:
         task = progress.add_task(f"Bringing '{escape(folder)}' to its class", total=None)
-        report = api.repair(pool, api.RepairMode.REPAIR, prefix=folder,
+        report = api.repair(pool, api.RepairMode.REPAIR, prefix=folder, parallel=max(1, parallel),
                             on_plan=lambda work: progress.update(task, total=len(work)),
                             on_file=lambda _w, _err: progress.advance(task))
     console.print(f"Made {report.copies_made} copies, removed {report.copies_removed}.")
@@ -54,7 +56,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         classes = pool.set_class(folder, args.copies, args.zones)
         console.print(f"'{escape(folder)}' keeps {escape(classes[folder].describe())}.")
-        return 0 if args.no_wait else _apply(pool, folder)
+        return 0 if args.no_wait else _apply(pool, folder, args.parallel)
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
@@ -65,7 +67,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
             return 0
         pool.set_class(folder, None)
         console.print(f"'{escape(folder)}' keeps {escape(pool.durability(folder).describe())} now.")
-        return 0 if args.no_wait else _apply(pool, folder)
+        return 0 if args.no_wait else _apply(pool, folder, args.parallel)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
