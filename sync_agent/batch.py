@@ -241,7 +241,13 @@ def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
         if control is not None:
             control.checkpoint()
         if d.version is not None:
-            reader.get_version(pool, d.version, d.local, path_for_errors=d.remote)
+            try:
+                done = reader.get_small_version(pool, d.version, d.local)
+            except OSError as e:  # a local problem: the full path says it with the file's name
+                log.debug("fast path for %s: %s", d.remote, e)
+                done = False
+            if not done:
+                reader.get_version(pool, d.version, d.local, path_for_errors=d.remote)
         else:
             pool.get_file(d.remote, d.local)
         if control is not None:

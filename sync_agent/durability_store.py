@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import urllib3
-
 from sync_agent import durability, keys
 from sync_agent.durability import Durability
 from sync_agent.errors import NodeError, QuorumError, RefusedError
@@ -115,6 +113,8 @@ def fetch(pool: PoolView) -> dict[str, Durability]:
 
 
 def _read(client: NodeClient, key: str) -> bytes:
+    import urllib3  # here: 'pooldrive ls' loads this module and never reads a record
+
     resp = client.get(key)
     try:
         return resp.read(64 * 1024)

@@ -39,3 +39,11 @@ class Capacity:
     @property
     def used_fraction(self) -> float:
         return self.used / self.total if self.total else 0.0
+
+
+def http_error() -> type[Exception]:
+    """urllib3's base error, for ``except`` clauses of modules that must not load urllib3 on import (the
+    read path: 'pooldrive ls' imports it and reads nothing)."""
+    from urllib3.exceptions import HTTPError
+
+    return HTTPError

@@ -18,9 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
-
-import urllib3
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 from sync_agent import keys
 from sync_agent.catalog.models import ReplicaState
@@ -36,11 +34,14 @@ from sync_agent.errors import (
     ObjectMissingError,
     PreconditionFailed,
 )
+from sync_agent.node_types import http_error
 from sync_agent.placement import read_cost, read_order, should_switch
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
 
 if TYPE_CHECKING:
+    import urllib3
+
     from sync_agent.pool_view import PoolView
 
 
@@ -76,7 +77,7 @@ class _Whole(io.BytesIO):
         pass
 
 
-Body = urllib3.BaseHTTPResponse | _Whole
+Body: TypeAlias = "urllib3.BaseHTTPResponse | _Whole"  # urllib3 loads with the first read ('ls' needs none)
 # objects up to this size are read in one request where the node has the fast path; larger ones stream, so a
 # replica that falls behind mid-body is left at a piece boundary (a whole-body request cannot be, and the
 # WAN benchmark's 1 MB reads with one link throttled went from the floor, 505 ms, to 1,032 ms at p95)
@@ -266,7 +267,7 @@ class _Attempts:
                         sha.update(chunk)
                         received += len(chunk)
                 good = received == self.v.size and sha.hexdigest() == self.v.sha256
-            except (NodeError, urllib3.exceptions.HTTPError, OSError):
+            except (NodeError, http_error(), OSError):
                 good = not any(abs(received - at) <= CHUNK for at in self.breaks.get(node, ()))
                 if good:
                     log.info("copy of '%s' on %s broke off at another place when checked again: the link, "
@@ -351,7 +352,7 @@ def _stream_body(pool: PoolView, node: str, v: VersionInfo, resp: Body, out: Bin
                     control.checkpoint()
                 try:
                     chunk = body.read(0.25)
-                except (urllib3.exceptions.HTTPError, OSError) as e:  # the node died mid-body
+                except (http_error(), OSError) as e:  # the node died mid-body
                     raise client.failure(e, f"downloading '{v.key}'") from e
                 if chunk == b"":
                     if offset < v.size:  # the node ended the body early without an error: not the whole copy
@@ -445,6 +446,43 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
     if sha.hexdigest() != v.sha256:
         raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
     return _into_place(tmp, dest, v, durable)
+
+
+def get_small_version(pool: PoolView, v: VersionInfo, dest: Path) -> bool:
+    """One small version into ``dest`` in one request from the best replica, on the calling thread: the
+    bulk download's fast path (``batch.get_tree``). No hedging and no failover here: a file whose first
+    replica fails, is slow past its timeout or sends the wrong bytes returns False, and the caller takes
+    the full path (``get_version``), which tries every replica and marks bad copies. Per small file the
+    full path's thread hand-offs cost more CPU than the request itself."""
+    if v.size > WHOLE_MAX:
+        return False
+    order = read_order(pool.health.views(v.ok_nodes()), v.size)
+    if not order:
+        return False
+    node = order[0]
+    client = pool.client(node)
+    try:
+        with pool.health.request(node):
+            t = time.monotonic()
+            data = client.get_small(v.key, v.replicas_version(node), v.read_guard(node))
+            if data is None:
+                return False
+            pool.health.record(node, True, time.monotonic() - t)
+    except NodeError as e:
+        pool.note_failure(node, e)
+        return False
+    if len(data) != v.size or hashlib.sha256(data).hexdigest() != v.sha256:
+        return False
+    tmp = temp_path(dest, v.sha256)
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+    except FileNotFoundError:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as out:
+            out.write(data)
+    _into_place(tmp, dest, v, False)
+    return True
 
 
 def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:

@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import urllib3
-
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import NodeError, NodeUnreachableError
+from sync_agent.node_types import http_error
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
     from sync_agent.pool_view import PoolView
+
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def fetch_striped(pool: PoolView, v: VersionInfo, nodes: list[str], fd: int, con
                 return
             try:
                 _fetch_range(pool, client, node, v, r, fd, plan, control)
-            except (NodeError, urllib3.exceptions.HTTPError, OSError) as e:
+            except (NodeError, http_error(), OSError) as e:
                 err = e if isinstance(e, NodeError) else client.failure(e, f"downloading '{v.key}'")
                 with plan.lock:
                     r.streams -= 1

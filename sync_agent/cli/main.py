@@ -9,7 +9,7 @@ import os
 import sys
 
 from sync_agent import api
-from sync_agent.api import PoolDriveError, app_version
+from sync_agent.api import PoolDriveError
 
 # command groups, each a module with register(subparsers); a missing optional one is skipped
 COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
@@ -21,7 +21,7 @@ class _Version(argparse.Action):
     """--version among other arguments: the version is looked up only when asked for (16 ms of metadata)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        print(f"pooldrive {app_version()}")
+        print(f"pooldrive {api.app_version()}")
         parser.exit()
 
 
@@ -75,7 +75,7 @@ def print_error(e: PoolDriveError) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--version"]:  # answered before the command groups (and rich) are loaded: ~140 ms -> ~70 ms
-        print(f"pooldrive {app_version()}")
+        print(f"pooldrive {api.app_version()}")
         return 0
     parser = build_parser()
     args = parser.parse_args(hoist_global_options(argv))

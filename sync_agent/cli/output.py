@@ -7,20 +7,14 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 from sync_agent.api import PoolDriveError
 
@@ -73,11 +67,22 @@ def print_error(e: PoolDriveError) -> None:
 
 def count_progress(enabled: bool = True) -> Progress:
     """A bar for work counted in items (copies moved, files checked), with the time left."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, disable=not enabled or not err_console.is_terminal, transient=False)
 
 
 def transfer_progress(enabled: bool = True) -> Progress:
+    from rich.progress import (  # loaded when a bar is shown: 'ls' and 'status' never need one
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                     TransferSpeedColumn(), TimeRemainingColumn(), console=err_console,
                     disable=not enabled or not err_console.is_terminal, transient=False)
