@@ -62,14 +62,19 @@ def _keep(pool: PoolView, records: dict[str, tuple[float, Durability | None]]) -
          for f, (at, d) in sorted(records.items())}))
 
 
-def fetch(pool: PoolView) -> dict[str, Durability]:
+def fetch(pool: PoolView, *, spread: bool = True) -> dict[str, Durability]:
     """Read every answering node's class records and keep the newest setting of each folder. A folder
     whose record no node showed this time keeps what was known (a node that holds it may just be down):
     only a newer clearing record ends a class. Nodes that answered without the newest record of a folder
-    get it written (a node that was down when the class was set)."""
+    get it written (a node that was down when the class was set; ``spread`` False: nothing is written). A
+    node whose record of a folder could not be read or parsed (a timeout, a newer PoolDrive's format) is
+    never written over when the read failed (it may hold the newest setting); one that does not parse is
+    replaced. A record this device knows and no node showed (set while the others were down, its node
+    gone since) is written out again."""
     records = _records(pool)
     bodies: dict[str, bytes] = {}
     seen: dict[str, dict[str, float]] = {}  # node -> folder -> set_at it holds
+    unread: dict[str, set[str]] = {}  # node -> record keys it lists but that could not be read
     for node in list(pool.clients):
         if pool.health.is_down(node):
             continue
@@ -86,8 +91,9 @@ def fetch(pool: PoolView) -> dict[str, Durability]:
                 folder, at, d = durability.decode(body)
             except NodeError as e:
                 log.info("durability class %s on %s not read (%s)", key, node, e.message)
+                unread.setdefault(node, set()).add(key)
                 continue
-            except ValueError as e:
+            except ValueError as e:  # garbage at a record's key is replaced by the newest known record below
                 log.warning("skipped a durability class record on %s (%s): %s", node, key, e)
                 continue
             if key != record_key(folder):
@@ -100,9 +106,13 @@ def fetch(pool: PoolView) -> dict[str, Durability]:
                 bodies[folder] = body
     if seen:
         _keep(pool, records)
-    for node, held in seen.items():  # spread the newest records to answering nodes that miss them
+    for folder, (at, d) in records.items():  # known here but read from no node now: written out again
+        if folder not in bodies:
+            bodies[folder] = durability.encode(folder, d.copies if d else None, d.zones if d else 1, at,
+                                               socket.gethostname())
+    for node, held in seen.items() if spread else ():  # the newest records to answering nodes that miss them
         for folder, body in bodies.items():
-            if held.get(folder, -1.0) < records[folder][0]:
+            if held.get(folder, -1.0) < records[folder][0] and record_key(folder) not in unread.get(node, set()):
                 try:
                     pool.client(node).put(record_key(folder), io.BytesIO(body), len(body), {},
                                           part_size=5 * 1024 * 1024)

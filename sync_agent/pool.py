@@ -202,11 +202,12 @@ class Pool:
     def zones(self) -> dict[str, str]:
         return {n.name: n.zone for n in self.cfg.nodes}
 
-    def fetch_classes(self) -> dict[str, Durability]:
-        """Read the classes from the nodes (a rebuild, the repair loop, another device's change)."""
+    def fetch_classes(self, *, spread: bool = True) -> dict[str, Durability]:
+        """Read the classes from the nodes (a rebuild, the repair loop, another device's change); ``spread``:
+        also copy the newest records to nodes that miss them."""
         if self.cfg.is_share:
             return {}
-        classes = durability_store.fetch(self)
+        classes = durability_store.fetch(self, spread=spread)
         self._classes = (time.monotonic(), classes)
         return dict(classes)
 

@@ -178,18 +178,18 @@ def run(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: str
 
     if not dry_run:
         retry_pending_deletes(pool)
-    _read_classes(pool)
+    _read_classes(pool, spread=not dry_run)
     work = plan(pool, mode, lost=lost, node=node, prefix=prefix)
     if on_plan is not None:
         on_plan(work)
     return execute(pool, work, mode, lost=lost, dry_run=dry_run, parallel=parallel, limiter=limiter, on_file=on_file)
 
 
-def _read_classes(pool: Pool) -> None:
+def _read_classes(pool: Pool, *, spread: bool = True) -> None:
     """The classes as the nodes hold them now (a class set from another device since this catalog last
     looked must not be trimmed back to R); a class whose record cannot be read stays as last known."""
     try:
-        pool.fetch_classes()
+        pool.fetch_classes(spread=spread)
     except PoolDriveError as e:
         log.info("durability classes not read now (the last known ones count): %s", e.message)
 
@@ -334,6 +334,8 @@ class RepairLoop:
                              report.copies_removed, len(report.errors))
             except PoolDriveError as e:  # the next round tries again; per-file errors are in the report
                 log.warning("background repair round failed: %s", e.message)
+            except Exception:  # never the end of the background repair (a folder pair removed mid-round...)
+                log.exception("background repair round failed unexpectedly; the next round tries again")
             lost_soon = [time.monotonic() - self.pool.health.get(n).down_since for n in self.pool.clients
                          if self.pool.health.is_down(n)]
             wait = self.interval

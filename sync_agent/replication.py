@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,61 +76,46 @@ def _owner_alive(payload: dict[str, object]) -> bool:
     return bool(owner) and owner != os.getpid() and pid_alive(owner)
 
 
-def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter: RateLimiter | None = None,
-                 local: Path | None = None) -> str | None:
-    """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id. ``local``: copy from this
-    device's file instead of another node (every copy on the pool is lost or bad; the file is checked
-    against the version's SHA-256 as it is read, a copy that does not match is removed at once, and
-    nothing is written over a node whose newest entry is anything but that version: a delete or a newer
-    version made meanwhile elsewhere wins)."""
+def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter: RateLimiter | None = None
+                 ) -> str | None:
+    """Put a verified copy of version ``v`` on ``dest``; returns its S3 version id."""
     cat = pool.catalog
-    sources = ["(this device)"] if local is not None else \
-        read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
+    sources = read_order(pool.health.views([n for n in v.ok_nodes() if n != dest]))
     if not sources:
         raise NoReplicaError(f"No readable copy of '{v.key}' to copy from.", paths=[v.key])
     meta = metadata.object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
     intent = cat.add_intent("replicate", v.key, file_id, v.number, nodes=[dest], owner=os.getpid())
     errors = []
     try:
-        before = _newest_entry(pool, dest, v.key)
-        if local is not None and before is not None and not _is_copy_of(before, file_id, v):
-            raise ChangedMeanwhileError(f"'{v.key}' changed on {dest} meanwhile; this device's copy of the old "
-                                        "version was not put back there.", paths=[v.key])
-        if local is None and before is not None and _is_copy_of(before, file_id, v):
+        before = newest_entry(pool, dest, v.key)
+        if before is not None and _is_copy_of(before, file_id, v):
             # already there (another device's repair made it; this catalog had not heard): a second copy of
             # the same version would waste the space and survive a later trim of the first
             cat.add_replica(file_id, v.number, dest, before.version_id)
             cat.remove_intent(intent)
             return before.version_id
         for src in sources:
-            if local is not None:
-                reader: _HashingSource | _HashingFile = _HashingFile(local, limiter)
-                close: Callable[[], None] = reader.close
-            else:
-                try:
-                    resp = pool.client(src).get(v.key, v.replicas_version(src))
-                except NodeError as e:
-                    pool.note_failure(src, e)
-                    if isinstance(e, ObjectMissingError):
-                        cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
-                    errors.append(f"{src}: {e.message}")
-                    continue
-                reader = _HashingSource(resp, pool, src, limiter)
-                close = reader.close
+            try:
+                resp = pool.client(src).get(v.key, v.replicas_version(src))
+            except NodeError as e:
+                pool.note_failure(src, e)
+                if isinstance(e, ObjectMissingError):
+                    cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
+                errors.append(f"{src}: {e.message}")
+                continue
+            reader = _HashingSource(resp, pool, src, limiter)
             try:
                 with pool.health.request(dest):
                     vid, etag = pool.client(dest).put(v.key, reader, v.size, meta, part_size=PART_SIZE)
             except SourceError as e:
-                if local is None:
-                    pool.note_failure(src, e)
+                pool.note_failure(src, e)
                 errors.append(f"{src}: {e.message}")
                 continue
             finally:
-                close()
+                reader.close()
             if reader.sha.hexdigest() != v.sha256 or reader.size != v.size:
                 pool.client(dest).delete(v.key, vid)
-                if local is None:
-                    cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
+                cat.set_replica_state(v.key, v.number, src, ReplicaState.CORRUPT)
                 errors.append(f"{src}: its copy does not match the checksum")
                 continue
             if not etag_fits(etag, Digest(v.sha256, v.size).parts):
@@ -169,7 +153,42 @@ class _HashingFile(_Hashing):
         self.f.close()
 
 
-def _newest_entry(pool: Pool, node: str, key: str) -> RemoteObject | None:
+def put_back_copy(pool: Pool, file_id: str, v: VersionInfo, dest: str, local: Path, *, damaged: str | None = None,
+                  limiter: RateLimiter | None = None) -> str | None:
+    """Put this device's file back on ``dest`` as version ``v`` (every copy on the pool is lost or bad);
+    returns the version id of the good copy now there.
+
+    What ``dest`` holds decides, before anything is written: its damaged copy (version id ``damaged``),
+    nothing, or an older version of the file take the copy on top; a good copy of ``v`` (another device put
+    it back first) is recorded and kept; a delete marker, another file or a newer version means the file
+    changed meanwhile, and nothing is written. The bytes are checked against ``v``'s SHA-256 as they are
+    read, and a copy that does not match is removed at once. Only what this call wrote is ever removed."""
+    before = newest_entry(pool, dest, v.key)
+    if before is not None and before.version_id != damaged:
+        if _is_copy_of(before, file_id, v):
+            pool.catalog.add_replica(file_id, v.number, dest, before.version_id)
+            return before.version_id
+        m = None if before.is_delete_marker else metadata.try_parse(before.meta)
+        if m is None or isinstance(m, str) or m.file_id != file_id or m.version >= v.number:
+            raise ChangedMeanwhileError(f"'{v.key}' changed on {dest} meanwhile (deleted or written again); this "
+                                        "device's copy of the old version was not put back there.", paths=[v.key])
+    meta = metadata.object_meta(file_id, v.number, v.sha256, v.size, v.mtime, written=v.created_at)
+    reader = _HashingFile(local, limiter)
+    try:
+        with pool.health.request(dest):
+            vid, etag = pool.client(dest).put(v.key, reader, v.size, meta, part_size=PART_SIZE)
+    finally:
+        reader.close()
+    if reader.sha.hexdigest() != v.sha256 or reader.size != v.size or not etag_fits(etag, Digest(v.sha256,
+                                                                                               v.size).parts):
+        pool.client(dest).delete(v.key, vid)
+        raise IntegrityError(f"This device's copy of '{v.key}' changed while it was read; it was not put back.",
+                             paths=[v.key])
+    pool.catalog.add_replica(file_id, v.number, dest, vid)
+    return vid
+
+
+def newest_entry(pool: Pool, node: str, key: str) -> RemoteObject | None:
     """What ``node`` reports as newest at ``key`` (a delete marker included), before a copy goes on top."""
     for o in pool.client(node).list(key, versions=True):
         if o.key == key and o.is_latest:

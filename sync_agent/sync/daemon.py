@@ -166,12 +166,17 @@ def run(pool: Pool, target: Path | list[Pair], **agent_args: Any) -> int:
         """Before a pair's worker starts: the folder's lock (no second process syncs it), and its socket
         path linked to this agent's socket, so a client naming the folder finds it."""
         with guard:
-            held[p.local] = _lock(state_dir_for(p.local) / "agent.lock", str(p.local))
+            lock = _lock(state_dir_for(p.local) / "agent.lock", str(p.local))
             at = socket_path(p.local)
-            if at != sock:
-                at.unlink(missing_ok=True)
-                at.symlink_to(sock)
-                links.add(at)
+            try:
+                if at != sock:
+                    at.unlink(missing_ok=True)
+                    at.symlink_to(sock)
+                    links.add(at)
+            except BaseException:
+                lock.close()
+                raise
+            held[p.local] = lock
 
     def release(p: Pair) -> None:
         with guard:

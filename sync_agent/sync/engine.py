@@ -154,7 +154,9 @@ class SyncEngine:
         and keeps both versions where they differ, and deletes nothing."""
         now = {"pool": self.pool.cfg.name, "remote": self.remote_root}
         saved = self.state.setting("pair")
-        if saved is None:  # a state from before pairs: the whole pool (of whichever pool; the name was not kept)
+        if saved is None and not self.state.count():
+            saved = now  # a new folder: nothing synced to forget
+        elif saved is None:  # a state from before pairs: the whole pool (of whichever pool; the name was not kept)
             saved = {"pool": self.pool.cfg.name, "remote": ""}
         if saved != now:
             forgotten = self.state.forget_all()

@@ -46,9 +46,16 @@ class PoolAgent:
         self._stop = threading.Event()
         self._running = False
         self.failure: BaseException | None = None
-        for p in pairs:
-            self.claim(p)
-            self.agents.append(self._make(p))
+        claimed: list[Pair] = []
+        try:
+            for p in pairs:
+                self.claim(p)
+                claimed.append(p)
+                self.agents.append(self._make(p))
+        except BaseException:
+            for p in claimed:
+                self.release(p)
+            raise
 
     def _make(self, pair: Pair) -> SyncAgent:
         args = dict(self.args)

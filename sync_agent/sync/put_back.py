@@ -2,9 +2,10 @@
 version puts its own copy back.
 
 Only a file this device last synced at the pool's current version (same SHA-256) qualifies, and its bytes
-are checked against that SHA-256 while they are read (``copy_replica(local=...)``): a local edit since the
-last sync is never written as the old version. The good copy goes on top of a node's damaged one first;
-the damaged one is removed only after that.
+are checked against that SHA-256 while they are read (``replication.put_back_copy``): a local edit since the
+last sync is never written as the old version. Nothing is put back over a delete or a newer version made
+meanwhile (the nodes that held the file are asked first). The good copy goes on top of a node's damaged
+one first; the damaged one is removed only after that.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sync_agent import metadata
 from sync_agent.catalog.models import ReplicaState
-from sync_agent.errors import PoolDriveError
+from sync_agent.catalog.store import ReplicaInfo, VersionInfo
+from sync_agent.errors import ChangedMeanwhileError, PoolDriveError
 from sync_agent.placement import write_order
-from sync_agent.replication import copy_replica
+from sync_agent.replication import newest_entry, put_back_copy
 from sync_agent.sync.state import Synced
 
 if TYPE_CHECKING:
@@ -51,22 +54,28 @@ def put_back(pool: Pool, lost: Iterable[str], local_of: Callable[[str], Path | N
         except OSError as e:
             log.warning("could not read '%s' to put it back: %s", path, e)
             continue
-        want = pool.durability(key)
         old = {r.node: r for r in v.replicas}
+        if _changed_meanwhile(pool, f.id, v, old):
+            continue
+        want = pool.durability(key)
         made = 0
         for node in write_order(key, pool.specs(), want.copies, pool.writable_nodes()):
             if made >= want.copies:
                 break
+            bad = old.get(node)
+            damaged = bad.version_id if bad is not None and bad.state != ReplicaState.OK else None
             try:
-                vid = copy_replica(pool, f.id, v, node, limiter=pool.up_limiter, local=path)
+                vid = put_back_copy(pool, f.id, v, node, path, damaged=damaged, limiter=pool.up_limiter)
                 made += 1
+            except ChangedMeanwhileError as e:
+                log.info("'%s' not put back: %s", key, e.message)
+                break
             except PoolDriveError as e:
                 log.warning("could not put '%s' back on %s from this device: %s", key, node, e.message)
                 continue
-            bad = old.get(node)  # the damaged copy, below the good one now: removed only after it is there
-            if bad is not None and bad.state != ReplicaState.OK and bad.version_id and bad.version_id != vid:
+            if damaged and damaged != vid:  # the damaged copy is below the good one now: removed only after it
                 try:
-                    pool.client(node).delete(key, bad.version_id)
+                    pool.client(node).delete(key, damaged)
                 except PoolDriveError as e:  # ObjectMissingError included: nothing left to remove
                     log.info("the damaged copy of '%s' on %s stays below the good one: %s", key, node, e.message)
         if made:
@@ -74,6 +83,25 @@ def put_back(pool: Pool, lost: Iterable[str], local_of: Callable[[str], Path | N
                         "node(s)", key, made)
             done.append(key)
     return done
+
+
+def _changed_meanwhile(pool: Pool, file_id: str, v: VersionInfo, held: dict[str, ReplicaInfo]) -> bool:
+    """Whether a node that held the file now shows it deleted or written again (this catalog has not heard
+    yet): then it is not put back anywhere. A node that cannot be asked does not stop it."""
+    for node in held:
+        if pool.health.is_down(node) or node not in pool.clients:
+            continue
+        try:
+            o = newest_entry(pool, node, v.key)
+        except PoolDriveError:
+            continue
+        if o is None:
+            continue
+        m = None if o.is_delete_marker else metadata.try_parse(o.meta)
+        if m is None or isinstance(m, str) or m.file_id != file_id or m.version > v.number:
+            log.info("'%s' was deleted or written again on %s; not put back from this device", v.key, node)
+            return True
+    return False
 
 
 def _sha256(path: Path) -> str:

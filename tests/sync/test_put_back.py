@@ -102,3 +102,40 @@ def test_a_file_edited_here_since_is_not_put_back_and_the_damaged_copies_stay(
             assert shared_nodes.holders(pool.cfg.bucket, "edited.raw") == holders
     finally:
         agent.stop()
+
+
+def test_a_version_lost_on_every_node_is_put_back_over_the_older_one_they_still_hold(
+        pool_file: tuple[Path, Pool], shared_nodes: NodePool, tmp_path: Path) -> None:  # noqa: F811
+    """Version 2 was removed from every node (by version id, with another S3 tool): each node's newest entry
+    is now version 1 of the same file. That is no change by another device, so the device puts version 2
+    back on top of it."""
+    cfg, pool = pool_file
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "doc.txt").write_bytes(b"version one")
+    agent = AgentProcess(cfg, folder).start()
+    try:
+        wait_until(lambda: len(shared_nodes.holders(pool.cfg.bucket, "doc.txt")) == 2, what="two copies")
+        (folder / "doc.txt").write_bytes(b"version two, the one to keep")
+        bucket = pool.cfg.bucket
+
+        def v2_everywhere() -> bool:
+            return all(_served(shared_nodes, bucket, "doc.txt", n) == hashlib.sha256(b"version two, the one to "
+                                                                                      b"keep").hexdigest()
+                       for n in shared_nodes.holders(bucket, "doc.txt"))
+
+        wait_until(v2_everywhere, what="version 2 on its nodes")
+        holders = shared_nodes.holders(bucket, "doc.txt")
+        for name in holders:  # version 2 removed by version id: version 1 is newest again on every node
+            raw = shared_nodes.raw_client(name)
+            latest = next(o for o in raw.list_objects(bucket, prefix="doc.txt", include_version=True) if o.is_latest)
+            raw.remove_object(bucket, "doc.txt", version_id=latest.version_id)
+        assert all(_served(shared_nodes, bucket, "doc.txt", n) == hashlib.sha256(b"version one").hexdigest()
+                   for n in holders)
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "sync", "verify",
+                            "--folder", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.returncode == 0 and "1 put back" in r.stdout, r.stdout + r.stderr
+        assert v2_everywhere() and len(shared_nodes.holders(bucket, "doc.txt")) >= 2
+    finally:
+        agent.stop()
