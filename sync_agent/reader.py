@@ -8,6 +8,7 @@ file is renamed into place. When a node fails mid-way, the next replica continue
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import logging
@@ -441,7 +442,11 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
             if durable:
                 os.fsync(out.fileno())
     except OSError as e:
+        _left_partial(tmp, dest)
         raise LocalIOError(f"Cannot write {dest}: {e.strerror or e}.", paths=[str(dest)]) from e
+    except BaseException:
+        _left_partial(tmp, dest)
+        raise
     tries.verify_suspects()
     if sha.hexdigest() != v.sha256:
         raise IntegrityError(f"'{label}' did not match its checksum on any copy.", paths=[label])
@@ -485,9 +490,35 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path) -> bool:
     return True
 
 
+_PARTIAL: set[Path] = set()  # targets whose download broke off in this process, leaving a partial file
+_PARTIAL_LOCK = threading.Lock()
+
+
+def _left_partial(tmp: Path, dest: Path) -> None:
+    """A download broke off: an empty temp file goes (nothing to resume); a partial one stays for the next
+    attempt, and the target is remembered so that, once it is in place, partials of other versions go."""
+    try:
+        if tmp.stat().st_size == 0:
+            tmp.unlink()
+            return
+    except OSError:
+        return
+    with _PARTIAL_LOCK:
+        _PARTIAL.add(dest)
+
+
 def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
     os.utime(tmp, (v.mtime, v.mtime))
     os.replace(tmp, dest)
+    with _PARTIAL_LOCK:
+        tidy = dest in _PARTIAL
+        _PARTIAL.discard(dest)
+    if tidy:  # a partial of a version that is not current any more is never resumed: not left in the folder
+        for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.pooldrive-part"):
+            try:
+                stale.unlink()
+            except OSError:
+                pass
     if durable:
         fsync_dir(dest.parent)
     return dest
