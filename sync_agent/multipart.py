@@ -37,7 +37,7 @@ def abort(client: NodeClient, key: str, upload_id: str) -> None:
         pass  # gone already, or the node is down: MinIO drops stale uploads by itself after a day
 
 
-PART_TRIES = 3  # a link that drops a connection mid-part gets the part again on a new connection
+PART_TRIES = 6  # a link that drops connections mid-part gets the part again (a pooled connection may be cut again)
 
 
 def _send_part(client: NodeClient, key: str, data: bytes, upload_id: str, number: int) -> str:

@@ -167,6 +167,16 @@ def tls_options(node: NodeConfig) -> dict[str, Any]:
     return {"cert_reqs": "CERT_REQUIRED"}
 
 
+class _Retry(urllib3.Retry):
+    """A 503 with Retry-After is asked again once (a node still starting says so), after at most a second:
+    MinIO answers an object failing its bit-rot check the same way, and a read waits on another copy
+    instead of on the header's delay."""
+
+    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else min(after, 1.0)
+
+
 class NodeClient:
     """One node of the pool, seen through one bucket."""
 
@@ -183,11 +193,8 @@ class NodeClient:
         self.retries = 0  # requests sent again after the link dropped them
         self._http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
-            # a node answering 503 with Retry-After (MinIO does for an object failing its bit-rot check) is not
-            # waited for: another copy is read instead, and the answer counts as that copy's failure
-            maxsize=32, retries=urllib3.Retry(total=timeouts.retries, connect=timeouts.retries, read=0,
-                                              backoff_factor=0.2, status_forcelist=[],
-                                              respect_retry_after_header=False), **tls_options(node))
+            maxsize=32, retries=_Retry(total=timeouts.retries, connect=timeouts.retries, read=0, backoff_factor=0.2,
+                                       status_forcelist=[]), **tls_options(node))
         self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
                         secure=node.secure, http_client=self._http)
         self._small: small_objects.SmallObjects | None = None

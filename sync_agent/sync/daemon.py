@@ -14,12 +14,13 @@ import os
 import signal
 import socket
 import socketserver
+import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import IO, Any
 
-from sync_agent.errors import AlreadyRunning, PoolDriveError
+from sync_agent.errors import AgentNotRunning, AlreadyRunning, PoolDriveError
 from sync_agent.pool import Pool
 from sync_agent.sync.agent import SyncAgent
 from sync_agent.sync.ipc import pool_socket_path, socket_path
@@ -60,6 +61,8 @@ class _Handler(socketserver.StreamRequestHandler):
             reply = {"ok": True, **self.dispatch(req)}
         except PoolDriveError as e:
             reply = {"ok": False, "error": e.to_dict()}
+        except sqlite3.ProgrammingError:  # a request that came in while the agent stops (its state is closed)
+            reply = {"ok": False, "error": AgentNotRunning("The sync agent is stopping.").to_dict()}
         except Exception as e:
             log.exception("a request to the agent failed")
             reply = {"ok": False, "error": {"title": "Bad request", "message": str(e), "paths": []}}
