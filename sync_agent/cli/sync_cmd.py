@@ -190,16 +190,18 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def _print_status(st: AgentStatus) -> None:
     colour = {"idle": "green", "syncing": "cyan", "paused": "yellow", "error": "red", "offline": "red"}
     state = st["state"]
-    console.print(f"[{colour.get(state, 'white')}]{state}[/] {st.get('detail', '')}  folder {st['folder']}  "
-                  f"pool {st['pool']}")
+    pair = f" <-> {escape(st['remote'])}" if st.get("remote") else ""  # names and paths may hold [ ]
+    console.print(f"[{colour.get(state, 'white')}]{state}[/] {escape(st.get('detail', ''))}  folder "
+                  f"{escape(st['folder'])}{pair}  pool {st['pool']}")
     if st["transfers"]:
-        table(["Transfer", "Path", "Done"], [("↑" if t["direction"] == "up" else "↓", t["path"],
+        table(["Transfer", "Path", "Done"], [("↑" if t["direction"] == "up" else "↓", escape(t["path"]),
                                               f"{human_size(t['done'])} / {human_size(t['total'])}")
                                              for t in st["transfers"]])
     for r in st["recent"][:5]:
-        console.print(f"  {time.strftime('%H:%M:%S', time.localtime(r['time']))} {r['action']}: {r['path']}")
+        console.print(f"  {time.strftime('%H:%M:%S', time.localtime(r['time']))} {escape(r['action'])}: "
+                      f"{escape(r['path'])}")
     for i in st["issues"]:
-        console.print(f"[yellow]{i['title']}:[/] {i['message']}")
+        console.print(f"[yellow]{escape(i['title'])}:[/] {escape(i['message'])}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -366,7 +368,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     folder = _folder(args)
-    with console.status(f"Reading the files of {folder} back from the nodes..."):
+    with console.status(f"Reading the files of {escape(str(folder))} back from the nodes..."):
         r = api.AgentClient(folder).verify()
     console.print(f"Checked {r['checked']} copies of {r['files']} files: {r['bad']} bad, {r['repaired']} replaced "
                   f"from good copies, {r['put_back']} put back from this folder.")
