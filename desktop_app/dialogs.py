@@ -106,9 +106,10 @@ class ShareDialog(QDialog):
         form.addRow("Access", self.mode)
         form.addRow("Expires", self.expiry)
         self.history = QCheckBox("Show them earlier versions and deleted files too")
-        self.history.setToolTip("Off: their PoolDrive shows what is in the folder now. This is not a lock: MinIO "
-                                "lets the share's key list the folder's past to other S3 tools.")
         form.addRow("History", self.history)
+        self._history_chosen = False
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self._mode_changed()
         form.addRow("Passphrase", self.passphrase)
         self.output = QPlainTextEdit()
         self.output.setReadOnly(True)
@@ -125,6 +126,18 @@ class ShareDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.output)
         layout.addWidget(self.buttons)
+
+    def _mode_changed(self) -> None:
+        """A read-write share always comes with history (``sharing.shares.create_share`` says why)."""
+        rw = ShareMode(self.mode.currentData()) == ShareMode.READ_WRITE
+        if rw and self.history.isEnabled():
+            self._history_chosen = self.history.isChecked()  # given back if they pick read-only again
+        self.history.setChecked(True if rw else self._history_chosen)
+        self.history.setEnabled(not rw)
+        self.history.setToolTip(
+            "People who can change the folder can also read its earlier versions and deleted files." if rw else
+            "Off: they can read the files in the folder now and nothing of its past, with PoolDrive or any other "
+            "tool. A copy of those files is kept on the nodes for them (it takes room) and follows your changes.")
 
     def make(self) -> None:
         mode = ShareMode(self.mode.currentData())  # Qt hands the enum back as its text

@@ -475,6 +475,43 @@ class NodeClient:
         found = re.search(rb"<ETag>(?:&quot;|&#34;|\")?([0-9a-fA-F-]+)", resp.data or b"")
         return vid, found.group(1).decode() if found else ""
 
+    # --- a share's view (sharing.views): a bucket of its own on the same node ------------------------------
+    def create_unversioned_bucket(self) -> None:
+        """Make this client's bucket, unversioned (a share view holds current files only); no-op if it is
+        there."""
+        if not self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
+            self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+
+    def copy_from(self, src_bucket: str, key: str, version_id: str | None, size: int) -> None:
+        """Server-side copy of one version of ``key`` in ``src_bucket`` on this same node to ``key`` here,
+        metadata included: nothing crosses the network."""
+        if size < 5 * 2**30:  # one CopyObject, the metadata copied as it is
+            source = "/" + urllib.parse.quote(f"{src_bucket}/{key}", safe="/~")
+            if version_id:
+                source += "?versionId=" + urllib.parse.quote(version_id, safe="")
+            self._call(f"copying '{key}' into the share", self.s3._execute, "PUT", self.bucket, key,
+                       headers={"x-amz-copy-source": source, "x-amz-metadata-directive": "COPY"})
+            return
+        o = self._call(f"reading '{key}'", self.s3.stat_object, src_bucket, key, version_id=version_id)
+        meta = {k: v for k, v in o.metadata.items() if k.lower().startswith("x-amz-meta-")}
+        self._call(f"copying '{key}' into the share", self.s3.copy_object, self.bucket, key,
+                   CopySource(src_bucket, key, version_id=version_id), metadata=meta, metadata_directive="REPLACE")
+
+    def drop_bucket(self) -> None:
+        """Remove this client's bucket and everything in it (a share view that ended); no-op if it is gone."""
+        from minio.deleteobjects import DeleteObject
+
+        try:
+            if not self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
+                return
+            doomed = (DeleteObject(o.object_name or "", o.version_id) for o in
+                      self.s3.list_objects(self.bucket, recursive=True, include_version=True))
+            for err in self.s3.remove_objects(self.bucket, doomed):
+                log.warning("could not remove %s from %s on %s: %s", err.name, self.bucket, self.name, err.message)
+            self._call("removing the share's bucket", self.s3.remove_bucket, self.bucket)
+        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
+            raise map_error(e, self.node, "removing the share's bucket") from e
+
     def _newest(self, key: str) -> RemoteObject | None:
         """The newest entry at ``key`` (a delete marker included), or None."""
         return next((o for o in self.list(key, versions=True) if o.key == key), None)

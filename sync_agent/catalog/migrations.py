@@ -42,9 +42,16 @@ def _add_share_history_v5(db: Database, m: Models) -> None:
         db.execute_sql('ALTER TABLE "share" ADD COLUMN "history" INTEGER NOT NULL DEFAULT 1')
 
 
+def _add_share_view_v6(db: Database, m: Models) -> None:
+    """Shares made before schema 6 read the owner's bucket."""
+    if "view" not in {c.name for c in db.get_columns("share")}:
+        db.execute_sql('ALTER TABLE "share" ADD COLUMN "view" VARCHAR(255) NOT NULL DEFAULT \'\'')
+
+
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
 MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2, _add_replica_etag_v3,
-                                                         _add_catalog_meta_v4, _add_share_history_v5]
+                                                         _add_catalog_meta_v4, _add_share_history_v5,
+                                                         _add_share_view_v6]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -23,7 +23,7 @@ from peewee import (
     TextField,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class ReplicaState:
@@ -138,6 +138,7 @@ def bind_models(db: Database) -> Models:
         revoke_pending = TextField(default="[]")  # nodes that still have to drop the key
         revoked = BooleanField(default=False)
         history = BooleanField(default=True)  # schema 5: the recipient also sees earlier versions
+        view = CharField(default="")  # schema 6: the bucket the recipient reads (a share view), '' = ours
 
         class Meta:
             table_name = "share"

@@ -7,10 +7,12 @@ import getpass
 import sys
 from pathlib import Path
 
+from rich.markup import escape
+
 from sync_agent import api
 from sync_agent.api import ConfigError, ShareMode
 from sync_agent.cli.common import open_pool
-from sync_agent.cli.output import console, err_console, human_time, print_json, table
+from sync_agent.cli.output import console, count_progress, err_console, human_time, print_json, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--seal", action="store_true", help="seal the invitation with a passphrase (prompted)")
     f.add_argument("--out", type=Path, help="write the invitation to this file instead of printing it")
     f.add_argument("--with-history", action="store_true",
-                   help="their PoolDrive also shows earlier versions and deleted files (default: what is in "
-                        "the folder now; a view, not a lock: MinIO lets the key list the past to other tools)")
+                   help="they may also read earlier versions and deleted files. Without it (read-only shares "
+                        "only) their key reads a copy of the folder's current files kept for them, and nothing "
+                        "else; read-write shares always come with history")
     f.set_defaults(func=cmd_folder)
     a = s.add_parser("accept", help="accept an invitation: the text, a file holding it, or '-' for stdin "
                                     "(stdin keeps the key out of your shell history)")
@@ -67,9 +70,12 @@ def _passphrase(confirm: bool) -> str:
 
 def cmd_folder(args: argparse.Namespace) -> int:
     expires = None if args.expires in ("never", "", None) else api.parse_duration(args.expires)
-    with open_pool(args) as pool:
+    with open_pool(args) as pool, count_progress() as progress:
+        task = progress.add_task(f"Copying '{escape(args.path)}' for the share", total=None, visible=False)
         info, inv = api.create_share(pool, args.path, args.mode, expires=expires, label=args.label,
-                                        history=args.with_history)
+                                     history=True if args.with_history else None,
+                                     progress=lambda done, total: progress.update(task, completed=done,
+                                                                                  total=total, visible=True))
     text = api.encode_invitation(inv, _passphrase(confirm=True) if args.seal else None)
     if args.out:
         api.write_private(args.out, text + "\n")
@@ -77,8 +83,12 @@ def cmd_folder(args: argparse.Namespace) -> int:
         print_json({"share": info, "invitation": None if args.out else text})
         return 0
     mode = "read-only" if args.mode == ShareMode.READ_ONLY else "read-write"
-    console.print(f"Shared '{info.folder}' {mode} (share {info.id}" + (f", for {info.label}" if info.label else "")
+    console.print(f"Shared '{escape(info.folder)}' {mode} (share {info.id}"
+                  + (f", for {escape(info.label)}" if info.label else "")
                   + (f", until {human_time(info.expires_at)}" if info.expires_at else "") + ").")
+    console.print("They can also read the folder's earlier versions and deleted files." if info.history else
+                  "They see the files in it now, never its past: a copy of those is kept on the nodes for them "
+                  "and follows your changes while your agent runs.")
     if args.out:
         console.print(f"Invitation written to {args.out} (mode 0600). Send it to the recipient; they run "
                       f"'pooldrive share accept {args.out.name}'.")

@@ -32,12 +32,12 @@ def check_folder(folder: str) -> None:
 
 
 def folder_policy(bucket: str, folder: str, mode: ShareMode) -> dict[str, Any]:
-    """The folder's past (earlier versions, files deleted before the share) cannot be withheld here: MinIO
-    lists versions to anyone holding s3:ListBucket and evaluates every GET of a versioned bucket as
+    """The policy of a share that reads the owner's bucket itself: a read-write share, or one made with
+    history. The folder's past (earlier versions, files deleted before the share) cannot be withheld here:
+    MinIO lists versions to anyone holding s3:ListBucket and evaluates every GET of a versioned bucket as
     s3:GetObjectVersion, so denying the version actions (outright, or on the s3:versionid condition) also
-    denies reading the current objects; measured on the pinned server with four policy variants. A share
-    without history is therefore a view PoolDrive keeps (``PoolConfig.history``), not a boundary MinIO
-    enforces, and the share dialog and README say so."""
+    denies reading the current objects; measured on the pinned server with four policy variants. A
+    read-only share without history therefore reads a bucket of its own (``view_policy``)."""
     folder = folder.strip("/")
     check_folder(folder)
     objects = f"arn:aws:s3:::{bucket}/{folder}/*"
@@ -54,3 +54,16 @@ def folder_policy(bucket: str, folder: str, mode: ShareMode) -> dict[str, Any]:
         statements.append({"Effect": "Allow", "Resource": [objects], "Action": [
             "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def view_policy(view_bucket: str, folder: str) -> dict[str, Any]:
+    """A read-only share without history: its key reads the share's view bucket (``sharing.views``), which
+    holds the folder's current files and nothing else, and nothing of the owner's bucket."""
+    folder = folder.strip("/")
+    check_folder(folder)
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [f"arn:aws:s3:::{view_bucket}"],
+         "Condition": {"StringLike": {"s3:prefix": [f"{folder}/*", f"{folder}/"]}}},
+        {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [f"arn:aws:s3:::{view_bucket}"]},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{view_bucket}/{folder}/*"]},
+    ]}

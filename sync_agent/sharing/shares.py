@@ -11,6 +11,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import TYPE_CHECKING
 from sync_agent import config, credentials, keys, paths
 from sync_agent.config import NodeConfig, PoolConfig
 from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
+from sync_agent.sharing import views
 from sync_agent.sharing.invitation import Invitation, InvitedNode
-from sync_agent.sharing.policy import ShareMode, check_folder, folder_policy
+from sync_agent.sharing.policy import ShareMode, check_folder, folder_policy, view_policy
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -87,14 +89,23 @@ def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) ->
 
 
 def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta | None = DEFAULT_EXPIRY,
-                 label: str = "", history: bool = False) -> tuple[ShareInfo, Invitation]:
-    """``history``: the recipient's PoolDrive also shows the folder's earlier versions and deleted files; by
-    default it shows what is in the folder now. A view, not a lock: MinIO does not let a share's key be
-    kept from the past (see ``policy.folder_policy``), so another S3 tool with the key can still list it."""
+                 label: str = "", history: bool | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> tuple[ShareInfo, Invitation]:
+    """``history``: the recipient may also read the folder's earlier versions and deleted files. Without it
+    (the default for read-only shares) the share's key reads a view of the folder's current files and
+    nothing else (``sharing.views``), which costs the room of one more copy of them. A read-write share
+    always comes with history: its recipients write into the owner's versioned bucket, whose past MinIO
+    cannot keep from a key that reads it (``policy.folder_policy``)."""
     folder = keys.normalize(folder)
     check_folder(folder)
     if pool.cfg.is_share:
         raise RefusedError("This pool is itself a share; only its owner can share its folders.")
+    if history is None:
+        history = mode == ShareMode.READ_WRITE
+    if mode == ShareMode.READ_WRITE and not history:
+        raise RefusedError("A read-write share always shows the folder's history: its recipients write into your "
+                           "pool's own bucket, and a key that can read a folder there can read its past too. "
+                           "Share read-only to show only what is in the folder now.", paths=[folder])
     if expires is not None and expires < MIN_EXPIRY:
         raise ConfigError("A share must last at least 15 minutes (MinIO's minimum for scoped keys).")
     pool.refresh_health(max_age=0)
@@ -106,31 +117,49 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     access_key = "pds" + secrets.token_hex(8) + share_id[:1]  # 20 characters, MinIO's usual length
     secret_key = secrets.token_urlsafe(30)[:40]
     expires_at = time.time() + expires.total_seconds() if expires else 0.0
-    policy = folder_policy(pool.cfg.bucket, folder, mode)
+    view = "" if history else views.bucket_for(share_id)
+    policy = view_policy(view, folder) if view else folder_policy(pool.cfg.bucket, folder, mode)
     description = f"PoolDrive share {share_id}: {folder} ({mode.value})" + (f" for {label}" if label else "")
     created: list[str] = []
     try:
-        for node in pool.clients:
+        for node in pool.clients:  # first: a key without admin rights fails here, before any copy is made
             _admin_call(pool, node, "creating a share key", "add_service_account", access_key=access_key,
                         secret_key=secret_key, description=description[:250], policy=policy,
                         expiration=_rfc3339(expires_at) if expires_at else None)
             created.append(node)
-    except NodeError:
+        if view:
+            _fill_view(pool, share_id, folder, progress)
+    except (NodeError, KeyboardInterrupt):
         for node in created:  # all or nothing: no half-made share stays behind
             try:
                 _admin_call(pool, node, "undoing a share key", "delete_service_account", access_key=access_key)
             except NodeError as e:
                 log.warning("a half-made share key %s stays on %s: %s", access_key, node, e.message)
+        if view:
+            views.drop(pool, view)
         raise
     row = pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, label=label,
                                       access_key=access_key, expires_at=expires_at, nodes=json.dumps(created),
-                                      history=history)
-    inv = Invitation(share_id=share_id, bucket=pool.cfg.bucket, folder=folder, mode=mode.value,
+                                      history=history, view=view)
+    inv = Invitation(share_id=share_id, bucket=view or pool.cfg.bucket, folder=folder, mode=mode.value,
                      replicas=pool.cfg.replicas, access_key=access_key, secret_key=secret_key, label=label,
                      shared_by=pool.cfg.name, expires_at=expires_at, history=history,
                      nodes=tuple(InvitedNode(n.name, n.endpoint, n.secure, n.weight, n.zone, n.cert_sha256,
                                              _ca_pem(n.ca_file)) for n in pool.cfg.nodes))
     return _info(row), inv
+
+
+def _fill_view(pool: Pool, share_id: str, folder: str, progress: Callable[[int, int], None] | None) -> None:
+    """Make the share's view and copy the folder's current files into it, on every node."""
+    from sync_agent.rebuild import refresh
+
+    refresh(pool, folder + "/")  # the folder as the nodes hold it now: other devices write too
+    view = views.create(pool, share_id)
+    report = views.update(pool, share_id, view, folder, parallel=16, progress=progress)
+    if not report.complete:
+        why = report.errors[0] if report.errors else f"{report.skipped_nodes[0]} did not answer"
+        raise NodeUnreachableError(f"The share's copy of '{folder}' could not be made ({why}). Nothing was "
+                                   "shared; try again.", node=(report.skipped_nodes or [""])[0])
 
 
 def _row(pool: Pool, share_id: str) -> object:
@@ -183,6 +212,8 @@ def revoke_share(pool: Pool, share_id: str) -> ShareInfo:
         except NodeError:
             pass  # the key is not there (any more): nothing to remove
     row.revoked = True  # type: ignore[attr-defined]
+    if row.view and not views.drop(pool, row.view):  # type: ignore[attr-defined]
+        row.view = ""  # type: ignore[attr-defined]  # else the owner's agent removes it when it can
     row.revoke_pending = json.dumps(pending)  # type: ignore[attr-defined]
     row.save()  # type: ignore[attr-defined]
     return _info(row)

@@ -27,6 +27,7 @@ from sync_agent.journal import RETENTION, Changes
 from sync_agent.monitor import HealthMonitor
 from sync_agent.reconcile import Reconciler
 from sync_agent.repair import RepairLoop, scrub
+from sync_agent.sharing.views import ViewKeeper
 from sync_agent.sync.engine import SyncEngine
 from sync_agent.sync.remote_watch import RemoteWatcher
 from sync_agent.sync.state import SyncState
@@ -331,9 +332,10 @@ class Services:
             self.repairer.start()
         self.reconciler = Reconciler(pool, state, lambda ch: changed(ch), interval=reconcile_interval,
                                      pause=reconcile_pause).start() if reconcile else None
+        self.views = ViewKeeper(pool).start() if not pool.cfg.is_share else None  # this owner's shares
 
     def stop(self) -> None:
         self.monitor.stop()
-        for part in (self.remote, self.repairer, self.reconciler):
+        for part in (self.remote, self.repairer, self.reconciler, self.views):
             if part is not None:
                 part.stop()

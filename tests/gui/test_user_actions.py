@@ -148,18 +148,41 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
     _click_row(qtbot, window, "team")
     shown: list[QDialog] = []
 
+    def click_history(dialog: QDialog) -> None:
+        QTest.mouseClick(dialog.history, Qt.MouseButton.LeftButton, pos=QPoint(8, dialog.history.height() // 2))
+
     def exec_(dialog: QDialog) -> int:
         shown.append(dialog)
-        dialog.mode.setCurrentIndex(1)  # read-write, as a user picks it
-        QTest.mouseClick(dialog.history, Qt.MouseButton.LeftButton, pos=QPoint(8, dialog.history.height() // 2))
+        assert not dialog.history.isChecked() and dialog.history.isEnabled()  # read-only: the folder as it is now
+        dialog.mode.setCurrentIndex(1)  # read-write, as a user picks it: always with history
+        assert dialog.history.isChecked() and not dialog.history.isEnabled()
+        click_history(dialog)
+        assert dialog.history.isChecked()  # a disabled box does not change
+        dialog.mode.setCurrentIndex(0)  # back to read-only: the user's choice again
+        assert not dialog.history.isChecked() and dialog.history.isEnabled()
+        click_history(dialog)
         assert dialog.history.isChecked()
+        click_history(dialog)
+        dialog.mode.setCurrentIndex(1)
         dialog.create.click()
         qtbot.waitUntil(lambda: dialog.output.toPlainText().startswith("pooldrive"), timeout=20000)
         from sync_agent.sharing import invitation
 
         invite = invitation.decode(dialog.output.toPlainText().strip())
-        assert invite.history  # the box reached the share
+        assert invite.history and invite.bucket == window.pool.cfg.bucket  # read-write: the pool's bucket
         assert invite.mode == "rw" and "change and delete" in dialog.mode.currentText()  # and the mode
+        return 1
+
+    def exec_read_only(dialog: QDialog) -> int:
+        shown.append(dialog)
+        dialog.create.click()  # the defaults: read-only, no history
+        qtbot.waitUntil(lambda: dialog.output.toPlainText().startswith("pooldrive"), timeout=20000)
+        from sync_agent.sharing import invitation
+
+        invite = invitation.decode(dialog.output.toPlainText().strip())
+        assert invite.mode == "ro" and not invite.history and invite.bucket.startswith("pdshare-")
+        s3 = window.pool.client("node1").s3  # the owner's keys see the share's copy of the folder
+        assert [o.object_name for o in s3.list_objects(invite.bucket, prefix="team/")] == ["team/plan.txt"]
         return 1
 
     from desktop_app import dialogs
@@ -167,6 +190,9 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
     monkeypatch.setattr(dialogs.ShareDialog, "exec", exec_)
     QTest.keyClick(window.view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert shown and shown[0].folder == "team"
+    monkeypatch.setattr(dialogs.ShareDialog, "exec", exec_read_only)
+    QTest.keyClick(window.view, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert len(shown) == 2
 
 
 def test_actions_follow_the_selection(qtbot, window: MainWindow) -> None:

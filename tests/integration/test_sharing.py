@@ -19,7 +19,7 @@ from sync_agent import rebuild
 from sync_agent.errors import AuthError, ConfigError, PoolDriveError, RefusedError
 from sync_agent.placement import placement
 from sync_agent.pool import Pool
-from sync_agent.sharing import invitation, links, shares
+from sync_agent.sharing import invitation, links, shares, views
 from sync_agent.sharing.invitation import InvitationError
 from sync_agent.sharing.policy import ShareMode
 from tests.nodepool import TEST_TIMEOUTS, NodePool
@@ -51,47 +51,139 @@ def _refused(fn) -> bool:
     return False
 
 
-def test_a_recipient_sees_the_folder_as_it_is_now_unless_shared_with_history(fault_nodes: NodePool,
-                                                                             tmp_path: Path) -> None:
-    """By default a recipient's PoolDrive lists and reads the current objects only (reads guarded by their
-    ETag, so a newer object is never taken for the one its catalog knows), and shows no earlier version.
-    MinIO itself does not withhold the past from the share's key: that is asserted too, so the day the
-    server can, this test says so and the policy can follow (see policy.folder_policy)."""
+def _view_keys(s3: Minio, bucket: str, prefix: str = "photos/") -> list[tuple[str, str | None]]:
+    return sorted((o.object_name or "", o.version_id)
+                  for o in s3.list_objects(bucket, prefix=prefix, recursive=True, include_version=True))
+
+
+def test_a_read_only_share_without_history_reads_the_folder_as_it_is_now_and_nothing_of_its_past(
+        fault_nodes: NodePool, tmp_path: Path) -> None:
+    """Issue 13, finding 5, with the recipient's real key in a plain S3 client: earlier versions, files
+    deleted before the share and files since moved out are out of its reach (not merely hidden by
+    PoolDrive), and what it can read follows the owner's changes. With history asked for, the past is there."""
     owner = _owner(fault_nodes, tmp_path)
     owner.put_bytes("photos/draft.txt", b"first draft, embarrassing")
     old = owner.stat("photos/draft.txt").current
     owner.put_bytes("photos/draft.txt", b"final")
     owner.put_bytes("photos/ex.jpg", b"deleted before the share")
     owner.delete("photos/ex.jpg")
+    owner.put_bytes("photos/moved.txt", b"moved out before the share")
+    owner.move("photos/moved.txt", "private/moved.txt")
     _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY)
-    assert inv.history is False
+    assert inv.history is False and inv.bucket == "pdshare-" + inv.share_id
+    current = {"photos/2024/cat.jpg", "photos/dog.jpg", "photos/draft.txt"}
+    for node in ("node1", "node2", "node3", "node4"):
+        raw = _scoped(fault_nodes, node, inv)
+        held = {f.path for f in owner.walk("photos/") if node in f.replicas}
+        assert _view_keys(raw, inv.bucket) == sorted((k, "null") for k in held)  # one object each, no history
+        for prefix in ("photos/", "private/", ""):  # the owner's bucket: nothing at all
+            assert _refused(lambda p=prefix: list(raw.list_objects("owner-bucket", prefix=p, include_version=True)))
+        assert _refused(lambda: raw.get_object("owner-bucket", "photos/dog.jpg").read())
+        assert _refused(lambda: list(raw.list_objects(inv.bucket, prefix="photos")))  # the bare name
+        assert _refused(lambda: raw.put_object(inv.bucket, "photos/x", io.BytesIO(b"x"), 1))
+        assert _refused(lambda: raw.remove_object(inv.bucket, "photos/dog.jpg"))
     holder = old.replicas[0].node
     raw = _scoped(fault_nodes, holder, inv)
-    listed = {o.version_id for o in raw.list_objects(inv.bucket, prefix="photos/", include_version=True)}
-    assert old.replicas_version(holder) in listed  # MinIO: s3:ListBucket lists versions (a known limit)
+    assert _refused(lambda: raw.get_object("owner-bucket", "photos/draft.txt",
+                                           version_id=old.replicas_version(holder)).read())
+    assert raw.get_object(inv.bucket, "photos/draft.txt").read() == b"final"
+    assert {f.path for f in owner.walk("photos/")} == current
 
     them = _recipient(invitation.encode(inv), tmp_path, name="shared-now")
-    assert them.cfg.current_only
+    assert them.cfg.current_only and them.cfg.bucket == inv.bucket
     rebuild.refresh(them)
-    assert them.read_bytes("photos/draft.txt") == b"final" and not them.exists("photos/ex.jpg")
-    assert [v.number for v in them.versions("photos/draft.txt")] == [2]  # no earlier version shown
+    assert {f.path for f in them.walk()} == current
+    assert them.read_bytes("photos/draft.txt") == b"final"
+    assert [v.number for v in them.versions("photos/draft.txt")] == [2]
     assert not them.catalog.deleted_files()
-    owner.put_bytes("photos/draft.txt", b"final, v2")  # the recipient's catalog is now behind
+
+    owner.put_bytes("photos/draft.txt", b"final, v2")  # the owner goes on; the recipient's catalog is behind
+    owner.delete("photos/dog.jpg")
+    owner.move("photos/2024/cat.jpg", "private/cat.jpg")
+    owner.put_bytes("photos/new.txt", b"new")
+    assert all(r.complete for r in views.keep(owner))  # what the owner's agent does after each change
     with pytest.raises(PoolDriveError):
         them.read_bytes("photos/draft.txt")  # refused by the ETag guard: never the newer bytes as the older
-    assert all(r.state == "ok" for r in them.stat("photos/draft.txt").current.replicas)  # not 'damaged'
     rebuild.refresh(them)
+    assert {f.path for f in them.walk()} == {"photos/draft.txt", "photos/new.txt"}
     assert them.read_bytes("photos/draft.txt") == b"final, v2"
+    for node in ("node1", "node2", "node3", "node4"):
+        held = {f.path for f in owner.walk("photos/") if node in f.replicas}
+        assert _view_keys(_scoped(fault_nodes, node, inv), inv.bucket) == sorted((k, "null") for k in held)
+    assert views.keep(owner)[0].copied == 0  # in step: nothing to do
 
     _, inv2 = shares.create_share(owner, "photos", ShareMode.READ_ONLY, history=True)  # asked for: the past too
+    assert inv2.bucket == "owner-bucket"
     them2 = _recipient(invitation.encode(inv2), tmp_path, name="shared-past")
     assert not them2.cfg.current_only
     rebuild.refresh(them2)
     assert [v.number for v in them2.versions("photos/draft.txt")] == [3, 2, 1]
     assert them2.catalog.deleted_files()  # photos/ex.jpg, restorable by the owner, visible to them
+
+    with pytest.raises(RefusedError, match="always shows the folder's history"):
+        shares.create_share(owner, "photos", ShareMode.READ_WRITE, history=False)
+    _, rw = shares.create_share(owner, "photos", ShareMode.READ_WRITE)
+    assert rw.history and rw.bucket == "owner-bucket"
+
+    shares.revoke_share(owner, inv.share_id)  # the view goes with the share
+    for node in ("node1", "node2", "node3", "node4"):
+        assert not owner.client(node).s3.bucket_exists(inv.bucket)
     them.close()
     them2.close()
     owner.close()
+
+
+def test_the_owners_agent_keeps_a_share_view_in_step(fault_nodes: NodePool, tmp_path: Path) -> None:
+    """Through the real commands: the owner's agent runs, 'pooldrive share folder --read-only' makes the
+    view, and files saved, changed and deleted in the owner's synced folder reach the recipient's key (and
+    leave it) with no command run; 'share revoke' removes the view from the nodes."""
+    import json
+    import subprocess
+    import sys
+
+    from sync_agent import config
+    from tests.sync.test_agent_process import AgentProcess, wait_until
+
+    owner = _owner(fault_nodes, tmp_path)
+    cfg_file = config.save_pool(owner.cfg, tmp_path / "owner.toml")
+    folder = tmp_path / "owner folder"
+    agent = AgentProcess(cfg_file, folder).start()
+    root = Path(__file__).resolve().parents[2]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg_file), *args],
+                              cwd=root, text=True, capture_output=True, timeout=120)
+
+    try:
+        wait_until(lambda: (folder / "photos" / "dog.jpg").exists(), what="the owner's files")
+        made = cli("share", "folder", "photos", "--read-only", "--out", str(tmp_path / "inv.txt"))
+        assert made.returncode == 0 and "never its past" in made.stdout, made.stdout + made.stderr
+        inv = invitation.decode((tmp_path / "inv.txt").read_text().strip())
+        clients = [_scoped(fault_nodes, n, inv) for n in ("node1", "node2", "node3", "node4")]
+
+        def seen() -> dict[str, bytes]:
+            out: dict[str, bytes] = {}
+            for c in clients:
+                for key, _ in _view_keys(c, inv.bucket):
+                    out[key] = c.get_object(inv.bucket, key).read()
+            return out
+
+        assert seen() == {"photos/2024/cat.jpg": b"meow" * 100, "photos/dog.jpg": b"woof" * 100}
+        (folder / "photos" / "new 1.txt").write_bytes(b"saved in the synced folder")
+        (folder / "photos" / "dog.jpg").write_bytes(b"a new dog")
+        (folder / "photos" / "2024" / "cat.jpg").unlink()
+        wait_until(lambda: seen() == {"photos/new 1.txt": b"saved in the synced folder", "photos/dog.jpg": b"a new dog"},
+                   what="the owner's changes in the share's view")
+        assert agent.proc is not None and agent.proc.poll() is None
+        listed = cli("--json", "share", "list")
+        assert listed.returncode == 0 and inv.share_id in listed.stdout
+        assert json.loads(listed.stdout)
+        revoked = cli("share", "revoke", inv.share_id)
+        assert revoked.returncode == 0, revoked.stderr
+        assert not any(owner.client(n).s3.bucket_exists(inv.bucket) for n in ("node1", "node2", "node3", "node4"))
+    finally:
+        agent.stop()
+        owner.close()
 
 
 def test_read_only_share_is_enforced_by_minio(fault_nodes: NodePool, tmp_path: Path) -> None:
@@ -139,24 +231,24 @@ def test_revoke_everywhere_and_while_a_node_is_down(fault_nodes: NodePool, tmp_p
     info, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY)
     for node in ("node1", "node2", "node3", "node4"):
         s3 = _scoped(fault_nodes, node, inv)
-        assert not _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="photos/")))
+        assert not _refused(lambda s3=s3: list(s3.list_objects(inv.bucket, prefix="photos/")))
     fault_nodes["node4"].kill()
     owner.refresh_health(max_age=0)
     revoked = shares.revoke_share(owner, info.id)
     assert revoked.status == "revoke pending" and revoked.revoke_pending == ("node4",)
     for node in ("node1", "node2", "node3"):
         s3 = _scoped(fault_nodes, node, inv)
-        assert _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="photos/")))
+        assert _refused(lambda s3=s3: list(s3.list_objects(inv.bucket, prefix="photos/")))
     fault_nodes["node4"].start()
     s3 = _scoped(fault_nodes, "node4", inv)
     deadline = time.monotonic() + 20  # a restarted node answers before it has loaded its keys again
-    while _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/"))) and time.monotonic() < deadline:
+    while _refused(lambda: list(s3.list_objects(inv.bucket, prefix="photos/"))) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))  # not revoked there yet
+    assert not _refused(lambda: list(s3.list_objects(inv.bucket, prefix="photos/")))  # not revoked there yet
     listed = {s.id: s for s in shares.list_shares(owner)}  # retries pending revokes
     assert listed[info.id].status == "revoked"
     s3 = _scoped(fault_nodes, "node4", inv)
-    assert _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    assert _refused(lambda: list(s3.list_objects(inv.bucket, prefix="photos/")))
     owner.close()
 
 
@@ -182,9 +274,9 @@ def test_expired_share_is_refused_by_the_server(fault_nodes: NodePool, tmp_path:
     owner = _owner(fault_nodes, tmp_path)
     _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY, expires=timedelta(minutes=15, seconds=5))
     s3 = _scoped(fault_nodes, "node1", inv)
-    assert not _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    assert not _refused(lambda: list(s3.list_objects(inv.bucket, prefix="photos/")))
     time.sleep(15 * 60 + 15)
-    assert _refused(lambda: list(s3.list_objects("owner-bucket", prefix="photos/")))
+    assert _refused(lambda: list(s3.list_objects(inv.bucket, prefix="photos/")))
     owner.close()
 
 

@@ -105,9 +105,9 @@ def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
     con.commit()
     con.close()
     cat = Catalog(path)
-    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 5
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 6
     assert not cat.filled  # an older catalog may hold a partial read: the next complete one says filled
-    assert "history" in {c.name for c in cat.db.get_columns("share")}
+    assert {"history", "view"} <= {c.name for c in cat.db.get_columns("share")}
     assert cat.db.table_exists("share")
     assert "etag" in {c.name for c in cat.db.get_columns("replica")}
     assert cat.get("kept.txt") is not None
