@@ -181,7 +181,8 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
 
         invite = invitation.decode(dialog.output.toPlainText().strip())
         assert invite.mode == "ro" and not invite.history and invite.bucket.startswith("pdshare-")
-        s3 = window.pool.client("node1").s3  # the owner's keys see the share's copy of the folder
+        holder = window.pool.stat("team/plan.txt").replicas[0]
+        s3 = window.pool.client(holder).s3  # the owner's keys see the share's copy of the folder
         assert [o.object_name for o in s3.list_objects(invite.bucket, prefix="team/")] == ["team/plan.txt"]
         return 1
 
