@@ -322,9 +322,7 @@ class AcceptDialog(QDialog):
 
 
 def _mode_text(r: api.ShareInfo) -> str:
-    if r.mode == "link":
-        return "download link"
-    return ("read-only" if r.mode == "ro" else "read-write") + (", with history" if r.history else "")
+    return r.access
 
 
 def ask_trust(parent: QWidget, endpoint: str, fingerprint: str) -> bool:

@@ -38,6 +38,7 @@ from sync_agent.errors import (
     NodeUnreachableError,
     ObjectMissingError,
     PreconditionFailed,
+    RefusedError,
     UntrustedCertificateError,
 )
 from sync_agent.node_types import Capacity, RemoteObject, Timeouts
@@ -477,10 +478,15 @@ class NodeClient:
 
     # --- a share's view (sharing.views): a bucket of its own on the same node ------------------------------
     def create_unversioned_bucket(self) -> None:
-        """Make this client's bucket, unversioned (a share view holds current files only); no-op if it is
-        there."""
-        if not self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
-            self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+        """Make this client's bucket, unversioned: a share view must hold no past. A bucket of that name that
+        is already there, or one the server versions from the start, is refused."""
+        if self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
+            raise RefusedError(f"Node '{self.name}' already has a bucket '{self.bucket}'; try sharing again.")
+        self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+        status = self._call("checking the share's bucket", self.s3.get_bucket_versioning, self.bucket).status
+        if status not in (None, "", "Off"):
+            raise RefusedError(f"Node '{self.name}' keeps versions in every new bucket, so a share there could "
+                               "read the past of what it shows. Share with history, or turn that off on the node.")
 
     def copy_from(self, src_bucket: str, key: str, version_id: str | None, size: int) -> None:
         """Server-side copy of one version of ``key`` in ``src_bucket`` on this same node to ``key`` here,

@@ -44,8 +44,11 @@ def _add_share_history_v5(db: Database, m: Models) -> None:
 
 def _add_share_view_v6(db: Database, m: Models) -> None:
     """Shares made before schema 6 read the owner's bucket."""
-    if "view" not in {c.name for c in db.get_columns("share")}:
+    columns = {c.name for c in db.get_columns("share")}
+    if "view" not in columns:
         db.execute_sql('ALTER TABLE "share" ADD COLUMN "view" VARCHAR(255) NOT NULL DEFAULT \'\'')
+    if "view_dropped" not in columns:
+        db.execute_sql('ALTER TABLE "share" ADD COLUMN "view_dropped" INTEGER NOT NULL DEFAULT 0')
 
 
 # MIGRATIONS[i] takes the schema from version i to version i + 1.

@@ -139,6 +139,7 @@ def bind_models(db: Database) -> Models:
         revoked = BooleanField(default=False)
         history = BooleanField(default=True)  # schema 5: the recipient also sees earlier versions
         view = CharField(default="")  # schema 6: the bucket the recipient reads (a share view), '' = ours
+        view_dropped = BooleanField(default=False)  # schema 6: that view was removed from every node
 
         class Meta:
             table_name = "share"

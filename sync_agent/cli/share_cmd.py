@@ -142,7 +142,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     table(["ID", "Folder", "For", "Mode", "Expires", "Status", "Key on nodes"],
           [(r.id, r.folder, r.label or "-", "link" if r.mode == "link" else
-            ("read-only" if r.mode == "ro" else "read-write") + (" + history" if r.history else ""),
+            r.access,
             human_time(r.expires_at) if r.expires_at else "never", r.status,
             ", ".join(r.revoke_pending) + " (to revoke)" if r.revoke_pending else
             ("-" if r.revoked else ", ".join(r.nodes))) for r in rows])

@@ -34,7 +34,8 @@ DEFAULT_EXPIRY = timedelta(days=30)  # a forgotten share ends by itself; None as
 
 ADMIN_HELP = ("Sharing creates a scoped access key on every node, which needs admin rights: the keys PoolDrive "
               "uses for node '{node}' lack them. Use the node's root credentials, or keys with the admin:"
-              "CreateServiceAccount and admin:RemoveServiceAccount permissions.")
+              "CreateServiceAccount and admin:RemoveServiceAccount permissions (and, for read-only shares without "
+              "history, rights to create, fill and remove buckets named pdshare-*).")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,19 @@ class ShareInfo:
     revoke_pending: tuple[str, ...]
     revoked: bool
     history: bool = True
+    view: str = ""  # the bucket its key reads ('' = the pool's own)
+
+    @property
+    def access(self) -> str:
+        """What the recipient may do and read, in words."""
+        if self.mode == "link":
+            return "download link"
+        if self.mode != ShareMode.READ_ONLY.value:
+            return "read-write, with history"
+        if self.history:
+            return "read-only, with history"
+        return "read-only, current files" if self.view else \
+            "read-only (made by an older PoolDrive: its key can read the folder's past; share again)"
 
     @property
     def status(self) -> str:
@@ -77,7 +91,7 @@ def _info(row: object) -> ShareInfo:
     r = row
     return ShareInfo(r.id, r.folder, r.mode, r.label, r.access_key, r.expires_at, r.created_at,  # type: ignore[attr-defined]
                      tuple(json.loads(r.nodes)), tuple(json.loads(r.revoke_pending)), r.revoked,  # type: ignore[attr-defined]
-                     bool(r.history))  # type: ignore[attr-defined]
+                     bool(r.history), r.view)  # type: ignore[attr-defined]
 
 
 def _admin_call(pool: Pool, node: str, what: str, fn_name: str, **kw: object) -> str:
@@ -121,6 +135,7 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     policy = view_policy(view, folder) if view else folder_policy(pool.cfg.bucket, folder, mode)
     description = f"PoolDrive share {share_id}: {folder} ({mode.value})" + (f" for {label}" if label else "")
     created: list[str] = []
+    clients = views.Clients(pool)
     try:
         for node in pool.clients:  # first: a key without admin rights fails here, before any copy is made
             _admin_call(pool, node, "creating a share key", "add_service_account", access_key=access_key,
@@ -128,16 +143,12 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
                         expiration=_rfc3339(expires_at) if expires_at else None)
             created.append(node)
         if view:
-            _fill_view(pool, share_id, folder, progress)
-    except (NodeError, KeyboardInterrupt):
-        for node in created:  # all or nothing: no half-made share stays behind
-            try:
-                _admin_call(pool, node, "undoing a share key", "delete_service_account", access_key=access_key)
-            except NodeError as e:
-                log.warning("a half-made share key %s stays on %s: %s", access_key, node, e.message)
-        if view:
-            views.drop(pool, view)
+            _fill_view(pool, share_id, folder, clients, progress)
+    except BaseException:
+        _undo(pool, share_id, folder, mode, access_key, created, view, clients)
         raise
+    finally:
+        clients.close()
     row = pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, label=label,
                                       access_key=access_key, expires_at=expires_at, nodes=json.dumps(created),
                                       history=history, view=view)
@@ -149,17 +160,42 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     return _info(row), inv
 
 
-def _fill_view(pool: Pool, share_id: str, folder: str, progress: Callable[[int, int], None] | None) -> None:
+def _fill_view(pool: Pool, share_id: str, folder: str, clients: views.Clients,
+               progress: Callable[[int, int], None] | None) -> None:
     """Make the share's view and copy the folder's current files into it, on every node."""
     from sync_agent.rebuild import refresh
 
-    refresh(pool, folder + "/")  # the folder as the nodes hold it now: other devices write too
-    view = views.create(pool, share_id)
-    report = views.update(pool, share_id, view, folder, parallel=16, progress=progress)
+    failed: dict[str, str] = {}
+    refresh(pool, folder + "/", failed=failed)  # the folder as the nodes hold it now: other devices write too
+    if failed:
+        node, why = next(iter(failed.items()))
+        raise NodeUnreachableError(f"'{folder}' could not be read from {node} ({why}); nothing was shared. "
+                                   "Try again when every node answers.", node=node)
+    view = views.create(pool, share_id, clients)
+    report = views.update(pool, share_id, view, folder, list(pool.clients), clients, parallel=16, progress=progress)
     if not report.complete:
         why = report.errors[0] if report.errors else f"{report.skipped_nodes[0]} did not answer"
         raise NodeUnreachableError(f"The share's copy of '{folder}' could not be made ({why}). Nothing was "
                                    "shared; try again.", node=(report.skipped_nodes or [""])[0])
+
+
+def _undo(pool: Pool, share_id: str, folder: str, mode: ShareMode, access_key: str, created: list[str], view: str,
+          clients: views.Clients) -> None:
+    """All or nothing: a share that failed half-way is taken back. What cannot be removed now (a node that
+    stopped answering) is kept as a revoked share, so the retries that finish revokes finish it too."""
+    pending = []
+    for node in created:
+        try:
+            _admin_call(pool, node, "undoing a share key", "delete_service_account", access_key=access_key)
+        except NodeError as e:
+            log.warning("a half-made share key %s stays on %s for now: %s", access_key, node, e.message)
+            pending.append(node)
+    left = views.drop(pool, view, list(pool.clients), clients) if view else []
+    if pending or left:
+        pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, access_key=access_key,
+                                    nodes=json.dumps(sorted(set(created) | set(left))), revoked=True,
+                                    revoke_pending=json.dumps(pending), history=not view, view=view,
+                                    label="(not made: being cleaned up)")
 
 
 def _row(pool: Pool, share_id: str) -> object:
@@ -212,8 +248,12 @@ def revoke_share(pool: Pool, share_id: str) -> ShareInfo:
         except NodeError:
             pass  # the key is not there (any more): nothing to remove
     row.revoked = True  # type: ignore[attr-defined]
-    if row.view and not views.drop(pool, row.view):  # type: ignore[attr-defined]
-        row.view = ""  # type: ignore[attr-defined]  # else the owner's agent removes it when it can
+    if row.view and not row.view_dropped:  # type: ignore[attr-defined]
+        clients = views.Clients(pool)
+        try:  # else the owner's agent removes it when it can
+            row.view_dropped = not views.drop(pool, row.view, json.loads(row.nodes), clients)  # type: ignore[attr-defined]
+        finally:
+            clients.close()
     row.revoke_pending = json.dumps(pending)  # type: ignore[attr-defined]
     row.save()  # type: ignore[attr-defined]
     return _info(row)
@@ -225,6 +265,9 @@ def extend_share(pool: Pool, share_id: str, expires: timedelta) -> ShareInfo:
     row = _row(pool, share_id)
     if row.revoked:  # type: ignore[attr-defined]
         raise RefusedError(f"Share {share_id} was revoked; share the folder again instead.")
+    if row.view and row.view_dropped:  # type: ignore[attr-defined]
+        raise RefusedError(f"Share {share_id} ended and its copy of the folder was removed; share the folder "
+                           "again instead.")
     expires_at = time.time() + expires.total_seconds()
     for node in json.loads(row.nodes):  # type: ignore[attr-defined]
         _admin_call(pool, node, "extending a share", "update_service_account",

@@ -8,21 +8,32 @@ the owner's current copy of it (a server-side copy within each node: nothing cro
 the view never held, the recipient can never read, with PoolDrive or any other S3 tool.
 
 The cost is room: the folder's current files are stored once more on the nodes. The owner's PoolDrive keeps
-the view in step: when the share is made, then whenever its catalog changes (``ViewKeeper``, run by the
-owner's agent) and every few minutes. The recipient sees a change once the owner's agent has seen it.
+the view in step (``ViewKeeper``, run by the owner's agent): within seconds of a change its catalog records
+under the folder (the agent's own writes, and what its folder pairs read from the journal), and every
+``FULL_CHECK`` seconds after reading the folder from the nodes (changes made by other devices).
 
-``plan`` is the rule, as a pure function; ``update`` reads the nodes and carries it out.
+The rules, kept here in one place:
+* the view is written only on the nodes where the share's key exists (``Share.nodes``), into a bucket made
+  when the share was made: the keeper never creates one, so a share revoked meanwhile stays removed;
+* copies come first; a key leaves a node's view only once nothing can be lost by it: its file was deleted or
+  moved out (and the catalog has read the whole folder, so an absence means one), or its current version
+  is now held in the view on the nodes holding the owner's copies;
+* a file with no good copy left (every copy corrupt or missing) keeps what the view holds of it.
+
+``plan`` is that rule as a pure function; ``update`` reads the nodes and carries it out.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sync_agent import credentials, metadata
 from sync_agent.catalog.models import ReplicaState
@@ -35,7 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUCKET_PREFIX = "pdshare-"
-FULL_CHECK = 600.0  # seconds between complete looks at every view, changed catalog or not
+FULL_CHECK = 300.0  # seconds between looks at the shared folders on the nodes (other devices' changes)
+COPY_TIMEOUT = 900.0  # seconds a node may take to answer a server-side copy (it answers when done)
 
 Ident = tuple[str, int, str]  # file id, version number, SHA-256: which version of which file an object is
 
@@ -65,33 +77,41 @@ class Step:
 _ABSENT = object()
 
 
-def plan(want: dict[str, dict[str, Source]], have: dict[str, dict[str, Ident | None]]) -> list[Step]:
-    """The rule. ``want``: per node, the files of the folder whose current copy the node holds (from the
-    owner's catalog). ``have``: per node that could be read, what its view holds (None where an object's
-    metadata does not parse). On every node read, the view gets each wanted file it lacks or holds in
-    another version, and loses every key not wanted there: a file deleted, moved out, or now kept on other
-    nodes. Nodes not read are left alone."""
-    steps: list[Step] = []
-    for node, held in have.items():
+def plan(want: dict[str, dict[str, Source]], have: dict[str, dict[str, Ident | None]], live: set[str],
+         complete: bool) -> tuple[list[Step], list[Step]]:
+    """The rule (see the module's docstring): (copies, removals), the removals to be made only for keys
+    whose copies all succeeded. ``want``: per node, the folder's files whose current copy the node holds
+    (from the owner's catalog). ``have``: per node read, what its view holds (None where an object's metadata
+    does not parse). ``live``: every file of the folder now, good copy or not. ``complete``: the catalog has
+    read the whole folder, so a key it does not know was deleted or moved out. Nodes not read are left
+    alone."""
+    wanted_somewhere = {key for held in want.values() for key in held}
+    copies: list[Step] = []
+    removals: list[Step] = []
+    for node, held in sorted(have.items()):
         wanted = want.get(node, {})
-        steps += [Step(node, key, src) for key, src in sorted(wanted.items())
-                  if held.get(key, _ABSENT) != src.ident]
-        steps += [Step(node, key, None) for key in sorted(held.keys() - wanted.keys())]
-    return steps
+        copies += [Step(node, key, src) for key, src in sorted(wanted.items()) if held.get(key, _ABSENT) != src.ident]
+        for key in sorted(held.keys() - wanted.keys()):
+            if key in wanted_somewhere or (key not in live and complete):
+                removals.append(Step(node, key, None))
+    return copies, removals
 
 
-def wanted(pool: Pool, folder: str) -> dict[str, dict[str, Source]]:
-    """Per node, the current copies of the folder's files it holds, from the owner's catalog."""
+def wanted(pool: Pool, folder: str, nodes: set[str]) -> tuple[dict[str, dict[str, Source]], set[str]]:
+    """Per node (of ``nodes``), the current copies of the folder's files it holds, from the owner's catalog;
+    and every live file of the folder."""
     out: dict[str, dict[str, Source]] = {}
+    live: set[str] = set()
     prefix = folder.strip("/") + "/"
     for f in pool.catalog.walk(prefix):
+        live.add(f.path)
         v = f.current
-        if v is None or not v.key.startswith(prefix):
+        if v is None or v.key != f.path:
             continue
         for r in v.replicas:
-            if r.state == ReplicaState.OK and r.node in pool.clients:
+            if r.state == ReplicaState.OK and r.node in nodes:
                 out.setdefault(r.node, {})[v.key] = Source(v.key, r.version_id, v.size, (f.id, v.number, v.sha256))
-    return out
+    return out, live
 
 
 @dataclass
@@ -107,10 +127,31 @@ class ViewReport:
         return not self.skipped_nodes and not self.errors
 
 
-def _client(pool: Pool, node: str, bucket: str) -> NodeClient:
-    from sync_agent.node_client import NodeClient
+class Clients:
+    """The owner's clients for view buckets, kept between rounds (credentials are read once). Their read
+    timeout is long: a node answers a server-side copy only once it is done, minutes for a large file."""
 
-    return NodeClient(pool.cfg.node(node), credentials.credentials_for(pool.cfg, node), bucket, pool.timeouts)
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._made: dict[tuple[str, str], NodeClient] = {}
+        self._lock = threading.Lock()
+
+    def get(self, node: str, bucket: str) -> NodeClient:
+        from sync_agent.node_client import NodeClient
+
+        with self._lock:
+            if (node, bucket) not in self._made:
+                timeouts = dataclasses.replace(self.pool.timeouts, read=max(self.pool.timeouts.read, COPY_TIMEOUT))
+                self._made[node, bucket] = NodeClient(self.pool.cfg.node(node),
+                                                      credentials.credentials_for(self.pool.cfg, node), bucket,
+                                                      timeouts)
+            return self._made[node, bucket]
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._made.values():
+                c.close()
+            self._made.clear()
 
 
 def _ident(meta: dict[str, str]) -> Ident | None:
@@ -121,142 +162,187 @@ def _ident(meta: dict[str, str]) -> Ident | None:
     return (m.file_id, m.version, m.sha256)
 
 
-def create(pool: Pool, share_id: str) -> str:
-    """Make the share's view bucket on every node (all must answer); returns its name."""
+def create(pool: Pool, share_id: str, clients: Clients) -> str:
+    """Make the share's view bucket on every node (all must answer); returns its name. A bucket of that name
+    that is already there, or one the server versions, is refused: the view must hold no past."""
     bucket = bucket_for(share_id)
     for node in pool.clients:
-        client = _client(pool, node, bucket)
-        try:
-            client.create_unversioned_bucket()
-        finally:
-            client.close()
+        clients.get(node, bucket).create_unversioned_bucket()
     return bucket
 
 
-def update(pool: Pool, share_id: str, bucket: str, folder: str, *, parallel: int = 8,
-           progress: Callable[[int, int], None] | None = None) -> ViewReport:
-    """Bring the view in step with the owner's catalog on every reachable node."""
+def update(pool: Pool, share_id: str, bucket: str, folder: str, nodes: list[str], clients: Clients, *,
+           parallel: int = 8, progress: Callable[[int, int], None] | None = None,
+           stop: threading.Event | None = None) -> ViewReport:
+    """Bring the view in step with the owner's catalog on the share's reachable nodes."""
     report = ViewReport(share_id)
-    want = wanted(pool, folder)
+    reachable = [n for n in nodes if n in pool.clients and not pool.health.is_down(n)]
+    report.skipped_nodes = sorted(set(nodes) - set(reachable))
+    want, live = wanted(pool, folder, set(reachable))
     prefix = folder.strip("/") + "/"
-    clients = {n: _client(pool, n, bucket) for n in pool.clients if not pool.health.is_down(n)}
-    report.skipped_nodes = sorted(set(pool.clients) - set(clients))
+    complete = pool.catalog.is_filled(prefix)
     have: dict[str, dict[str, Ident | None]] = {}
 
     def read(node: str) -> None:
-        client = clients[node]
         try:
-            client.create_unversioned_bucket()  # a node that was down when the share was made
-            have[node] = {o.key: _ident(o.meta) for o in client.list(prefix)}
-        except NodeError as e:
+            have[node] = {o.key: _ident(o.meta) for o in clients.get(node, bucket).list(prefix)}
+        except NodeError as e:  # a view removed meanwhile (revoked) is never made again here
             report.skipped_nodes.append(node)
             log.info("share %s: the view on %s is not read now: %s", share_id, node, e.message)
 
+    failed: set[str] = set()  # keys with a step that did not succeed
+    lost: list[Step] = []
+
     def carry_out(step: Step) -> None:
-        client = clients[step.node]
+        if stop is not None and stop.is_set():
+            failed.add(step.key)
+            lost.append(step)
+            return
+        client = clients.get(step.node, bucket)
         try:
             if step.source is None:
                 client.delete(step.key)
             else:
                 client.copy_from(pool.cfg.bucket, step.source.key, step.source.version_id, step.source.size)
         except NodeError as e:
+            failed.add(step.key)
+            lost.append(step)
             report.errors.append(f"{step.key} on {step.node}: {e.message}")
 
-    try:
-        with ThreadPoolExecutor(max(1, min(parallel, len(clients) or 1))) as ex:
-            list(ex.map(read, list(clients)))
-        steps = plan(want, have)
-        done = 0
+    with ThreadPoolExecutor(max(1, min(parallel, len(reachable) or 1))) as ex:
+        list(ex.map(read, reachable))
+    copies, removals = plan(want, have, live, complete)
+    total, done = len(copies) + len(removals), 0
+
+    def run(steps: list[Step]) -> None:
+        nonlocal done
         with ThreadPoolExecutor(parallel) as ex:
             for _ in ex.map(carry_out, steps):
                 done += 1
                 if progress is not None:
-                    progress(done, len(steps))
-        report.copied = sum(1 for s in steps if s.source is not None)
-        report.removed = len(steps) - report.copied
-    finally:
-        for c in clients.values():
-            c.close()
+                    progress(done, total)
+
+    run(copies)  # first: a key leaves a node's view only once its copies are in place
+    run([st for st in removals if st.key not in failed])
+    report.copied = sum(1 for st in copies if st not in lost)
+    report.removed = sum(1 for st in removals if st.key not in failed)
     report.skipped_nodes.sort()
     return report
 
 
-def drop(pool: Pool, bucket: str) -> list[str]:
-    """Remove a view from every reachable node; returns the nodes where it may still be."""
+def drop(pool: Pool, bucket: str, nodes: list[str], clients: Clients) -> list[str]:
+    """Remove a view from those of ``nodes`` that answer; returns the nodes where it may still be."""
     left = []
-    for node in pool.clients:
+    for node in nodes:
+        if node not in pool.clients:  # removed from the pool: nothing of ours to reach it with
+            continue
         if pool.health.is_down(node):
             left.append(node)
             continue
-        client = _client(pool, node, bucket)
         try:
-            client.drop_bucket()
+            clients.get(node, bucket).drop_bucket()
         except NodeError as e:
             log.info("the share view %s stays on %s for now: %s", bucket, node, e.message)
             left.append(node)
-        finally:
-            client.close()
     return left
 
 
-def keep(pool: Pool) -> list[ViewReport]:
-    """Every view of this pool's shares in step; the views of revoked or expired shares removed."""
+def _live_views(pool: Pool) -> list[object]:
+    m = pool.catalog.m
+    return list(m.Share.select().where((m.Share.view != "") & ~m.Share.view_dropped))
+
+
+def ended(row: object) -> bool:
+    r: Any = row
+    return bool(r.revoked or (r.expires_at and r.expires_at < time.time()))
+
+
+def keep(pool: Pool, clients: Clients, *, read_nodes: bool = False,
+         stop: threading.Event | None = None) -> list[ViewReport]:
+    """Every view of this pool's shares in step (``read_nodes``: each shared folder read from the nodes
+    first, for what other devices changed); the views of revoked or expired shares removed."""
     if pool.cfg.is_share:
         return []
-    m = pool.catalog.m
     reports = []
-    now = time.time()
-    for row in m.Share.select().where(m.Share.view != ""):
-        ended = row.revoked or (row.expires_at and row.expires_at < now)
-        if ended:
-            if not drop(pool, row.view):
-                row.view = ""
-                row.save()
-                log.info("share %s ended: its view is removed from every node", row.id)
+    for row in _live_views(pool):
+        r: Any = row
+        nodes = json.loads(r.nodes)
+        if ended(r):
+            if not drop(pool, r.view, nodes, clients):
+                r.view_dropped = True
+                r.save()
+                log.info("share %s ended: its view is removed from every node", r.id)
             continue
-        report = update(pool, row.id, row.view, row.folder)
+        if read_nodes:
+            from sync_agent.rebuild import refresh
+
+            refresh(pool, r.folder + "/")
+        report = update(pool, r.id, r.view, r.folder, nodes, clients, stop=stop)
         if report.copied or report.removed or report.errors:
-            log.info("share %s (%s): view in step, %d copied, %d removed%s", row.id, row.folder, report.copied,
+            log.info("share %s (%s): view in step, %d copied, %d removed%s", r.id, r.folder, report.copied,
                      report.removed, f", {len(report.errors)} errors" if report.errors else "")
         reports.append(report)
     return reports
 
 
 class ViewKeeper:
-    """The owner's agent keeps its shares' views in step: within ``poll`` seconds of a change to its catalog
-    (one cheap local check), after a node comes back, and every ``FULL_CHECK`` seconds regardless."""
+    """The owner's agent keeps its shares' views in step: within ``poll`` seconds of a change its catalog
+    records under a shared folder (one small query), after a node comes back, and every ``FULL_CHECK``
+    seconds after reading the shared folders from the nodes. A round that fails is tried again after 15 s,
+    then less often (up to ``FULL_CHECK``)."""
 
     def __init__(self, pool: Pool, *, poll: float = 2.0) -> None:
         self.pool, self.poll = pool, poll
+        self.clients = Clients(pool)
         self.last: list[ViewReport] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe = pool.health.subscribe(lambda ev: self._wake.set())
 
-    def _has_views(self) -> bool:
-        m = self.pool.catalog.m
-        return bool(m.Share.select().where(m.Share.view != "").exists())
+    def _fingerprint(self) -> tuple[object, ...] | None:
+        """What the catalog says of the shared folders, in a few numbers; None: no view to keep."""
+        rows = _live_views(self.pool)
+        if not rows:
+            return None
+        db = self.pool.catalog.db
+        marks: list[object] = []
+        for row in rows:
+            r: Any = row
+            lo = r.folder.strip("/") + "/"
+            marks.append(db.execute_sql(
+                'SELECT count(*), max(updated_at), total(version) FROM "file" WHERE path >= ? AND path < ?',
+                (lo, lo[:-1] + chr(ord("/") + 1))).fetchone())
+            marks.append((r.id, bool(ended(r))))
+        return tuple(marks)
 
     def _loop(self) -> None:
-        seen, full_at, behind = None, 0.0, False
+        seen: tuple[object, ...] | None = None
+        full_at, retry_at, backoff = 0.0, 0.0, 15.0
         while not self._stop.is_set():
             try:
-                version = self.pool.catalog.data_version()
-                due = version != seen or behind or time.monotonic() >= full_at or self._wake.is_set()
+                mark = self._fingerprint()
+                now = time.monotonic()
+                woken = self._wake.is_set()
                 self._wake.clear()
-                if due and self._has_views():
-                    self.last = keep(self.pool)
-                    behind = not all(r.complete for r in self.last)
-                    full_at = time.monotonic() + FULL_CHECK
-                seen = version
+                if mark is not None and (mark != seen or woken or now >= full_at or (retry_at and now >= retry_at)):
+                    full = now >= full_at
+                    self.last = keep(self.pool, self.clients, read_nodes=full, stop=self._stop)
+                    if full:
+                        full_at = now + FULL_CHECK
+                    if any(r.errors for r in self.last):  # a down node is not an error: its return wakes us
+                        retry_at, backoff = now + backoff, min(backoff * 2, FULL_CHECK)
+                    else:
+                        retry_at, backoff = 0.0, 15.0
+                    mark = self._fingerprint()
+                seen = mark
             except PoolDriveError as e:
-                behind = True
+                retry_at, backoff = time.monotonic() + backoff, min(backoff * 2, FULL_CHECK)
                 log.warning("share views not brought in step now: %s", e.message)
             except Exception:  # never the end of the agent's other work
-                behind = True
+                retry_at, backoff = time.monotonic() + backoff, min(backoff * 2, FULL_CHECK)
                 log.exception("share views not brought in step now (unexpected); trying again")
-            self._wake.wait(self.poll if not behind else max(self.poll, 15.0))
+            self._wake.wait(self.poll)
 
     def start(self) -> ViewKeeper:
         if self._thread is None:
@@ -271,3 +357,4 @@ class ViewKeeper:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.clients.close()
