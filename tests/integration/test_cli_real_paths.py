@@ -174,7 +174,12 @@ def test_the_commands_changed_this_session_through_the_real_command(pool_file, t
     assert r.returncode == 2 and "no node named" in r.stderr, r.stdout + r.stderr
     r = run(cfg, home, "share", "folder", "team docs", "--read-only", "--with-history", "--label", "Anna")
     assert r.returncode == 0 and "pooldrive-invite:" in r.stdout, r.stdout + r.stderr
-    assert "+ history" in run(cfg, home, "share", "list").stdout
+    assert "read-only, with history" in run(cfg, home, "share", "list").stdout
+    r = run(cfg, home, "share", "folder", "team docs", "--read-only", "--label", "Ben")
+    assert r.returncode == 0 and "never its past" in r.stdout, r.stdout + r.stderr
+    assert "read-only, current files" in run(cfg, home, "share", "list").stdout
+    r = run(cfg, home, "share", "folder", "team docs", "--read-write")
+    assert r.returncode == 0 and "earlier versions" in r.stdout, r.stdout + r.stderr
     r = run(cfg, home, "share", "link", "team docs/é1.txt", "--expires", "1h")
     assert r.returncode == 0 and r.stdout.count("http") == 2, r.stdout + r.stderr
     r = run(cfg, home, "share", "unlink", "team docs/é1.txt")

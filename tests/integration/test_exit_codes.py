@@ -30,6 +30,20 @@ def _closed(cfg: Path, tmp_path: Path) -> Path:
     return out
 
 
+def _wait_reading_stdin(pid: int, timeout: float = 30.0) -> None:
+    """Until the process sits in read(0, ...) (Linux: /proc/PID/syscall), i.e. it has started and waits for
+    the user; a fixed sleep sent Ctrl+C during start-up on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/syscall").read_text().startswith("0 0x0 "):
+                return
+        except OSError:
+            break
+        time.sleep(0.05)
+    time.sleep(2)  # no /proc here: give it time
+
+
 def test_every_documented_exit_code_through_the_real_command(pool_file, shared_nodes: NodePool,  # noqa: F811
                                                               tmp_path: Path) -> None:
     cfg, _ = pool_file
@@ -84,7 +98,7 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, **{k: str(home / k.lower()) for k in
                                                      ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")}})
-    time.sleep(2)  # waiting for the invitation on stdin; the user presses Ctrl+C
+    _wait_reading_stdin(waiting.pid)  # waiting for the invitation on stdin; the user presses Ctrl+C
     waiting.send_signal(signal.SIGINT)
     out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 130 and "Traceback" not in out + err, out + err

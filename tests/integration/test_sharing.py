@@ -77,11 +77,12 @@ def test_a_read_only_share_without_history_reads_the_folder_as_it_is_now_and_not
         held = {f.path for f in owner.walk("photos/") if node in f.replicas}
         assert _view_keys(raw, inv.bucket) == sorted((k, "null") for k in held)  # one object each, no history
         for prefix in ("photos/", "private/", ""):  # the owner's bucket: nothing at all
-            assert _refused(lambda p=prefix: list(raw.list_objects("owner-bucket", prefix=p, include_version=True)))
-        assert _refused(lambda: raw.get_object("owner-bucket", "photos/dog.jpg").read())
-        assert _refused(lambda: list(raw.list_objects(inv.bucket, prefix="photos")))  # the bare name
-        assert _refused(lambda: raw.put_object(inv.bucket, "photos/x", io.BytesIO(b"x"), 1))
-        assert _refused(lambda: raw.remove_object(inv.bucket, "photos/dog.jpg"))
+            assert _refused(lambda p=prefix, c=raw: list(c.list_objects("owner-bucket", prefix=p,
+                                                                        include_version=True)))
+        assert _refused(lambda c=raw: c.get_object("owner-bucket", "photos/dog.jpg").read())
+        assert _refused(lambda c=raw: list(c.list_objects(inv.bucket, prefix="photos")))  # the bare name
+        assert _refused(lambda c=raw: c.put_object(inv.bucket, "photos/x", io.BytesIO(b"x"), 1))
+        assert _refused(lambda c=raw: c.remove_object(inv.bucket, "photos/dog.jpg"))
     holder = old.replicas[0].node
     raw = _scoped(fault_nodes, holder, inv)
     assert _refused(lambda: raw.get_object("owner-bucket", "photos/draft.txt",
@@ -178,8 +179,8 @@ def test_the_owners_agent_keeps_a_share_view_in_step(fault_nodes: NodePool, tmp_
         (folder / "photos" / "new 1.txt").write_bytes(b"saved in the synced folder")
         (folder / "photos" / "dog.jpg").write_bytes(b"a new dog")
         (folder / "photos" / "2024" / "cat.jpg").unlink()
-        wait_until(lambda: seen() == {"photos/new 1.txt": b"saved in the synced folder", "photos/dog.jpg": b"a new dog"},
-                   what="the owner's changes in the share's view")
+        now = {"photos/new 1.txt": b"saved in the synced folder", "photos/dog.jpg": b"a new dog"}
+        wait_until(lambda: seen() == now, what="the owner's changes in the share's view")
         assert agent.proc is not None and agent.proc.poll() is None
         listed = cli("--json", "share", "list")
         assert listed.returncode == 0 and inv.share_id in listed.stdout
