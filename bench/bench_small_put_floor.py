@@ -7,8 +7,9 @@ seconds of the client processes and of the MinIO servers (from /proc) beside the
     unversioned bucket, as bench_transfer.py runs them; rclone's better of --transfers 8 and 32);
   * the floor of a Python client on obstore, from 16 threads, the bodies already in memory, nothing hashed
     or recorded: the same 2 x COUNT PUTs (a) into the pool's versioned bucket with PoolDrive's six metadata
-    headers, what PoolDrive's own requests cost the servers, and (b) into the peers' unversioned bucket
-    without metadata, what rclone's cost them.
+    headers, (b) the same as compare-and-swaps (If-None-Match: *), as PoolDrive sends every copy of a new
+    file: what its own requests cost the servers, and (c) into the peers' unversioned bucket without
+    metadata, what rclone's cost them.
 
     .venv/bin/python bench/bench_small_put_floor.py [--count 2000] [--kb 64] [--runs 3]
 """
@@ -37,7 +38,8 @@ from bench.bench_small_get_floor import child, in_process, server_cpu
 from bench.peers import BIN, ROOT, isolated_env, s5cmd_cmd, setup_peers, tool
 
 RCLONE = "rclone copy x2 (best of --transfers 8, 32)"
-FLOOR = "obstore PUTs only, versioned + metadata (PoolDrive's floor)"
+FLOOR = "obstore PUTs only, versioned + metadata"
+CAS = "obstore PUTs only, versioned + metadata + If-None-Match (PoolDrive's requests: its floor)"
 
 
 def children(cmds: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
@@ -97,12 +99,14 @@ def main() -> int:
         plain = {n: SmallObjects(cfg.node(n), c1._creds, "peers", region=region, connect=5, read=30) for n in nodes}
         assert all(versioned.values()), "obstore is not usable for these nodes"
 
-        def floor(stores: dict[str, SmallObjects | None], prefix: str, with_meta: bool) -> None:
+        def floor(stores: dict[str, SmallObjects | None], prefix: str, with_meta: bool,
+                  conditional: bool = False) -> None:
             def one(job: tuple[str, tuple[str, bytes]]) -> None:
                 node, (key, body) = job
                 meta = {META_PREFIX + k: v for k, v in metadata.object_meta(
                     uuid.uuid4().hex, 1, "0" * 64, len(body), 0.0).items()} if with_meta else {}
-                stores[node].put(f"{prefix}/{key}", body, meta, False, "bench")  # type: ignore[union-attr]
+                stores[node].put(f"{prefix}/{key}", body, meta, None if conditional else False,  # type: ignore[union-attr]
+                                 "bench")
 
             with ThreadPoolExecutor(16) as ex:
                 list(ex.map(one, [(n, b) for b in bodies for n in nodes]))
@@ -117,6 +121,7 @@ def main() -> int:
             measure("s5cmd cp x2", lambda r=r: children(
                 [s5cmd_cmd(peers.urls[n], "cp", f"{data}/", f"s3://peers/s5-{r}/") for n in nodes], peers.s5cmd_env))
             measure(FLOOR, lambda r=r: in_process(lambda: floor(versioned, f"floor{r}", True)))
+            measure(CAS, lambda r=r: in_process(lambda: floor(versioned, f"cas{r}", True, conditional=True)))
             measure("obstore PUTs only, unversioned, no metadata (rclone's requests)",
                     lambda r=r: in_process(lambda: floor(plain, f"plain{r}", False)))  # type: ignore[arg-type]
         pool.close()
@@ -140,10 +145,11 @@ def main() -> int:
                      f"{args.count / w:.0f} | {rc / w:.2f}x |")
     need = rc / 1.5
     budget = need * cores
-    fl = med[FLOOR]
+    fl, plain_put = med[CAS], med[FLOOR]
     per_put = fl[2] / (2 * args.count)
-    lines += ["", f"MinIO spends {per_put * 1000:.2f} ms of CPU per versioned PUT with PoolDrive's metadata "
-              f"({fl[2]:.2f} s for the {2 * args.count} copies), on the same {cores} cores as the client. 1.5x "
+    lines += ["", f"MinIO spends {per_put * 1000:.2f} ms of CPU per conditional versioned PUT with PoolDrive's "
+              f"metadata ({fl[2]:.2f} s for the {2 * args.count} copies; {plain_put[2]:.2f} s unconditional), "
+              f"on the same {cores} cores as the client. 1.5x "
               f"rclone means {need:.2f} s of wall: at most {budget:.2f} CPU-s for the servers and the client "
               f"together. The obstore floor (the PUTs alone, bodies in memory, nothing hashed or recorded) used "
               f"{fl[1] + fl[2]:.2f} CPU-s, " + ("more than that." if fl[1] + fl[2] > budget else "within it.")]

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sync_agent import credentials, metadata
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.errors import NodeError, PoolDriveError
+from sync_agent.journal import Changes
 
 if TYPE_CHECKING:
     from sync_agent.node_client import NodeClient
@@ -291,14 +292,41 @@ class ViewKeeper:
     seconds after reading the shared folders from the nodes. A round that fails is tried again after 15 s,
     then less often (up to ``FULL_CHECK``)."""
 
-    def __init__(self, pool: Pool, *, poll: float = 2.0) -> None:
-        self.pool, self.poll = pool, poll
+    def __init__(self, pool: Pool, *, poll: float = 2.0, covered: Callable[[str], bool] = lambda _path: True) -> None:
+        """``covered(path)``: whether the agent's folder pairs bring that pool path into the catalog; what the
+        journal names outside them under a shared folder, the keeper reads from the nodes itself."""
+        self.pool, self.poll, self.covered = pool, poll, covered
         self.clients = Clients(pool)
+        self._pending = Changes()
+        self._pending_lock = threading.Lock()
         self.last: list[ViewReport] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe = pool.health.subscribe(lambda ev: self._wake.set())
+
+    def notice(self, changes: Changes | None) -> None:
+        """What the journal, notifications or the reconcile named (None: anything may have changed)."""
+        if changes is None:
+            self._wake.set()
+            return
+        with self._pending_lock:
+            self._pending.paths |= {p for p in changes.paths if not self.covered(p)}
+            self._pending.folders |= {f for f in changes.folders if not self.covered(f)}
+        if self._pending:
+            self._wake.set()
+
+    def _read_pending(self, rows: list[object]) -> None:
+        """Read from the nodes what the journal named under a shared folder that no pair reads."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, Changes()
+        shared = tuple(str(r.folder).strip("/") + "/" for r in rows)  # type: ignore[attr-defined]
+        paths = {p for p in pending.paths if p.startswith(shared)}
+        folders = {f for f in pending.folders if f.startswith(shared) or any(s.startswith(f) for s in shared)}
+        if paths or folders:
+            from sync_agent.rebuild import refresh_paths
+
+            refresh_paths(self.pool, paths, folders)
 
     def _fingerprint(self) -> tuple[object, ...] | None:
         """What the catalog says of the shared folders, in a few numbers; None: no view to keep."""
@@ -321,6 +349,8 @@ class ViewKeeper:
         full_at, retry_at, backoff = 0.0, 0.0, 15.0
         while not self._stop.is_set():
             try:
+                if self._pending:
+                    self._read_pending(_live_views(self.pool))
                 mark = self._fingerprint()
                 now = time.monotonic()
                 woken = self._wake.is_set()

@@ -323,16 +323,26 @@ class Services:
     def __init__(self, pool: Pool, state: SyncState, changed: Callable[..., None], cursor: dict[str, str], *,
                  notifications: bool = True, repair: bool = True, repair_grace: float = 600.0,
                  reconcile: bool = True, reconcile_interval: float = 3600.0, reconcile_pause: float = 2.0,
-                 on_lost: Callable[[list[str]], list[str]] | None = None) -> None:
-        self.remote = RemoteWatcher(pool, changed, cursor=cursor).start() if notifications else None
+                 on_lost: Callable[[list[str]], list[str]] | None = None,
+                 covered: Callable[[str], bool] = lambda _path: True) -> None:
+        """``covered(pool_path)``: whether a folder pair reads that path into the catalog (what the journal
+        names elsewhere, the share views' keeper reads itself)."""
+        views = ViewKeeper(pool, covered=covered) if not pool.cfg.is_share else None  # this owner's shares
+
+        def told(changes: Changes | None = None, cursor: dict[str, str] | None = None) -> None:
+            changed(changes, cursor) if cursor is not None else changed(changes)
+            if views is not None:
+                views.notice(changes)
+
+        self.remote = RemoteWatcher(pool, told, cursor=cursor).start() if notifications else None
         self.monitor = HealthMonitor(pool, interval=5.0).start()  # the journal poll probes too
         self.repairer = RepairLoop(pool, grace=repair_grace) if repair and not pool.cfg.is_share else None
         if self.repairer is not None:
             self.repairer.on_lost = on_lost  # every pool copy bad: this device's copy goes back
             self.repairer.start()
-        self.reconciler = Reconciler(pool, state, lambda ch: changed(ch), interval=reconcile_interval,
+        self.reconciler = Reconciler(pool, state, lambda ch: told(ch), interval=reconcile_interval,
                                      pause=reconcile_pause).start() if reconcile else None
-        self.views = ViewKeeper(pool).start() if not pool.cfg.is_share else None  # this owner's shares
+        self.views = views.start() if views is not None else None
 
     def stop(self) -> None:
         self.monitor.stop()

@@ -67,6 +67,11 @@ class PoolAgent:
     def pairs(self) -> list[Pair]:
         return [Pair(a.engine.root, a.engine.remote_root) for a in self.agents]
 
+    def covers(self, path: str) -> bool:
+        """Whether a pair reads this pool path (or folder, 'a/b/') into the catalog."""
+        roots = [a.engine.remote_root.strip("/") for a in list(self.agents)]
+        return any(not r or path.rstrip("/") == r or path.startswith(r + "/") for r in roots)
+
     def agent_for(self, folder: str | Path | None) -> SyncAgent:
         """The worker of the pair at ``folder`` (the first pair when none is named: an older client)."""
         if folder is None:
@@ -163,7 +168,8 @@ class PoolAgent:
                                  notifications=a.get("notifications", True), repair=a.get("repair", True),
                                  repair_grace=a.get("repair_grace", 600.0), reconcile=a.get("reconcile", True),
                                  reconcile_interval=a.get("reconcile_interval", 3600.0),
-                                 reconcile_pause=a.get("reconcile_pause", 2.0), on_lost=self.put_back_lost)
+                                 reconcile_pause=a.get("reconcile_pause", 2.0), on_lost=self.put_back_lost,
+                                 covered=self.covers)
         try:
             with self._lock:
                 self._running = True

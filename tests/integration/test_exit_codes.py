@@ -44,6 +44,12 @@ def _wait_reading_stdin(pid: int, timeout: float = 30.0) -> None:
     time.sleep(2)  # no /proc here: give it time
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl+C reaches the command as in a terminal, however this suite was started: a shell without job
+    control starts background commands with SIGINT ignored, and the child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_every_documented_exit_code_through_the_real_command(pool_file, shared_nodes: NodePool,  # noqa: F811
                                                               tmp_path: Path) -> None:
     cfg, _ = pool_file
@@ -96,6 +102,7 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
         run(cfg, home, "sync", "stop", "--folder", str(folder))
     waiting = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "share", "accept", "-"], cwd=ROOT,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_ctrl_c_as_in_a_terminal,
                                env={**os.environ, **{k: str(home / k.lower()) for k in
                                                      ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")}})
     _wait_reading_stdin(waiting.pid)  # waiting for the invitation on stdin; the user presses Ctrl+C

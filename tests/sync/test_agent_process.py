@@ -80,6 +80,12 @@ def pool_file(shared_nodes: NodePool, tmp_path: Path) -> Iterator[tuple[Path, Po
     pool.close()
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Ctrl+C reaches the command as in a terminal, however this suite was started: a shell without job
+    control starts background commands with SIGINT ignored, and the child would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_socket_api_pause_resume_and_a_remote_edit_arrives(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
     cfg_file, pool = pool_file
     agent = AgentProcess(cfg_file, tmp_path / "folder").start()
@@ -226,7 +232,8 @@ def test_sync_log_follow_goes_on_after_the_log_rotates(tmp_path: Path, monkeypat
     log = sdir / "agent.log"
     log.write_text("first line\n")
     follow = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "sync", "log", "--follow", "--folder",
-                               str(folder)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+                               str(folder)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+                              preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         assert follow.stdout is not None
         assert "first line" in follow.stdout.readline()  # it runs (a fixed sleep was too short under load)
@@ -238,7 +245,11 @@ def test_sync_log_follow_goes_on_after_the_log_rotates(tmp_path: Path, monkeypat
         time.sleep(2)
     finally:
         follow.send_signal(signal.SIGINT)
-        out, _ = follow.communicate(timeout=20)
+        try:
+            out, _ = follow.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            follow.kill()  # never left running after the test
+            raise
     assert "before rotation" in out and "after rotation" in out, out
 
 

@@ -7,6 +7,7 @@ with a home of its own (config, state, catalog), and real nodes on the other sid
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from sync_agent import rebuild
@@ -130,5 +131,38 @@ def test_a_folder_paired_again_with_another_pool_folder_loses_nothing(pool_file:
         assert [n for n in names if n.startswith("d") and "conflicted" not in n] == [f"d{i}.txt" for i in range(5)]
         assert len([n for n in names if n.startswith("d0") and "conflicted" in n]) == 1  # both d0 kept
         assert not (docs / ".pooldrive" / "trash").exists()  # nothing taken for deleted
+    finally:
+        run(cfg, home, "sync", "stop")
+
+
+def test_a_shared_folder_no_pair_syncs_follows_the_owners_other_devices_within_seconds(
+        pool_file: tuple[Path, Pool], shared_nodes, tmp_path: Path) -> None:  # noqa: F811
+    """The owner's agent syncs only 'docs'; 'photos' is shared read-only without history. Another device of
+    the owner adds and deletes photos: the share's view follows within seconds, read through the pool's
+    journal by the agent (not only at its 5-minute re-read of the shared folders)."""
+    from sync_agent.sharing import invitation
+
+    cfg, pool = pool_file
+    home = tmp_path / "home"
+    pool.put_bytes("photos/a.jpg", b"a")
+    pool.put_bytes("photos/b.jpg", b"b")
+    assert run(cfg, home, "sync", "add", str(tmp_path / "Docs"), "--to", "docs").returncode == 0
+    r = run(cfg, home, "sync", "start")
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        r = run(cfg, home, "share", "folder", "photos", "--read-only", "--out", str(tmp_path / "inv.txt"))
+        assert r.returncode == 0, r.stdout + r.stderr
+        inv = invitation.decode((tmp_path / "inv.txt").read_text().strip())
+        scoped = [shared_nodes.s3(n.name, inv.access_key, inv.secret_key) for n in pool.cfg.nodes]
+
+        def view() -> set[str]:
+            return {o.object_name or "" for c in scoped for o in c.list_objects(inv.bucket, prefix="photos/")}
+
+        assert view() == {"photos/a.jpg", "photos/b.jpg"}
+        time.sleep(3)  # the agent has read the share (its first round reads the folder from the nodes)
+        pool.put_bytes("photos/c.jpg", b"c")  # the owner's other device
+        pool.delete("photos/a.jpg")
+        wait_until(lambda: view() == {"photos/b.jpg", "photos/c.jpg"}, timeout=45,
+                   what="the other device's changes in the share's view")
     finally:
         run(cfg, home, "sync", "stop")
