@@ -9,8 +9,9 @@ the view never held, the recipient can never read, with PoolDrive or any other S
 
 The cost is room: the folder's current files are stored once more on the nodes. The owner's PoolDrive keeps
 the view in step (``ViewKeeper``, run by the owner's agent): within seconds of a change its catalog records
-under the folder (the agent's own writes, and what its folder pairs read from the journal), and every
-``FULL_CHECK`` seconds after reading the folder from the nodes (changes made by other devices).
+under the folder (the agent's own writes, and what its folder pairs read from the journal), or of one the
+pool's journal names there (the owner's other devices: the keeper reads those paths itself when no pair
+does), and every ``FULL_CHECK`` seconds after reading the folder from the nodes (what no journal named).
 
 The rules, kept here in one place:
 * the view is written only on the nodes where the share's key exists (``Share.nodes``), into a bucket made
