@@ -107,8 +107,13 @@ class ShareDialog(QDialog):
         form.addRow("Expires", self.expiry)
         self.history = QCheckBox("Show them earlier versions and deleted files too")
         form.addRow("History", self.history)
+        self.history_hint = QLabel()
+        self.history_hint.setWordWrap(True)
+        self.history_hint.setEnabled(False)  # drawn as secondary text
+        form.addRow("", self.history_hint)
         self._history_chosen = False
         self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.history.toggled.connect(self._show_hint)
         self._mode_changed()
         form.addRow("Passphrase", self.passphrase)
         self.output = QPlainTextEdit()
@@ -138,6 +143,15 @@ class ShareDialog(QDialog):
             "People who can change the folder can also read its earlier versions and deleted files." if rw else
             "Off: they can read the files in the folder now and nothing of its past, with PoolDrive or any other "
             "tool. A copy of those files is kept on the nodes for them (it takes room) and follows your changes.")
+        self._show_hint()
+
+    def _show_hint(self) -> None:
+        rw = ShareMode(self.mode.currentData()) == ShareMode.READ_WRITE
+        self.history_hint.setText(
+            "People who can change the folder also see its earlier versions and deleted files." if rw else
+            "They can also read its earlier versions and deleted files." if self.history.isChecked() else
+            "They see the files in it now, never its past. A copy of those files is kept on your nodes for "
+            "them; your sync agent keeps it up to date.")
 
     def make(self) -> None:
         mode = ShareMode(self.mode.currentData())  # Qt hands the enum back as its text

@@ -154,8 +154,10 @@ def test_share_dialog_creates_an_invitation(qtbot, window: MainWindow, monkeypat
     def exec_(dialog: QDialog) -> int:
         shown.append(dialog)
         assert not dialog.history.isChecked() and dialog.history.isEnabled()  # read-only: the folder as it is now
+        assert "never its past" in dialog.history_hint.text()
         dialog.mode.setCurrentIndex(1)  # read-write, as a user picks it: always with history
         assert dialog.history.isChecked() and not dialog.history.isEnabled()
+        assert "earlier versions" in dialog.history_hint.text()
         click_history(dialog)
         assert dialog.history.isChecked()  # a disabled box does not change
         dialog.mode.setCurrentIndex(0)  # back to read-only: the user's choice again
