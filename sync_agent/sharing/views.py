@@ -40,6 +40,7 @@ from sync_agent import credentials, metadata
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.errors import NodeError, PoolDriveError
 from sync_agent.journal import Changes
+from sync_agent.placement import rank_nodes
 
 if TYPE_CHECKING:
     from sync_agent.node_client import NodeClient
@@ -67,6 +68,11 @@ class Source:
     version_id: str | None
     size: int
     ident: Ident
+    # the node holding the owner's copy when it is not the view's own node: no node of the share holds one
+    # (copies moved to nodes added after the share was made); then the bytes go through this device
+    holder: str = ""
+    mtime: float = 0.0
+    written: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -105,14 +111,21 @@ def wanted(pool: Pool, folder: str, nodes: set[str]) -> tuple[dict[str, dict[str
     out: dict[str, dict[str, Source]] = {}
     live: set[str] = set()
     prefix = folder.strip("/") + "/"
+    specs = [s for s in pool.specs() if s.name in nodes]
     for f in pool.catalog.walk(prefix):
         live.add(f.path)
         v = f.current
         if v is None or v.key != f.path:
             continue
-        for r in v.replicas:
-            if r.state == ReplicaState.OK and r.node in nodes:
-                out.setdefault(r.node, {})[v.key] = Source(v.key, r.version_id, v.size, (f.id, v.number, v.sha256))
+        ok = [r for r in v.replicas if r.state == ReplicaState.OK]
+        ident = (f.id, v.number, v.sha256)
+        for r in ok:
+            if r.node in nodes:
+                out.setdefault(r.node, {})[v.key] = Source(v.key, r.version_id, v.size, ident)
+        if ok and specs and not any(r.node in nodes for r in ok):  # held only by nodes the share lacks
+            target = rank_nodes(v.key, specs, 1)[0]
+            out.setdefault(target, {})[v.key] = Source(v.key, ok[0].version_id, v.size, ident, holder=ok[0].node,
+                                                       mtime=v.mtime, written=v.created_at)
     return out, live
 
 
@@ -173,6 +186,20 @@ def create(pool: Pool, share_id: str, clients: Clients) -> str:
     return bucket
 
 
+def _copy_across(pool: Pool, src: Source, to: NodeClient) -> None:
+    """The owner's copy on another node, streamed through this device into the view (with its metadata)."""
+    from sync_agent.transfer import PART_SIZE
+
+    fid, number, sha256 = src.ident
+    body = pool.client(src.holder).get(src.key, src.version_id)
+    try:
+        to.put(src.key, body, src.size, metadata.object_meta(fid, number, sha256, src.size, src.mtime, src.written),
+               part_size=PART_SIZE)
+    finally:
+        body.close()
+        body.release_conn()
+
+
 def update(pool: Pool, share_id: str, bucket: str, folder: str, nodes: list[str], clients: Clients, *,
            parallel: int = 8, progress: Callable[[int, int], None] | None = None,
            stop: threading.Event | None = None) -> ViewReport:
@@ -204,6 +231,8 @@ def update(pool: Pool, share_id: str, bucket: str, folder: str, nodes: list[str]
         try:
             if step.source is None:
                 client.delete(step.key)
+            elif step.source.holder:
+                _copy_across(pool, step.source, client)
             else:
                 client.copy_from(pool.cfg.bucket, step.source.key, step.source.version_id, step.source.size)
         except NodeError as e:

@@ -137,6 +137,34 @@ def test_a_read_only_share_without_history_reads_the_folder_as_it_is_now_and_not
     owner.close()
 
 
+def test_a_file_kept_only_on_nodes_added_after_the_share_still_reaches_its_view(fault_nodes: NodePool,
+                                                                                tmp_path: Path) -> None:
+    """A share made when the pool had node1 and node2 has its key and view there only. A file whose copies
+    the scheduler later puts on node3 and node4 alone is brought into the view through this device."""
+    from sync_agent.placement import write_order
+
+    owner = _owner(fault_nodes, tmp_path)
+    _, inv = shares.create_share(owner, "photos", ShareMode.READ_ONLY)
+    row = owner.catalog.m.Share.get_by_id(inv.share_id)
+    row.nodes = '["node1", "node2"]'  # as made before node3 and node4 joined
+    row.save()
+    names = (f"photos/new-{i}.jpg" for i in range(500))
+    key = next(k for k in names if set(write_order(k, owner.specs(), 2, [n.name for n in owner.cfg.nodes])[:2])
+               == {"node3", "node4"})
+    owner.put_bytes(key, b"only on the new nodes")
+    assert sorted(owner.stat(key).replicas) == ["node3", "node4"]
+    keeper = views.Clients(owner)
+    report = views.keep(owner, keeper)[0]
+    assert report.complete and report.copied >= 1  # and any earlier file held only there
+    them = _recipient(invitation.encode(inv), tmp_path, name="shared-new-nodes")
+    rebuild.refresh(them)
+    assert them.read_bytes(key) == b"only on the new nodes"  # metadata and checksum as the owner's copy
+    assert views.keep(owner, keeper)[0].copied == 0  # in step
+    keeper.close()
+    them.close()
+    owner.close()
+
+
 def test_the_owners_agent_keeps_a_share_view_in_step(fault_nodes: NodePool, tmp_path: Path) -> None:
     """Through the real commands: the owner's agent runs, 'pooldrive share folder --read-only' makes the
     view, and files saved, changed and deleted in the owner's synced folder reach the recipient's key (and
