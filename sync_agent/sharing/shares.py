@@ -135,6 +135,7 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     policy = view_policy(view, folder) if view else folder_policy(pool.cfg.bucket, folder, mode)
     description = f"PoolDrive share {share_id}: {folder} ({mode.value})" + (f" for {label}" if label else "")
     created: list[str] = []
+    made: list[str] = []  # nodes where this share's view bucket was made
     clients = views.Clients(pool)
     try:
         for node in pool.clients:  # first: a key without admin rights fails here, before any copy is made
@@ -143,9 +144,9 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
                         expiration=_rfc3339(expires_at) if expires_at else None)
             created.append(node)
         if view:
-            _fill_view(pool, share_id, folder, clients, progress)
+            _fill_view(pool, share_id, folder, clients, progress, made)
     except BaseException:
-        _undo(pool, share_id, folder, mode, access_key, created, view, clients)
+        _undo(pool, share_id, folder, mode, access_key, created, view, made, clients)
         raise
     finally:
         clients.close()
@@ -161,7 +162,7 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
 
 
 def _fill_view(pool: Pool, share_id: str, folder: str, clients: views.Clients,
-               progress: Callable[[int, int], None] | None) -> None:
+               progress: Callable[[int, int], None] | None, made: list[str]) -> None:
     """Make the share's view and copy the folder's current files into it, on every node."""
     from sync_agent.rebuild import refresh
 
@@ -171,7 +172,7 @@ def _fill_view(pool: Pool, share_id: str, folder: str, clients: views.Clients,
         node, why = next(iter(failed.items()))
         raise NodeUnreachableError(f"'{folder}' could not be read from {node} ({why}); nothing was shared. "
                                    "Try again when every node answers.", node=node)
-    view = views.create(pool, share_id, clients)
+    view = views.create(pool, share_id, clients, made)
     report = views.update(pool, share_id, view, folder, list(pool.clients), clients, parallel=16, progress=progress)
     if not report.complete:
         why = report.errors[0] if report.errors else f"{report.skipped_nodes[0]} did not answer"
@@ -180,7 +181,7 @@ def _fill_view(pool: Pool, share_id: str, folder: str, clients: views.Clients,
 
 
 def _undo(pool: Pool, share_id: str, folder: str, mode: ShareMode, access_key: str, created: list[str], view: str,
-          clients: views.Clients) -> None:
+          made: list[str], clients: views.Clients) -> None:
     """All or nothing: a share that failed half-way is taken back. What cannot be removed now (a node that
     stopped answering) is kept as a revoked share, so the retries that finish revokes finish it too."""
     pending = []
@@ -190,11 +191,11 @@ def _undo(pool: Pool, share_id: str, folder: str, mode: ShareMode, access_key: s
         except NodeError as e:
             log.warning("a half-made share key %s stays on %s for now: %s", access_key, node, e.message)
             pending.append(node)
-    left = views.drop(pool, view, list(pool.clients), clients) if view else []
+    left = views.drop(pool, view, made, clients) if view and made else []  # never a bucket we did not make
     if pending or left:
         pool.catalog.m.Share.create(id=share_id, folder=folder, mode=mode.value, access_key=access_key,
-                                    nodes=json.dumps(sorted(set(created) | set(left))), revoked=True,
-                                    revoke_pending=json.dumps(pending), history=not view, view=view,
+                                    nodes=json.dumps(sorted(left)), revoked=True,  # the view's nodes to clear
+                                    revoke_pending=json.dumps(pending), history=not view, view=view if left else "",
                                     label="(not made: being cleaned up)")
 
 

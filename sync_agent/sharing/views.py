@@ -27,6 +27,7 @@ The rules, kept here in one place:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import threading
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sync_agent import credentials, metadata
 from sync_agent.catalog.models import ReplicaState
-from sync_agent.errors import NodeError, PoolDriveError
+from sync_agent.errors import IntegrityError, NodeError, PoolDriveError, RefusedError
 from sync_agent.journal import Changes
 from sync_agent.placement import rank_nodes
 
@@ -124,7 +125,8 @@ def wanted(pool: Pool, folder: str, nodes: set[str]) -> tuple[dict[str, dict[str
                 out.setdefault(r.node, {})[v.key] = Source(v.key, r.version_id, v.size, ident)
         if ok and specs and not any(r.node in nodes for r in ok):  # held only by nodes the share lacks
             target = rank_nodes(v.key, specs, 1)[0]
-            out.setdefault(target, {})[v.key] = Source(v.key, ok[0].version_id, v.size, ident, holder=ok[0].node,
+            src = next((r for r in ok if not pool.health.is_down(r.node)), ok[0])
+            out.setdefault(target, {})[v.key] = Source(v.key, src.version_id, v.size, ident, holder=src.node,
                                                        mtime=v.mtime, written=v.created_at)
     return out, live
 
@@ -177,12 +179,19 @@ def _ident(meta: dict[str, str]) -> Ident | None:
     return (m.file_id, m.version, m.sha256)
 
 
-def create(pool: Pool, share_id: str, clients: Clients) -> str:
-    """Make the share's view bucket on every node (all must answer); returns its name. A bucket of that name
-    that is already there, or one the server versions, is refused: the view must hold no past."""
+def create(pool: Pool, share_id: str, clients: Clients, made: list[str]) -> str:
+    """Make the share's view bucket on every node (all must answer); returns its name, and adds each node
+    where this call made it to ``made`` (what an undo may remove). A bucket of that name that is already
+    there, or one the server versions, is refused: the view must hold no past."""
     bucket = bucket_for(share_id)
     for node in pool.clients:
-        clients.get(node, bucket).create_unversioned_bucket()
+        client = clients.get(node, bucket)
+        if client.bucket_exists():  # someone else's: never ours to fill or remove
+            raise RefusedError(f"Node '{node}' already has a bucket '{bucket}'; try sharing again.")
+        try:
+            client.create_unversioned_bucket()
+        finally:
+            made.append(node)  # made here (a server that versions it refuses it after making it): undone
     return bucket
 
 
@@ -192,12 +201,24 @@ def _copy_across(pool: Pool, src: Source, to: NodeClient) -> None:
 
     fid, number, sha256 = src.ident
     body = pool.client(src.holder).get(src.key, src.version_id)
+    seen = hashlib.sha256()
+
+    class Hashing:
+        def read(self, n: int = -1, /) -> bytes:
+            chunk = body.read(n)
+            seen.update(chunk)
+            return chunk
+
     try:
-        to.put(src.key, body, src.size, metadata.object_meta(fid, number, sha256, src.size, src.mtime, src.written),
-               part_size=PART_SIZE)
+        to.put(src.key, Hashing(), src.size, metadata.object_meta(fid, number, sha256, src.size, src.mtime,
+                                                                   src.written), part_size=PART_SIZE)
     finally:
         body.close()
         body.release_conn()
+    if seen.hexdigest() != sha256:  # a bad copy on the holder: never shown under the right checksum
+        to.delete(src.key)
+        raise IntegrityError(f"The copy of '{src.key}' on {src.holder} does not match its checksum; it was not "
+                             "put in the share.", paths=[src.key])
 
 
 def update(pool: Pool, share_id: str, bucket: str, folder: str, nodes: list[str], clients: Clients, *,
@@ -235,7 +256,7 @@ def update(pool: Pool, share_id: str, bucket: str, folder: str, nodes: list[str]
                 _copy_across(pool, step.source, client)
             else:
                 client.copy_from(pool.cfg.bucket, step.source.key, step.source.version_id, step.source.size)
-        except NodeError as e:
+        except (NodeError, IntegrityError) as e:
             failed.add(step.key)
             lost.append(step)
             report.errors.append(f"{step.key} on {step.node}: {e.message}")
@@ -299,9 +320,12 @@ def keep(pool: Pool, clients: Clients, *, read_nodes: bool = False,
         r: Any = row
         nodes = json.loads(r.nodes)
         if ended(r):
-            if not drop(pool, r.view, nodes, clients):
-                r.view_dropped = True
-                r.save()
+            m = pool.catalog.m
+            fresh = m.Share.get_or_none(m.Share.id == r.id)
+            if fresh is None or not ended(fresh):  # extended meanwhile (another process)
+                continue
+            if not drop(pool, r.view, nodes, clients):  # only this field: the row may have changed meanwhile
+                m.Share.update(view_dropped=True).where(m.Share.id == r.id).execute()
                 log.info("share %s ended: its view is removed from every node", r.id)
             continue
         if read_nodes:
@@ -329,38 +353,55 @@ class ViewKeeper:
         self.clients = Clients(pool)
         self._pending = Changes()
         self._pending_lock = threading.Lock()
+        self._shared: tuple[str, ...] = ()  # the shared folders ('photos/'), as of the last look
+        self._node_back = False
         self.last: list[ViewReport] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._unsubscribe = pool.health.subscribe(lambda ev: self._wake.set())
+        self._unsubscribe = pool.health.subscribe(self._health_changed)
 
     def notice(self, changes: Changes | None) -> None:
         """What the journal, notifications or the reconcile named (None: anything may have changed)."""
         if changes is None:
             self._wake.set()
             return
-        with self._pending_lock:
-            self._pending.paths |= {p for p in changes.paths if not self.covered(p)}
-            self._pending.folders |= {f for f in changes.folders if not self.covered(f)}
-        if self._pending:
+        shared = self._shared
+        paths = {p for p in changes.paths if p.startswith(shared) and not self.covered(p)}
+        folders: set[str] = set()
+        for f in changes.folders:
+            for folder in shared:
+                if f.startswith(folder):
+                    narrowest = f  # a folder inside the share
+                elif folder.startswith(f):
+                    narrowest = folder  # a folder above it: only the shared part is read
+                else:
+                    continue
+                if not self.covered(narrowest):
+                    folders.add(narrowest)
+        if paths or folders:
+            with self._pending_lock:
+                self._pending.paths |= paths
+                self._pending.folders |= folders
             self._wake.set()
 
-    def _read_pending(self, rows: list[object]) -> None:
+    def _read_pending(self) -> None:
         """Read from the nodes what the journal named under a shared folder that no pair reads."""
         with self._pending_lock:
             pending, self._pending = self._pending, Changes()
-        shared = tuple(str(r.folder).strip("/") + "/" for r in rows)  # type: ignore[attr-defined]
-        paths = {p for p in pending.paths if p.startswith(shared)}
-        folders = {f for f in pending.folders if f.startswith(shared) or any(s.startswith(f) for s in shared)}
-        if paths or folders:
-            from sync_agent.rebuild import refresh_paths
+        from sync_agent.rebuild import refresh_paths
 
-            refresh_paths(self.pool, paths, folders)
+        try:
+            refresh_paths(self.pool, pending.paths, pending.folders)
+        except BaseException:
+            with self._pending_lock:  # kept for the next round
+                self._pending.update(pending)
+            raise
 
     def _fingerprint(self) -> tuple[object, ...] | None:
         """What the catalog says of the shared folders, in a few numbers; None: no view to keep."""
         rows = _live_views(self.pool)
+        self._shared = tuple(str(r.folder).strip("/") + "/" for r in rows if not ended(r))  # type: ignore[attr-defined]
         if not rows:
             return None
         db = self.pool.catalog.db
@@ -374,28 +415,34 @@ class ViewKeeper:
             marks.append((r.id, bool(ended(r))))
         return tuple(marks)
 
+    def _health_changed(self, _event: object) -> None:
+        self._node_back = True
+        self._wake.set()
+
     def _loop(self) -> None:
         seen: tuple[object, ...] | None = None
         full_at, retry_at, backoff = 0.0, 0.0, 15.0
         while not self._stop.is_set():
+            self._wake.clear()
             try:
-                if self._pending:
-                    self._read_pending(_live_views(self.pool))
+                if self._pending and (not retry_at or time.monotonic() >= retry_at):
+                    self._read_pending()
                 mark = self._fingerprint()
                 now = time.monotonic()
-                woken = self._wake.is_set()
-                self._wake.clear()
-                if mark is not None and (mark != seen or woken or now >= full_at or (retry_at and now >= retry_at)):
+                node_back, self._node_back = self._node_back, False
+                due = mark is not None and (mark != seen or node_back or now >= full_at)
+                if retry_at:  # backing off after a failed round: not before its time
+                    due = mark is not None and now >= retry_at
+                if due:
                     full = now >= full_at
-                    self.last = keep(self.pool, self.clients, read_nodes=full, stop=self._stop)
                     if full:
                         full_at = now + FULL_CHECK
-                    if any(r.errors for r in self.last):  # a down node is not an error: its return wakes us
+                    seen = mark  # as read before the round: what changes during it brings the next one
+                    self.last = keep(self.pool, self.clients, read_nodes=full, stop=self._stop)
+                    if any(r.errors for r in self.last):  # a down node is no error: its return wakes us
                         retry_at, backoff = now + backoff, min(backoff * 2, FULL_CHECK)
                     else:
                         retry_at, backoff = 0.0, 15.0
-                    mark = self._fingerprint()
-                seen = mark
             except PoolDriveError as e:
                 retry_at, backoff = time.monotonic() + backoff, min(backoff * 2, FULL_CHECK)
                 log.warning("share views not brought in step now: %s", e.message)
@@ -416,5 +463,7 @@ class ViewKeeper:
         self._unsubscribe()
         if self._thread is not None:
             self._thread.join(timeout=30)
+            if self._thread.is_alive():  # a long server-side copy: its clients stay open until it ends
+                return
             self._thread = None
         self.clients.close()

@@ -165,6 +165,22 @@ def test_a_file_kept_only_on_nodes_added_after_the_share_still_reaches_its_view(
     owner.close()
 
 
+def test_a_share_that_cannot_be_made_leaves_nothing_and_never_touches_a_bucket_it_did_not_make(
+        fault_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    owner = _owner(fault_nodes, tmp_path)
+    taken = "pdshare-taken"
+    s3 = owner.client("node3").s3
+    s3.make_bucket(taken)  # someone else's bucket where the view would go on node3
+    s3.put_object(taken, "theirs.txt", io.BytesIO(b"theirs"), 6)
+    monkeypatch.setattr(views, "bucket_for", lambda _id: taken)
+    with pytest.raises(RefusedError, match="already has a bucket"):
+        shares.create_share(owner, "photos", ShareMode.READ_ONLY)
+    assert s3.get_object(taken, "theirs.txt").read() == b"theirs"  # untouched
+    assert not any(owner.client(n).s3.bucket_exists(taken) for n in ("node1", "node2", "node4"))  # ours: undone
+    assert not shares.list_shares(owner)  # no key, no share left behind
+    owner.close()
+
+
 def test_the_owners_agent_keeps_a_share_view_in_step(fault_nodes: NodePool, tmp_path: Path) -> None:
     """Through the real commands: the owner's agent runs, 'pooldrive share folder --read-only' makes the
     view, and files saved, changed and deleted in the owner's synced folder reach the recipient's key (and
@@ -215,7 +231,9 @@ def test_the_owners_agent_keeps_a_share_view_in_step(fault_nodes: NodePool, tmp_
         assert json.loads(listed.stdout)
         revoked = cli("share", "revoke", inv.share_id)
         assert revoked.returncode == 0, revoked.stderr
-        assert not any(owner.client(n).s3.bucket_exists(inv.bucket) for n in ("node1", "node2", "node3", "node4"))
+        wait_until(lambda: not any(owner.client(n).s3.bucket_exists(inv.bucket)  # a round copying meanwhile:
+                                   for n in ("node1", "node2", "node3", "node4")),  # the agent finishes it
+                   what="the view removed from every node")
     finally:
         agent.stop()
         owner.close()
