@@ -354,7 +354,7 @@ class ViewKeeper:
         self._pending = Changes()
         self._pending_lock = threading.Lock()
         self._shared: tuple[str, ...] = ()  # the shared folders ('photos/'), as of the last look
-        self._node_back = False
+        self._force = False  # a node came back, or anything may have changed: a round now
         self.last: list[ViewReport] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -364,6 +364,7 @@ class ViewKeeper:
     def notice(self, changes: Changes | None) -> None:
         """What the journal, notifications or the reconcile named (None: anything may have changed)."""
         if changes is None:
+            self._force = True
             self._wake.set()
             return
         shared = self._shared
@@ -416,7 +417,7 @@ class ViewKeeper:
         return tuple(marks)
 
     def _health_changed(self, _event: object) -> None:
-        self._node_back = True
+        self._force = True
         self._wake.set()
 
     def _loop(self) -> None:
@@ -429,8 +430,8 @@ class ViewKeeper:
                     self._read_pending()
                 mark = self._fingerprint()
                 now = time.monotonic()
-                node_back, self._node_back = self._node_back, False
-                due = mark is not None and (mark != seen or node_back or now >= full_at)
+                force, self._force = self._force, False
+                due = mark is not None and (mark != seen or force or now >= full_at)
                 if retry_at:  # backing off after a failed round: not before its time
                     due = mark is not None and now >= retry_at
                 if due:

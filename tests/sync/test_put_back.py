@@ -32,9 +32,10 @@ def _destroy(nodes: NodePool, bucket: str, key: str) -> list[str]:
 def _served(nodes: NodePool, bucket: str, key: str, name: str) -> str | None:
     """What the node serves now (None: it refuses), asked once: MinIO answers a damaged object with 503 and
     Retry-After, which a retrying client would wait on."""
-    http = urllib3.PoolManager(retries=urllib3.Retry(total=0, redirect=False), timeout=urllib3.Timeout(5, 20))
-    client = Minio(nodes[name].endpoint, access_key=nodes.access_key, secret_key=nodes.secret_key, secure=False,
-                   http_client=http)
+    tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": str(nodes.ca.cert)} if nodes.ca is not None else {}
+    http = urllib3.PoolManager(retries=urllib3.Retry(total=0, redirect=False), timeout=urllib3.Timeout(5, 20), **tls)
+    client = Minio(nodes[name].endpoint, access_key=nodes.access_key, secret_key=nodes.secret_key,
+                   secure=nodes.ca is not None, http_client=http)
     try:
         resp = client.get_object(bucket, key)
         try:
