@@ -70,6 +70,24 @@ def in_process(fn: Callable[[], None]) -> tuple[float, float]:
     return time.perf_counter() - t, self_cpu() - c
 
 
+Row = tuple[float, float, float]  # wall s, client CPU s, servers CPU s
+
+
+def measurer(rows: dict[str, list[Row]], width: int = 50) -> Callable[[str, Callable[[], tuple[float, float]]], Row]:
+    """``measure(name, fn)``: runs ``fn`` (which returns its wall and client CPU seconds), adds the servers' CPU
+    over the same span, keeps the row under ``name`` and prints it."""
+    def measure(name: str, fn: Callable[[], tuple[float, float]]) -> Row:
+        s = server_cpu()
+        wall, cpu = fn()
+        row = (wall, cpu, server_cpu() - s)
+        rows.setdefault(name, []).append(row)
+        print(f"  {name:{width}s} wall {wall:5.2f} s  client cpu {cpu:5.2f} s  servers cpu {row[2]:5.2f} s",
+              flush=True)
+        return row
+
+    return measure
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=2000)
@@ -86,15 +104,8 @@ def main() -> int:
     from sync_agent.pool import Pool
 
     dp = DevPool()
-    rows: dict[str, list[tuple[float, float, float]]] = {}  # name -> [(wall, client cpu, server cpu)]
-
-    def measure(name: str, fn: Callable[[], tuple[float, float]]) -> tuple[float, float, float]:
-        s = server_cpu()
-        wall, cpu = fn()
-        row = (wall, cpu, server_cpu() - s)
-        rows.setdefault(name, []).append(row)
-        print(f"  {name:50s} wall {wall:5.2f} s  client cpu {cpu:5.2f} s  servers cpu {row[2]:5.2f} s", flush=True)
-        return row
+    rows: dict[str, list[Row]] = {}  # name -> [(wall, client cpu, server cpu)]
+    measure = measurer(rows)
 
     try:
         cfg = dp.up(4, 2)

@@ -27,14 +27,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_small_get_floor import child, in_process, server_cpu
+from bench.bench_small_get_floor import Row, child, in_process, measurer
 from bench.peers import BIN, ROOT, isolated_env, s5cmd_cmd, setup_peers, tool
 
 RCLONE = "rclone copy x2 (best of --transfers 8, 32)"
@@ -70,15 +69,8 @@ def main() -> int:
     from sync_agent.small_objects import SmallObjects
 
     dp = DevPool()
-    rows: dict[str, list[tuple[float, float, float]]] = {}  # name -> [(wall, client cpu, server cpu)]
-
-    def measure(name: str, fn: Callable[[], tuple[float, float]]) -> tuple[float, float, float]:
-        s = server_cpu()
-        wall, cpu = fn()
-        row = (wall, cpu, server_cpu() - s)
-        rows.setdefault(name, []).append(row)
-        print(f"  {name:62s} wall {wall:5.2f} s  client cpu {cpu:5.2f} s  servers cpu {row[2]:5.2f} s", flush=True)
-        return row
+    rows: dict[str, list[Row]] = {}  # name -> [(wall, client cpu, server cpu)]
+    measure = measurer(rows, 62)
 
     try:
         cfg = dp.up(4, 2)
