@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 BUCKET_PREFIX = "pdshare-"
 FULL_CHECK = 300.0  # seconds between looks at the shared folders on the nodes (other devices' changes)
+IDLE_POLL = 10.0  # seconds between looks for a share while there is none (a new share is filled when made)
 COPY_TIMEOUT = 900.0  # seconds a node may take to answer a server-side copy (it answers when done)
 
 Ident = tuple[str, int, str]  # file id, version number, SHA-256: which version of which file an object is
@@ -401,19 +402,21 @@ class ViewKeeper:
 
     def _fingerprint(self) -> tuple[object, ...] | None:
         """What the catalog says of the shared folders, in a few numbers; None: no view to keep."""
-        rows = _live_views(self.pool)
-        self._shared = tuple(str(r.folder).strip("/") + "/" for r in rows if not ended(r))  # type: ignore[attr-defined]
+        db = self.pool.catalog.db  # plain SQL: this runs every few seconds for the agent's whole life
+        rows = db.execute_sql('SELECT id, folder, revoked, expires_at FROM "share" '
+                              'WHERE view != \'\' AND view_dropped = 0').fetchall()
+        now = time.time()
+        over = {r[0]: bool(r[2] or (r[3] and r[3] < now)) for r in rows}
+        self._shared = tuple(str(r[1]).strip("/") + "/" for r in rows if not over[r[0]])
         if not rows:
             return None
-        db = self.pool.catalog.db
         marks: list[object] = []
-        for row in rows:
-            r: Any = row
-            lo = r.folder.strip("/") + "/"
+        for share_id, folder, *_ in rows:
+            lo = str(folder).strip("/") + "/"
             marks.append(db.execute_sql(
                 'SELECT count(*), max(updated_at), total(version) FROM "file" WHERE path >= ? AND path < ?',
                 (lo, lo[:-1] + chr(ord("/") + 1))).fetchone())
-            marks.append((r.id, bool(ended(r))))
+            marks.append((share_id, over[share_id]))
         return tuple(marks)
 
     def _health_changed(self, _event: object) -> None:
@@ -450,7 +453,7 @@ class ViewKeeper:
             except Exception:  # never the end of the agent's other work
                 retry_at, backoff = time.monotonic() + backoff, min(backoff * 2, FULL_CHECK)
                 log.exception("share views not brought in step now (unexpected); trying again")
-            self._wake.wait(self.poll)
+            self._wake.wait(self.poll if self._shared or retry_at else IDLE_POLL)
 
     def start(self) -> ViewKeeper:
         if self._thread is None:
