@@ -88,13 +88,18 @@ def measurer(rows: dict[str, list[Row]], width: int = 50) -> Callable[[str, Call
     return measure
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def floor_args(doc: str | None) -> argparse.Namespace:
+    """The options both floor benchmarks take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--kb", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = floor_args(__doc__)
     rclone = tool("rclone")
     work, env = isolated_env("pooldrive-small-floor-")
     os.environ.update({k: v for k, v in env.items() if k.startswith("XDG_")})  # this process's pool too

@@ -16,7 +16,6 @@ seconds of the client processes and of the MinIO servers (from /proc) beside the
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -33,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_small_get_floor import Row, child, in_process, measurer
-from bench.peers import BIN, ROOT, isolated_env, s5cmd_cmd, setup_peers, tool
+from bench.bench_small_get_floor import Row, child, floor_args, in_process, measurer
+from bench.peers import BIN, isolated_env, s5cmd_cmd, setup_peers, tool
 
 RCLONE = "rclone copy x2 (best of --transfers 8, 32)"
 FLOOR = "obstore PUTs only, versioned + metadata"
@@ -54,12 +53,7 @@ def children(cmds: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--count", type=int, default=2000)
-    ap.add_argument("--kb", type=int, default=64)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    args = ap.parse_args()
+    args = floor_args(__doc__)
     rclone = tool("rclone")
     work, env = isolated_env("pooldrive-small-put-floor-")
     from sync_agent import metadata

@@ -477,12 +477,22 @@ class NodeClient:
         return vid, found.group(1).decode() if found else ""
 
     # --- a share's view (sharing.views): a bucket of its own on the same node ------------------------------
-    def create_unversioned_bucket(self) -> None:
-        """Make this client's bucket, unversioned: a share view must hold no past. A bucket of that name that
-        is already there, or one the server versions from the start, is refused."""
-        if self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
-            raise RefusedError(f"Node '{self.name}' already has a bucket '{self.bucket}'; try sharing again.")
-        self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+    def create_bucket(self) -> None:
+        """Make this client's bucket (a share view); a bucket of that name already there is refused, never
+        taken over. One request: no look first that another client could overtake."""
+        self.requests += 1
+        try:
+            self.s3.make_bucket(self.bucket)
+        except S3Error as e:
+            if e.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise RefusedError(f"Node '{self.name}' already has a bucket '{self.bucket}'; try sharing "
+                                   "again.") from e
+            raise map_error(e, self.node, "creating the share's bucket") from e
+        except (ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
+            raise map_error(e, self.node, "creating the share's bucket") from e
+
+    def refuse_versioned_bucket(self) -> None:
+        """A share view must hold no past: refused on a server that versions every new bucket."""
         status = self._call("checking the share's bucket", self.s3.get_bucket_versioning, self.bucket).status
         if status not in (None, "", "Off"):
             raise RefusedError(f"Node '{self.name}' keeps versions in every new bucket, so a share there could "

@@ -51,8 +51,8 @@ class _Hashing:
         return data
 
 
-class _HashingSource(_Hashing):
-    """Reads a node's response for minio-py's upload."""
+class HashingSource(_Hashing):
+    """Reads a node's response for minio-py's upload (a repair's copy, a share view's copy)."""
 
     def __init__(self, resp: urllib3.BaseHTTPResponse, pool: Pool, node: str, limiter: RateLimiter | None) -> None:
         super().__init__(limiter)
@@ -103,7 +103,7 @@ def copy_replica(pool: Pool, file_id: str, v: VersionInfo, dest: str, *, limiter
                     cat.set_replica_state(v.key, v.number, src, ReplicaState.MISSING)
                 errors.append(f"{src}: {e.message}")
                 continue
-            reader = _HashingSource(resp, pool, src, limiter)
+            reader = HashingSource(resp, pool, src, limiter)
             try:
                 with pool.health.request(dest):
                     vid, etag = pool.client(dest).put(v.key, reader, v.size, meta, part_size=PART_SIZE)

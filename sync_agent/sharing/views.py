@@ -27,7 +27,6 @@ The rules, kept here in one place:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import threading
@@ -39,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from sync_agent import credentials, metadata
 from sync_agent.catalog.models import ReplicaState
-from sync_agent.errors import IntegrityError, NodeError, PoolDriveError, RefusedError
+from sync_agent.errors import IntegrityError, NodeError, PoolDriveError
 from sync_agent.journal import Changes
-from sync_agent.placement import rank_nodes
+from sync_agent.placement import rank_nodes, read_order
 
 if TYPE_CHECKING:
     from sync_agent.node_client import NodeClient
@@ -126,9 +125,9 @@ def wanted(pool: Pool, folder: str, nodes: set[str]) -> tuple[dict[str, dict[str
                 out.setdefault(r.node, {})[v.key] = Source(v.key, r.version_id, v.size, ident)
         if ok and specs and not any(r.node in nodes for r in ok):  # held only by nodes the share lacks
             target = rank_nodes(v.key, specs, 1)[0]
-            src = next((r for r in ok if not pool.health.is_down(r.node)), ok[0])
-            out.setdefault(target, {})[v.key] = Source(v.key, src.version_id, v.size, ident, holder=src.node,
-                                                       mtime=v.mtime, written=v.created_at)
+            holder = (read_order(pool.health.views([r.node for r in ok]), v.size) or [ok[0].node])[0]
+            out.setdefault(target, {})[v.key] = Source(v.key, v.replicas_version(holder), v.size, ident,
+                                                       holder=holder, mtime=v.mtime, written=v.created_at)
     return out, live
 
 
@@ -187,36 +186,26 @@ def create(pool: Pool, share_id: str, clients: Clients, made: list[str]) -> str:
     bucket = bucket_for(share_id)
     for node in pool.clients:
         client = clients.get(node, bucket)
-        if client.bucket_exists():  # someone else's: never ours to fill or remove
-            raise RefusedError(f"Node '{node}' already has a bucket '{bucket}'; try sharing again.")
-        try:
-            client.create_unversioned_bucket()
-        finally:
-            made.append(node)  # made here (a server that versions it refuses it after making it): undone
+        client.create_bucket()  # refused when the name is taken: someone else's is never ours to fill or remove
+        made.append(node)
+        client.refuse_versioned_bucket()
     return bucket
 
 
 def _copy_across(pool: Pool, src: Source, to: NodeClient) -> None:
-    """The owner's copy on another node, streamed through this device into the view (with its metadata)."""
+    """The owner's copy on another node, streamed through this device into the view (with its metadata) and
+    checked against its SHA-256 on the way."""
+    from sync_agent.replication import HashingSource
     from sync_agent.transfer import PART_SIZE
 
     fid, number, sha256 = src.ident
-    body = pool.client(src.holder).get(src.key, src.version_id)
-    seen = hashlib.sha256()
-
-    class Hashing:
-        def read(self, n: int = -1, /) -> bytes:
-            chunk = body.read(n)
-            seen.update(chunk)
-            return chunk
-
+    reader = HashingSource(pool.client(src.holder).get(src.key, src.version_id), pool, src.holder, None)
     try:
-        to.put(src.key, Hashing(), src.size, metadata.object_meta(fid, number, sha256, src.size, src.mtime,
-                                                                   src.written), part_size=PART_SIZE)
+        to.put(src.key, reader, src.size, metadata.object_meta(fid, number, sha256, src.size, src.mtime,
+                                                                src.written), part_size=PART_SIZE)
     finally:
-        body.close()
-        body.release_conn()
-    if seen.hexdigest() != sha256:  # a bad copy on the holder: never shown under the right checksum
+        reader.close()
+    if reader.sha.hexdigest() != sha256 or reader.size != src.size:  # a bad copy: never under the right checksum
         to.delete(src.key)
         raise IntegrityError(f"The copy of '{src.key}' on {src.holder} does not match its checksum; it was not "
                              "put in the share.", paths=[src.key])
@@ -305,9 +294,14 @@ def _live_views(pool: Pool) -> list[object]:
     return list(m.Share.select().where((m.Share.view != "") & ~m.Share.view_dropped))
 
 
+def _over(revoked: object, expires_at: float) -> bool:
+    return bool(revoked or (expires_at and expires_at < time.time()))
+
+
 def ended(row: object) -> bool:
+    """Revoked or expired."""
     r: Any = row
-    return bool(r.revoked or (r.expires_at and r.expires_at < time.time()))
+    return _over(r.revoked, r.expires_at)
 
 
 def keep(pool: Pool, clients: Clients, *, read_nodes: bool = False,
@@ -405,8 +399,7 @@ class ViewKeeper:
         db = self.pool.catalog.db  # plain SQL: this runs every few seconds for the agent's whole life
         rows = db.execute_sql('SELECT id, folder, revoked, expires_at FROM "share" '
                               'WHERE view != \'\' AND view_dropped = 0').fetchall()
-        now = time.time()
-        over = {r[0]: bool(r[2] or (r[3] and r[3] < now)) for r in rows}
+        over = {r[0]: _over(r[2], r[3]) for r in rows}
         self._shared = tuple(str(r[1]).strip("/") + "/" for r in rows if not over[r[0]])
         if not rows:
             return None

@@ -330,7 +330,7 @@ class Services:
         views = ViewKeeper(pool, covered=covered) if not pool.cfg.is_share else None  # this owner's shares
 
         def told(changes: Changes | None = None, cursor: dict[str, str] | None = None) -> None:
-            changed(changes, cursor) if cursor is not None else changed(changes)
+            changed(changes, cursor)
             if views is not None:
                 views.notice(changes)
 
