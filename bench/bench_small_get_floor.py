@@ -88,6 +88,18 @@ def measurer(rows: dict[str, list[Row]], width: int = 50) -> Callable[[str, Call
     return measure
 
 
+def table_rows(med: dict[str, tuple[float, ...]], rows: dict[str, list[Row]], count: int, peer: float) -> list[str]:
+    """One Markdown row per measurement: median wall (min-max), CPU, files/s, ratio to the peer's wall time
+    ``peer`` (names in brackets are the peer's tries, left out)."""
+    out = []
+    for n, (w, c, s) in med.items():
+        if not n.startswith("("):
+            walls = [x[0] for x in rows[n]]
+            out.append(f"| {n} | {w:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {c:.2f} | {s:.2f} | "
+                       f"{count / w:.0f} | {peer / w:.2f}x |")
+    return out
+
+
 def floor_args(doc: str | None) -> argparse.Namespace:
     """The options both floor benchmarks take."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,12 +180,7 @@ def main() -> int:
              f"{args.count} x {args.kb} KB on a 4-node dev pool; medians of {args.runs} runs (min-max of the wall "
              "time in brackets). CPU seconds of the client process and of all MinIO servers.", "",
              "| | wall s | client CPU s | servers CPU s | files/s | vs rclone |", "|---|---|---|---|---|---|"]
-    for n, (w, c, s) in med.items():
-        if n.startswith("("):
-            continue
-        walls = [x[0] for x in rows[n]]
-        lines.append(f"| {n} | {w:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {c:.2f} | {s:.2f} | "
-                     f"{args.count / w:.0f} | {rc / w:.2f}x |")
+    lines += table_rows(med, rows, args.count, rc)
     need = rc / 1.5
     budget = need * (os.cpu_count() or 2)
     floor = med["obstore GETs only, 16 threads (the floor)"]

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_small_get_floor import Row, child, floor_args, in_process, measurer
+from bench.bench_small_get_floor import Row, child, floor_args, in_process, measurer, table_rows
 from bench.peers import BIN, isolated_env, s5cmd_cmd, setup_peers, tool
 
 RCLONE = "rclone copy x2 (best of --transfers 8, 32)"
@@ -123,12 +123,7 @@ def main() -> int:
              "(min-max of the wall time in brackets). CPU seconds of the client processes and of all MinIO "
              "servers.", "",
              "| | wall s | client CPU s | servers CPU s | files/s | vs rclone |", "|---|---|---|---|---|---|"]
-    for n, (w, c, s) in med.items():
-        if n.startswith("("):
-            continue
-        walls = [x[0] for x in rows[n]]
-        lines.append(f"| {n} | {w:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {c:.2f} | {s:.2f} | "
-                     f"{args.count / w:.0f} | {rc / w:.2f}x |")
+    lines += table_rows(med, rows, args.count, rc)
     need = rc / 1.5
     budget = need * cores
     fl, plain_put = med[CAS], med[FLOOR]
