@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, paths, reader, writer
+from sync_agent import keys, paths, reader, small_writes, writer
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import InvalidPathError, LocalIOError, NotFoundError, PoolDriveError
 from sync_agent.transfer import TransferControl
@@ -173,7 +173,27 @@ def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: i
 
     if control is not None:
         control.total = sum(u.size for u in plan)
-    return _run(plan, work, result, parallel or pool.files_in_flight(), on_file)
+    parallel = parallel or pool.files_in_flight()
+    small = [u for u in plan if small_writes.fits(u.size)]
+    if len(small) > 1:  # new small files in batches; the rest, and whatever a batch hands back, one by one
+        by_pair = {(u.local, u.remote): u for u in small}
+        left = small_writes.put_new(pool, [(u.local, u.remote) for u in small], parallel=parallel,
+                                    on_file=lambda o: _note(result, o.key, o.size, o.error, on_file),
+                                    control=control)
+        plan = [u for u in plan if not small_writes.fits(u.size)] + [by_pair[p] for p in left]
+    return _run(plan, work, result, parallel, on_file)
+
+
+def _note(result: BatchResult, name: str, size: int, err: PoolDriveError | None,
+          on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> None:
+    """One file written (``err`` None) or failed, in ``result`` and to the caller (called from one thread)."""
+    if err is not None:
+        result.failed.append((name, err))
+    else:
+        result.done.append(name)
+        result.bytes += size
+    if on_file is not None:
+        on_file(name, size, err)
 
 
 @dataclass(frozen=True)

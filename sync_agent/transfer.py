@@ -164,6 +164,10 @@ class TransferControl:
     def advance(self, n: int) -> None:
         if self.limiter is not None:
             self.limiter.take(n)
+        self.count(n)
+
+    def count(self, n: int) -> None:
+        """Progress of ``n`` bytes already paced by the limiter."""
         with self._lock:
             self.done += n
             done, total = self.done, self.total

@@ -139,6 +139,14 @@ class _Op:
     value: object = None
     error: BaseException | None = None
     done: bool = False
+    lead: bool = False  # handed the lead of the next commit
+    wake: threading.Lock = field(default_factory=lambda: _held())  # released once: done, or the lead handed over
+
+
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 class _GroupCommit:
@@ -146,34 +154,49 @@ class _GroupCommit:
     takes every write queued by then and commits them at once; the others wait for that commit (each
     returns only once its write is committed, as before). Under 16 parallel transfers a commit per write
     was a sixth of the agent's CPU. A write that fails rolls the batch back; then each write runs alone,
-    so every caller gets its own result or its own error."""
+    so every caller gets its own result or its own error.
+
+    Each waiting writer is woken once, by its own lock: when its write is committed, or when it is handed
+    the lead of the next commit. (A shared condition woke every waiter at every commit, and each went
+    back to sleep: a tenth of a bulk upload's CPU.)"""
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Op] = []
         self._busy = False
         self.commits = 0  # transactions committed (tests count them)
 
     def run(self, fn: Callable[[], T]) -> T:
         me = _Op(fn)
-        with self._cond:
+        with self._lock:
             self._queue.append(me)
-            while self._busy and not me.done:
-                self._cond.wait()
-            if not me.done:
-                self._busy = True
-                batch, self._queue = self._queue, []
+            if not self._busy:
+                self._busy = me.lead = True
+        if not me.lead:
+            me.wake.acquire()  # committed, or the lead is ours now
         if not me.done:
-            try:
-                self._commit(batch)
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+            self._lead()
         if me.error is not None:
             raise me.error
         return me.value  # type: ignore[return-value]
+
+    def _lead(self) -> None:
+        with self._lock:
+            batch, self._queue = self._queue, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._lock:
+                nxt = self._queue[0] if self._queue else None
+                if nxt is not None:
+                    nxt.lead = True
+                else:
+                    self._busy = False
+            for op in batch:
+                op.wake.release()
+            if nxt is not None:
+                nxt.wake.release()
 
     def _commit(self, batch: list[_Op]) -> None:
         cat = self.catalog
@@ -410,6 +433,16 @@ class Catalog:
     def versions_by_id(self, file_id: str) -> list[VersionInfo]:
         rows = self.m.Version.select().where(self.m.Version.file == file_id).order_by(self.m.Version.number.desc())
         return [self._version_info(v) for v in rows]
+
+    def known_paths(self, paths: list[str]) -> set[str]:
+        """Which of ``paths`` the catalog has any file at, live or deleted (one query per 500 paths)."""
+        out: set[str] = set()
+        for i in range(0, len(paths), 500):
+            part = paths[i:i + 500]
+            rows = self.db.execute_sql(f'SELECT DISTINCT path FROM "file" WHERE path IN ({",".join("?" * len(part))})',
+                                       part).fetchall()
+            out.update(r[0] for r in rows)
+        return out
 
     def knows(self, file_id: str, number: int, sha256: str) -> bool:
         """Whether this catalog has seen version ``number`` of file ``file_id`` with this content."""

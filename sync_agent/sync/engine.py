@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import keys, memory, rebuild
+from sync_agent import keys, memory, rebuild, small_writes
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
 from sync_agent.reader import get_version
@@ -434,8 +434,9 @@ class SyncEngine:
         if bulk:
             self.activity.begin_bulk()
         try:
+            transfers = self._upload_small_new(plan.transfers, scan, workers) if bulk else plan.transfers
             with ThreadPoolExecutor(workers) as ex:
-                for i, step in enumerate(plan.transfers):
+                for i, step in enumerate(transfers):
                     if bulk and self.on_bulk is not None and i % BULK == 0:
                         self.on_bulk()
                     window.enter()
@@ -448,6 +449,32 @@ class SyncEngine:
                 self.activity.end_bulk()
         if failures:
             raise failures[0]
+
+    def _upload_small_new(self, steps: list[planner.Step], scan: LocalScan, workers: int) -> list[planner.Step]:
+        """A bulk pass's new small files go up in batches (``small_writes``: a first sync is mostly them);
+        returns the steps left for one-by-one transfers: everything else, and what a batch hands back."""
+        small = {self.pool_key(s.path): s.path for s in steps
+                 if s.action == Action.UPLOAD and small_writes.fits(scan.files[s.path].size)}
+        if len(small) < 2:
+            return steps
+
+        def settled(o: small_writes.Outcome) -> None:
+            key = small[o.key]
+            if o.error is None:
+                self._guarded(key, lambda: self._uploaded(key, scan.files[key].path, o.sha256, 1))
+            else:
+                self._guarded(key, lambda: _raise(o.error))
+
+        left = small_writes.put_new(self.pool, [(scan.files[k].path, pk) for pk, k in small.items()],
+                                    parallel=workers, on_file=settled, limiter=self.pool.up_limiter,
+                                    before_batch=self.on_bulk)
+        back = {pk for _, pk in left}
+        return [s for s in steps if s.action != Action.UPLOAD or (pk := self.pool_key(s.path)) not in small
+                or pk in back]
+
+    def _uploaded(self, key: str, path: Path, sha256: str, version: int) -> None:
+        self._record_synced(key, path, sha256, version)
+        self.activity.finish(key, "uploaded")
 
     def _guarded(self, path: str, fn) -> None:
         try:
@@ -581,8 +608,7 @@ class SyncEngine:
                 self.retry.add(key)
                 self._collided = True
                 raise
-            self._record_synced(key, path, info.sha256, info.version)
-            self.activity.finish(key, "uploaded")
+            self._uploaded(key, path, info.sha256, info.version)
             return
         info = remote[key]
         if step.action == Action.CONFLICT:
@@ -647,3 +673,8 @@ class SyncEngine:
     def include(self, folder: str) -> None:
         folder = self._in_pair(folder)
         self.state.set_setting("excluded", [f for f in self.state.excluded if f != folder])
+
+
+def _raise(error: BaseException | None) -> None:
+    if error is not None:
+        raise error

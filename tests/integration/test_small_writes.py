@@ -1,0 +1,123 @@
+"""#16: a folder of new small files goes up in batches (small_writes), and whatever a batch cannot do
+exactly right (a path someone else took meanwhile, a node that died) goes the full way, losing nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from sync_agent import api
+from sync_agent.errors import ChangedMeanwhileError
+from sync_agent.placement import write_order
+from sync_agent.pool import Pool
+from tests.conftest import fresh_bucket
+from tests.nodepool import NodePool
+
+
+def _tree(root: Path, count: int) -> dict[str, bytes]:
+    """``count`` small files (0 B to 70 KB) in three folders, names with spaces and accents; pool name -> bytes."""
+    out = {}
+    for i in range(count):
+        rel = f"d{i % 3}/f {i:03d} é.bin"
+        data = os.urandom((i * 977) % 70_000)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        out[f"up/{rel}"] = data
+    return out
+
+
+def _stored(nodes: NodePool, pool: Pool, prefix: str) -> dict[tuple[str, str], list[str | None]]:
+    """(node, key) -> every version id a running node holds under ``prefix``, read from the nodes themselves."""
+    out: dict[tuple[str, str], list[str | None]] = {}
+    for n in nodes.nodes:
+        if not n.running():
+            continue
+        for o in nodes.raw_client(n.name).list_objects(pool.cfg.bucket, prefix=prefix, recursive=True,
+                                                       include_version=True):
+            out.setdefault((n.name, o.object_name), []).append(o.version_id)
+    return out
+
+
+def test_a_folder_of_small_files_goes_up_in_batches_with_every_copy_recorded(
+        pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = _tree(src, 150)
+    big = os.urandom(3 * 1024 * 1024)  # past the batch's size: the full path, in the same upload
+    (src / "big.bin").write_bytes(big)
+    files["up/big.bin"] = big
+    cat = pool.catalog
+    commits = cat._group.commits + cat._atomic_commits
+    requests = sum(pool.client(n.name).requests for n in pool.cfg.nodes)
+    seen: list[tuple[str, int, object]] = []
+
+    result = api.put_tree(pool, src, "up", on_file=lambda name, size, err: seen.append((name, size, err)))
+
+    assert result.ok and sorted(result.done) == sorted(files) and result.bytes == sum(map(len, files.values()))
+    assert sorted(n for n, _, e in seen if e is None) == sorted(files)
+    # the work per file is its copies; the catalog is written per batch, not per file
+    assert sum(pool.client(n.name).requests for n in pool.cfg.nodes) - requests <= 2 * len(files) + 10
+    assert cat._group.commits + cat._atomic_commits - commits <= 2 * (150 // 64 + 1) + 6
+    specs = pool.specs()
+    recorded: dict[tuple[str, str], list[str | None]] = {}
+    for key, data in files.items():
+        info = cat.get(key)
+        assert info is not None and info.sha256 == hashlib.sha256(data).hexdigest() and info.size == len(data)
+        assert sorted(info.replicas) == sorted(write_order(key, specs, 2, [n.name for n in pool.cfg.nodes])[:2])
+        for node in info.replicas:
+            recorded[(node, key)] = [info.current.replicas_version(node)]  # type: ignore[union-attr]
+        assert pool.read_bytes(key) == data
+    assert _stored(shared_nodes, pool, "up/") == recorded  # exactly the recorded copies, no stray one
+    assert not cat.intents("put")
+
+
+def test_a_path_another_device_created_meanwhile_is_never_overwritten(shared_nodes: NodePool, tmp_path: Path) -> None:
+    bucket = fresh_bucket()
+    mine = shared_nodes.open_pool(bucket, tmp_path / "mine.sqlite3")
+    theirs = shared_nodes.open_pool(bucket, tmp_path / "theirs.sqlite3", init=False)
+    try:
+        src = tmp_path / "src"
+        files = _tree(src, 40)
+        taken = "up/d1/f 007 é.bin"
+        theirs.put_bytes(taken, b"written by the other device first")  # this device has not heard of it
+
+        result = api.put_tree(mine, src, "up")
+
+        [(name, err)] = result.failed
+        assert name == taken and isinstance(err, ChangedMeanwhileError)
+        assert sorted(result.done) == sorted(k for k in files if k != taken)
+        assert theirs.read_bytes(taken) == b"written by the other device first"
+        info = mine.catalog.get(taken)  # what won is learned, so the next decision is informed
+        assert info is not None and info.sha256 == hashlib.sha256(b"written by the other device first").hexdigest()
+        held = _stored(shared_nodes, mine, taken)
+        assert held and all(len(v) == 1 for v in held.values())  # their one version, nothing of ours left
+        assert not mine.catalog.intents("put")
+    finally:
+        mine.close()
+        theirs.close()
+
+
+def test_a_node_that_dies_before_the_batch_costs_its_copies_nothing_else(fault_nodes: NodePool,
+                                                                          tmp_path: Path) -> None:
+    pool = fault_nodes.open_pool("batch-dead", tmp_path / "c.sqlite3")
+    try:
+        pool.refresh_health(max_age=0)  # every node up, as far as this device knows
+        src = tmp_path / "src"
+        files = _tree(src, 60)
+        fault_nodes["node2"].kill()  # SIGKILL: the batch finds out by its first request there
+
+        result = api.put_tree(pool, src, "up")
+
+        assert result.ok and sorted(result.done) == sorted(files)
+        recorded: dict[tuple[str, str], list[str | None]] = {}
+        for key, data in files.items():
+            info = pool.catalog.get(key)
+            assert info is not None and len(info.replicas) == 2 and "node2" not in info.replicas
+            for node in info.replicas:
+                recorded[(node, key)] = [info.current.replicas_version(node)]  # type: ignore[union-attr]
+            assert pool.read_bytes(key) == data
+        assert _stored(fault_nodes, pool, "up/") == recorded  # copies made before node2 failed: taken back
+        assert not pool.catalog.intents("put")
+    finally:
+        pool.close()
+

@@ -1,0 +1,37 @@
+"""#16: a first sync's new small files go up in batches (small_writes), and a path another device took
+meanwhile still becomes a conflicted copy, as it does for one file saved at a time."""
+
+from __future__ import annotations
+
+import os
+
+from tests.sync.conftest import Device
+
+
+def test_a_first_sync_uploads_in_batches_and_keeps_both_sides_of_a_path_taken_meanwhile(
+        devices: tuple[Device, Device]) -> None:
+    a, b = devices
+    mine = {f"photos/{i:03d}.jpg": os.urandom(i * 300) for i in range(200)}
+    mine["photos/050.jpg"] = b"the laptop's version"
+    for rel, data in mine.items():
+        a.write(rel, data)
+    b.pool.put_bytes("photos/050.jpg", b"the desktop's version, saved first")  # the laptop has not heard of it
+    cat = a.pool.catalog
+    commits = cat._group.commits + cat._atomic_commits
+
+    a.sync()
+
+    # per batch of 64, not per file: 200 files one by one made 400 commits
+    assert cat._group.commits + cat._atomic_commits - commits <= 40
+    b.sync()
+    theirs = b.files()
+    assert theirs["photos/050.jpg"] == b"the desktop's version, saved first"
+    [copy] = [rel for rel, data in theirs.items() if data == b"the laptop's version"]
+    assert copy.startswith("photos/050") and copy != "photos/050.jpg"
+    assert {rel: data for rel, data in theirs.items() if rel not in (copy, "photos/050.jpg")} == \
+        {rel: data for rel, data in mine.items() if rel != "photos/050.jpg"}
+    assert a.files() == theirs
+    before = sum(c.requests for c in a.pool.clients.values())
+    a.engine.sync(refresh_remote=False)
+    assert sum(c.requests for c in a.pool.clients.values()) - before <= 2  # nothing is uploaded again
+    assert not cat.intents("put")
