@@ -139,17 +139,6 @@ def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: Transf
             pool.health.record(node, True, min(time.monotonic() - t, pool.health.get(node).latency * 2))
             return version_id
 
-    if up.body is not None and gate is None and want == 1 and candidates and _near(pool, candidates[0]):
-        node = candidates.pop(0)  # the usual last copy of a small file: on this thread, no hand-off
-        try:
-            written[node] = one(node)
-            return written, errors
-        except PoolDriveError as e:
-            errors[node] = e
-            if isinstance(e, NodeError):
-                pool.note_failure(node, e)
-            if (control is not None and control.cancelled) or isinstance(e, ChangedMeanwhileError):
-                return written, errors
     running: dict[Future[str | None], str] = {}
     began: dict[str, float] = {}
     raced: set[str] = set()
@@ -186,18 +175,6 @@ def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: Transf
     for fut, node in running.items():  # overtaken: a copy finishing later is one more than R, taken back
         fut.add_done_callback(functools.partial(_take_back, pool, key, node))
     return written, errors
-
-
-NEAR = 0.05  # seconds: a node answering within this is not worth racing for one small copy
-
-
-def _near(pool: PoolView, node: str) -> bool:
-    """Whether one small copy to ``node`` is better written on the calling thread than raced: its round
-    trip is short, so a stall is a fault (the request times out and the next node takes the copy), not a
-    slow link another node could beat. Per small file the hand-off to a worker cost more CPU than the
-    request."""
-    h = pool.health.get(node)
-    return 0 < h.latency <= NEAR
 
 
 def _race_check(pool: PoolView, up: _Upload, running: dict[Future[str | None], str], began: dict[str, float],
