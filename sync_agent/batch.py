@@ -214,9 +214,10 @@ def plan_download(pool: Pool, remote: str, local: Path) -> tuple[list[PlannedDow
     folder = keys.normalize_dir(key)
     root = local / keys.basename(key) if key and local.is_dir() else local
     plan = []
+    land = keys.Targets(root)
     for f in pool.catalog.walk(folder):
         try:
-            plan.append(PlannedDownload(f.path, keys.local_target(root, f.path[len(folder):]), f.size, f.current))
+            plan.append(PlannedDownload(f.path, land(f.path[len(folder):]), f.size, f.current))
         except InvalidPathError as e:
             result.failed.append((f.path, e))
     if not plan and not result.failed:

@@ -77,12 +77,34 @@ def local_target(root: Path, key: str) -> Path:
     Keys from a node are untrusted input (another S3 client may have written them), so they are
     validated again and the resolved path is checked to stay inside ``root``.
     """
-    safe = normalize(key)
-    root_resolved = root.resolve()
-    target = (root_resolved / safe).resolve()
-    if target != root_resolved and root_resolved not in target.parents:
-        raise InvalidPathError(f"'{key}' would be written outside {root}; refused.", paths=[key])
-    return root_resolved / safe
+    return Targets(root)(key)
+
+
+class Targets:
+    """``local_target`` for many keys under one root (a folder downloaded): the root and each folder are
+    resolved once, not once per file (resolving walks every component: 0.2-0.4 ms a file)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.resolved = root.resolve()
+        self._folders: dict[str, Path] = {"": self.resolved}
+
+    def __call__(self, key: str) -> Path:
+        safe = normalize(key)
+        folder, _, name = safe.rpartition("/")
+        where = self._folders.get(folder)
+        if where is None:
+            where = self._inside(key, self.resolved / folder)
+            self._folders[folder] = where
+        if os.path.islink(where / name):  # a link at the target itself: followed, it must stay inside too
+            self._inside(key, where / name)
+        return self.resolved / safe
+
+    def _inside(self, key: str, path: Path) -> Path:
+        real = path.resolve()
+        if real != self.resolved and self.resolved not in real.parents:
+            raise InvalidPathError(f"'{key}' would be written outside {self.root}; refused.", paths=[key])
+        return real
 
 
 def relative_key(root: Path, local: Path) -> str:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from sync_agent.errors import NodeError
-from sync_agent.health import HealthEvent
+from sync_agent.health import HealthEvent, probe_timeout
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -50,12 +50,13 @@ class HealthMonitor:
             if not with_capacity and time.monotonic() - self.pool.health.get(name).checked_at < self.interval * 0.9:
                 return  # another request (the journal poll) just said how it is: no probe needed
             client = self.pool.client(name)
-            if not client.live(timeout=min(2.0, self.interval)):
+            latency = self.pool.health.get(name).latency
+            if not client.live(timeout=probe_timeout(latency, client.timeouts.read, floor=min(2.0, self.interval))):
                 self.pool.health.record(name, False, hard=False, error="not answering its liveness probe")
                 return
             t = time.monotonic()
             try:
-                client.probe()
+                client.probe(probe_timeout(latency, client.timeouts.read))
             except NodeError as e:
                 self.pool.health.record(name, False, error=e.message)
                 return

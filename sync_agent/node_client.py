@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -178,6 +179,31 @@ class _Retry(urllib3.Retry):
         return None if after is None else min(after, 1.0)
 
 
+class _Limited(urllib3.PoolManager):
+    """A pool whose requests made inside ``limit(seconds)`` wait at most that long for an answer (health
+    probes); every other request keeps the pool's timeouts."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def limit(self, seconds: float) -> Iterator[None]:
+        self._local.seconds = seconds
+        try:
+            yield
+        finally:
+            self._local.seconds = None
+
+    def urlopen(self, method: str, url: str, redirect: bool = True,  # type: ignore[override]  # as urllib3 does
+                **kw: Any) -> urllib3.BaseHTTPResponse:
+        seconds = getattr(self._local, "seconds", None)
+        if seconds is not None and "timeout" not in kw:
+            default = self.connection_pool_kw["timeout"]
+            kw["timeout"] = urllib3.Timeout(connect=min(seconds, default.connect_timeout), read=seconds)
+        return super().urlopen(method, url, redirect, **kw)
+
+
 class NodeClient:
     """One node of the pool, seen through one bucket."""
 
@@ -192,7 +218,7 @@ class NodeClient:
         self._creds = creds
         self.requests = 0  # S3 requests started through this client (tests count work with it)
         self.retries = 0  # requests sent again after the link dropped them
-        self._http = urllib3.PoolManager(
+        self._http = _Limited(
             timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
             maxsize=32, retries=_Retry(total=timeouts.retries, connect=timeouts.retries, read=0, backoff_factor=0.2,
                                        status_forcelist=[]), **tls_options(node))
@@ -229,16 +255,18 @@ class NodeClient:
         self._call("turning on versioning", self.s3.set_bucket_versioning, self.bucket,
                    VersioningConfig(ENABLED))
 
-    def probe(self) -> float:
-        """An authenticated round trip; returns its latency in seconds."""
+    def probe(self, timeout: float | None = None) -> float:
+        """An authenticated round trip, waiting ``timeout`` seconds at most (default: the read timeout);
+        returns its latency in seconds."""
         t = time.monotonic()
-        if self.scope:  # scoped keys may not look at the bucket itself, only inside their folder
-            self._call("listing the shared folder",
-                       lambda: next(iter(self.s3.list_objects(self.bucket, prefix=self.scope)), None))
-            return time.monotonic() - t
-        if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
-            raise BucketMissingError(f"Node '{self.name}' ({self.node.url}) has no bucket '{self.bucket}'. "
-                                     "Run 'pooldrive pool init' to create it.", node=self.name)
+        with self._http.limit(timeout) if timeout is not None else contextlib.nullcontext():
+            if self.scope:  # scoped keys may not look at the bucket itself, only inside their folder
+                self._call("listing the shared folder",
+                           lambda: next(iter(self.s3.list_objects(self.bucket, prefix=self.scope)), None))
+                return time.monotonic() - t
+            if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
+                raise BucketMissingError(f"Node '{self.name}' ({self.node.url}) has no bucket '{self.bucket}'. "
+                                         "Run 'pooldrive pool init' to create it.", node=self.name)
         return time.monotonic() - t
 
     def live(self, timeout: float = 2.0) -> bool:

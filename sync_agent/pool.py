@@ -28,7 +28,7 @@ from sync_agent.errors import (
     PoolDriveError,
     RefusedError,
 )
-from sync_agent.health import HealthBook
+from sync_agent.health import HealthBook, probe_timeout
 from sync_agent.journal import Journal
 from sync_agent.node_types import Capacity, Timeouts
 from sync_agent.placement import Health, NodeSpec
@@ -225,7 +225,7 @@ class Pool:
         client = self.clients[name]
         t = time.monotonic()
         try:
-            client.probe()
+            client.probe(probe_timeout(self.health.get(name).latency, client.timeouts.read))
             self.health.record(name, True, time.monotonic() - t)
             if with_capacity:
                 self.health.set_capacity(name, client.capacity())

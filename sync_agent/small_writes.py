@@ -7,7 +7,9 @@ file's copies are written by one worker, one after the other, and the finished f
 transaction.
 
 Only the plainest case is taken: a file of at most ``MAX_BODY`` bytes whose path the catalog has never
-seen. Every copy is a compare-and-swap (If-None-Match: *), so a file someone else created meanwhile is
+seen, placed on nodes that answer quickly (``quick``). A batch does not race a slow node as the full path
+does, so a node far away, or whose copies start taking long, is left to the full path. Every copy is a
+compare-and-swap (If-None-Match: *), so a file someone else created meanwhile is
 never overwritten. Anything that does not go exactly right (a node failing or refusing, a path taken
 meanwhile, the source changing, a copy with a wrong ETag) is undone and handed back: the caller sends it
 through ``writer.put_file``, which moves down the ranking, races slow nodes, asks the node what it holds
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from sync_agent import metadata
 from sync_agent.errors import LocalIOError, NodeError, PoolDriveError
-from sync_agent.placement import write_order
+from sync_agent.placement import Health, ReplicaView, write_order
 from sync_agent.small_objects import MAX_BODY
 from sync_agent.transfer import Digest, RateLimiter, TransferControl, digest_bytes, etag_fits
 
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK = 64  # files prepared, and recorded, together
+QUICK_RTT = 0.05  # seconds: nodes answering slower than this take no batch copies (the full path races them)
+SLOW_COPY = 0.5  # seconds: a batch copy that took longer leaves its node to the full path for the rest of the run
 
 
 @dataclass
@@ -73,6 +77,12 @@ def fits(size: int) -> bool:
     return size <= MAX_BODY
 
 
+def quick(view: ReplicaView) -> bool:
+    """Whether a node may take batch copies: up and answering within ``QUICK_RTT``. (A thin link with a
+    short round trip is found out by its first slow copy, see ``SLOW_COPY``.)"""
+    return view.health == Health.UP and view.latency <= QUICK_RTT
+
+
 def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
             on_file: Callable[[Outcome], None], control: TransferControl | None = None,
             limiter: RateLimiter | None = None, before_batch: Callable[[], None] | None = None
@@ -88,6 +98,7 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
     todo = list(files)
     cancelled = False
     pace = limiter if limiter is not None else control.limiter if control is not None else None
+    slow: set[str] = set()  # nodes whose batch copies took too long: the full path's, from now on
 
     def settle(f: _File) -> None:
         nonlocal in_flight
@@ -111,10 +122,10 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
                 break
             if before_batch is not None:
                 before_batch()
-            batch, rest = _prepare(pool, todo[start:start + CHUNK])
+            batch, rest = _prepare(pool, todo[start:start + CHUNK], slow)
             left.extend(rest)
             for f in batch:
-                ex.submit(_write_copies, pool, f, control, pace, done.put)
+                ex.submit(_write_copies, pool, f, control, pace, slow, done.put)
                 in_flight += 1
             while in_flight > 2 * CHUNK:  # two batches ahead at most: bounded memory
                 settle(done.get())
@@ -128,7 +139,8 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
     return left
 
 
-def _prepare(pool: PoolView, items: list[tuple[Path, str]]) -> tuple[list[_File], list[tuple[Path, str]]]:
+def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
+             ) -> tuple[list[_File], list[tuple[Path, str]]]:
     """Read, hash and place the files of one batch and commit their intents; returns (taken, left)."""
     left: list[tuple[Path, str]] = []
     files: list[_File] = []
@@ -138,7 +150,7 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]]) -> tuple[list[_File]
             if not stat.S_ISREG(st.st_mode) or not fits(st.st_size):
                 raise LocalIOError("not a small regular file")
             with open(local, "rb") as fh:
-                body = fh.read(MAX_BODY + 1)
+                body = fh.read(st.st_size + 1)  # one more byte: a file grown since its stat is seen
         except (OSError, LocalIOError):
             left.append((local, key))  # the full path says what is wrong, with the file's name
             continue
@@ -152,12 +164,13 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]]) -> tuple[list[_File]
     known = cat.known_paths([f.key for f in files])
     unusable = pool.unusable_nodes()
     usable = [n.name for n in pool.cfg.nodes if n.name not in unusable]
+    fast = {v.node for v in pool.health.views(usable) if quick(v) and v.node not in slow}
     specs = pool.specs()
     taken: list[_File] = []
     for f in files:
         copies = pool.durability(f.key).copies
         order = write_order(f.key, specs, copies, usable)
-        if f.key in known or len(order) < copies or pool.cfg.is_share:
+        if f.key in known or len(order) < copies or pool.cfg.is_share or not fast.issuperset(order[:copies]):
             left.append((f.local, f.key))
             continue
         f.file_id, f.nodes = uuid.uuid4().hex, order[:copies]
@@ -175,14 +188,14 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]]) -> tuple[list[_File]
 
 
 def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pace: RateLimiter | None,
-                  report: Callable[[_File], None]) -> None:
+                  slow: set[str], report: Callable[[_File], None]) -> None:
     """Every copy of one file, one after the other, each only where nothing lives at the path yet."""
     try:
         if control is not None and control.cancelled:
             raise _Back("cancelled")
         for node in f.nodes:
-            if pool.health.is_down(node):  # found down since the batch was placed: no doomed request
-                raise _Back(f"{node} is down")
+            if node in slow or pool.health.is_down(node):  # found slow or down since the batch was placed
+                raise _Back(f"{node} is slow or down")
             client = pool.client(node)
             if pace is not None:
                 pace.take(len(f.body))
@@ -193,7 +206,10 @@ def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pac
                 f.etags[node] = etag
                 if not etag_fits(etag, 1) or len(set(f.etags.values())) != 1:
                     raise _Back(f"{node} stored it with ETag {etag}")
-                pool.health.record(node, True, time.monotonic() - t)
+                took = time.monotonic() - t
+                pool.health.record(node, True, min(took, pool.health.get(node).latency * 2))  # as the full path
+                if took > SLOW_COPY:
+                    slow.add(node)
         now = f.local.stat()
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (f.st.st_size, f.st.st_mtime_ns, f.st.st_ino):
             raise _Back("the file changed while it was uploaded")

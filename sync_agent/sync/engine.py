@@ -137,6 +137,7 @@ class SyncEngine:
         # when local deletes reached the pool (the guard's window; kept across restarts, so stopping the agent
         # halfway through a slow mass delete does not reset the count)
         saved = self.state.setting("recent_deletes", [])
+        self._targets: keys.Targets | None = None  # where files land, for the pass being applied
         self._recent_deletes: deque[float] = deque(
             sorted(float(t) for t in saved if isinstance(t, int | float)) if isinstance(saved, list) else [])
         # this pass's transfers: a pass where every one failed is not 'idle'
@@ -408,6 +409,7 @@ class SyncEngine:
 
     # --- applying ---------------------------------------------------------------------------------
     def _apply(self, plan: planner.SyncPlan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
+        self._targets = keys.Targets(self.root)  # each folder resolved once per pass, not once per file
         for step in plan.deletes:
             self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
         for step in plan.moves:
@@ -514,7 +516,7 @@ class SyncEngine:
     def _target(self, key: str) -> Path:
         """Where a file that is not here yet lands: inside the folder that is already on disk under its
         real name (an NFD folder from a Mac stays one folder), else at the key's own name."""
-        target = keys.local_target(self.root, key)  # validates the untrusted key
+        target = (self._targets or keys.Targets(self.root))(key)  # validates the untrusted key
         parent = keys.parent(key)
         if parent and not parent.isascii():
             existing = local_scan.on_disk(self.root, parent)

@@ -484,3 +484,30 @@ def test_a_conflict_is_settled_only_as_it_was_seen(pool) -> None:  # type: ignor
         resolve.resolve(pool, copy, "original")  # it would leave no version at all
     resolve.resolve(pool, copy, "copy")  # the copy takes the deleted original's place
     assert pool.read_bytes("plan.txt") == b"desktop" and not pool.exists(copy)
+
+
+def test_a_frozen_node_is_found_down_by_its_probe_timeout_not_the_read_timeout(fault_nodes: NodePool,
+                                                                                tmp_path: Path) -> None:
+    """A write looks at the nodes' health when it is stale; a node frozen on the LAN (SIGSTOP) must not hold
+    it for the 30 s a data request may wait for an answer: the probe follows the node's round trips (3 s at
+    least), and the node is down."""
+    from sync_agent.node_types import Timeouts
+    from sync_agent.placement import Health
+
+    pool = fault_nodes.open_pool("probe-timeout", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=3.0, read=30.0, retries=0))
+    try:
+        pool.refresh_health(max_age=0)
+        assert pool.health.get("node3").latency < 0.3
+        fault_nodes["node3"].freeze()
+        try:
+            start = time.monotonic()
+            pool.refresh_health(max_age=0)
+            assert time.monotonic() - start < 10
+            assert pool.health.state("node3") == Health.DOWN
+            assert pool.put_bytes("during-freeze.txt", b"x").replicas  # written elsewhere
+        finally:
+            fault_nodes["node3"].thaw()
+    finally:
+        pool.close()
+

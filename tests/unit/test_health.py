@@ -53,3 +53,13 @@ def test_a_slow_body_counts_for_what_it_cost_and_nothing_divides_by_zero() -> No
     assert h.known_throughput() < 500_000  # the slow body dominates (a rate average would say 35 MB/s)
     h.observe_rate(0, 0.5)  # a stalled body: no crash, and slower still
     assert 0 < h.known_throughput() < 100_000
+
+
+def test_a_probe_waits_ten_round_trips_within_its_floor_and_the_read_timeout() -> None:
+    from sync_agent.health import probe_timeout
+
+    assert probe_timeout(0.002, 20.0) == 3.0  # a LAN node that froze is found down in 3 s, not 20
+    assert probe_timeout(0.25, 20.0) == 3.0
+    assert probe_timeout(1.0, 20.0) == 10.0  # a node a second away is given ten of its round trips
+    assert probe_timeout(5.0, 20.0) == 20.0  # never longer than a data request waits
+    assert probe_timeout(0.002, 20.0, floor=2.0) == 2.0

@@ -46,6 +46,23 @@ def test_local_target_refuses_symlinked_escape(tmp_path: Path) -> None:
         keys.local_target(tmp_path / "root", "link/outside.txt")
 
 
+def test_many_targets_under_one_root_refuse_the_same_escapes(tmp_path: Path) -> None:
+    """A folder download resolves each folder once (keys.Targets): a linked folder or a link at the target
+    itself that leads outside is still refused, for every file that goes through it."""
+    root = tmp_path / "root"
+    (root / "in").mkdir(parents=True)
+    (root / "link").symlink_to(tmp_path)
+    (root / "in" / "file-link").symlink_to(tmp_path / "elsewhere.txt")
+    (root / "in" / "inner-link").symlink_to(root / "in")
+    target = keys.Targets(root)
+    assert target("in/a.txt") == root.resolve() / "in/a.txt"
+    assert target("in/inner-link/b.txt") == root.resolve() / "in/inner-link/b.txt"  # a link that stays inside
+    for bad in ("link/outside.txt", "link/deeper/x.txt", "in/file-link", "../x"):
+        for _ in range(2):  # and again, from what it resolved before
+            with pytest.raises(InvalidPathError):
+                target(bad)
+
+
 def test_names_that_differ_only_in_case_are_not_downloaded_onto_a_case_insensitive_disk(tmp_path: Path) -> None:
     from sync_agent import paths
     from sync_agent.batch import BatchResult, PlannedDownload, drop_case_clashes
