@@ -67,6 +67,14 @@ class PreconditionFailed(NodeError):
 class NodeUnreachableError(NodeError):
     title = "Node unreachable"
 
+    def __init__(self, message: str, *, node: str = "", sent: bool = True, **kw: object) -> None:
+        super().__init__(message, node=node, **kw)
+        self.sent = sent  # the request may have reached the node (False: no connection was ever made)
+
+
+class NodeTimeoutError(NodeUnreachableError):
+    """No answer within the request's timeout: the node may be frozen or overloaded, or only far away."""
+
 
 class UntrustedCertificateError(NodeUnreachableError):
     title = "Certificate not trusted"

@@ -58,7 +58,7 @@ class NodeHealth:
         changes nothing; three slow ones in a row make it degraded.
         """
         self.checked_at = time.monotonic()
-        self.known = True
+        first, self.known = not self.known, True
         if ok:
             if self.state == Health.DOWN and self.successes + 1 >= 2:
                 self.down_since = 0.0
@@ -67,7 +67,7 @@ class NodeHealth:
             self.last_error = ""
             is_slow = latency > max(0.5, 5 * self.latency)
             self.slow = self.slow + 1 if is_slow else 0
-            self.latency = latency if self.latency <= 0 else \
+            self.latency = latency if self.latency <= 0 or (first and latency > 0) else \
                 (1 - EWMA_ALPHA) * self.latency + EWMA_ALPHA * min(latency, 10 * max(self.latency, 0.01))
             if self.slow >= 3:
                 self.state = Health.DEGRADED

@@ -36,6 +36,7 @@ from sync_agent.errors import (
     BucketMissingError,
     NodeError,
     NodeFullError,
+    NodeTimeoutError,
     NodeUnreachableError,
     ObjectMissingError,
     PreconditionFailed,
@@ -147,11 +148,12 @@ def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError
             f"('pooldrive pool trust {node.name}').", node=node.name)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         reason = type(getattr(exc, "reason", None) or exc).__name__
+        never = isinstance(getattr(exc, "reason", None) or exc, urllib3.exceptions.NewConnectionError)
         if "Timeout" in reason or "timed out" in str(exc):
-            return NodeUnreachableError(f"{where} did not answer in time{doing}. It may be down, frozen or "
-                                        "overloaded.", node=node.name)
+            return NodeTimeoutError(f"{where} did not answer in time{doing}. It may be down, frozen or "
+                                    "overloaded.", node=node.name, sent="ConnectTimeout" not in reason)
         return NodeUnreachableError(f"{where} cannot be reached{doing} ({reason}). Is it running, and is "
-                                    "the address right?", node=node.name)
+                                    "the address right?", node=node.name, sent=not never)
     if isinstance(exc, NodeError):
         return exc
     return NodeError(f"{where}: unexpected failure{doing}: {exc!r}", node=node.name)

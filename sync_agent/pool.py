@@ -24,6 +24,7 @@ from sync_agent.errors import (
     AuthError,
     NodeError,
     NodeFullError,
+    NodeTimeoutError,
     NodeUnreachableError,
     PoolDriveError,
     RefusedError,
@@ -230,8 +231,8 @@ class Pool:
             if with_capacity:
                 self.health.set_capacity(name, client.capacity())
             self.auth_failures.pop(name, None)
-        except NodeError as e:
-            self.health.record(name, False, hard=True, error=e.message)
+        except NodeError as e:  # no answer within the probe's timeout: down only if the next probe agrees
+            self.health.record(name, False, hard=not isinstance(e, NodeTimeoutError), error=e.message)
             if isinstance(e, AuthError):
                 self.auth_failures[name] = e
             else:

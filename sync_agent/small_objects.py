@@ -34,6 +34,7 @@ from sync_agent.errors import (
     BucketMissingError,
     NodeError,
     NodeFullError,
+    NodeTimeoutError,
     NodeUnreachableError,
     ObjectMissingError,
     PreconditionFailed,
@@ -51,6 +52,7 @@ FOREIGN_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_SKIP_SIGNATURE", 
                "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _CODE = re.compile(r"<Code>(\w+)</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
+_NO_CONNECTION = ("tcp connect error", "connection refused", "kind: connect")
 _TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
               "broken pipe", "connection refused", "incompletemessage", "kind: connect", "kind: request")
 
@@ -140,12 +142,13 @@ class SmallObjects:
                 f"{where}: its TLS certificate is not trusted{while_}. Give the CA that signed it ('pooldrive "
                 f"pool trust {node.name} --ca-file CA.pem') or trust this very certificate ('pooldrive pool "
                 f"trust {node.name}').", node=node.name)
+        never = any(t in low for t in _NO_CONNECTION)  # the request cannot have reached the node
         if "kind: timeout" in low or "timed out" in low or "deadline has elapsed" in low:  # not 'retry_timeout:'
-            return NodeUnreachableError(f"{where} did not answer in time{while_}. It may be down, frozen or "
-                                        "overloaded.", node=node.name)
+            return NodeTimeoutError(f"{where} did not answer in time{while_}. It may be down, frozen or "
+                                    "overloaded.", node=node.name, sent=not never)
         if isinstance(exc, obx.GenericError) and any(t in low for t in _TRANSPORT):
             return NodeUnreachableError(f"{where} cannot be reached{while_}. Is it running, and is the "
-                                        "address right?", node=node.name)
+                                        "address right?", node=node.name, sent=not never)
         log.info("unexpected failure from %s: %s", node.name, text[:500])
         return NodeError(f"{where}: unexpected failure{while_}: {text.splitlines()[0][:200] if text else exc!r}",
                          node=node.name)

@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import stat
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -30,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sync_agent import metadata
-from sync_agent.errors import LocalIOError, NodeError, PoolDriveError
+from sync_agent import metadata, writer
+from sync_agent.errors import LocalIOError, NodeError, PoolDriveError, PreconditionFailed
 from sync_agent.placement import Health, ReplicaView, write_order
 from sync_agent.small_objects import MAX_BODY
 from sync_agent.transfer import Digest, RateLimiter, TransferControl, digest_bytes, etag_fits
@@ -65,11 +66,13 @@ class _File:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One file the batch settled: written as version 1 with this content (``error`` None), or failed."""
+    """One file the batch settled: written as version 1 with this content (``error`` None), or failed.
+    ``mtime_ns`` is the file's when it was read, unchanged until its copies were all written."""
 
     key: str
     size: int
     sha256: str
+    mtime_ns: int
     error: PoolDriveError | None = None
 
 
@@ -96,47 +99,110 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
     finished: list[_File] = []
     in_flight = 0
     todo = list(files)
-    cancelled = False
     pace = limiter if limiter is not None else control.limiter if control is not None else None
     slow: set[str] = set()  # nodes whose batch copies took too long: the full path's, from now on
+    slots = _Slots(max(1, parallel))
+    unsettled: dict[int, _File] = {}  # submitted, not yet back from its worker
 
     def settle(f: _File) -> None:
         nonlocal in_flight
         in_flight -= 1
+        unsettled.pop(id(f), None)
         if f.ok:
             finished.append(f)
         elif f.error is not None:
-            on_file(Outcome(f.key, f.digest.size, f.digest.sha256, f.error))
+            on_file(Outcome(f.key, f.digest.size, f.digest.sha256, f.st.st_mtime_ns, f.error))
         else:
             left.append((f.local, f.key))
 
-    with ThreadPoolExecutor(max(1, parallel), thread_name_prefix="small-put") as ex:
+    def next_done() -> _File:
+        while True:
+            slots.watch(slow)
+            try:
+                return done.get(timeout=0.25)
+            except queue.Empty:
+                pass
+
+    # threads beyond the slots: a file stuck on a node gives its slot back and waits on its own thread
+    ex = ThreadPoolExecutor(2 * max(1, parallel), thread_name_prefix="small-put")
+    try:
         for start in range(0, len(todo), CHUNK):
+            _record(pool, finished, on_file, control)  # nothing finished waits on a pause
             if control is not None:
                 try:
                     control.checkpoint()
                 except PoolDriveError:
-                    cancelled = True
-            if cancelled:
-                left.extend(todo[start:])  # the full path reports each as cancelled
-                break
+                    left.extend(todo[start:])  # cancelled: the full path reports each
+                    break
             if before_batch is not None:
                 before_batch()
             batch, rest = _prepare(pool, todo[start:start + CHUNK], slow)
             left.extend(rest)
             for f in batch:
-                ex.submit(_write_copies, pool, f, control, pace, slow, done.put)
+                unsettled[id(f)] = f
+                ex.submit(_write_copies, pool, f, control, pace, slow, slots, done.put)
                 in_flight += 1
             while in_flight > 2 * CHUNK:  # two batches ahead at most: bounded memory
-                settle(done.get())
+                settle(next_done())
             while not done.empty():
                 settle(done.get())
             if len(finished) >= CHUNK:
                 _record(pool, finished, on_file, control)
         while in_flight:
-            settle(done.get())
-    _record(pool, finished, on_file, control)
+            settle(next_done())
+        _record(pool, finished, on_file, control)
+    except BaseException:
+        # a catalog error, an interrupt, a failing callback: nothing written here stays unrecorded and undone
+        ex.shutdown(wait=True, cancel_futures=True)
+        for f in [*finished, *unsettled.values()]:  # written or never started, and not recorded
+            if f.intent and f.error is None:
+                try:
+                    _undo(pool, f)
+                except Exception as e:  # the next start undoes what is left (the intent stays)
+                    log.info("could not take back the batch write of '%s': %s", f.key, e)
+        raise
+    ex.shutdown(wait=True)
     return left
+
+
+class _Slots:
+    """``parallel`` files written at once. A file whose copy has taken longer than ``SLOW_COPY`` gives its
+    slot back (``watch``) and its node is left to the full path: a node that froze holds a thread until
+    its request times out, not the whole batch."""
+
+    def __init__(self, parallel: int) -> None:
+        self._free = threading.Semaphore(parallel)
+        self._lock = threading.Lock()
+        self._copying: dict[int, tuple[str, float]] = {}  # file -> (node, since)
+        self._given: set[int] = set()  # files whose slot watch() gave back
+
+    def take(self) -> None:
+        self._free.acquire()
+
+    def copying(self, f: _File, node: str) -> None:
+        with self._lock:
+            self._copying[id(f)] = (node, time.monotonic())
+
+    def give(self, f: _File) -> None:
+        with self._lock:
+            self._copying.pop(id(f), None)
+            if id(f) in self._given:
+                self._given.discard(id(f))
+                return
+        self._free.release()
+
+    def watch(self, slow: set[str]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            stuck = [(k, node) for k, (node, since) in self._copying.items()
+                     if now - since > SLOW_COPY and k not in self._given]
+            for k, node in stuck:
+                self._given.add(k)
+                if node not in slow:
+                    log.info("%s is slow to take copies; the rest of this upload races it", node)
+                slow.add(node)
+        for _ in stuck:
+            self._free.release()
 
 
 def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
@@ -188,20 +254,28 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
 
 
 def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pace: RateLimiter | None,
-                  slow: set[str], report: Callable[[_File], None]) -> None:
+                  slow: set[str], slots: _Slots, report: Callable[[_File], None]) -> None:
     """Every copy of one file, one after the other, each only where nothing lives at the path yet."""
+    slots.take()
+    maybe: list[str] = []  # nodes whose request failed after it may have reached them
     try:
-        if control is not None and control.cancelled:
-            raise _Back("cancelled")
         for node in f.nodes:
+            if control is not None:
+                control.checkpoint()  # paused: waits here; cancelled: handed back, and reported so there
             if node in slow or pool.health.is_down(node):  # found slow or down since the batch was placed
                 raise _Back(f"{node} is slow or down")
             client = pool.client(node)
             if pace is not None:
                 pace.take(len(f.body))
+            slots.copying(f, node)
             with pool.health.request(node):
                 t = time.monotonic()
-                vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None)
+                try:
+                    vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None)
+                except NodeError as e:
+                    if not isinstance(e, PreconditionFailed) and getattr(e, "sent", True):
+                        maybe.append(node)  # a lost answer: the copy may be there
+                    raise
                 f.written[node] = vid
                 f.etags[node] = etag
                 if not etag_fits(etag, 1) or len(set(f.etags.values())) != 1:
@@ -218,13 +292,14 @@ def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pac
         if isinstance(e, NodeError) and e.node:
             pool.note_failure(e.node, e)
         log.debug("'%s' goes the full way: %s", f.key, e)
-        f.error = _undo(pool, f)
+        f.error = _undo(pool, f, maybe)
     except BaseException as e:  # never leave the caller waiting for this file
-        f.error = _undo(pool, f) or PoolDriveError(f"'{f.key}' could not be uploaded: {type(e).__name__}",
-                                                   paths=[f.key])
+        f.error = _undo(pool, f, maybe) or PoolDriveError(
+            f"'{f.key}' could not be uploaded: {type(e).__name__}", paths=[f.key])
         raise
     finally:
         f.body = b""
+        slots.give(f)
         report(f)
 
 
@@ -232,10 +307,14 @@ class _Back(Exception):
     """This file leaves the batch for the full path."""
 
 
-def _undo(pool: PoolView, f: _File) -> PoolDriveError | None:
-    """Take back the copies this file's batch write made and forget its intent (None: handed back to the
-    full path). A copy that cannot be taken back yet keeps the intent, which the next start undoes, and the
-    file is reported as failed: the full path would find that copy in its way."""
+def _undo(pool: PoolView, f: _File, maybe: list[str] | None = None) -> PoolDriveError | None:
+    """Take back the copies this file's batch write made, and any it may have made where an answer was
+    lost (``maybe``), and forget its intent; returns None: the file is handed back to the full path.
+
+    A written copy that cannot be deleted yet keeps the intent (the next start undoes it) and the file is
+    reported as failed, with the node's error: the full path would find that copy in its way. A node in
+    ``maybe`` that cannot be looked at now is down, so the full path writes elsewhere: the file is handed
+    back and the intent kept, as the full path keeps its own when an undo cannot finish."""
     for node, vid in list(f.written.items()):
         try:
             pool.client(node).delete(f.key, vid)
@@ -243,7 +322,13 @@ def _undo(pool: PoolView, f: _File) -> PoolDriveError | None:
             log.info("could not take back a copy of '%s' on %s yet: %s", f.key, node, e.message)
             return e
         del f.written[node]
-    pool.catalog.remove_intent(f.intent)
+    if maybe and not writer.undo_stray_versions(pool, f.key, f.file_id, 1, maybe, sha256=f.digest.sha256,
+                                                written=f.meta["written"]):
+        log.info("'%s' may have a copy on %s, which cannot be looked at now; the next start takes it back",
+                 f.key, ", ".join(maybe))
+    else:
+        pool.catalog.remove_intent(f.intent)
+    f.intent = 0
     return None
 
 
@@ -260,7 +345,8 @@ def _record(pool: PoolView, finished: list[_File], on_file: Callable[[Outcome], 
                              created_at=float(f.meta["written"]), etags=f.etags)
     pool.journal.record([f.key for f in finished])
     for f in finished:
+        f.intent = 0  # committed with its version
         if control is not None:
             control.count(f.digest.size)  # paced per copy already
-        on_file(Outcome(f.key, f.digest.size, f.digest.sha256))
+        on_file(Outcome(f.key, f.digest.size, f.digest.sha256, f.st.st_mtime_ns))
     finished.clear()

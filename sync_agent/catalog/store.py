@@ -174,12 +174,33 @@ class _GroupCommit:
             if not self._busy:
                 self._busy = me.lead = True
         if not me.lead:
-            me.wake.acquire()  # committed, or the lead is ours now
+            try:
+                me.wake.acquire()  # committed, or the lead is ours now
+            except BaseException:  # interrupted while waiting (Ctrl+C): leave the queue, pass on a lead
+                self._leave(me)
+                raise
         if not me.done:
             self._lead()
         if me.error is not None:
             raise me.error
         return me.value  # type: ignore[return-value]
+
+    def _leave(self, me: _Op) -> None:
+        """An interrupted writer whose write has not been taken into a commit gives up its place; a lead
+        handed to it goes to the next writer (left with it, every later write would wait forever)."""
+        nxt = None
+        with self._lock:
+            if me not in self._queue:
+                return  # committed, or being committed by a leader: nothing to give up
+            self._queue.remove(me)
+            if me.lead:
+                nxt = self._queue[0] if self._queue else None
+                if nxt is not None:
+                    nxt.lead = True
+                else:
+                    self._busy = False
+        if nxt is not None:
+            nxt.wake.release()
 
     def _lead(self) -> None:
         with self._lock:

@@ -447,6 +447,7 @@ class SyncEngine:
                     fut = ex.submit(self._guarded, step.path, lambda s=step: self._transfer(s, scan, remote))
                     fut.add_done_callback(finished)
         finally:
+            self._targets = None  # resolved again next pass
             if bulk:
                 self.activity.end_bulk()
         if failures:
@@ -462,21 +463,22 @@ class SyncEngine:
 
         def settled(o: small_writes.Outcome) -> None:
             key = small[o.key]
-            if o.error is None:
-                self._guarded(key, lambda: self._uploaded(key, scan.files[key].path, o.sha256, 1))
+            if o.error is None:  # recorded as it was read: an edit since then is seen by the next scan
+                self.state.put(Synced(key, o.sha256, o.size, o.mtime_ns, 1))
+                self._guarded(key, lambda: self.activity.finish(key, "uploaded"))
             else:
                 self._guarded(key, lambda: _raise(o.error))
 
-        left = small_writes.put_new(self.pool, [(scan.files[k].path, pk) for pk, k in small.items()],
-                                    parallel=workers, on_file=settled, limiter=self.pool.up_limiter,
-                                    before_batch=self.on_bulk)
+        try:
+            left = small_writes.put_new(self.pool, [(scan.files[k].path, pk) for pk, k in small.items()],
+                                        parallel=workers, on_file=settled, limiter=self.pool.up_limiter,
+                                        before_batch=self.on_bulk)
+        except PoolDriveError as e:  # the batch undid what it had not recorded: the rest goes one by one
+            log.warning("batch upload stopped (%s); going on one file at a time", e.message)
+            return steps
         back = {pk for _, pk in left}
         return [s for s in steps if s.action != Action.UPLOAD or (pk := self.pool_key(s.path)) not in small
                 or pk in back]
-
-    def _uploaded(self, key: str, path: Path, sha256: str, version: int) -> None:
-        self._record_synced(key, path, sha256, version)
-        self.activity.finish(key, "uploaded")
 
     def _guarded(self, path: str, fn) -> None:
         try:
@@ -610,7 +612,8 @@ class SyncEngine:
                 self.retry.add(key)
                 self._collided = True
                 raise
-            self._uploaded(key, path, info.sha256, info.version)
+            self._record_synced(key, path, info.sha256, info.version)
+            self.activity.finish(key, "uploaded")
             return
         info = remote[key]
         if step.action == Action.CONFLICT:

@@ -490,7 +490,8 @@ def test_a_frozen_node_is_found_down_by_its_probe_timeout_not_the_read_timeout(f
                                                                                 tmp_path: Path) -> None:
     """A write looks at the nodes' health when it is stale; a node frozen on the LAN (SIGSTOP) must not hold
     it for the 30 s a data request may wait for an answer: the probe follows the node's round trips (3 s at
-    least), and the node is down."""
+    least). One probe without an answer makes the node degraded, the next one down (no flapping on one
+    late answer)."""
     from sync_agent.node_types import Timeouts
     from sync_agent.placement import Health
 
@@ -501,10 +502,11 @@ def test_a_frozen_node_is_found_down_by_its_probe_timeout_not_the_read_timeout(f
         assert pool.health.get("node3").latency < 0.3
         fault_nodes["node3"].freeze()
         try:
-            start = time.monotonic()
-            pool.refresh_health(max_age=0)
-            assert time.monotonic() - start < 10
-            assert pool.health.state("node3") == Health.DOWN
+            for state in (Health.DEGRADED, Health.DOWN):
+                start = time.monotonic()
+                pool.refresh_health(max_age=0)
+                assert time.monotonic() - start < 10
+                assert pool.health.state("node3") == state
             assert pool.put_bytes("during-freeze.txt", b"x").replicas  # written elsewhere
         finally:
             fault_nodes["node3"].thaw()

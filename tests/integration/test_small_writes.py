@@ -56,7 +56,7 @@ def test_a_folder_of_small_files_goes_up_in_batches_with_every_copy_recorded(
     assert result.ok and sorted(result.done) == sorted(files) and result.bytes == sum(map(len, files.values()))
     assert sorted(n for n, _, e in seen if e is None) == sorted(files)
     # the work per file is its copies; the catalog is written per batch, not per file
-    assert sum(pool.client(n.name).requests for n in pool.cfg.nodes) - requests <= 2 * len(files) + 10
+    assert sum(pool.client(n.name).requests for n in pool.cfg.nodes) - requests <= 2 * len(files) + 30
     assert cat._group.commits + cat._atomic_commits - commits <= 2 * (150 // 64 + 1) + 6
     specs = pool.specs()
     recorded: dict[tuple[str, str], list[str | None]] = {}
@@ -121,3 +121,38 @@ def test_a_node_that_dies_before_the_batch_costs_its_copies_nothing_else(fault_n
     finally:
         pool.close()
 
+
+
+def test_a_node_that_freezes_mid_batch_loses_nothing_and_leaves_nothing_behind(fault_nodes: NodePool,
+                                                                                tmp_path: Path) -> None:
+    """node2 stops (SIGSTOP) with the batch's requests on it: its copies time out, the files whose answer
+    was lost go the full way (elsewhere), the others carry on. Whatever the frozen node took in and
+    stores once it runs again is taken back by the next start: in the end the nodes hold exactly what the
+    catalog records."""
+    from sync_agent.node_types import Timeouts
+
+    pool = fault_nodes.open_pool("batch-frozen", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=2.0, read=5.0, retries=0))
+    try:
+        pool.refresh_health(max_age=0)
+        src = tmp_path / "src"
+        files = _tree(src, 60)
+        fault_nodes["node2"].freeze()
+        try:
+            result = api.put_tree(pool, src, "up")
+        finally:
+            fault_nodes["node2"].thaw()
+        assert result.ok and sorted(result.done) == sorted(files)
+        recorded: dict[tuple[str, str], list[str | None]] = {}
+        for key, data in files.items():
+            info = pool.catalog.get(key)
+            assert info is not None and len(info.replicas) == 2
+            for node in info.replicas:
+                recorded[(node, key)] = [info.current.replicas_version(node)]  # type: ignore[union-attr]
+            assert pool.read_bytes(key) == data
+        pool.refresh_health(max_age=0)
+        pool.recover()  # as the next start does
+        assert _stored(fault_nodes, pool, "up/") == recorded
+        assert not pool.catalog.intents("put")
+    finally:
+        pool.close()

@@ -28,7 +28,8 @@ def test_one_slow_answer_does_not_flap() -> None:
 
 
 def test_latency_is_smoothed() -> None:
-    h = NodeHealth("n", latency=0.01)
+    h = NodeHealth("n")
+    h.observe(True, 0.01)  # the first answer sets it
     h.observe(True, 0.02)
     assert 0.01 < h.latency < 0.02
 
@@ -63,3 +64,13 @@ def test_a_probe_waits_ten_round_trips_within_its_floor_and_the_read_timeout() -
     assert probe_timeout(1.0, 20.0) == 10.0  # a node a second away is given ten of its round trips
     assert probe_timeout(5.0, 20.0) == 20.0  # never longer than a data request waits
     assert probe_timeout(0.002, 20.0, floor=2.0) == 2.0
+
+
+def test_the_first_answer_sets_the_latency_instead_of_nudging_the_assumed_one() -> None:
+    """A node 100 ms away is 100 ms away from its first answer (a batch upload decides by it), not 44 ms
+    after one probe as the smoothing of an assumed 20 ms would say."""
+    h = NodeHealth("n")
+    h.observe(True, 0.1)
+    assert h.latency == 0.1
+    h.observe(True, 0.2)
+    assert 0.1 < h.latency < 0.2
