@@ -94,6 +94,8 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
     on this thread, for each one written or failed for good. ``limiter`` paces the copies (else
     ``control``'s); ``before_batch`` runs before each batch is placed. Returns the files left to the full
     path: not small, not new, or not written here for any reason."""
+    if pool.cfg.is_share:  # a recipient's writes are checked against the share: the full path does it
+        return list(files)
     left: list[tuple[Path, str]] = []
     done: queue.SimpleQueue[_File] = queue.SimpleQueue()
     finished: list[_File] = []
@@ -210,7 +212,12 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
     """Read, hash and place the files of one batch and commit their intents; returns (taken, left)."""
     left: list[tuple[Path, str]] = []
     files: list[_File] = []
+    cat = pool.catalog
+    known = cat.known_paths([key for _, key in items])  # before reading: a folder uploaded again is read once
     for local, key in items:
+        if key in known:
+            left.append((local, key))
+            continue
         try:
             st = local.stat()
             if not stat.S_ISREG(st.st_mode) or not fits(st.st_size):
@@ -226,8 +233,6 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
         files.append(_File(local, key, st, body, digest_bytes(body)))
     if not files:
         return [], left
-    cat = pool.catalog
-    known = cat.known_paths([f.key for f in files])
     unusable = pool.unusable_nodes()
     usable = [n.name for n in pool.cfg.nodes if n.name not in unusable]
     fast = {v.node for v in pool.health.views(usable) if quick(v) and v.node not in slow}
@@ -236,7 +241,7 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
     for f in files:
         copies = pool.durability(f.key).copies
         order = write_order(f.key, specs, copies, usable)
-        if f.key in known or len(order) < copies or pool.cfg.is_share or not fast.issuperset(order[:copies]):
+        if len(order) < copies or not fast.issuperset(order[:copies]):
             left.append((f.local, f.key))
             continue
         f.file_id, f.nodes = uuid.uuid4().hex, order[:copies]
@@ -343,10 +348,12 @@ def _record(pool: PoolView, finished: list[_File], on_file: Callable[[Outcome], 
             cat.commit_write(f.intent, file_id=f.file_id, path=f.key, number=1, key=f.key, size=f.digest.size,
                              sha256=f.digest.sha256, mtime=float(f.meta["mtime"]), replicas=list(f.written.items()),
                              created_at=float(f.meta["written"]), etags=f.etags)
-    pool.journal.record([f.key for f in finished])
-    for f in finished:
-        f.intent = 0  # committed with its version
+    recorded = list(finished)
+    finished.clear()
+    for f in recorded:
+        f.intent = 0  # committed with its version: never undone from here on
+    pool.journal.record([f.key for f in recorded])
+    for f in recorded:
         if control is not None:
             control.count(f.digest.size)  # paced per copy already
         on_file(Outcome(f.key, f.digest.size, f.digest.sha256, f.st.st_mtime_ns))
-    finished.clear()

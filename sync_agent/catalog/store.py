@@ -188,19 +188,22 @@ class _GroupCommit:
     def _leave(self, me: _Op) -> None:
         """An interrupted writer whose write has not been taken into a commit gives up its place; a lead
         handed to it goes to the next writer (left with it, every later write would wait forever)."""
-        nxt = None
         with self._lock:
             if me not in self._queue:
                 return  # committed, or being committed by a leader: nothing to give up
             self._queue.remove(me)
-            if me.lead:
-                nxt = self._queue[0] if self._queue else None
-                if nxt is not None:
-                    nxt.lead = True
-                else:
-                    self._busy = False
+            nxt = self._pass_lead() if me.lead else None
         if nxt is not None:
             nxt.wake.release()
+
+    def _pass_lead(self) -> _Op | None:
+        """(Under the lock.) The next queued writer leads the next commit; none: no commit runs."""
+        nxt = self._queue[0] if self._queue else None
+        if nxt is not None:
+            nxt.lead = True
+        else:
+            self._busy = False
+        return nxt
 
     def _lead(self) -> None:
         with self._lock:
@@ -209,11 +212,7 @@ class _GroupCommit:
             self._commit(batch)
         finally:
             with self._lock:
-                nxt = self._queue[0] if self._queue else None
-                if nxt is not None:
-                    nxt.lead = True
-                else:
-                    self._busy = False
+                nxt = self._pass_lead()
             for op in batch:
                 op.wake.release()
             if nxt is not None:

@@ -461,8 +461,11 @@ class SyncEngine:
         if len(small) < 2:
             return steps
 
+        done: set[str] = set()
+
         def settled(o: small_writes.Outcome) -> None:
             key = small[o.key]
+            done.add(key)
             if o.error is None:  # recorded as it was read: an edit since then is seen by the next scan
                 self.state.put(Synced(key, o.sha256, o.size, o.mtime_ns, 1))
                 self._guarded(key, lambda: self.activity.finish(key, "uploaded"))
@@ -475,7 +478,7 @@ class SyncEngine:
                                         before_batch=self.on_bulk)
         except PoolDriveError as e:  # the batch undid what it had not recorded: the rest goes one by one
             log.warning("batch upload stopped (%s); going on one file at a time", e.message)
-            return steps
+            return [s for s in steps if s.path not in done]
         back = {pk for _, pk in left}
         return [s for s in steps if s.action != Action.UPLOAD or (pk := self.pool_key(s.path)) not in small
                 or pk in back]

@@ -8,7 +8,7 @@ import pytest
 
 from sync_agent.catalog.migrations import current_version
 from sync_agent.catalog.models import SCHEMA_VERSION
-from sync_agent.catalog.store import Catalog
+from sync_agent.catalog.store import Catalog, _Op
 from sync_agent.errors import CatalogUnreadableError, ConfigError
 
 
@@ -166,3 +166,17 @@ def test_writes_from_many_threads_commit_together_and_each_gets_its_own_result(t
     assert all(isinstance(v, int) for v in results.values()) and len(results) == 30, results
     assert not cat.intents("put")
     assert sorted(f.path for f in cat.walk()) == sorted(f"f{i}.txt" for i in range(30))
+
+
+def test_a_writer_interrupted_while_waiting_passes_on_the_lead_it_was_handed() -> None:
+    """Ctrl+C while a write waits for its commit: left holding the lead of the next commit, it would make
+    every later catalog write wait forever; it gives up its place and the next writer leads."""
+    cat = Catalog(None)
+    group = cat._group
+    handed, behind = _Op(lambda: 1), _Op(lambda: 2)
+    group._busy, handed.lead, group._queue = True, True, [handed, behind]
+    group._leave(handed)
+    assert group._queue == [behind] and behind.lead and behind.wake.acquire(blocking=False)
+    group._leave(behind)  # the last one: no commit runs any more, the next write leads at once
+    assert not group._busy and not group._queue
+    assert cat.add_intent("put", "a.txt", "f", 1) > 0
