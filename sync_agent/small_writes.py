@@ -18,6 +18,7 @@ and turns a lost race into a conflict, as for any single file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -25,7 +26,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,13 +182,19 @@ class _Slots:
     def take(self) -> None:
         self._free.acquire()
 
-    def copying(self, f: _File, node: str) -> None:
+    @contextlib.contextmanager
+    def copying(self, f: _File, node: str) -> Iterator[None]:
+        """One request of ``f`` to ``node``, timed by ``watch`` while it runs."""
         with self._lock:
             self._copying[id(f)] = (node, time.monotonic())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._copying.pop(id(f), None)
 
     def give(self, f: _File) -> None:
         with self._lock:
-            self._copying.pop(id(f), None)
             if id(f) in self._given:
                 self._given.discard(id(f))
                 return
@@ -272,8 +279,7 @@ def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pac
             client = pool.client(node)
             if pace is not None:
                 pace.take(len(f.body))
-            slots.copying(f, node)
-            with pool.health.request(node):
+            with slots.copying(f, node), pool.health.request(node):
                 t = time.monotonic()
                 try:
                     vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None)
