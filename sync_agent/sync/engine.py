@@ -272,6 +272,7 @@ class SyncEngine:
         if any(s.action == Action.DELETE_REMOTE for s in plan.deletes):
             self.state.set_setting("recent_deletes", list(self._recent_deletes))
         if dirty is None or len(plan.transfers) + len(plan.records) > BIG_PASS:
+            self.pool.catalog.shrink()  # a batch pass wrote its rows from this thread: its cache goes too
             memory.give_back()
         self.activity.last_sync = time.time()  # with the state just below: a status never shows one alone
         if self.held:

@@ -180,3 +180,12 @@ def test_a_writer_interrupted_while_waiting_passes_on_the_lead_it_was_handed() -
     group._leave(behind)  # the last one: no commit runs any more, the next write leads at once
     assert not group._busy and not group._queue
     assert cat.add_intent("put", "a.txt", "f", 1) > 0
+
+
+def test_a_catalog_gives_back_its_page_cache_and_keeps_its_rows(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    for i in range(50):
+        cat.commit_version(file_id=f"f{i}", path=f"p{i}.txt", number=1, key=f"p{i}.txt", size=1, sha256="0" * 64,
+                           mtime=0.0, replicas=[("node1", None)])
+    cat.shrink()
+    assert len(list(cat.walk())) == 50
