@@ -27,7 +27,7 @@ RATE_FORGET = 120.0  # seconds after which a node's measured rate is no longer t
 
 def probe_timeout(latency: float, ceiling: float, floor: float = PROBE_FLOOR) -> float:
     """How long a health probe waits for its answer: ten of the node's measured round trips, at least
-    ``floor``, at most ``ceiling`` (the read timeout). A node that froze on the LAN is found down in 3 s
+    ``floor``, at most ``ceiling`` (the read timeout). A node that froze on the LAN fails its probe in 3 s
     instead of the 20 s a data request waits; one 250 ms away still has 3 s, one a second away 10 s.
     Data requests keep the fixed read timeout: a node committing a large part may be silent for seconds."""
     return min(ceiling, max(floor, PROBE_RTTS * latency))
