@@ -112,11 +112,8 @@ def _drop_name_clashes(plan: list[PlannedUpload], result: BatchResult) -> list[P
 def _run(items: list, work: Callable, result: BatchResult, parallel: int,
          on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> BatchResult:
     lock = threading.Lock()
-    stop = threading.Event()
 
     def one(item: object) -> None:
-        if stop.is_set():
-            return
         name, size = item.remote, item.size  # type: ignore[attr-defined]
         err: PoolDriveError | None = None
         skipped = False
@@ -125,13 +122,7 @@ def _run(items: list, work: Callable, result: BatchResult, parallel: int,
         except PoolDriveError as e:
             err = e
         with lock:
-            if err is not None:
-                result.failed.append((name, err))
-            elif skipped:
-                result.skipped.append(name)
-            else:
-                result.done.append(name)
-                result.bytes += size
+            _tally(result, name, size, err, skipped)
         if on_file is not None:
             on_file(name, size, err)
 
@@ -178,22 +169,29 @@ def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: i
     if len(small) > 1:  # new small files in batches; the rest, and whatever a batch hands back, one by one
         by_pair = {(u.local, u.remote): u for u in small}
         left = small_writes.put_new(pool, [(u.local, u.remote) for u in small], parallel=parallel,
-                                    on_file=lambda o: _note(result, o.key, o.size, o.error, on_file),
+                                    on_file=lambda o: _note(result, o, on_file),
                                     control=control)
         plan = [u for u in plan if not small_writes.fits(u.size)] + [by_pair[p] for p in left]
     return _run(plan, work, result, parallel, on_file)
 
 
-def _note(result: BatchResult, name: str, size: int, err: PoolDriveError | None,
-          on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> None:
-    """One file written (``err`` None) or failed, in ``result`` and to the caller (called from one thread)."""
+def _tally(result: BatchResult, name: str, size: int, err: PoolDriveError | None, skipped: bool = False) -> None:
+    """One file written, skipped (unchanged) or failed, in ``result`` (the caller serializes)."""
     if err is not None:
         result.failed.append((name, err))
+    elif skipped:
+        result.skipped.append(name)
     else:
         result.done.append(name)
         result.bytes += size
+
+
+def _note(result: BatchResult, o: small_writes.Outcome,
+          on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> None:
+    """A file a batch settled (called on the batch's one thread): in ``result`` and to the caller."""
+    _tally(result, o.key, o.size, o.error)
     if on_file is not None:
-        on_file(name, size, err)
+        on_file(o.key, o.size, o.error)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sync_agent import metadata, writer
-from sync_agent.errors import LocalIOError, NodeError, PoolDriveError, PreconditionFailed
+from sync_agent.errors import LocalIOError, NodeError, NodeUnreachableError, PoolDriveError, PreconditionFailed
 from sync_agent.placement import Health, ReplicaView, write_order
 from sync_agent.small_objects import MAX_BODY
 from sync_agent.transfer import Digest, RateLimiter, TransferControl, digest_bytes, etag_fits
@@ -284,7 +284,9 @@ def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pac
                 try:
                     vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None)
                 except NodeError as e:
-                    if not isinstance(e, PreconditionFailed) and getattr(e, "sent", True):
+                    refused = isinstance(e, PreconditionFailed)
+                    never_sent = isinstance(e, NodeUnreachableError) and not e.sent
+                    if not refused and not never_sent:
                         maybe.append(node)  # a lost answer: the copy may be there
                     raise
                 f.written[node] = vid
