@@ -12,6 +12,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.agent_link import AgentLink
+from desktop_app.gc_guard import MainThreadCollector
 from desktop_app.icons import app_icon
 from desktop_app.workers import run_async
 from sync_agent import api
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("io.pooldrive.PoolDrive")
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
+    collector = MainThreadCollector(app).start()  # Qt objects must die on this thread, not an engine one
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     settings = QSettings()
     folder = args.folder or Path(str(settings.value("sync_folder", Path.home() / "PoolDrive")))
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     link.stop()
     window.shutdown()
     pool.close()
+    collector.stop()
     return code
 
 

@@ -9,8 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from desktop_app.gc_guard import MainThreadCollector
 from desktop_app.main_window import MainWindow
 from sync_agent.pool import Pool
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread(qapp) -> Iterator[None]:
+    """As the app does (desktop_app.gc_guard): no cycle with a Qt object in it may be collected on an engine
+    thread. Set up before qtbot, so torn down after it has closed the test's windows."""
+    collector = MainThreadCollector().start()
+    yield
+    collector.stop()
 
 
 def _open(qtbot, pool: Pool, tmp_path: Path) -> MainWindow:
