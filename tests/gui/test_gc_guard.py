@@ -7,15 +7,16 @@ import threading
 
 from desktop_app.gc_guard import MainThreadCollector
 
+_died_on: list[str] = []  # the name of the thread each _Cycle was freed on
+
 
 class _Cycle:
-    died_on: list[str] = []
 
     def __init__(self) -> None:
         self.me = self
 
     def __del__(self) -> None:
-        _Cycle.died_on.append(threading.current_thread().name)
+        _died_on.append(threading.current_thread().name)
 
 
 _kept: list[list[list[int]]] = []
@@ -31,16 +32,16 @@ def test_a_cycle_dropped_while_engine_threads_allocate_dies_on_the_gui_thread(qa
     collector.start()
     try:
         assert not gc.isenabled()
-        _Cycle.died_on.clear()
+        _died_on.clear()
         _Cycle()  # garbage at once, but only a cycle collection can free it
         workers = [threading.Thread(target=_churn, name=f"engine-{i}") for i in range(4)]
         for t in workers:
             t.start()
         for t in workers:
             t.join()
-        assert _Cycle.died_on == []  # no engine thread collected it
-        qtbot.waitUntil(lambda: _Cycle.died_on != [], timeout=5000)  # the timer did, on this thread
-        assert _Cycle.died_on == [threading.main_thread().name]
+        assert _died_on == []  # no engine thread collected it
+        qtbot.waitUntil(lambda: _died_on != [], timeout=5000)  # the timer did, on this thread
+        assert _died_on == [threading.main_thread().name]
     finally:
         _kept.clear()
         collector.stop()
