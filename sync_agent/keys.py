@@ -7,6 +7,7 @@ every node, so it must be something S3 can hold and something a local file syste
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sync_agent.errors import InvalidPathError
 MAX_KEY_BYTES = 1024  # S3's limit on object keys
 MAX_NAME_BYTES = 255  # ext4 and most file systems: one path component
 RESERVED_PREFIX = ".pooldrive"  # pool-internal objects live under this prefix
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # one C-level search, not a Python loop per character
 
 
 def normalize(path: str, *, allow_root: bool = False) -> str:
@@ -23,7 +25,7 @@ def normalize(path: str, *, allow_root: bool = False) -> str:
     if "\x00" in path:
         raise InvalidPathError(f"'{raw!r}' contains a NUL character, which no file system can store.",
                                paths=[raw])
-    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+    if _CONTROL.search(path):
         raise InvalidPathError(f"{raw!r} contains a control character; rename the file.", paths=[raw])
     path = unicodedata.normalize("NFC", path).replace("\\", "/") if os.sep == "\\" else \
         unicodedata.normalize("NFC", path)
@@ -36,7 +38,7 @@ def normalize(path: str, *, allow_root: bool = False) -> str:
             return ""
         raise InvalidPathError("An empty path names no file.", paths=[raw])
     for p in parts:
-        if len(p.encode()) > MAX_NAME_BYTES:
+        if len(p) * 4 > MAX_NAME_BYTES and len(p.encode()) > MAX_NAME_BYTES:  # UTF-8: at most 4 bytes a character
             raise InvalidPathError(f"The name '{p[:40]}…' is {len(p.encode())} bytes long; file systems "
                                    f"hold at most {MAX_NAME_BYTES}.", paths=[raw])
     key = "/".join(parts)

@@ -304,8 +304,11 @@ class RepairLoop:
     and right after a node comes back (to drop the surplus copies made meanwhile)."""
 
     def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 3600.0, parallel: int = 2,
-                 bandwidth: float = 0) -> None:
+                 bandwidth: float = 0, first_delay: float = 0.0) -> None:
+        """``first_delay``: seconds before the first round. A round reads every file of the catalog (at
+        100,000 files, seconds of CPU): an agent that just started gives them to its first sync pass."""
         self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
+        self.first_delay = first_delay
         self.class_poll = 60.0  # seconds between looks at the durability classes on the nodes
         self.limiter = RateLimiter(bandwidth)
         self.last: Report | None = None
@@ -326,6 +329,9 @@ class RepairLoop:
         return self.last
 
     def _loop(self) -> None:
+        if self._stop.wait(self.first_delay):
+            return
+        self._wake.clear()  # whatever woke it meanwhile, the first round covers it
         while not self._stop.is_set():
             try:
                 report = self.run_once()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CRASHES = 8
+REPAIR_FIRST_DELAY = 120.0  # s after the start before the first background repair round: the first pass comes first
 INCOMPLETE_RETRY = 30.0  # first wait before reading every node again while the catalog is incomplete
 INCOMPLETE_RETRY_MAX = 1800.0  # it doubles up to this (a node that never comes back costs little)
 
@@ -336,7 +337,8 @@ class Services:
 
         self.remote = RemoteWatcher(pool, told, cursor=cursor).start() if notifications else None
         self.monitor = HealthMonitor(pool, interval=5.0).start()  # the journal poll probes too
-        self.repairer = RepairLoop(pool, grace=repair_grace) if repair and not pool.cfg.is_share else None
+        self.repairer = (RepairLoop(pool, grace=repair_grace, first_delay=REPAIR_FIRST_DELAY)
+                         if repair and not pool.cfg.is_share else None)
         if self.repairer is not None:
             self.repairer.on_lost = on_lost  # every pool copy bad: this device's copy goes back
             self.repairer.start()

@@ -513,3 +513,21 @@ def test_a_frozen_node_is_found_down_by_its_probe_timeout_not_the_read_timeout(f
     finally:
         pool.close()
 
+
+
+def test_the_background_repair_waits_for_its_first_delay_even_when_woken(pool: Pool) -> None:
+    """An agent that just started leaves its first pass the CPU: the repair's first round (every file of
+    the catalog read) comes after ``first_delay``, even if a node comes up or a damaged copy wakes it."""
+    from sync_agent.repair import RepairLoop
+
+    loop = RepairLoop(pool, grace=600, interval=3600, first_delay=1.5).start()
+    try:
+        loop._wake.set()  # as a damaged copy found by a read does
+        time.sleep(0.8)
+        assert loop.last is None
+        deadline = time.monotonic() + 20
+        while loop.last is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert loop.last is not None
+    finally:
+        loop.stop()
