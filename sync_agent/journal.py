@@ -228,7 +228,8 @@ class Journal:
                 continue
             client = self.pool.client(node)
             first = node not in cursor
-            mark = entry_time(cursor.get(node, "")) or 0
+            last = cursor.get(node, "")  # read by whoever saved the cursor, even in an earlier process
+            mark = entry_time(last) or 0
             # after the cursor, and the last LOOKBACK of time (a late upload can only be that recent): once
             # the pool has been quiet that long, an idle poll lists nothing at all
             start = f"{PREFIX}{min(mark, now - LOOKBACK_NS):020d}" if mark else None
@@ -249,7 +250,7 @@ class Journal:
             else:
                 cursor.setdefault(node, "")
             with self._lock:
-                fresh = [k for k in new if k not in self._read_keys]
+                fresh = [k for k in new if k not in self._read_keys and k != last]
                 self._read_keys.update((k, entry_time(k) or 0) for k in fresh)
                 floor = now - 4 * LOOKBACK_NS
                 if len(self._read_keys) > 1000:

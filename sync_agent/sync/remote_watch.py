@@ -34,7 +34,10 @@ EVENTS = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 FULL_EVERY = 10
 BULK = 50  # paths in one journal read, or transfers in one pass, that count as writes in bulk
 HUSH = 10.0  # seconds notifications stay off after the last sign of bulk writes
-SAVE_EVERY = 300  # polls between cursor saves when nothing arrives (a restart then resumes from there)
+# polls between cursor saves while only this process's own entries arrive (none while the pool is quiet). A
+# restart resumes from the saved cursor, and entries past it look new to the next process: at 300 (5 min),
+# an agent restarted after a big upload re-read every entry it had written and relisted their folders.
+SAVE_EVERY = 10
 
 
 def keys_in_record(line: bytes) -> set[str]:

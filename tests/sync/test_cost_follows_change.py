@@ -162,6 +162,22 @@ def test_reconcile_finds_what_another_s3_tool_wrote(devices: tuple[Device, Devic
     assert not isinstance(try_parse(b.pool.client("node1").stat("r/foreign.txt").meta), str)  # adopted: ours now
 
 
+def test_a_restarted_reader_does_not_read_again_the_entry_its_cursor_names(devices: tuple[Device, Device]) -> None:
+    """The saved cursor names the last entry read. A new process knows no entry it read before, so without
+    this it read that entry again at every start (a bulk upload's last entry: a batch of paths relisted)."""
+    a, b = devices
+    cursor = b.pool.journal.cursor()
+    a.write("x.txt", b"x")
+    a.engine.sync({"x.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    assert b.pool.journal.read(cursor).paths == {"x.txt"}
+    saved = dict(cursor)
+    b.pool.journal._read_keys.clear()  # what a restarted agent starts with
+    before = requests(b)
+    assert not b.pool.journal.read(saved)
+    assert requests(b) - before == len(b.pool.clients)  # one listing per node, no entry read
+
+
 def test_agent_restart_resumes_from_the_saved_cursor(devices: tuple[Device, Device]) -> None:
     import threading
     import time
