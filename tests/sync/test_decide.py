@@ -78,3 +78,26 @@ def test_plan_orders_and_guards() -> None:
     assert "a.txt" in p.issues
     p = plan({}, {}, {"ex/a": "1", "in/b": "2"}, excluded_folders=["ex"])
     assert [s.path for s in p.transfers] == ["in/b"]
+
+
+def test_plan_decides_every_path_as_decide_does() -> None:
+    """The plan's shortcut for paths in sync on all three sides leaves every decision as ``decide``'s."""
+    import itertools
+
+    from sync_agent.sync import planner
+
+    local: dict[str, str] = {}
+    base: dict[str, str] = {}
+    remote: dict[str, str] = {}
+    expected = {}
+    for i, (lo, ba, re) in enumerate(itertools.product([None, "a", "b"], repeat=3)):
+        p = f"f{i:02d}"
+        contents = [f"{p}-{v}" if v is not None else None for v in (lo, ba, re)]  # no two paths share one: no moves
+        for m, v in zip((local, base, remote), contents, strict=True):
+            if v is not None:
+                m[p] = v
+        side = [Side(v) if v is not None else None for v in contents]
+        expected[p] = decide(*side).action
+    plan = planner.plan(local, base, remote, guard_min=10**6)
+    got = {s.path: s.action for s in plan.deletes + plan.transfers + plan.records}
+    assert got == {p: a for p, a in expected.items() if a != Action.NOTHING}
