@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
     collector = MainThreadCollector(app).start()  # Qt objects must die on this thread, not an engine one
+    try:
+        return _run(app, args)
+    finally:
+        collector.stop()
+
+
+def _run(app: QApplication, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     settings = QSettings()
     folder = args.folder or Path(str(settings.value("sync_folder", Path.home() / "PoolDrive")))
@@ -88,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     link.stop()
     window.shutdown()
     pool.close()
-    collector.stop()
     return code
 
 

@@ -257,10 +257,27 @@ class Journal:
                     self._read_keys = {k: ts for k, ts in self._read_keys.items() if ts > floor}
             if first:
                 continue
+            failed = []
             for key in fresh:
                 if not key.endswith("-" + self.writer):
-                    out.update(self._read_entry(client, key))
+                    got = self._read_entry(client, key)
+                    if got is None:
+                        failed.append(key)
+                    else:
+                        out.update(got)
+            if failed:  # read again at the next poll: not marked read, and the cursor stays before it
+                self._retry_later(node, cursor, failed, new)
         return out
+
+    def _retry_later(self, node: str, cursor: dict[str, str], failed: list[str], listed: list[str]) -> None:
+        first_failed = min(failed)
+        with self._lock:
+            for k in failed:
+                self._read_keys.pop(k, None)
+        before = [k for k in listed if k < first_failed]
+        cursor[node] = max(before) if before else ""
+        if not cursor[node]:  # nothing read before it in this listing: a well-formed mark just before it
+            cursor[node] = entry_key((entry_time(first_failed) or 1) - 1, "0" * 12)
 
     def prune_expired(self) -> int:
         """Delete entries older than ``RETENTION`` from every node, whoever wrote them; returns how many
@@ -283,12 +300,13 @@ class Journal:
         return gone
 
     @staticmethod
-    def _read_entry(client, key: str) -> Changes:
+    def _read_entry(client, key: str) -> Changes | None:
+        """None when the node did not answer (tried again); an entry that cannot be parsed counts as read."""
         try:
             resp = client.get(key)
         except NodeError as e:
-            log.info("journal entry %s not read (%s)", key, e.message)
-            return Changes(entries=1)
+            log.info("journal entry %s not read (%s); trying again at the next poll", key, e.message)
+            return None
         try:
             return parse_entry(resp.read(MAX_ENTRY_BYTES + 1))
         except Exception as e:  # a broken stream is an unreadable entry, not a reason to stop polling

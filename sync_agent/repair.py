@@ -301,14 +301,16 @@ def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int
 
 class RepairLoop:
     """Background repair: nodes down longer than ``grace`` count as lost; runs every ``interval`` seconds
-    and right after a node comes back (to drop the surplus copies made meanwhile)."""
+    and right after a node comes back (to drop the surplus copies made meanwhile) or a read finds a bad
+    copy. In an agent its first round waits for the first sync pass (see ``__init__``)."""
 
     def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 3600.0, parallel: int = 2,
-                 bandwidth: float = 0, first_delay: float = 0.0) -> None:
-        """``first_delay``: seconds before the first round. A round reads every file of the catalog (at
-        100,000 files, seconds of CPU): an agent that just started gives them to its first sync pass."""
+                 bandwidth: float = 0, first_delay: float = 0.0, ready: Callable[[], bool] | None = None) -> None:
+        """The first round waits until ``ready()`` (checked each second) or ``first_delay`` seconds have
+        passed, whichever comes first. A round reads every file of the catalog (at 100,000 files, seconds
+        of CPU): an agent that just started gives them to its first sync pass."""
         self.pool, self.grace, self.interval, self.parallel = pool, grace, interval, parallel
-        self.first_delay = first_delay
+        self.first_delay, self.ready = first_delay, ready
         self.class_poll = 60.0  # seconds between looks at the durability classes on the nodes
         self.limiter = RateLimiter(bandwidth)
         self.last: Report | None = None
@@ -328,10 +330,18 @@ class RepairLoop:
             self.last.unrecoverable = [p for p in self.last.unrecoverable if p not in back]
         return self.last
 
+    def _wait_first(self) -> bool:
+        """False when stopped meanwhile."""
+        deadline = time.monotonic() + self.first_delay
+        while (left := deadline - time.monotonic()) > 0 and not (self.ready is not None and self.ready()):
+            if self._stop.wait(min(1.0, left)):
+                return False
+        self._wake.clear()  # whatever woke it meanwhile (a node coming up, a bad copy), the first round covers
+        return not self._stop.is_set()
+
     def _loop(self) -> None:
-        if self._stop.wait(self.first_delay):
+        if not self._wait_first():
             return
-        self._wake.clear()  # whatever woke it meanwhile, the first round covers it
         while not self._stop.is_set():
             try:
                 report = self.run_once()

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_CRASHES = 8
-REPAIR_FIRST_DELAY = 120.0  # s after the start before the first background repair round: the first pass comes first
+REPAIR_FIRST_WAIT = 600.0  # s the first background repair round waits at most for the first sync pass
 INCOMPLETE_RETRY = 30.0  # first wait before reading every node again while the catalog is incomplete
 INCOMPLETE_RETRY_MAX = 1800.0  # it doubles up to this (a node that never comes back costs little)
 
@@ -208,7 +208,8 @@ class SyncAgent:
         services = Services(self.pool, self.engine.state, self.remote_changed, cursor,
                             notifications=self.notifications, repair=self.repair, repair_grace=self.repair_grace,
                             reconcile=self.reconcile, reconcile_interval=self.reconcile_interval,
-                            reconcile_pause=self.reconcile_pause, on_lost=self.engine.put_back_lost) \
+                            reconcile_pause=self.reconcile_pause, on_lost=self.engine.put_back_lost,
+                            first_pass_done=lambda: self.passes > 0) \
             if self.services else None
         if services is not None and services.remote is not None:
             self.engine.on_bulk = services.remote.hush  # our own bulk uploads: their notifications are noise
@@ -325,9 +326,11 @@ class Services:
                  notifications: bool = True, repair: bool = True, repair_grace: float = 600.0,
                  reconcile: bool = True, reconcile_interval: float = 3600.0, reconcile_pause: float = 2.0,
                  on_lost: Callable[[list[str]], list[str]] | None = None,
-                 covered: Callable[[str], bool] = lambda _path: True) -> None:
+                 covered: Callable[[str], bool] = lambda _path: True,
+                 first_pass_done: Callable[[], bool] | None = None) -> None:
         """``covered(pool_path)``: whether a folder pair reads that path into the catalog (what the journal
-        names elsewhere, the share views' keeper reads itself)."""
+        names elsewhere, the share views' keeper reads itself). ``first_pass_done()``: whether every folder
+        pair finished its first pass (the background repair's first round waits for it)."""
         views = ViewKeeper(pool, covered=covered) if not pool.cfg.is_share else None  # this owner's shares
 
         def told(changes: Changes | None = None, cursor: dict[str, str] | None = None) -> None:
@@ -337,7 +340,7 @@ class Services:
 
         self.remote = RemoteWatcher(pool, told, cursor=cursor).start() if notifications else None
         self.monitor = HealthMonitor(pool, interval=5.0).start()  # the journal poll probes too
-        self.repairer = (RepairLoop(pool, grace=repair_grace, first_delay=REPAIR_FIRST_DELAY)
+        self.repairer = (RepairLoop(pool, grace=repair_grace, first_delay=REPAIR_FIRST_WAIT, ready=first_pass_done)
                          if repair and not pool.cfg.is_share else None)
         if self.repairer is not None:
             self.repairer.on_lost = on_lost  # every pool copy bad: this device's copy goes back

@@ -250,7 +250,8 @@ class SyncEngine:
             self._recent_deletes.popleft()
         plan = planner.plan(local, {k: s.sha256 for k, s in known.items()},
                             remote_files.shas if isinstance(remote_files, CatalogView)
-                            else {k: f.sha256 for k, f in remote_files.items()}, excluded_folders=self.state.excluded,
+                            else {k: f.sha256 for k, f in remote_files.items()},
+                            excluded_folders=[*self.state.excluded, *scan.unreadable],  # unknown this pass
                             case_insensitive=self.case_insensitive, allow_deletes=self.allow_deletes,
                             base_count=base_count, recent_deletes=len(self._recent_deletes))
         self._report_issues(scopes, {**scan.issues, **plan.issues})

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync_agent import keys, paths
-from sync_agent.errors import InvalidPathError
+from sync_agent.errors import InvalidPathError, LocalIOError
 from sync_agent.sync.ignore import IgnoreRules
 from sync_agent.sync.state import Synced
 from sync_agent.transfer import digest_file
@@ -45,6 +45,16 @@ class LocalScan:
     files: dict[str, LocalFile] = field(default_factory=dict)  # pool key -> file
     issues: dict[str, str] = field(default_factory=dict)  # local path -> why it is not synced
     complete: bool = True  # False: only part of the tree was scanned
+    # keys of files and folders that are there but could not be read (no permission, an I/O error): what
+    # is under them is unknown this pass, never taken for deleted
+    unreadable: list[str] = field(default_factory=list)
+
+    def cannot_read(self, root: Path, where: str, rel: str, e: OSError) -> None:
+        self.issues[_shown(root, Path(where))] = f"cannot be read ({e.strerror or e}); it is left as it was"
+        try:
+            self.unreadable.append(_key_for(rel))
+        except InvalidPathError:
+            self.unreadable.append(rel)
 
 
 def _shown(root: Path, p: Path) -> str:
@@ -84,8 +94,11 @@ def _entry(root: Path, where: str, rel: str, st: os.stat_result, known: dict[str
     else:
         try:
             sha = digest_file(Path(where)).sha256
-        except Exception as e:
-            out.issues[_shown(root, Path(where))] = f"cannot be read: {e}"
+        except LocalIOError as e:
+            cause = e.__cause__
+            if isinstance(cause, FileNotFoundError):
+                return  # deleted since the listing: gone, as the next scan will see it too
+            out.cannot_read(root, where, rel, cause if isinstance(cause, OSError) else OSError(e.message))
             return
     mine = LocalFile(where, st.st_size, st.st_mtime_ns, sha)
     other = out.files.get(key)
@@ -128,11 +141,14 @@ def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterabl
     out = LocalScan(complete=only is None)
     starts = [root] if only is None else [p for k in outermost(only) if _inside(k) for p in on_disk(root, k)]
     for start in starts:
+        rel = start.relative_to(root).as_posix() if start != root else ""
         try:
             st = os.lstat(start)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
-        rel = start.relative_to(root).as_posix() if start != root else ""
+        except OSError as e:
+            out.cannot_read(root, os.fspath(start), rel, e)
+            continue
         if stat.S_ISREG(st.st_mode):
             if not rules.ignored(rel):
                 _entry(root, os.fspath(start), rel, st, known, out)
@@ -147,29 +163,35 @@ def _walk(root: Path, top: Path, rel_top: str, rules: IgnoreRules, known: dict[s
     """Every file under ``top``, folder by folder. One ``scandir`` per folder gives each entry's type
     without a system call, and one ``lstat`` per file its size and time; paths are built as strings
     (at 100,000 files, pathlib's joins and ``relative_to`` were most of a restart's scan). Ignored
-    folders are not entered; links are reported, not followed; unreadable folders are skipped."""
+    folders are not entered; links are reported, not followed. A folder that cannot be listed (or whose
+    listing breaks off) is reported and marked unreadable: its files are not there for this pass, and
+    would otherwise be taken for deleted."""
     stack = [(os.fspath(top), rel_top)]
     while stack:
         dir_path, rel_dir = stack.pop()
         subdirs: list[tuple[str, str]] = []
         try:
-            entries = os.scandir(dir_path)
-        except OSError:
+            with os.scandir(dir_path) as entries:
+                for e in entries:
+                    rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+                    try:
+                        if e.is_symlink():
+                            if not rules.ignored(rel):
+                                out.issues[_shown(root, Path(e.path))] = "is a symbolic link; links are not followed"
+                        elif e.is_dir(follow_symlinks=False):
+                            if not rules.ignored(rel, is_dir=True):
+                                subdirs.append((e.path, rel))
+                        elif e.is_file(follow_symlinks=False) and not rules.ignored(rel):
+                            _entry(root, e.path, rel, e.stat(follow_symlinks=False), known, out)
+                    except FileNotFoundError:  # deleted since the listing: gone
+                        continue
+                    except OSError as err:
+                        out.cannot_read(root, e.path, rel, err)
+        except (FileNotFoundError, NotADirectoryError):  # deleted (or replaced) since its parent was listed
             continue
-        with entries:
-            for e in entries:
-                rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
-                try:
-                    if e.is_symlink():
-                        if not rules.ignored(rel):
-                            out.issues[_shown(root, Path(e.path))] = "is a symbolic link; links are not followed"
-                    elif e.is_dir(follow_symlinks=False):
-                        if not rules.ignored(rel, is_dir=True):
-                            subdirs.append((e.path, rel))
-                    elif e.is_file(follow_symlinks=False) and not rules.ignored(rel):
-                        _entry(root, e.path, rel, e.stat(follow_symlinks=False), known, out)
-                except OSError:  # gone or unreadable since the listing: the next scan sees it
-                    continue
+        except OSError as err:
+            out.cannot_read(root, dir_path, rel_dir, err)
+            continue
         stack.extend(reversed(subdirs))  # folders in listing order, depth first, as os.walk goes
 
 

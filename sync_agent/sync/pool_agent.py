@@ -169,7 +169,7 @@ class PoolAgent:
                                  repair_grace=a.get("repair_grace", 600.0), reconcile=a.get("reconcile", True),
                                  reconcile_interval=a.get("reconcile_interval", 3600.0),
                                  reconcile_pause=a.get("reconcile_pause", 2.0), on_lost=self.put_back_lost,
-                                 covered=self.covers)
+                                 covered=self.covers, first_pass_done=lambda: all(x.passes for x in self.agents))
         try:
             with self._lock:
                 self._running = True

@@ -46,3 +46,20 @@ def test_a_cycle_dropped_while_engine_threads_allocate_dies_on_the_gui_thread(qa
         _kept.clear()
         collector.stop()
     assert not gc.isenabled()  # stop gives back what it found: the fixture's collector had it off
+
+
+def test_start_and_stop_twice_leave_the_collector_as_they_found_it(qapp) -> None:
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        c = MainThreadCollector()
+        c.start()
+        c.start()  # a second start must not take "off" for how it found things
+        assert not gc.isenabled()
+        c.stop()
+        assert gc.isenabled()
+        gc.disable()  # as another collector would have it
+        c.stop()  # a second stop changes nothing
+        assert not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 from pathlib import Path
@@ -515,19 +516,24 @@ def test_a_frozen_node_is_found_down_by_its_probe_timeout_not_the_read_timeout(f
 
 
 
-def test_the_background_repair_waits_for_its_first_delay_even_when_woken(pool: Pool) -> None:
+def test_the_background_repair_waits_for_the_first_pass_even_when_woken(pool: Pool) -> None:
     """An agent that just started leaves its first pass the CPU: the repair's first round (every file of
-    the catalog read) comes after ``first_delay``, even if a node comes up or a damaged copy wakes it."""
+    the catalog read) comes once ``ready()`` says the pass is done, even if a node comes up or a damaged
+    copy wakes it meanwhile; ``first_delay`` caps the wait."""
     from sync_agent.repair import RepairLoop
 
-    loop = RepairLoop(pool, grace=600, interval=3600, first_delay=1.5).start()
+    first_pass_done = threading.Event()
+    loop = RepairLoop(pool, grace=600, interval=3600, first_delay=60, ready=first_pass_done.is_set).start()
+    capped = RepairLoop(pool, grace=600, interval=3600, first_delay=1.0, ready=lambda: False).start()
     try:
         loop._wake.set()  # as a damaged copy found by a read does
-        time.sleep(0.8)
+        time.sleep(1.5)
         assert loop.last is None
+        first_pass_done.set()
         deadline = time.monotonic() + 20
-        while loop.last is None and time.monotonic() < deadline:
+        while (loop.last is None or capped.last is None) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert loop.last is not None
+        assert loop.last is not None and capped.last is not None  # the pass is done; the cap is reached
     finally:
         loop.stop()
+        capped.stop()

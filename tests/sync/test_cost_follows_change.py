@@ -178,6 +178,35 @@ def test_a_restarted_reader_does_not_read_again_the_entry_its_cursor_names(devic
     assert requests(b) - before == len(b.pool.clients)  # one listing per node, no entry read
 
 
+def test_an_entry_the_node_did_not_serve_is_read_at_the_next_poll(devices: tuple[Device, Device],
+                                                                  monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A GET of an entry that fails (the link dropped between the listing and the read) is not taken as
+    read: neither the set of read keys nor the cursor passes it, so the next poll reads it. The failure is
+    injected into that one request; the node and everything else are real."""
+    from sync_agent.errors import NodeUnreachableError
+    from sync_agent.node_client import NodeClient
+
+    a, b = devices
+    cursor = b.pool.journal.cursor()
+    a.write("flaky.txt", b"f")
+    a.engine.sync({"flaky.txt"}, refresh_remote=False)
+    a.pool.journal.flush()
+    real_get = NodeClient.get
+    failures: list[str] = []  # the nodes whose first entry read failed: every copy of the entry, once
+
+    def get(self, key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if key.startswith(".pooldrive/journal/") and self.name not in failures:
+            failures.append(self.name)
+            raise NodeUnreachableError(f"{self.name}: connection reset (injected)")
+        return real_get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(NodeClient, "get", get)
+    first = b.pool.journal.read(cursor)
+    assert failures and "flaky.txt" not in first.paths
+    assert b.pool.journal.read(cursor).paths == {"flaky.txt"}  # the next poll
+    assert not b.pool.journal.read(cursor)  # and only once
+
+
 def test_agent_restart_resumes_from_the_saved_cursor(devices: tuple[Device, Device]) -> None:
     import threading
     import time

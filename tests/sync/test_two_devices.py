@@ -99,6 +99,47 @@ def test_unicode_names_and_ignored_files(devices: tuple[Device, Device]) -> None
     assert not a.engine.sync().transfers
 
 
+def test_a_folder_or_file_that_cannot_be_read_is_never_taken_for_deleted(devices: tuple[Device, Device],
+                                                                           monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No permission on a folder, an I/O error on a file: what is under them is unknown, so nothing of it is
+    deleted on the pool (the planner saw them missing and deleted them, before). The errors are injected:
+    these tests run as root, whom chmod does not stop."""
+    from sync_agent.errors import LocalIOError
+    from sync_agent.sync import local_scan
+
+    a, _ = devices
+    a.write("locked/one.txt", b"1")
+    a.write("locked/two.txt", b"2")
+    a.write("bad-disk.txt", b"old")
+    a.sync()
+    a.write("bad-disk.txt", b"new content")  # changed, so it is read again, and that read fails
+    locked, bad = str(a.folder / "locked"), a.folder / "bad-disk.txt"
+    real_scandir, real_digest = os.scandir, local_scan.digest_file
+
+    def scandir(path):  # type: ignore[no-untyped-def]
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return real_scandir(path)
+
+    def digest(path):  # type: ignore[no-untyped-def]
+        if Path(path) == bad:  # as digest_file reports a failed read
+            raise LocalIOError(f"Cannot read {path}: Input/output error.") from OSError(5, "Input/output error")
+        return real_digest(path)
+
+    monkeypatch.setattr(local_scan.os, "scandir", scandir)
+    monkeypatch.setattr(local_scan, "digest_file", digest)
+    plan = a.engine.sync()
+    assert not plan.deletes and not plan.transfers
+    assert a.pool.read_bytes("locked/one.txt") == b"1" and a.pool.read_bytes("bad-disk.txt") == b"old"
+    issues = {k: i.message for k, i in a.engine.activity.issues.items()}
+    assert "cannot be read" in issues["locked"] and "cannot be read" in issues["bad-disk.txt"], issues
+    monkeypatch.undo()  # readable again: the edit goes up, and the issues go
+    a.engine.sync()
+    assert a.pool.read_bytes("bad-disk.txt") == b"new content"
+    assert a.pool.read_bytes("locked/two.txt") == b"2"
+    assert not {"locked", "bad-disk.txt"} & set(a.engine.activity.issues)
+
+
 def test_symlinks_are_reported_not_followed(devices: tuple[Device, Device]) -> None:
     a, _ = devices
     a.write("real.txt", b"r")
