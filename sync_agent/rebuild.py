@@ -435,14 +435,24 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo]) -> list[RemoteCha
     cat = pool.catalog
     changes: list[RemoteChange] = []
     seen: set[str] = set()
+    known = list(known)
+    # what the catalog said before, from the one walk instead of three queries per file (at 100,000 files
+    # those took 80 % of a full refresh: 0.75 ms a file). Applying a file can change only rows at its path
+    # (the file it replaces there), so those are dropped and asked for again.
+    before_by_id = {info.id: info for info in known}
+    ids_at: dict[str, list[str]] = {}
+    for info in known:
+        ids_at.setdefault(info.path, []).append(info.id)
     for f in s.files.values():
         seen.add(f.file_id)
-        before = cat.get_by_id(f.file_id)
+        before = before_by_id.pop(f.file_id, None) or cat.get_by_id(f.file_id)
         cur = f.current
         if before is None:
             if not f.deleted:
                 changes.append(RemoteChange(f.path, "added", f.file_id, cur.number, cur.sha256))
             _apply_file(pool, f, s.scanned)
+            for other in ids_at.get(f.path, ()):
+                before_by_id.pop(other, None)
             continue
         same_version = before.version == cur.number
         known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
@@ -461,6 +471,8 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo]) -> list[RemoteCha
             kind = "added" if before.deleted else "modified"
             changes.append(RemoteChange(f.path, kind, f.file_id, cur.number, cur.sha256))
         _apply_file(pool, f, s.scanned)
+        for other in ids_at.get(f.path, ()):
+            before_by_id.pop(other, None)
     # files the catalog knows that no scanned node holds any more (and no unscanned node could)
     for info in known:
         if info.id in seen or info.deleted:

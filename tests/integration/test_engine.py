@@ -537,3 +537,35 @@ def test_the_background_repair_waits_for_the_first_pass_even_when_woken(pool: Po
     finally:
         loop.stop()
         capped.stop()
+
+
+def test_a_full_refresh_asks_the_catalog_once_not_per_file(pool: Pool, tmp_path: Path) -> None:
+    """A refresh compares what the nodes hold with the catalog's one walk; asking the catalog for each
+    file (three queries) made it 0.75 ms a file, 80 % of a refresh at 100,000 files. Files changed
+    meanwhile are still seen."""
+    from sync_agent import rebuild
+
+    for i in range(30):
+        pool.put_bytes(f"many/f{i:02d}.txt", f"{i}".encode())
+    asked: list[str] = []
+    real = pool.catalog.get_by_id
+
+    def counting(file_id: str):  # type: ignore[no-untyped-def]
+        asked.append(file_id)
+        return real(file_id)
+
+    pool.catalog.get_by_id = counting  # type: ignore[method-assign]
+    try:
+        assert rebuild.refresh(pool, "many/") == []
+        assert asked == []
+        other = Pool(pool.cfg, catalog_path=tmp_path / "other.sqlite3")  # another device edits one file
+        try:
+            rebuild.refresh(other, "many/")
+            other.put_bytes("many/f07.txt", b"edited elsewhere")
+        finally:
+            other.close()
+        changes = rebuild.refresh(pool, "many/")
+        assert [(c.path, c.kind) for c in changes] == [("many/f07.txt", "modified")]
+        assert pool.read_bytes("many/f07.txt") == b"edited elsewhere"
+    finally:
+        del pool.catalog.get_by_id
