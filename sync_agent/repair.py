@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -90,10 +90,10 @@ def plan(pool: Pool, mode: RepairMode, *, lost: set[str] | None = None, node: st
     nodes = node_facts(pool, lost)
     draining = set(nodes.draining)
     if mode == RepairMode.DRAIN:
-        items = [(fid, path, v) for fid, path, v in pool.catalog.versions_with_replica_on(node or "")]
-    else:
-        items = [(f.id, f.path, f.current) for f in pool.catalog.walk(keys.normalize_dir(prefix))
-                 if f.current is not None]
+        items: Iterable[tuple[str, str, VersionInfo]] = pool.catalog.versions_with_replica_on(node or "")
+    else:  # page by page, keeping only the files with work: flat memory at any size
+        items = ((f.id, f.path, f.current) for f in pool.catalog.walk_pages(keys.normalize_dir(prefix))
+                 if f.current is not None)
     out = []
     for fid, path, v in items:
         p = plan_version(_facts(pool, path, v, draining), nodes, mode)

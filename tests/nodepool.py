@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import ssl
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,19 @@ class NodePool:
                     timeouts=timeouts)
         if init:
             errors = pool.init_buckets()
+            if errors:  # seen once in CI: a fresh node refused connections here. Say why, then try again once
+                for name in errors:
+                    node = self[name]
+                    if not node.running():
+                        log = node.log_path.read_text(errors="replace")[-1500:] \
+                            if node.log_path is not None and node.log_path.exists() else "(no log)"
+                        warnings.warn(f"MinIO {name} had exited before its bucket was made; its log:\n{log}",
+                                      stacklevel=2)
+                        node.start()
+                    else:
+                        node.wait_ready()
+                errors = pool.init_buckets()
+                pool.refresh_health(max_age=0)
             assert not errors, errors
         return pool
 

@@ -511,6 +511,24 @@ class Catalog:
         else:
             yield from self._live_files("", ())
 
+    def walk_pages(self, prefix: str = "", page: int = 2000) -> Iterator[FileInfo]:
+        """As ``walk``, read ``page`` files at a time: memory stays flat at any size (a whole walk of
+        100,000 files peaked at 266 MB in the background repair). Each page is its own read, so a file
+        written meanwhile may be missed or met twice: for rounds that come back (repair), not for moves."""
+        bounds, args = ("AND path >= ? AND path < ? ", (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))) \
+            if prefix else ("", ())
+        after = ""
+        while True:
+            rows = self.db.execute_sql(
+                f'SELECT path FROM "file" INDEXED BY file_path WHERE deleted = 0 {bounds}AND path > ? '
+                'ORDER BY path LIMIT ?', (*args, after, page)).fetchall()
+            if not rows:
+                return
+            yield from self._live_files("AND f.path >= ? AND f.path <= ? ", (rows[0][0], rows[-1][0]))
+            if len(rows) < page:
+                return
+            after = rows[-1][0]
+
     # Plain SQL, one row per copy, files in path order: peewee objects cost ~50 us each, which made a
     # walk of 10,000 files take a second.
     _LIVE_SQL = (

@@ -37,8 +37,8 @@ class IgnoreRules:
 
 def _any_include(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
     """One regex matching wherever any ignoring rule matches: a path it misses is not ignored, decided
-    in one C-level match instead of a Python call per rule (at 100,000 files, pathspec's loop over the
-    ~20 rules was a sixth of a restart's scan). None when a rule has no regex to join."""
+    in one C-level match instead of a Python call per rule (pathspec's loop over the ~20 rules was a
+    third of the folder scan's time). None when a rule has no regex to join."""
     parts = []
     for p in spec.patterns:
         if not p.include:

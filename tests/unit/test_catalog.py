@@ -189,3 +189,17 @@ def test_a_catalog_gives_back_its_page_cache_and_keeps_its_rows(tmp_path: Path) 
                            mtime=0.0, replicas=[("node1", None)])
     cat.shrink()
     assert len(list(cat.walk())) == 50
+
+
+def test_a_walk_by_pages_yields_what_one_walk_does(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.sqlite3")
+    for i in range(11):
+        _commit(cat, f"docs/f{i:02d}.txt", 1, fid=f"d{i}", nodes=("a", "b", "c")[: 1 + i % 3])
+    _commit(cat, "docs-other/x.txt", 1, fid="o1")  # beside the folder, not in it
+    _commit(cat, "top.txt", 2, fid="t1")
+    cat.mark_deleted("docs/f03.txt")
+    for prefix in ("", "docs/"):
+        whole = list(cat.walk(prefix))
+        for page in (1, 3, 10, 2000):
+            assert list(cat.walk_pages(prefix, page=page)) == whole, (prefix, page)
+    assert len(list(cat.walk_pages("docs/", page=3))) == 10
