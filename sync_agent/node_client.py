@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -65,8 +66,8 @@ def _meta_from_headers(headers: Any) -> dict[str, str]:
     for k, v in (headers or {}).items():
         kl = k.lower()
         for prefix in ("x-amz-meta-", ""):
-            if kl.startswith(prefix + META_PREFIX):
-                out[kl[len(prefix) + len(META_PREFIX):]] = v if isinstance(v, str) else str(v)
+            if kl.startswith(prefix + META_PREFIX):  # a listing holds these names once per object: shared
+                out[sys.intern(kl[len(prefix) + len(META_PREFIX):])] = v if isinstance(v, str) else str(v)
     return out
 
 

@@ -16,9 +16,9 @@ class Timeouts:
     retries: int = 1
 
 
-@dataclass
+@dataclass(slots=True)
 class RemoteObject:
-    """One object (or one version of it) as a node lists it."""
+    """One object (or one version of it) as a node lists it (slots: a full listing holds one per copy)."""
 
     key: str
     size: int
