@@ -253,6 +253,12 @@ UNREADABLE = ("not a database", "malformed", "encrypted")  # SQLite's words for 
 CACHE_KIB = 16000  # SQLite's page cache, per connection (peewee opens one per thread that uses the catalog)
 
 
+def _past(prefix: str) -> str:
+    """The first string after every path that starts with ``prefix`` (non-empty): with ``path >= prefix``,
+    a range on the path index."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 class Catalog:
     def __init__(self, path: Path | None) -> None:
         """``path=None`` opens an in-memory catalog (for pure tests)."""
@@ -485,7 +491,7 @@ class Catalog:
         would ignore case and scan the whole table)."""
         q = self.m.File.select().where(~self.m.File.deleted)
         if prefix:
-            q = q.where((self.m.File.path >= prefix) & (self.m.File.path < prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+            q = q.where((self.m.File.path >= prefix) & (self.m.File.path < _past(prefix)))
         return q.order_by(self.m.File.path)
 
     def live_shas(self) -> dict[str, str]:
@@ -507,7 +513,7 @@ class Catalog:
         """Every live file under ``prefix`` ('' or 'folder/'), with its replicas; one query for all."""
         if prefix:
             yield from self._live_files("AND f.path >= ? AND f.path < ? ",
-                                        (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
+                                        (prefix, _past(prefix)))
         else:
             yield from self._live_files("", ())
 
@@ -515,7 +521,7 @@ class Catalog:
         """As ``walk``, read ``page`` files at a time: memory stays flat at any size (a whole walk of
         100,000 files peaked at 266 MB in the background repair). Each page is its own read, so a file
         written meanwhile may be missed or met twice: for rounds that come back (repair), not for moves."""
-        bounds, args = ("AND path >= ? AND path < ? ", (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))) \
+        bounds, args = ("AND path >= ? AND path < ? ", (prefix, _past(prefix))) \
             if prefix else ("", ())
         after = ""
         while True:
@@ -581,7 +587,7 @@ class Catalog:
         so opening a folder of a 100k-file pool costs milliseconds, not a walk of the whole tree.
         """
         n = len(folder) + 1
-        rng, args = ("AND path >= ? AND path < ? ", (folder, folder[:-1] + chr(ord(folder[-1]) + 1))) \
+        rng, args = ("AND path >= ? AND path < ? ", (folder, _past(folder))) \
             if folder else ("", ())
         sub = (f'SELECT substr(path, {n}, instr(substr(path, {n}), \'/\') - 1) AS name, COUNT(*), '
                f'COALESCE(SUM(size), 0), MAX(mtime) FROM "file" INDEXED BY file_path WHERE deleted = 0 {rng}'
