@@ -61,7 +61,7 @@ def find(live: Iterable[tuple[str, str, int, Mapping[str, str | None]]],
             if there is None or there.version_id == vid:
                 continue
             if not there.is_delete_marker:
-                m = metadata.try_parse(there.meta)
+                m = metadata.of_object(there)
                 if not isinstance(m, str) and m.file_id == file_id and m.version == number:
                     continue  # the same version restated already (its newest copy counts)
             out.append(Disagreement(key, node, file_id, number, vid, there))

@@ -11,6 +11,10 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from sync_agent.node_types import RemoteObject
 
 _FILE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -18,7 +22,7 @@ MAX_VERSION = 2**31 - 1
 MAX_SIZE = 2**53
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObjectMeta:
     file_id: str
     version: int
@@ -75,6 +79,32 @@ def try_parse(meta: dict[str, str]) -> ObjectMeta | str:
         return parse(meta)
     except BadMetadata as e:
         return str(e)
+
+
+def of_object(o: RemoteObject) -> ObjectMeta | str:
+    """An object's metadata, parsed: what a scan parsed already, else parsed now."""
+    if o.parsed is not None:
+        return cast("ObjectMeta | str", o.parsed)
+    return try_parse(o.meta)
+
+
+NO_META: dict[str, str] = {}  # what a scanned object's ``meta`` becomes once parsed (shared: never written)
+
+
+def slim(o: RemoteObject, shared: dict) -> RemoteObject:
+    """Keep a listed object small for a scan that holds every copy in the pool at once: its metadata parsed
+    once and its ``meta`` dropped, and what its copies on other nodes carry alike (the key, the ETag of a
+    whole-object upload, the parsed metadata) held once. ``shared`` is the scan's table of those; an object
+    written by another tool keeps its ``meta`` (adopting it reads it)."""
+    if o.is_delete_marker or not has_ours(o.meta):
+        return o
+    got = try_parse(o.meta)
+    o.parsed = shared.setdefault(got, got)
+    if not isinstance(got, str):
+        o.meta = NO_META
+    o.key = shared.setdefault(o.key, o.key)
+    o.etag = shared.setdefault(o.etag, o.etag)
+    return o
 
 
 def object_meta(file_id: str, number: int, sha256: str, size: int, mtime: float,

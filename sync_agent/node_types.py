@@ -28,6 +28,9 @@ class RemoteObject:
     is_delete_marker: bool = False
     etag: str = ""
     meta: dict[str, str] = field(default_factory=dict)
+    # what a scan made of ``meta`` (``metadata.ObjectMeta``, or why it was refused), kept in place of ``meta``:
+    # a full listing of 100,000 files at R=2 held 200,000 metadata dicts, ~600 bytes each
+    parsed: object = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class VersionState:
     number: int
     key: str
@@ -43,7 +44,7 @@ class VersionState:
     etags: dict[str, str] = field(default_factory=dict)  # node -> ETag (the write's compare-and-swap token)
 
 
-@dataclass
+@dataclass(slots=True)
 class FileState:
     file_id: str
     path: str
@@ -84,12 +85,15 @@ def _ts(o: RemoteObject) -> float:
     upload; a repair copy keeps the original, earlier time), and one whose clock runs ahead is ordered by
     the node's clock instead, which is what it should have been."""
     node_time = (o.last_modified or EPOCH).timestamp()
-    try:
-        t = float(o.meta["written"])
-        if math.isfinite(t):
-            return min(t, node_time) if o.last_modified else t
-    except (KeyError, ValueError):
-        pass
+    if isinstance(o.parsed, ObjectMeta):  # parsed by the scan (range-checked)
+        t: float | None = o.parsed.written
+    else:
+        try:
+            t = float(o.meta["written"])
+        except (KeyError, ValueError):
+            t = None
+    if t is not None and math.isfinite(t):
+        return min(t, node_time) if o.last_modified else t
     return node_time
 
 
@@ -98,7 +102,7 @@ def _later(o: RemoteObject, parsed: ObjectMeta | None, ts: float, best: tuple[fl
     their version numbers (a node whose clock runs slow cannot roll a file back); anything else by time."""
     other = best[2]
     if parsed is not None and not other.is_delete_marker:
-        theirs = metadata.try_parse(other.meta)
+        theirs = metadata.of_object(other)
         if not isinstance(theirs, str) and theirs.file_id == parsed.file_id and theirs.version != parsed.version:
             return parsed.version > theirs.version
     if ts != best[0]:
@@ -109,7 +113,7 @@ def _later(o: RemoteObject, parsed: ObjectMeta | None, ts: float, best: tuple[fl
 def _tiebreak(o: RemoteObject) -> tuple[bool, str, int, str]:
     """Two entries written at the same instant: the same winner whatever order the nodes are listed in
     (content over a delete marker, then by file id and version)."""
-    m = metadata.try_parse(o.meta) if not o.is_delete_marker else "marker"
+    m = metadata.of_object(o) if not o.is_delete_marker else "marker"
     if isinstance(m, str):
         return (not o.is_delete_marker, "", 0, o.version_id or "")
     return (True, m.file_id, m.version, o.version_id or "")
@@ -132,6 +136,7 @@ def _adopt(pool: PoolView, node: str, o: RemoteObject) -> RemoteObject | None:
         return None
 
 
+MERGE_PAGE = 2000  # catalog files a full refresh reads at a time (``_merge``)
 GROUP_AT = 16  # this many changed files in one folder: one listing of the folder instead of one per file
 
 
@@ -157,6 +162,7 @@ def _list_targets(pool: PoolView, targets: list[tuple[str, bool | str]],
     the whole tree under the prefix, ``"level"`` the folder's own files."""
     listings: dict[str, list[RemoteObject]] = {}
     failed: dict[str, str] = {}
+    shared: dict = {}  # what copies on several nodes carry alike, held once (``metadata.slim``)
 
     def list_node(name: str) -> None:
         try:
@@ -166,7 +172,7 @@ def _list_targets(pool: PoolView, targets: list[tuple[str, bool | str]],
                                                 recursive=how != "level"):
                     if how is True and o.key != prefix:
                         continue
-                    out.append(o)
+                    out.append(metadata.slim(o, shared))
                     if progress is not None and len(out) % 1000 == 0:
                         progress(name, len(out))
             listings[name] = out
@@ -219,14 +225,14 @@ def _work_out(pool: PoolView, listings: dict[str, list[RemoteObject]], failed: d
                 continue
             parsed: ObjectMeta | None = None
             if not o.is_delete_marker:
-                if not metadata.has_ours(o.meta):
+                if o.parsed is None and not metadata.has_ours(o.meta):  # written by another S3 tool
                     if not (adopt and o.is_latest):
                         continue
                     adopted = _adopt(pool, node, o)
                     if adopted is None:
                         continue
                     o = adopted
-                got = metadata.try_parse(o.meta)
+                got = metadata.of_object(o)
                 if isinstance(got, str):  # untrusted input: skipped and reported, never fatal
                     bad[o.key] = got
                     continue
@@ -304,7 +310,7 @@ def _assign_live_paths(pool: PoolView, files: dict[str, FileState], newest: dict
     for key, (_, _, o) in newest.items():
         if o.is_delete_marker:
             continue
-        m = metadata.try_parse(o.meta)
+        m = metadata.of_object(o)
         if isinstance(m, str):
             continue
         if (key, m.file_id, m.version) in strays:  # a copy of someone else's version: its own file
@@ -378,8 +384,9 @@ def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None =
     """
     prefix = prefix or pool.cfg.prefix
     prefix_dir = keys.normalize_dir(prefix) if prefix else ""
+    listed_at = time.time()
     s = scan(pool, prefix_dir)
-    changes = _merge(pool, s, list(pool.catalog.walk(prefix_dir)))
+    changes = _merge(pool, s, pool.catalog.walk_pages(prefix_dir, MERGE_PAGE), listed_at)
     _bring_in_line(pool, s)
     if not prefix_dir:
         _read_classes(pool)
@@ -403,14 +410,15 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
     if "" in want_folders or (scope and any(scope.startswith(f) for f in want_folders)):
         return refresh(pool)
     targets = _group(want_paths, want_folders)
+    listed_at = time.time()
     listings, failed = _list_targets(pool, targets)
     elsewhere: set[str] = set()
     for objs in listings.values():
         for o in objs:
-            fid = o.meta.get("file-id")
-            if o.is_delete_marker or not fid:
+            m = metadata.of_object(o)
+            if o.is_delete_marker or isinstance(m, str):
                 continue
-            home = pool.catalog.live_path_of(fid)
+            home = pool.catalog.live_path_of(m.file_id)
             if home and home not in want_paths and not any(home.startswith(f) for f in want_folders):
                 elsewhere.add(home)
     if elsewhere:
@@ -425,62 +433,86 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
     known = [f for f in (pool.catalog.get(p) for p in sorted(want_paths)) if f is not None]
     for folder in sorted(want_folders):
         known.extend(pool.catalog.walk(folder))
-    changes = _merge(pool, s, known)
+    known.sort(key=lambda f: f.path)
+    changes = _merge(pool, s, known, listed_at)
     _bring_in_line(pool, s)
     return changes
 
 
-def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo]) -> list[RemoteChange]:
-    """Apply a scan to the catalog; ``known`` are the catalog's live files the scan covered."""
+def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float) -> list[RemoteChange]:
+    """Apply a scan to the catalog; ``known`` are the catalog's live files the scan covered, in path order.
+
+    ``known`` is read as the merge goes (a full refresh walks the catalog a page at a time), alongside
+    the scan's files in path order: a file still at its path is compared with what the catalog said there,
+    without a query of its own (three per file took 80 % of a full refresh at 100,000 files), and without
+    holding the whole catalog (a full refresh at 100,000 files peaked at 619 MB). Applying a file changes
+    rows at its own path only (the file it replaces there is marked deleted), so what was read at that path
+    is set aside for the end, and a file met again there, or one that moved, is asked for by its id.
+    ``listed_at`` is when the listing began: a version written since cannot be in it.
+    """
     cat = pool.catalog
     changes: list[RemoteChange] = []
     seen: set[str] = set()
-    known = list(known)
-    # what the catalog said before, from the one walk instead of three queries per file (at 100,000 files
-    # those took 80 % of a full refresh: 0.75 ms a file). Applying a file can change only rows at its path
-    # (the file it replaces there), so those are dropped and asked for again.
-    before_by_id = {info.id: info for info in known}
-    ids_at: dict[str, list[str]] = {}
-    for info in known:
-        ids_at.setdefault(info.path, []).append(info.id)
-    for f in s.files.values():
+    left: list[FileInfo] = []  # catalog files the scan did not match at their path: checked at the end
+    walk = iter(known)
+    ahead = next(walk, None)
+    here: dict[str, FileInfo] = {}  # the catalog's files at the path being merged, by id
+    at: str | None = None
+    for f in sorted(s.files.values(), key=lambda f: (f.path, f.deleted)):
+        if f.path != at:
+            left.extend(here.values())
+            here, at = {}, f.path
+            while ahead is not None and ahead.path <= f.path:
+                if ahead.path == f.path:
+                    here[ahead.id] = ahead
+                else:
+                    left.append(ahead)
+                ahead = next(walk, None)
         seen.add(f.file_id)
-        before = before_by_id.pop(f.file_id, None) or cat.get_by_id(f.file_id)
+        before = here.pop(f.file_id, None) or cat.get_by_id(f.file_id)
         cur = f.current
-        if before is None:
-            if not f.deleted:
-                changes.append(RemoteChange(f.path, "added", f.file_id, cur.number, cur.sha256))
-            _apply_file(pool, f, s.scanned)
-            for other in ids_at.get(f.path, ()):
-                before_by_id.pop(other, None)
-            continue
-        same_version = before.version == cur.number
-        known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
-        unscanned = {n for n in known_nodes if n not in s.scanned}
-        changed = (not same_version or before.path != f.path or before.deleted != f.deleted
-                   or set(cur.replicas) | unscanned != known_nodes)
-        if not changed:
-            continue
-        if before.deleted != f.deleted and f.deleted:
-            changes.append(RemoteChange(before.path, "deleted", f.file_id, cur.number, cur.sha256))
-        elif before.path != f.path and not f.deleted:
-            if not before.deleted:
-                changes.append(RemoteChange(before.path, "deleted", f.file_id, before.version, before.sha256))
-            changes.append(RemoteChange(f.path, "added", f.file_id, cur.number, cur.sha256))
-        elif before.version != cur.number or before.deleted != f.deleted:
-            kind = "added" if before.deleted else "modified"
-            changes.append(RemoteChange(f.path, kind, f.file_id, cur.number, cur.sha256))
+        if before is not None:
+            same_version = before.version == cur.number
+            known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
+            unscanned = {n for n in known_nodes if n not in s.scanned}
+            if (same_version and before.path == f.path and before.deleted == f.deleted
+                    and set(cur.replicas) | unscanned == known_nodes):
+                continue
+        changes.extend(_changed(before, f))
         _apply_file(pool, f, s.scanned)
-        for other in ids_at.get(f.path, ()):
-            before_by_id.pop(other, None)
+        left.extend(here.values())  # rows at this path may have changed: read again if needed
+        here = {}
+    left.extend(here.values())
+    if ahead is not None:
+        left.append(ahead)
+        left.extend(walk)
     # files the catalog knows that no scanned node holds any more (and no unscanned node could)
-    for info in known:
+    for info in left:
         if info.id in seen or info.deleted:
             continue
         if any(n in s.failed for n in info.replicas):
             continue
+        if info.current is not None and info.current.created_at > listed_at:
+            continue  # written since the listing began (by this device): the next refresh sees it
         if cat.live_path_of(info.id) != info.path:
             continue  # moved or replaced by what was just applied
         cat.mark_deleted_id(info.id)
         changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
     return changes
+
+
+def _changed(before: FileInfo | None, f: FileState) -> list[RemoteChange]:
+    """What applying ``f`` changes, for the sync engine, from what the catalog said before."""
+    cur = f.current
+    if before is None:
+        return [] if f.deleted else [RemoteChange(f.path, "added", f.file_id, cur.number, cur.sha256)]
+    if before.deleted != f.deleted and f.deleted:
+        return [RemoteChange(before.path, "deleted", f.file_id, cur.number, cur.sha256)]
+    if before.path != f.path and not f.deleted:
+        moved = [] if before.deleted else [RemoteChange(before.path, "deleted", f.file_id, before.version,
+                                                        before.sha256)]
+        return [*moved, RemoteChange(f.path, "added", f.file_id, cur.number, cur.sha256)]
+    if before.version != cur.number or before.deleted != f.deleted:
+        kind = "added" if before.deleted else "modified"
+        return [RemoteChange(f.path, kind, f.file_id, cur.number, cur.sha256)]
+    return []
