@@ -11,7 +11,9 @@ For each size, on a fresh 4-node dev pool (R=2), two devices (each its own catal
 * agent A idle: CPU averaged over ``--idle`` s starting ``--idle-wait`` s after it reports idle, and RSS;
 * local save -> R copies verified on the nodes (SHA-256 in each copy's metadata, read back with stat);
 * save on device A -> the file on device B, through the two agents;
-* agent restart with N files synced: time until it reports idle again.
+* agent restart with N files synced: time until it reports idle again;
+* ``pooldrive sync now`` (a full refresh from every node, also what a start after days off runs): time
+  until idle, and the agent's peak RSS during it (the peak is reset through /proc/PID/clear_refs).
 Figures are printed side by side per size and written to bench/results/scale-<date>.json and .md.
 """
 
@@ -53,9 +55,9 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_rss_mb(pid: int) -> float:
+def proc_rss_mb(pid: int, field: str = "VmRSS:") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -249,6 +251,15 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         a.start()
         wait(a.idle, 1800, "agent A idle after the restart", every=0.1)
         out["restart_idle_s"] = time.monotonic() - start
+        assert a.proc is not None
+        last = a.client.status()["last_sync"]
+        Path(f"/proc/{a.proc.pid}/clear_refs").write_text("5")  # the peak from here on
+        start = time.monotonic()
+        a.client.sync_now()
+        wait(lambda: a.idle() and a.client.status()["last_sync"] > last, 1800, "agent A's full refresh", every=0.1)
+        out["refresh_s"] = time.monotonic() - start
+        out["refresh_peak_mb"] = proc_rss_mb(a.proc.pid, "VmHWM:")
+        out["refresh_after_mb"] = proc_rss_mb(a.proc.pid)
         print(f"[{n}] {json.dumps({k: round(v, 3) for k, v in out.items()})}", flush=True)
         a.stop()
         b.stop()
@@ -275,6 +286,9 @@ ROWS = [
     ("A -> B p50, s", "a_to_b_p50_s", "{:.2f}"),
     ("A -> B p95, s (target < 3)", "a_to_b_p95_s", "{:.2f}"),
     ("restart -> idle, s (target < 30)", "restart_idle_s", "{:.1f}"),
+    ("sync now (full refresh) -> idle, s", "refresh_s", "{:.1f}"),
+    ("RSS peak during it, MB", "refresh_peak_mb", "{:.0f}"),
+    ("RSS after it, MB", "refresh_after_mb", "{:.0f}"),
 ]
 
 
