@@ -235,7 +235,7 @@ class Journal:
             start = f"{PREFIX}{min(mark, now - LOOKBACK_NS):020d}" if mark else None
             t = time.monotonic()
             try:
-                listed = [o.key for o in client.list(PREFIX, start_after=start)]
+                listed = client.list_keys(PREFIX, start_after=start)
             except NodeUnreachableError as e:
                 self.pool.note_failure(node, e)
                 continue

@@ -6,6 +6,7 @@ All network timeouts are short and bounded so that a frozen node (SIGSTOP) costs
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import json
@@ -582,6 +583,15 @@ class NodeClient:
                                    etag=(o.etag or "").strip('"'), meta=_meta_from_headers(o.metadata))
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
             raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
+
+    def list_keys(self, prefix: str, *, start_after: str | None = None) -> builtins.list[str]:
+        """The keys under ``prefix`` after ``start_after``, in order, without metadata (see
+        ``SmallObjects.keys``); through minio-py where the fast path is not used."""
+        small = self.small
+        if small is None:
+            return [o.key for o in self.list(prefix, start_after=start_after)]
+        self.requests += 1
+        return small.keys(prefix, start_after, f"listing '{prefix}'")
 
     def failure(self, exc: BaseException, what: str = "") -> NodeError:
         """A failure met while reading a response this client gave (``map_error`` for this node)."""

@@ -1,4 +1,5 @@
-"""Single-request reads and writes of small objects through obstore (Rust), for one node.
+"""Single-request reads and writes of small objects, and key-only listings, through obstore (Rust),
+for one node.
 
 Why: a pool of many small files is bound by the client's CPU per request, not by the network. minio-py
 spends 0.45-0.56 ms of Python per PUT or GET on this machine (signing, urllib3, header parsing, all under
@@ -102,6 +103,15 @@ class SmallObjects:
             return bytes(obstore.get(self.store, key, options=options).bytes())
         except Exception as e:
             raise self.error(e, key, doing, conditional=bool(if_match)) from e
+
+    def keys(self, prefix: str, start_after: str | None, doing: str) -> list[str]:
+        """Every key under ``prefix`` after ``start_after``, in order: a listing without metadata (the change
+        journal's poll: 0.37 ms of client CPU against minio-py's 1.1 ms, most of an idle agent's CPU)."""
+        try:
+            return [m["path"] for chunk in obstore.list(self.store, prefix=prefix, offset=start_after)
+                    for m in chunk]
+        except Exception as e:
+            raise self.error(e, prefix, doing) from e
 
     def error(self, exc: BaseException, key: str, doing: str, *, conditional: bool = False) -> NodeError:
         """The same errors ``node_client.map_error`` gives for minio-py's failures: decided by the node's

@@ -61,6 +61,7 @@ def test_idle_journal_poll_is_one_listing_per_node(devices: tuple[Device, Device
     a.write("x.txt", b"x")
     a.engine.sync()
     cursor = b.pool.journal.cursor()
+    b.pool.journal.read(dict(cursor))  # a process's first look at a node also asks for its region, once
     before = requests(b)
     for _ in range(5):
         assert not b.pool.journal.read(cursor)
@@ -363,3 +364,4 @@ def test_a_quiet_pool_keeps_the_agent_log_quiet(devices: tuple[Device, Device], 
         watcher.stop()
     assert not [r.getMessage() for r in caplog.records if "stopped" in r.getMessage()]
     quick.close()
+
