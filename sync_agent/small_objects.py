@@ -3,8 +3,8 @@ for one node.
 
 Why: a pool of many small files is bound by the client's CPU per request, not by the network. minio-py
 spends 0.45-0.56 ms of Python per PUT or GET on this machine (signing, urllib3, header parsing, all under
-the GIL); obstore spends 0.20 ms and releases the GIL while it waits. Everything else (listings, multipart,
-admin, links) stays on minio-py in ``node_client``.
+the GIL); obstore spends 0.20 ms and releases the GIL while it waits. Everything else (listings with
+metadata, multipart, admin, links) stays on minio-py in ``node_client``.
 
 The same guarantees as the minio-py path: the payload's SHA-256 is signed (the node rejects a body that
 does not match it), conditional writes are real compare-and-swaps (If-None-Match / If-Match), nothing is
