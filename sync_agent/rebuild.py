@@ -445,10 +445,10 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
     ``known`` is read as the merge goes (a full refresh walks the catalog a page at a time), alongside
     the scan's files in path order: a file still at its path is compared with what the catalog said there,
     without a query of its own (three per file took 80 % of a full refresh at 100,000 files), and without
-    holding the whole catalog (a full refresh at 100,000 files peaked at 619 MB). Applying a file changes
+    holding the whole catalog (a full refresh at 100,000 files peaked at 522-619 MB). Applying a file changes
     rows at its own path only (the file it replaces there is marked deleted), so what was read at that path
     is set aside for the end, and a file met again there, or one that moved, is asked for by its id.
-    ``listed_at`` is when the listing began: a version written since cannot be in it.
+    ``listed_at`` is when the listing began: a file this catalog changed since may be missing from it.
     """
     cat = pool.catalog
     changes: list[RemoteChange] = []
@@ -492,10 +492,11 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
             continue
         if any(n in s.failed for n in info.replicas):
             continue
-        if info.current is not None and info.current.created_at > listed_at:
-            continue  # written since the listing began (by this device): the next refresh sees it
-        if cat.live_path_of(info.id) != info.path:
+        now = cat.live_since(info.id)
+        if now is None or now[0] != info.path:
             continue  # moved or replaced by what was just applied
+        if now[1] >= listed_at:
+            continue  # committed here since the listing began (a write that ended after its node was listed)
         cat.mark_deleted_id(info.id)
         changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
     return changes

@@ -440,6 +440,12 @@ class Catalog:
         row = self.db.execute_sql('SELECT path FROM "file" WHERE id = ? AND deleted = 0', (file_id,)).fetchone()
         return row[0] if row else None
 
+    def live_since(self, file_id: str) -> tuple[str, float] | None:
+        """Where a file lives now and when this catalog last changed it (None: unknown or deleted)."""
+        row = self.db.execute_sql('SELECT path, updated_at FROM "file" WHERE id = ? AND deleted = 0',
+                                  (file_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
     def current_on_node(self, node: str, after: str, upto: str | None) -> dict[str, tuple[str, str]]:
         """Live files whose current version the catalog has on ``node``, with paths in (after, upto]:
         path -> (sha256, version number as text). Driven by the path index (a page's range), never by
