@@ -437,7 +437,7 @@ class Catalog:
 
     def live_path_of(self, file_id: str) -> str | None:
         """Where a file lives now (None: unknown or deleted); one indexed lookup."""
-        row = self.db.execute_sql('SELECT path FROM "file" WHERE id = ? AND deleted = 0', (file_id,)).fetchone()
+        row = self.live_since(file_id)
         return row[0] if row else None
 
     def live_since(self, file_id: str) -> tuple[str, float] | None:
