@@ -8,6 +8,7 @@ S3 tools (no metadata) are adopted: hashed once and given our metadata by a serv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -137,6 +138,7 @@ def _adopt(pool: PoolView, node: str, o: RemoteObject) -> RemoteObject | None:
 
 
 MERGE_PAGE = 2000  # catalog files a full refresh reads at a time (``_merge``)
+MERGE_TX = 500  # scanned files a full refresh merges in one transaction
 GROUP_AT = 16  # this many changed files in one folder: one listing of the folder instead of one per file
 
 
@@ -458,30 +460,34 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
     ahead = next(walk, None)
     here: dict[str, FileInfo] = {}  # the catalog's files at the path being merged, by id
     at: str | None = None
-    for f in sorted(s.files.values(), key=lambda f: (f.path, f.deleted)):
-        if f.path != at:
-            left.extend(here.values())
-            here, at = {}, f.path
-            while ahead is not None and ahead.path <= f.path:
-                if ahead.path == f.path:
-                    here[ahead.id] = ahead
-                else:
-                    left.append(ahead)
-                ahead = next(walk, None)
-        seen.add(f.file_id)
-        before = here.pop(f.file_id, None) or cat.get_by_id(f.file_id)
-        cur = f.current
-        if before is not None:
-            same_version = before.version == cur.number
-            known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
-            unscanned = {n for n in known_nodes if n not in s.scanned}
-            if (same_version and before.path == f.path and before.deleted == f.deleted
-                    and set(cur.replicas) | unscanned == known_nodes):
-                continue
-        changes.extend(_changed(before, f))
-        _apply_file(pool, f, s.scanned)
-        left.extend(here.values())  # rows at this path may have changed: read again if needed
-        here = {}
+    with contextlib.ExitStack() as tx:  # a commit per file was most of filling an empty catalog
+        for i, f in enumerate(sorted(s.files.values(), key=lambda f: (f.path, f.deleted))):
+            if i % MERGE_TX == 0:
+                tx.close()
+                tx.enter_context(cat.atomic())
+            if f.path != at:
+                left.extend(here.values())
+                here, at = {}, f.path
+                while ahead is not None and ahead.path <= f.path:
+                    if ahead.path == f.path:
+                        here[ahead.id] = ahead
+                    else:
+                        left.append(ahead)
+                    ahead = next(walk, None)
+            seen.add(f.file_id)
+            before = here.pop(f.file_id, None) or cat.get_by_id(f.file_id)
+            cur = f.current
+            if before is not None:
+                same_version = before.version == cur.number
+                known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
+                unscanned = {n for n in known_nodes if n not in s.scanned}
+                if (same_version and before.path == f.path and before.deleted == f.deleted
+                        and set(cur.replicas) | unscanned == known_nodes):
+                    continue
+            changes.extend(_changed(before, f))
+            _apply_file(pool, f, s.scanned)
+            left.extend(here.values())  # rows at this path may have changed: read again if needed
+            here = {}
     left.extend(here.values())
     if ahead is not None:
         left.append(ahead)

@@ -369,13 +369,6 @@ class Catalog:
                          for r in self.m.Replica.select().where(self.m.Replica.version == v))
         return VersionInfo(v.number, v.key, v.size, v.sha256, v.mtime, v.created_at, replicas)  # type: ignore[attr-defined]
 
-    def _file_info(self, f: object, with_current: bool = True) -> FileInfo:
-        current = None
-        if with_current and f.version:  # type: ignore[attr-defined]
-            v = self.m.Version.get_or_none((self.m.Version.file == f) & (self.m.Version.number == f.version))  # type: ignore[attr-defined]
-            current = self._version_info(v) if v else None
-        return FileInfo(f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, current)  # type: ignore[attr-defined]
-
     def _row(self, path: str, include_deleted: bool = True):
         """The live file at ``path``, else (if asked) the one deleted most recently."""
         m = self.m
@@ -390,12 +383,15 @@ class Catalog:
         'SELECT f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, v.number, v.key, v.size, '
         'v.sha256, v.mtime, v.created_at, r.node, r.s3_version, r.state, r.etag FROM "file" f '
         'LEFT JOIN "version" v ON v.file_id = f.id AND v.number = f.version '
-        'LEFT JOIN "replica" r ON r.version_id = v.id WHERE f.path = ? {live}'
+        'LEFT JOIN "replica" r ON r.version_id = v.id WHERE {where} '
         'ORDER BY f.deleted, f.updated_at DESC, f.id')
 
     def get(self, path: str, *, include_deleted: bool = False) -> FileInfo | None:
-        sql = self._GET_SQL.format(live="" if include_deleted else "AND f.deleted = 0 ")
-        rows = self.db.execute_sql(sql, (path,)).fetchall()
+        sql = self._GET_SQL.format(where="f.path = ?" if include_deleted else "f.path = ? AND f.deleted = 0")
+        return self._info_of(self.db.execute_sql(sql, (path,)).fetchall())
+
+    def _info_of(self, rows: list[tuple]) -> FileInfo | None:
+        """The first file of ``_GET_SQL``'s rows, with its current version and that version's replicas."""
         if not rows:
             return None
         first = rows[0]
@@ -413,8 +409,7 @@ class Catalog:
         return info
 
     def get_by_id(self, file_id: str) -> FileInfo | None:
-        f = self.m.File.get_or_none(self.m.File.id == file_id)
-        return self._file_info(f) if f else None
+        return self._info_of(self.db.execute_sql(self._GET_SQL.format(where="f.id = ?"), (file_id,)).fetchall())
 
     def data_version(self) -> int:
         """Changes whenever anything committed to the catalog: another process (the agent, a CLI command), or
@@ -704,11 +699,10 @@ class Catalog:
     @_writes
     def prune_replicas(self, file_id: str, number: int, *, keep: set[str], scanned: set[str]) -> None:
         """Forget replicas on ``scanned`` nodes that do not hold the version any more."""
-        m = self.m
-        v = m.Version.get_or_none((m.Version.file == file_id) & (m.Version.number == number))
-        if v is not None:
-            m.Replica.delete().where((m.Replica.version == v) & m.Replica.node.in_(list(scanned - keep))
-                                     ).execute()
+        gone = sorted(scanned - keep)
+        if gone:
+            self.db.execute_sql(f'DELETE FROM "replica" WHERE node IN ({", ".join("?" * len(gone))}) AND version_id = '
+                                '(SELECT id FROM "version" WHERE file_id = ? AND number = ?)', (*gone, file_id, number))
 
     @_writes
     def mark_deleted_id(self, file_id: str) -> None:

@@ -613,6 +613,29 @@ def test_a_full_refresh_reads_the_catalog_in_pages_and_sees_moves_both_ways(
         fresh.close()
 
 
+def test_filling_an_empty_catalog_commits_a_batch_of_files_at_a_time(
+        pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new device fills its catalog from the nodes in one transaction per ``MERGE_TX`` files: a commit
+    and three peewee queries per file made a fill of 22,000 files take 33 s (12 s now). Counted, not timed."""
+    from sync_agent import rebuild
+
+    monkeypatch.setattr(rebuild, "MERGE_TX", 4)
+    for i in range(10):
+        pool.put_bytes(f"fill/f{i:02d}.txt", f"file {i}".encode())
+    fresh = Pool(pool.cfg, catalog_path=tmp_path / "fresh.sqlite3")
+    try:
+        before = fresh.catalog.data_version() >> 32  # this process's commits
+        changes = rebuild.refresh(fresh)
+        commits = (fresh.catalog.data_version() >> 32) - before
+        files = len(list(fresh.walk()))
+        assert {c.path for c in changes if c.kind == "added"} >= {f"fill/f{i:02d}.txt" for i in range(10)}
+        assert commits <= -(-files // 4) + 4, (commits, files)
+        assert fresh.read_bytes("fill/f07.txt") == b"file 7"
+        assert rebuild.refresh(fresh) == []
+    finally:
+        fresh.close()
+
+
 def test_a_file_written_while_a_refresh_lists_the_nodes_is_not_taken_for_deleted(
         pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The listing misses a file this device writes after it began; the merge must not read that as the
