@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ from minio.error import InvalidResponseError, MinioAdminException, S3Error, Serv
 from minio.minioadmin import MinioAdmin
 from minio.versioningconfig import ENABLED, VersioningConfig
 
-from sync_agent import small_objects
+from sync_agent import listing_xml, small_objects
 from sync_agent.config import NodeConfig
 from sync_agent.credentials import Credentials
 from sync_agent.errors import (
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 META_PREFIX = "pd-"
 AUTH_CODES = small_objects.AUTH_CODES | {"XMinioAdminNoSuchUser"}
 MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
+LIST_PAGE = 1000  # entries per listing request (S3's most)
 
 
 class Readable(Protocol):
@@ -569,19 +571,30 @@ class NodeClient:
         """Objects under ``prefix`` with our metadata (MinIO returns it in listings), in key order;
         ``start_after`` resumes a listing after that key (a cursor: only what is newer is sent)."""
         self.requests += 1
+        # the query minio-py's list_objects sends (an empty delimiter and max-keys are what bucket policies
+        # are evaluated against); the pages are read by listing_xml, not minio-py's parser (see there)
+        query = {"versions": ""} if versions else {"list-type": "2"}
+        query |= {"metadata": "true", "delimiter": "" if recursive else "/", "max-keys": str(LIST_PAGE),
+                  "prefix": prefix}
+        if start_after:
+            query["key-marker" if versions else "start-after"] = start_after
         try:
-            it = self.s3.list_objects(self.bucket, prefix=prefix, recursive=recursive, start_after=start_after,
-                                      include_version=versions, include_user_meta=not versions,
-                                      extra_query_params={"metadata": "true"} if versions else None)
-            for o in it:
-                if o.is_dir:
-                    continue
-                yield RemoteObject(key=o.object_name or "", size=o.size or 0,
-                                   last_modified=o.last_modified, version_id=o.version_id,
-                                   is_latest=_is_true(o.is_latest) if versions else True,
-                                   is_delete_marker=bool(o.is_delete_marker),
-                                   etag=(o.etag or "").strip('"'), meta=_meta_from_headers(o.metadata))
-        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
+            while True:
+                r = self.s3._execute("GET", self.bucket, query_params=query)  # type: ignore[arg-type]
+                page = listing_xml.parse(r.data, _meta_from_headers)
+                yield from page.objects
+                if not page.truncated or page.next_key is None:
+                    return
+                if versions:
+                    query["key-marker"] = page.next_key
+                    if page.next_version:
+                        query["version-id-marker"] = page.next_version
+                    else:
+                        query.pop("version-id-marker", None)
+                else:
+                    query["continuation-token"] = page.next_key
+        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
+                ET.ParseError) as e:
             raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
 
     def list_keys(self, prefix: str, *, start_after: str | None = None) -> builtins.list[str]:
@@ -599,8 +612,3 @@ class NodeClient:
 
     def close(self) -> None:
         self._http.clear()
-
-
-def _is_true(flag: object) -> bool:
-    """minio-py gives a listing's IsLatest as the XML text: "false" is a true-ish string."""
-    return flag is True or str(flag).lower() == "true"

@@ -453,12 +453,15 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
     return _into_place(tmp, dest, v, durable)
 
 
-def get_small_version(pool: PoolView, v: VersionInfo, dest: Path) -> bool:
+def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bool = False,
+                      staging: Path | None = None) -> bool:
     """One small version into ``dest`` in one request from the best replica, on the calling thread: the
-    bulk download's fast path (``batch.get_tree``). No hedging and no failover here: a file whose first
-    replica fails, is slow past its timeout or sends the wrong bytes returns False, and the caller takes
-    the full path (``get_version``), which tries every replica and marks bad copies. Per small file the
-    full path's thread hand-offs cost more CPU than the request itself."""
+    fast path of bulk downloads (``batch.get_tree``, the sync engine). No hedging and no failover here: a
+    file whose first replica fails, is slow past its timeout or sends the wrong bytes returns False, and
+    the caller takes the full path (``get_version``), which tries every replica and marks bad copies. Per
+    small file the full path's thread hand-offs cost more CPU than the request itself. ``durable``: as
+    for ``get_version``. ``staging``: a folder on the same file system as ``dest`` that nobody watches, for
+    the temporary file (the sync agent's own writes then reach its folder watcher as one event, not six)."""
     if v.size > WHOLE_MAX:
         return False
     order = read_order(pool.health.views(v.ok_nodes()), v.size)
@@ -478,15 +481,25 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path) -> bool:
         return False
     if len(data) != v.size or hashlib.sha256(data).hexdigest() != v.sha256:
         return False
-    tmp = temp_path(dest, v.sha256)
+    tmp = temp_path(dest, v.sha256) if staging is None else \
+        staging / f"{v.sha256[:32]}.{threading.get_ident()}.pooldrive-part"
     try:
-        with open(tmp, "wb") as out:
+        try:
+            out = open(tmp, "wb")  # noqa: SIM115  # closed below, after the fsync a durable download needs
+        except FileNotFoundError:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            out = open(tmp, "wb")  # noqa: SIM115
+        with out:
             out.write(data)
-    except FileNotFoundError:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as out:
-            out.write(data)
-    _into_place(tmp, dest, v, False)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        if staging is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        _into_place(tmp, dest, v, durable)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # the whole body is in memory: nothing to resume
+        raise
     return True
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from sync_agent import keys, memory, rebuild, small_writes
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
-from sync_agent.reader import get_version
+from sync_agent.reader import get_small_version, get_version
 from sync_agent.sync import local_scan, planner, put_back
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
@@ -35,7 +35,7 @@ from sync_agent.sync.status import Activity, AgentState, IssueKind
 from sync_agent.transfer import TransferControl
 
 if TYPE_CHECKING:
-    from sync_agent.catalog.store import Catalog, FileInfo
+    from sync_agent.catalog.store import Catalog, FileInfo, VersionInfo
     from sync_agent.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,8 @@ class SyncEngine:
         # halfway through a slow mass delete does not reset the count)
         saved = self.state.setting("recent_deletes", [])
         self._targets: keys.Targets | None = None  # where files land, for the pass being applied
+        self._staging_dir: Path | None = None  # see _staging
+        self._staging_known = False
         self._recent_deletes: deque[float] = deque(
             sorted(float(t) for t in saved if isinstance(t, int | float)) if isinstance(saved, list) else [])
         # this pass's transfers: a pass where every one failed is not 'idle'
@@ -412,6 +414,7 @@ class SyncEngine:
     # --- applying ---------------------------------------------------------------------------------
     def _apply(self, plan: planner.SyncPlan, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         self._targets = keys.Targets(self.root)  # each folder resolved once per pass, not once per file
+        self._staging()
         for step in plan.deletes:
             self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
         for step in plan.moves:
@@ -638,9 +641,41 @@ class SyncEngine:
         t = self.activity.transfer(key, "down", info.size)
         control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                   limiter=self.pool.down_limiter)
-        get_version(self.pool, info.current, dest, control, self.pool_key(key), durable=True)
+        if not self._get_small(info.current, dest, control):
+            get_version(self.pool, info.current, dest, control, self.pool_key(key), durable=True)
         self._record_synced(key, dest, info.sha256, info.version)
         self.activity.finish(key, "downloaded")
+
+    def _get_small(self, v: VersionInfo, dest: Path, control: TransferControl) -> bool:
+        """A small file in one request on this thread (``reader.get_small_version``); False: the full path
+        is taken (a large file, or the first replica failed). A new device's first sync is mostly these."""
+        control.checkpoint()
+        try:
+            done = get_small_version(self.pool, v, dest, durable=True, staging=self._staging_dir)
+        except OSError as e:  # a local problem: the full path says it with the file's name
+            log.debug("fast path for %s: %s", dest, e)
+            return False
+        if done:
+            control.total = v.size
+            control.advance(v.size)  # paced after the fact: the download limit holds over many files
+        return done
+
+    def _staging(self) -> None:
+        """Where small downloads are written before they move into the folder (``_staging_dir``): the state
+        dir's 'incoming', when it is on the folder's file system (else None: next to the file, as large
+        ones). Looked for by a pass before its transfers start, on one thread."""
+        if self._staging_known:
+            return
+        where = self.state.dir / "incoming"
+        try:
+            where.mkdir(exist_ok=True)
+            for left in where.iterdir():  # a stopped agent's (each is written again in full)
+                left.unlink(missing_ok=True)
+            same = os.stat(where).st_dev == os.stat(self.root).st_dev
+        except OSError as e:  # the folder missing, say: looked for again next pass
+            log.debug("no staging folder for downloads yet (%s): writing them next to their files", e)
+            return
+        self._staging_dir, self._staging_known = (where if same else None), True
 
     # --- selective sync -----------------------------------------------------------------------------
     def exclude(self, folder: str) -> list[str]:

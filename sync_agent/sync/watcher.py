@@ -49,6 +49,7 @@ class LocalWatcher(FileSystemEventHandler):
     def __init__(self, root: Path, on_change: Callable[[set[str]], None], *, debounce: float = 0.3,
                  on_issue: Callable[[str, str], None] = lambda title, message: None) -> None:
         self.root = root
+        self._prefix = os.path.join(os.fsdecode(root), "")  # the root's text with one separator at its end
         self.on_change = on_change
         self.debounce = debounce
         self.on_issue = on_issue
@@ -61,11 +62,14 @@ class LocalWatcher(FileSystemEventHandler):
         self._thread = threading.Thread(target=self._flush_loop, name="pooldrive-watch", daemon=True)
 
     def _rel(self, path: str | bytes) -> str | None:
+        """The path's key in the folder, by its text (pathlib's relative_to was a tenth of a big download's
+        CPU: every file the agent writes reaches here)."""
         p = os.fsdecode(path)
-        try:
-            rel = Path(p).relative_to(self.root).as_posix()
-        except ValueError:
+        if not p.startswith(self._prefix):
             return None
+        rel = p[len(self._prefix):]
+        if os.sep != "/":
+            rel = rel.replace(os.sep, "/")
         if rel in ("", ".") or rel == ".pooldrive" or rel.startswith(".pooldrive/"):
             return None
         return rel
