@@ -322,3 +322,54 @@ def test_no_false_issues_when_a_folder_and_its_files_change_in_one_pass(devices:
                  or i.title == "Not synced"]
         assert not false, false
     assert sum("conflicted copy" in n or "conflict" in n.lower() for n in b.files()) == 1
+
+
+def _record_events(folder: Path) -> tuple[object, list[str]]:
+    """Every path the folder's watcher is told about, as watchdog reports them."""
+    from watchdog.events import FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    seen: list[str] = []
+
+    class Recorder(FileSystemEventHandler):
+        def on_any_event(self, event) -> None:  # type: ignore[no-untyped-def]
+            seen.extend([os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")])
+
+    observer = Observer()
+    observer.schedule(Recorder(), str(folder), recursive=True)
+    observer.start()
+    return observer, seen
+
+
+def test_downloads_move_into_the_folder_whole_and_leave_nothing_behind(devices: tuple[Device, Device]) -> None:
+    """A small download is written in the state dir's 'incoming' (same file system as the folder) and moved
+    into place: the folder's watcher never sees its temporary file (six events per file cost a large share
+    of a big download's CPU). A large one still goes through its resumable partial next to the file. What
+    a killed agent left in 'incoming' goes, and what lands is verified, complete and at the pool's mtime."""
+    a, b = devices
+    small = {f"docs/n{i:02d}.txt": f"note {i}".encode() * (i + 1) for i in range(12)}
+    for rel, body in small.items():
+        a.write(rel, body)
+    big = os.urandom(300 * 1024)  # past the one-request size: the full path
+    a.write("media/big.bin", big)
+    a.sync()
+    incoming = b.engine.state.dir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    (incoming / "0123abcd.140.pooldrive-part").write_bytes(b"half of a file from a killed agent")
+    b.folder.mkdir(parents=True, exist_ok=True)
+    observer, seen = _record_events(b.folder)
+    try:
+        b.sync()
+        time.sleep(0.5)  # the last events reach the recorder
+    finally:
+        observer.stop()  # type: ignore[attr-defined]
+        observer.join()  # type: ignore[attr-defined]
+    assert b.files() == {**small, "media/big.bin": big}
+    assert list(incoming.iterdir()) == []
+    parts = {Path(p).parent.name for p in seen if p.endswith(".pooldrive-part")}
+    assert parts <= {"media"}, parts  # only the large file's partial was ever in the folder
+    for rel in small:
+        assert abs(os.stat(b.folder / rel).st_mtime - os.stat(a.folder / rel).st_mtime) < 1e-5  # kept in µs
+    assert b.engine.state.get("docs/n03.txt") is not None
+    b.engine.sync()  # found exactly as synced: nothing moves
+    assert b.files() == {**small, "media/big.bin": big}
