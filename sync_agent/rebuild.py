@@ -493,18 +493,18 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
         left.append(ahead)
         left.extend(walk)
     # files the catalog knows that no scanned node holds any more (and no unscanned node could)
-    for info in left:
-        if info.id in seen or info.deleted:
-            continue
-        if any(n in s.failed for n in info.replicas):
-            continue
-        now = cat.live_since(info.id)
-        if now is None or now[0] != info.path:
-            continue  # moved or replaced by what was just applied
-        if now[1] >= listed_at:
-            continue  # committed here since the listing began (a write that ended after its node was listed)
-        cat.mark_deleted_id(info.id)
-        changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
+    gone = [info for info in left if info.id not in seen and not info.deleted
+            and not any(n in s.failed for n in info.replicas)]
+    for start in range(0, len(gone), MERGE_TX):
+        with cat.atomic():  # what is checked here is what is marked: no other write comes between
+            for info in gone[start:start + MERGE_TX]:
+                now = cat.live_since(info.id)
+                if now is None or now[0] != info.path:
+                    continue  # moved or replaced by what was just applied
+                if now[1] >= listed_at:
+                    continue  # committed here since the listing began (a write that ended after its node was listed)
+                cat.mark_deleted_id(info.id)
+                changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
     return changes
 
 

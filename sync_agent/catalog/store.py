@@ -331,9 +331,11 @@ class Catalog:
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
-        """One transaction for several writes (the same write lock as single writes)."""
+        """One transaction for several writes (the same write lock as single writes). It takes SQLite's write
+        lock when it begins: one that read first and another process (the agent, a command) committed before
+        its first write could not write at all ('database is locked', whatever the busy timeout)."""
         outer = getattr(self._local, "inside", False)
-        with self._write_lock, self.db.atomic():
+        with self._write_lock, self.db.atomic("IMMEDIATE"):
             self._local.inside = True
             try:
                 yield

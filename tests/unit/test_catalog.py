@@ -203,3 +203,25 @@ def test_a_walk_by_pages_yields_what_one_walk_does(tmp_path: Path) -> None:
         for page in (1, 3, 10, 2000):
             assert list(cat.walk_pages(prefix, page=page)) == whole, (prefix, page)
     assert len(list(cat.walk_pages("docs/", page=3))) == 10
+
+
+def test_a_transaction_that_reads_first_still_writes_after_another_process_committed(tmp_path: Path) -> None:
+    """A full refresh merges hundreds of files per transaction, reading before it writes, while the agent or a
+    command commits to the same catalog from another connection. A transaction that only took SQLite's write
+    lock at its first write could then not write at all ('database is locked': its snapshot was stale)."""
+    import threading
+    import time
+
+    mine, theirs = Catalog(tmp_path / "c.sqlite3"), Catalog(tmp_path / "c.sqlite3")
+    _commit(mine, "a.txt", 1, fid="fa")
+    _commit(mine, "b.txt", 1, fid="fb")
+    other = threading.Thread(target=lambda: (time.sleep(0.1), theirs.mark_deleted("b.txt")))
+    with mine.atomic():
+        assert mine.get("a.txt") is not None  # the transaction reads first
+        other.start()
+        time.sleep(0.4)  # the other connection's commit comes now, or waits for this one
+        mine.mark_deleted("a.txt")
+    other.join()
+    assert mine.get("a.txt") is None and mine.get("b.txt") is None
+    mine.close()
+    theirs.close()
