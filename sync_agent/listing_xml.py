@@ -8,14 +8,15 @@ delete markers), so nothing downstream sees a difference.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
-from minio.time import from_iso8601utc
-
 from sync_agent.node_types import RemoteObject
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")  # digits past microseconds (some servers send nanoseconds)
 
 ENTRIES = {"Contents", "Version", "DeleteMarker"}
 
@@ -29,12 +30,14 @@ class Page:
 
 
 def _time(text: str | None) -> datetime | None:
+    """A listing's LastModified ('2026-11-26T19:02:04.123Z' from MinIO), in UTC; None if unreadable."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text)  # MinIO's '2026-11-26T19:02:04.123Z'
+        t = datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()))
     except ValueError:
-        return from_iso8601utc(text)  # other servers' spellings
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _local(tag: str) -> str:

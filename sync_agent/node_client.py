@@ -594,7 +594,7 @@ class NodeClient:
                 else:
                     query["continuation-token"] = page.next_key
         except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
-                ET.ParseError) as e:
+                ET.ParseError, ValueError) as e:  # (a page that is not a listing: a NodeError naming the node)
             raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
 
     def list_keys(self, prefix: str, *, start_after: str | None = None) -> builtins.list[str]:

@@ -9,6 +9,7 @@ point resumes where it stopped.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -653,6 +654,10 @@ class SyncEngine:
         try:
             done = get_small_version(self.pool, v, dest, durable=True, staging=self._staging_dir)
         except OSError as e:  # a local problem: the full path says it with the file's name
+            if e.errno == errno.EXDEV and self._staging_dir is not None:  # one device, two mounts (a bind mount)
+                log.info("downloads cannot move from %s into the folder: writing them next to their files",
+                         self._staging_dir)
+                self._staging_dir = None
             log.debug("fast path for %s: %s", dest, e)
             return False
         if done:

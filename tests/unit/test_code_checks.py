@@ -152,7 +152,7 @@ def test_a_command_that_reads_only_the_catalog_never_loads_the_s3_library(tmp_pa
 # speaks to the user on screen), package markers, and the API's front door and type-only views.
 QUIET = {"placement", "replica_plan", "durability", "keys", "errors", "metadata", "sync/decide", "sync/planner",
          "sync/conflicts", "sync/ignore", "catalog/models", "netshape/profiles", "sharing/policy",
-         "about", "api", "pool_view", "node_types"}
+         "about", "api", "pool_view", "node_types", "listing_xml"}
 
 
 def test_every_module_that_does_work_has_its_own_logger() -> None:
