@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote_plus
@@ -44,7 +45,7 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def parse(body: bytes, meta_of: object = None) -> Page:
+def parse(body: bytes, meta_of: Callable[[dict[str, str]], dict[str, str]] | None = None) -> Page:
     """One listing page. ``meta_of(user_metadata)`` turns an entry's UserMetadata (MinIO's extension, a
     dict of its children's names and texts) into what ``RemoteObject.meta`` keeps (default: as it is)."""
     root = ET.fromstring(body)
@@ -80,7 +81,7 @@ def parse(body: bytes, meta_of: object = None) -> Page:
             o = RemoteObject(key=key, size=size, last_modified=_time(modified), version_id=version_id,
                              is_latest=latest.lower() == "true", is_delete_marker=tag == "DeleteMarker",
                              etag=(etag or "").replace('"', ""),
-                             meta=meta_of(meta) if callable(meta_of) else meta)
+                             meta=meta if meta_of is None else meta_of(meta))
             (markers if tag == "DeleteMarker" else found).append(o)
         elif tag == "IsTruncated":
             truncated = (el.text or "").lower() == "true"

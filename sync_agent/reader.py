@@ -494,9 +494,13 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
             if durable:
                 out.flush()
                 os.fsync(out.fileno())
-        if staging is not None:
+        try:
+            _into_place(tmp, dest, v, durable)
+        except FileNotFoundError:  # staged: the folder it goes to is new
+            if staging is None:
+                raise
             dest.parent.mkdir(parents=True, exist_ok=True)
-        _into_place(tmp, dest, v, durable)
+            _into_place(tmp, dest, v, durable)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the whole body is in memory: nothing to resume
         raise

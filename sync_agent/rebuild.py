@@ -13,11 +13,11 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sync_agent import converge, durability_store, keys, metadata
 from sync_agent.errors import InvalidPathError, NodeError
@@ -26,7 +26,7 @@ from sync_agent.node_types import RemoteObject
 from sync_agent.transfer import drain_hash
 
 if TYPE_CHECKING:
-    from sync_agent.catalog.store import FileInfo
+    from sync_agent.catalog.store import Catalog, FileInfo
     from sync_agent.pool_view import PoolView
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -139,6 +139,7 @@ def _adopt(pool: PoolView, node: str, o: RemoteObject) -> RemoteObject | None:
 
 MERGE_PAGE = 2000  # catalog files a full refresh reads at a time (``_merge``)
 MERGE_TX = 500  # scanned files a full refresh merges in one transaction
+T = TypeVar("T")
 GROUP_AT = 16  # this many changed files in one folder: one listing of the folder instead of one per file
 
 
@@ -460,34 +461,30 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
     ahead = next(walk, None)
     here: dict[str, FileInfo] = {}  # the catalog's files at the path being merged, by id
     at: str | None = None
-    with contextlib.ExitStack() as tx:  # a commit per file was most of filling an empty catalog
-        for i, f in enumerate(sorted(s.files.values(), key=lambda f: (f.path, f.deleted))):
-            if i % MERGE_TX == 0:
-                tx.close()
-                tx.enter_context(cat.atomic())
-            if f.path != at:
-                left.extend(here.values())
-                here, at = {}, f.path
-                while ahead is not None and ahead.path <= f.path:
-                    if ahead.path == f.path:
-                        here[ahead.id] = ahead
-                    else:
-                        left.append(ahead)
-                    ahead = next(walk, None)
-            seen.add(f.file_id)
-            before = here.pop(f.file_id, None) or cat.get_by_id(f.file_id)
-            cur = f.current
-            if before is not None:
-                same_version = before.version == cur.number
-                known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
-                unscanned = {n for n in known_nodes if n not in s.scanned}
-                if (same_version and before.path == f.path and before.deleted == f.deleted
-                        and set(cur.replicas) | unscanned == known_nodes):
-                    continue
-            changes.extend(_changed(before, f))
-            _apply_file(pool, f, s.scanned)
-            left.extend(here.values())  # rows at this path may have changed: read again if needed
-            here = {}
+    for f in _in_transactions(cat, sorted(s.files.values(), key=lambda f: (f.path, f.deleted))):
+        if f.path != at:
+            left.extend(here.values())
+            here, at = {}, f.path
+            while ahead is not None and ahead.path <= f.path:
+                if ahead.path == f.path:
+                    here[ahead.id] = ahead
+                else:
+                    left.append(ahead)
+                ahead = next(walk, None)
+        seen.add(f.file_id)
+        before = here.pop(f.file_id, None) or cat.get_by_id(f.file_id)
+        cur = f.current
+        if before is not None:
+            same_version = before.version == cur.number
+            known_nodes = {r.node for r in before.current.replicas} if before.current and same_version else set()
+            unscanned = {n for n in known_nodes if n not in s.scanned}
+            if (same_version and before.path == f.path and before.deleted == f.deleted
+                    and set(cur.replicas) | unscanned == known_nodes):
+                continue
+        changes.extend(_changed(before, f))
+        _apply_file(pool, f, s.scanned)
+        left.extend(here.values())  # rows at this path may have changed: read again if needed
+        here = {}
     left.extend(here.values())
     if ahead is not None:
         left.append(ahead)
@@ -495,17 +492,27 @@ def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float)
     # files the catalog knows that no scanned node holds any more (and no unscanned node could)
     gone = [info for info in left if info.id not in seen and not info.deleted
             and not any(n in s.failed for n in info.replicas)]
-    for start in range(0, len(gone), MERGE_TX):
-        with cat.atomic():  # what is checked here is what is marked: no other write comes between
-            for info in gone[start:start + MERGE_TX]:
-                now = cat.live_since(info.id)
-                if now is None or now[0] != info.path:
-                    continue  # moved or replaced by what was just applied
-                if now[1] >= listed_at:
-                    continue  # committed here since the listing began (a write that ended after its node was listed)
-                cat.mark_deleted_id(info.id)
-                changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
+    for info in _in_transactions(cat, gone):  # what is checked here is what is marked: no write between
+        now = cat.live_since(info.id)
+        if now is None or now[0] != info.path:
+            continue  # moved or replaced by what was just applied
+        if now[1] >= listed_at:
+            continue  # committed here since the listing began (a write that ended after its node was listed)
+        cat.mark_deleted_id(info.id)
+        changes.append(RemoteChange(info.path, "deleted", info.id, info.version, info.sha256))
     return changes
+
+
+def _in_transactions(cat: Catalog, items: Iterable[T]) -> Iterator[T]:
+    """``items``, ``MERGE_TX`` of them per catalog transaction: a commit per file was most of filling an
+    empty catalog. A loop left by an exception rolls back the transaction it was in (the generator closes
+    as the exception leaves the loop's frame); the ones before it stay committed, each of whole files."""
+    with contextlib.ExitStack() as tx:
+        for i, item in enumerate(items):
+            if i % MERGE_TX == 0:
+                tx.close()
+                tx.enter_context(cat.atomic())
+            yield item
 
 
 def _changed(before: FileInfo | None, f: FileState) -> list[RemoteChange]:
