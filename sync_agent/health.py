@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sync_agent.node_types import Capacity
-from sync_agent.placement import Health, ReplicaView
+from sync_agent.placement import ASSUMED_THROUGHPUT, Health, ReplicaView
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,15 @@ def probe_timeout(latency: float, ceiling: float, floor: float = PROBE_FLOOR) ->
     instead of the 20 s a data request waits; one 250 ms away still has 3 s, one a second away 10 s.
     Data requests keep the fixed read timeout: a node committing a large part may be silent for seconds."""
     return min(ceiling, max(floor, PROBE_RTTS * latency))
+
+
+def answer_timeout(view: ReplicaView, size: int, ceiling: float) -> float:
+    """How long a write waits for a request it cannot race, the arbiter's compare-and-swap or the look at
+    what the arbiter holds, before it goes on without it: a health probe's patience (a node silent that
+    long is called down by the monitor) plus twice the body's time at the link's measured rate, at most
+    ``ceiling`` (the read timeout). A frozen node then costs a save 3 s, not the 20 s read timeout."""
+    rate = view.throughput if view.throughput > 0 else ASSUMED_THROUGHPUT
+    return min(ceiling, probe_timeout(view.latency, ceiling) + 2 * size / rate)
 
 
 @dataclass

@@ -2,6 +2,10 @@
 
 Subscribers (``pool.health.subscribe``) get a ``HealthEvent`` when a node moves between up, degraded and
 down; ``wait_for_change`` lets a CLI or a socket client long-poll instead of polling on a timer.
+
+A node that a request found failing (degraded: one failure) is probed at once, not at the next round:
+the second failure that makes it down then comes within the probe's timeout, and the writes stop
+choosing it seconds earlier.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sync_agent.errors import NodeError
 from sync_agent.health import HealthEvent, probe_timeout
+from sync_agent.placement import Health
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -27,6 +32,7 @@ class HealthMonitor:
         self.interval = interval
         self.capacity_every = capacity_every
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a node just failed a request: probe now
         self._changed = threading.Condition()
         self._events: list[tuple[int, HealthEvent]] = []
         self._seq = 0
@@ -40,6 +46,8 @@ class HealthMonitor:
             self._events.append((self._seq, ev))
             del self._events[:-100]
             self._changed.notify_all()
+        if ev.new == Health.DEGRADED and ev.old == Health.UP:
+            self._wake.set()
 
     def probe_once(self) -> None:
         with_capacity = self._rounds % self.capacity_every == 0
@@ -47,8 +55,10 @@ class HealthMonitor:
         names = list(self.pool.clients)
 
         def one(name: str) -> None:
-            if not with_capacity and time.monotonic() - self.pool.health.get(name).checked_at < self.interval * 0.9:
-                return  # another request (the journal poll) just said how it is: no probe needed
+            known = self.pool.health.get(name)
+            recent = time.monotonic() - known.checked_at < self.interval * 0.9
+            if not with_capacity and known.state == Health.UP and recent:
+                return  # another request (the journal poll) just said it answers: no probe needed
             client = self.pool.client(name)
             latency = self.pool.health.get(name).latency
             if not client.live(timeout=probe_timeout(latency, client.timeouts.read, floor=min(2.0, self.interval))):
@@ -72,7 +82,8 @@ class HealthMonitor:
         while not self._stop.is_set():
             started = time.monotonic()
             self.probe_once()
-            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            self._wake.clear()
 
     _executor: ThreadPoolExecutor | None = None
 
@@ -84,6 +95,7 @@ class HealthMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._unsubscribe()
         if self._thread is not None:
             self._thread.join(timeout=10)

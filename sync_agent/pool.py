@@ -109,7 +109,6 @@ class Pool:
         self.up_limiter = RateLimiter()
         self.down_limiter = RateLimiter()
         self.parallel_files = 0  # 0: as many as the nodes' round trips call for (files_in_flight)
-        self._probed_at = 0.0
         self.damage_listeners: list[Callable[[], None]] = []  # told when a copy is found bad (background repair)
         self.auth_failures: dict[str, AuthError] = {}  # nodes that refused our credentials at the last probe
         self._io_executor: ThreadPoolExecutor | None = None
@@ -135,10 +134,10 @@ class Pool:
         clients: _Clients = self.clients  # type: ignore[assignment]
         for name in changed:
             clients.drop(name, keep=True)
+            self.health.forget(name)  # another address: what was known of the old one says nothing
         for name in old - {n.name for n in cfg.nodes}:
             clients.drop(name, keep=False)
             self.health.forget(name)
-        self._probed_at = 0.0
 
     def recover(self) -> int:
         """Undo the writes a killed process left half-done on the nodes (their intents in this catalog);
@@ -239,15 +238,22 @@ class Pool:
                 self.auth_failures.pop(name, None)
 
     def refresh_health(self, *, max_age: float = 10.0, with_capacity: bool = True) -> None:
-        """Probe every node in parallel unless that was done less than ``max_age`` seconds ago."""
-        if time.monotonic() - self._probed_at < max_age:
+        """Probe, in parallel, the nodes not heard from for ``max_age`` seconds (0: every node, now).
+
+        Any answer counts as word from a node, and so does a failure: a probe, the agent's health monitor,
+        the journal's poll, a copy written. So with the monitor running, a write never waits here on the
+        probe of a node that froze (it waited up to 3 s every 10 s)."""
+        def stale() -> list[str]:
+            now = time.monotonic()
+            return [n for n in self.clients if max_age <= 0 or now - self.health.get(n).checked_at >= max_age]
+
+        if not stale():
             return
         with self._probe_lock:  # one round at a time: 16 transfers finding the health stale at once made 6 rounds
-            if time.monotonic() - self._probed_at < max_age:
-                return  # another thread's round just finished
-            with ThreadPoolExecutor(max(1, len(self.clients))) as ex:
-                list(ex.map(lambda n: self.probe(n, with_capacity), self.clients))
-            self._probed_at = time.monotonic()
+            names = stale()  # another thread's round may just have finished
+            if names:
+                with ThreadPoolExecutor(len(names)) as ex:
+                    list(ex.map(lambda n: self.probe(n, with_capacity), names))
 
     def mark_corrupt(self, path: str, number: int, node: str) -> None:
         """A copy that failed its checksum or whose body broke off twice: never read again, and the

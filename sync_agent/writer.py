@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from sync_agent import keys, metadata, multipart
 from sync_agent.catalog.store import FileInfo
@@ -37,6 +37,7 @@ from sync_agent.errors import (
     PreconditionFailed,
     QuorumError,
 )
+from sync_agent.health import answer_timeout
 from sync_agent.minio_server import pid_alive
 from sync_agent.placement import overtake_after, write_order
 from sync_agent.transfer import (
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PARALLEL_PARTS = 4
+T = TypeVar("T")
 
 
 @dataclass
@@ -188,11 +190,14 @@ def _race_check(pool: PoolView, up: _Upload, running: dict[Future[str | None], s
     return max(0.01, min(waits)) if waits else None
 
 
-def _take_back(pool: PoolView, key: str, node: str, fut: Future[str | None]) -> None:
+def _take_back(pool: PoolView, key: str, node: str, fut: Future[Any]) -> None:
+    """A copy that finished after its write went on without it (overtaken, or an arbiter that stalled):
+    one more than the write recorded, taken back. ``fut`` gives a version id or (version id, ETag)."""
     if fut.cancelled() or fut.exception() is not None:
         return
+    result = fut.result()
     try:
-        pool.client(node).delete(key, fut.result())
+        pool.client(node).delete(key, result[0] if isinstance(result, tuple) else result)
         log.info("copy of '%s' on %s finished after the write had its copies; taken back", key, node)
     except NodeError:
         pass  # left as an extra copy of the same version: harmless, and rebuild sees it as one
@@ -287,14 +292,15 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
     try:
         if digest.parts <= 1 and digest.size <= SMALL:
             up.body = _read_small(up)
-        first = _arbitrate(pool, up, existing, order, etags, expect) if up.body is not None else {}
+        stalled: set[str] = set()  # the arbiter, when it did not answer in time: left out of this write
+        first = _arbitrate(pool, up, existing, order, etags, expect, stalled) if up.body is not None else {}
         written = dict(first)  # undone with the rest if the write fails from here on
         gate = None
         resumable = source is not None and digest.parts > 1  # the multipart path, which the gate guards
-        if resumable and (chosen := _choose_arbiter(pool, key, existing, order, expect)) is not None:
+        if resumable and (chosen := _choose_arbiter(pool, key, existing, order, expect, stalled)) is not None:
             gate = _Gate(pool, key, *chosen, expect)
             order = [gate.arbiter] + [n for n in order if n != gate.arbiter]  # launched first, never raced away
-        more, errors = _put_replicas(pool, up, [n for n in order if n not in first], control,
+        more, errors = _put_replicas(pool, up, [n for n in order if n not in first and n not in stalled], control,
                                      want=want.copies - len(first), etags=etags, gate=gate, expect=expect)
         written.update(more)
         lost = next((e for e in errors.values() if isinstance(e, ChangedMeanwhileError)), None)
@@ -338,15 +344,16 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
 SMALL = PART_SIZE  # files up to this size go up in one request, and can be written conditionally
 
 
-def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: list[str], expect: _Expect
-                    ) -> tuple[str, str | None] | None:
+def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: list[str], expect: _Expect,
+                    stalled: set[str]) -> tuple[str, str | None] | None:
     """The arbiter of a write and the ETag it must still hold there (None: no live object yet).
 
     The arbiter follows from the path alone, the first usable node of its ranking, so two writers agree
     on it whatever each knows: one that has not heard of a file and one about to replace it ask the same
     node (with different views they used to ask different nodes, and both won). When the arbiter holds no
     copy this writer knows of, it is asked what it has (``_Expect.ask``). None: no arbiter answered, and
-    the write goes on with only the other copies' conditions.
+    the write goes on with only the other copies' conditions (an arbiter that did not answer within
+    ``answer_timeout`` is added to ``stalled``).
     """
     if not order:
         return None
@@ -357,12 +364,36 @@ def _choose_arbiter(pool: PoolView, key: str, existing: FileInfo | None, order: 
     if known is not None:
         return arbiter, known
     try:
-        return arbiter, expect.ask(arbiter)
+        return arbiter, _answer(pool, arbiter, 0, lambda: expect.ask(arbiter))
     except _AlreadyThere as done:  # this write's own copy, from an attempt whose answer was lost
         return arbiter, done.etag
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return None
+    except _Stalled:
+        stalled.add(arbiter)
+        return None
+
+
+class _Stalled(Exception):
+    """A request the write waited for did not answer within ``answer_timeout``."""
+
+
+def _answer(pool: PoolView, node: str, size: int, request: Callable[[], T],
+            late: Callable[[Future[T]], None] | None = None) -> T:
+    """``request`` (to ``node``, with a body of ``size`` bytes) run on the I/O threads and waited for
+    ``answer_timeout`` at most: a node that froze costs seconds, not the read timeout. Then the node counts
+    one failure and ``_Stalled`` is raised; the request runs on, and ``late`` gets it when it ends."""
+    fut = pool.io_executor.submit(request)
+    patience = answer_timeout(pool.health.views([node])[0], size, pool.client(node).timeouts.read)
+    wait([fut], timeout=patience)
+    if fut.done():
+        return fut.result()
+    log.info("%s did not answer within %.1f s; the write goes on without it", node, patience)
+    pool.health.record(node, False, error=f"no answer within {patience:.1f} s")
+    if late is not None:
+        fut.add_done_callback(late)
+    raise _Stalled(node)
 
 
 class _AlreadyThere(Exception):
@@ -507,7 +538,7 @@ class _Gate:
 
 
 def _arbitrate(pool: PoolView, up: _Upload, existing: FileInfo | None, order: list[str],
-               etags: dict[str, str], expect: _Expect) -> dict[str, str | None]:
+               etags: dict[str, str], expect: _Expect, stalled: set[str]) -> dict[str, str | None]:
     """Two devices writing one path at once: exactly one wins, the other finds out.
 
     The first copy goes to one node, the arbiter, with a compare-and-swap: If-None-Match: * when this
@@ -516,20 +547,30 @@ def _arbitrate(pool: PoolView, up: _Upload, existing: FileInfo | None, order: li
     them gets past it; the other gets ``ChangedMeanwhileError`` (after its catalog learned the newer
     version), and the sync agent turns that into a conflicted copy. The other copies follow, each with its
     own condition (``_Expect``). Returns the arbiter's copy ({} when no arbiter answered).
+
+    An arbiter that does not answer within ``answer_timeout`` (frozen, or its link stalled) is added to
+    ``stalled`` and the write goes on as when it fails; should its copy land later, it is taken back.
     """
-    chosen = _choose_arbiter(pool, up.key, existing, order, expect)
+    chosen = _choose_arbiter(pool, up.key, existing, order, expect, stalled)
     if chosen is None:
         return {}
     arbiter, expected = chosen
     body = up.body
     assert body is not None, "only small files are arbitrated in one request"
     client = pool.client(arbiter)
-    try:
+
+    def attempt() -> tuple[str | None, str]:
         with pool.health.request(arbiter):  # a stale ETag costs a look at the node, not a false conflict
-            vid, etag = expect.write(arbiter, lambda c: client.put_if(up.key, body, up.meta, if_match=c),
-                                     first=(expected,))
+            return expect.write(arbiter, lambda c: client.put_if(up.key, body, up.meta, if_match=c),
+                                first=(expected,))
+
+    try:
+        vid, etag = _answer(pool, arbiter, len(body), attempt, functools.partial(_take_back, pool, up.key, arbiter))
     except NodeError as e:
         pool.note_failure(arbiter, e)
+        return {}
+    except _Stalled:
+        stalled.add(arbiter)
         return {}
     if not etag_fits(etag, up.digest.parts):
         pool.client(arbiter).delete(up.key, vid)

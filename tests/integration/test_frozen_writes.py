@@ -1,0 +1,100 @@
+"""A node that freezes (SIGSTOP) while files are being saved: the saves go on without it in seconds, not
+after the read timeout, and whatever it stores once it runs again is taken back (#16)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sync_agent.monitor import HealthMonitor
+from sync_agent.node_types import Timeouts
+from sync_agent.placement import Health, write_order
+from sync_agent.pool import Pool
+from tests.nodepool import NodePool
+
+READ_TIMEOUT = 30.0  # far above what a save may take here: a wait for it cannot pass unnoticed
+
+
+def _wait(cond, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return bool(cond())
+
+
+def test_an_edit_whose_arbiter_froze_is_saved_without_it_and_its_late_copy_taken_back(fault_nodes: NodePool,
+                                                                                      tmp_path: Path) -> None:
+    """The first copy of an edit goes to the path's arbiter (its compare-and-swap decides between two
+    devices saving at once), and nothing races it. Frozen, it used to hold the save for the whole read
+    timeout (20 s by default). Now the save waits ``answer_timeout`` (3 s on a LAN), writes its copies
+    elsewhere and counts the silence against the node. The request stays on the frozen node's socket; once
+    the node runs again it stores that copy, which the write never recorded, and it is taken back."""
+    pool = fault_nodes.open_pool("arbiter-frozen", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=3.0, read=READ_TIMEOUT, retries=0))
+    try:
+        key = "docs/plan.txt"
+        first = pool.put_bytes(key, b"version one")
+        arbiter = write_order(key, pool.specs(), 2, [n.name for n in pool.cfg.nodes])[0]
+        assert arbiter in first.replicas
+        fault_nodes[arbiter].freeze()
+        try:
+            start = time.monotonic()
+            info = pool.put_bytes(key, b"version two")
+            took = time.monotonic() - start
+            assert took < READ_TIMEOUT / 3, took
+            assert arbiter not in info.replicas and len(info.replicas) == 2
+            assert pool.health.state(arbiter) != Health.UP  # the silence counted against it
+            assert pool.read_bytes(key) == b"version two"
+        finally:
+            fault_nodes[arbiter].thaw()
+        # the frozen node now answers the request it held: its copy of version two is taken back
+        two = info.current.sha256  # type: ignore[union-attr]
+        client = pool.client(arbiter)
+        assert _wait(lambda: client.stat(key).meta.get("sha256") != two, READ_TIMEOUT)
+        assert client.stat(key).meta.get("sha256") == first.current.sha256  # type: ignore[union-attr]
+        assert pool.catalog.intents() == []
+        assert sorted(fault_nodes.holders(pool.cfg.bucket, key)) == sorted({*info.replicas, arbiter})
+    finally:
+        pool.close()
+
+
+def test_a_node_that_fails_a_request_is_probed_at_once(fault_nodes: NodePool, tmp_path: Path) -> None:
+    """One failed request makes a node degraded; the health monitor probes it at once instead of at its
+    next round, so the second failure that makes it down (and writes stop choosing it) comes within the
+    probe's timeout, not an interval later."""
+    pool = fault_nodes.open_pool("probe-at-once", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=3.0, read=READ_TIMEOUT, retries=0))
+    monitor = HealthMonitor(pool, interval=120.0)
+    try:
+        pool.refresh_health(max_age=0)
+        monitor.start()
+        assert _wait(lambda: pool.health.get("node3").checked_at > 0, 10)
+        time.sleep(0.5)  # the first round is over
+        fault_nodes["node3"].freeze()
+        try:
+            pool.health.record("node3", False, error="no answer")  # as a write that waited in vain does
+            assert pool.health.state("node3") == Health.DEGRADED
+            assert _wait(lambda: pool.health.state("node3") == Health.DOWN, 15)  # the interval is 120 s
+        finally:
+            fault_nodes["node3"].thaw()
+    finally:
+        monitor.stop()
+        pool.close()
+
+
+def test_a_write_probes_only_the_nodes_not_heard_from(pool: Pool) -> None:
+    """A write refreshes the nodes' health when it is stale. Any answer, or failure, counts as word from a
+    node: one heard from lately is not probed again (with the agent's monitor running, a write never waits
+    on the probe of a node that froze)."""
+    pool.refresh_health(max_age=0)
+    time.sleep(0.4)
+    pool.health.record("node1", True, 0.001)  # an answer to some request, just now
+    before = {n: pool.client(n).requests for n in pool.clients}
+    pool.refresh_health(max_age=0.3)
+    probed = {n for n in pool.clients if pool.client(n).requests > before[n]}
+    assert probed == set(pool.clients) - {"node1"}
+    before = {n: pool.client(n).requests for n in pool.clients}
+    pool.refresh_health(max_age=10)  # what every write does first
+    assert {n: pool.client(n).requests for n in pool.clients} == before
