@@ -237,9 +237,11 @@ class NodeClient:
     def small(self) -> small_objects.SmallObjects | None:
         """The fast path for whole-object requests (see ``small_objects``), made on first use."""
         if self._small is None and self._small_usable:
-            region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)  # as minio-py does
+            with self._http.limit(self.timeouts.quick_read):  # a tiny request: silent that long is as good as down
+                region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)  # as minio-py
             self._small = small_objects.SmallObjects(self.node, self._creds, self.bucket, region=str(region),
-                                                     connect=self.timeouts.connect, read=self.timeouts.read)
+                                                     connect=self.timeouts.connect, read=self.timeouts.read,
+                                                     quick=self.timeouts.quick_read)
         return self._small
 
     def __repr__(self) -> str:
@@ -350,12 +352,12 @@ class NodeClient:
                        progress=progress)
         return r.version_id, (r.etag or "").strip('"')
 
-    def put_if(self, key: str, data: bytes, meta: dict[str, str], *, if_match: str | bool | None = None
-               ) -> tuple[str | None, str]:
+    def put_if(self, key: str, data: bytes, meta: dict[str, str], *, if_match: str | bool | None = None,
+               quick: bool = False) -> tuple[str | None, str]:
         """A single-request upload that only happens if the key's latest version is still what the writer
         saw: ``if_match`` an ETag, or None for 'no live object here yet' (If-None-Match: *); False writes
         unconditionally. Returns (version id, etag); raises ``PreconditionFailed`` when someone else wrote
-        first.
+        first. ``quick``: wait ``timeouts.quick`` at most (a caller that has another way to go on).
 
         (minio-py's put_object turns unknown headers into metadata, so its request is made here.)
         """
@@ -363,7 +365,8 @@ class NodeClient:
         if len(data) <= small_objects.MAX_BODY and (small := self.small) is not None:
             self.requests += 1
             try:
-                return small.put(key, data, {META_PREFIX + k: v for k, v in meta.items()}, if_match, doing)
+                return small.put(key, data, {META_PREFIX + k: v for k, v in meta.items()}, if_match, doing,
+                                 quick=quick)
             except ObjectMissingError as e:  # If-Match on a key with nothing live any more
                 raise PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write "
                                          "was based on.", node=self.name) from e
@@ -372,7 +375,8 @@ class NodeClient:
         headers["Content-MD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()  # checked by the node
         headers.update(self._condition(if_match))
         try:
-            resp = self._call(doing, self.s3._execute, "PUT", self.bucket, key, body=data, headers=headers)
+            with self._http.limit(self.timeouts.quick_read) if quick else contextlib.nullcontext():
+                resp = self._call(doing, self.s3._execute, "PUT", self.bucket, key, body=data, headers=headers)
         except NodeError as e:
             raise self._lost(key, e) from e
         return resp.headers.get("x-amz-version-id"), (resp.headers.get("etag") or "").strip('"')
@@ -447,13 +451,14 @@ class NodeClient:
         return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
                           version_id=version_id, offset=offset, length=length, request_headers=headers)
 
-    def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None) -> bytes | None:
+    def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None, *,
+                  quick: bool = False) -> bytes | None:
         """A whole object (up to ``small_objects.MAX_BODY``) in one request through the fast path; None when
-        this node has none (use ``get``)."""
+        this node has none (use ``get``). ``quick``: as for ``put_if``."""
         if (small := self.small) is None:
             return None
         self.requests += 1
-        return small.get(key, version_id, if_match, f"downloading '{key}'")
+        return small.get(key, version_id, if_match, f"downloading '{key}'", quick=quick)
 
     def stat(self, key: str, version_id: str | None = None) -> RemoteObject:
         o = self._call(f"reading '{key}'", self.s3.stat_object, self.bucket, key, version_id=version_id)

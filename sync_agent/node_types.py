@@ -14,6 +14,13 @@ class Timeouts:
     connect: float = 3.0
     read: float = 20.0
     retries: int = 1
+    # the one-request fast paths, which fall back to the full path on any failure, wait at most this long
+    # (never more than ``read``): a frozen node costs a bulk download or a batch of uploads 5 s, not 20
+    quick: float = 5.0
+
+    @property
+    def quick_read(self) -> float:
+        return min(self.quick, self.read)
 
 
 @dataclass(slots=True)

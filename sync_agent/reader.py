@@ -459,20 +459,25 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
     fast path of bulk downloads (``batch.get_tree``, the sync engine). No hedging and no failover here: a
     file whose first replica fails, is slow past its timeout or sends the wrong bytes returns False, and
     the caller takes the full path (``get_version``), which tries every replica and marks bad copies. Per
-    small file the full path's thread hand-offs cost more CPU than the request itself. ``durable``: as
+    small file the full path's thread hand-offs cost more CPU than the request itself. The request waits
+    the quick timeout at most (a frozen node costs 5 s, not the read timeout), and a replica expected to
+    take a good part of that (far away, a thin link) is left to the full path at once. ``durable``: as
     for ``get_version``. ``staging``: a folder on the same file system as ``dest`` that nobody watches, for
     the temporary file (the sync agent's own writes then reach its folder watcher as one event, not six)."""
     if v.size > WHOLE_MAX:
         return False
-    order = read_order(pool.health.views(v.ok_nodes()), v.size)
+    views = pool.health.views(v.ok_nodes())
+    order = read_order(views, v.size)
     if not order:
         return False
     node = order[0]
     client = pool.client(node)
+    if read_cost(next(r for r in views if r.node == node), v.size) > client.timeouts.quick_read / 4:
+        return False
     try:
         with pool.health.request(node):
             t = time.monotonic()
-            data = client.get_small(v.key, v.replicas_version(node), v.read_guard(node))
+            data = client.get_small(v.key, v.replicas_version(node), v.read_guard(node), quick=True)
             if data is None:
                 return False
             pool.health.record(node, True, time.monotonic() - t)

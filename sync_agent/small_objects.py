@@ -69,38 +69,57 @@ class SmallObjects:
     """obstore's view of one node's bucket: whole-object PUT and GET of up to ``MAX_BODY`` bytes."""
 
     def __init__(self, node: NodeConfig, creds: Credentials, bucket: str, *, region: str, connect: float,
-                 read: float) -> None:
+                 read: float, quick: float | None = None) -> None:
+        """``read``: how long a request may take in all; ``quick``: the same for the requests made with
+        ``quick=True``, which their callers take again the long way when they fail (default ``read``)."""
         self.node = node
-        self.store = S3Store(  # every setting that matters given, so no AWS_* variable can change it
+        self._settings = (node, creds, bucket, region, connect)
+        self.store = self._store(read)
+        self._quick = quick if quick is not None and quick < read else None
+        self._quick_store: S3Store | None = None
+
+    def _store(self, timeout: float) -> S3Store:
+        node, creds, bucket, region, connect = self._settings
+        return S3Store(  # every setting that matters given, so no AWS_* variable can change it
             bucket, endpoint=node.url, access_key_id=creds.access_key, secret_access_key=creds.secret_key,
             region=region or "us-east-1", virtual_hosted_style_request=False, unsigned_payload=False,
             skip_signature=False, conditional_put="etag",
             client_options={"allow_http": not node.secure, "connect_timeout": timedelta(seconds=connect),
-                            "timeout": timedelta(seconds=read), "pool_max_idle_per_host": "64"},
-            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=read),
+                            "timeout": timedelta(seconds=timeout), "pool_max_idle_per_host": "64"},
+            retry_config={"max_retries": 0, "retry_timeout": timedelta(seconds=timeout),
                           "backoff": {"init_backoff": timedelta(milliseconds=100),
                                       "max_backoff": timedelta(seconds=1), "base": 2.0}})
 
+    def _for(self, quick: bool) -> S3Store:
+        """obstore's timeout is one per store: the quick requests have a store of their own, made on first
+        use (its own connections)."""
+        if not quick or self._quick is None:
+            return self.store
+        if self._quick_store is None:
+            self._quick_store = self._store(self._quick)
+        return self._quick_store
+
     def put(self, key: str, data: bytes, meta: dict[str, str], condition: str | bool | None,
-            doing: str) -> tuple[str | None, str]:
+            doing: str, *, quick: bool = False) -> tuple[str | None, str]:
         """One PUT; ``condition`` as in ``NodeClient.put_if``. Returns (version id, etag)."""
         mode: Any = "overwrite" if condition is False else "create" if condition is None else \
             {"e_tag": f'"{str(condition).strip(chr(34))}"'}
         attributes: Any = {**meta, "Content-Type": "application/octet-stream"}
         try:
-            r = obstore.put(self.store, key, data, attributes=attributes, mode=mode, use_multipart=False)
+            r = obstore.put(self._for(quick), key, data, attributes=attributes, mode=mode, use_multipart=False)
         except Exception as e:  # obstore raises its own hierarchy and, for transport faults, bare errors
             raise self.error(e, key, doing, conditional=condition is not False) from e
         return r.get("version"), (r.get("e_tag") or "").strip('"')
 
-    def get(self, key: str, version_id: str | None, if_match: str | None, doing: str) -> bytes:
+    def get(self, key: str, version_id: str | None, if_match: str | None, doing: str, *,
+            quick: bool = False) -> bytes:
         options: Any = {}
         if version_id:
             options["version"] = version_id
         if if_match:
             options["if_match"] = f'"{if_match}"'
         try:
-            return bytes(obstore.get(self.store, key, options=options).bytes())
+            return bytes(obstore.get(self._for(quick), key, options=options).bytes())
         except Exception as e:
             raise self.error(e, key, doing, conditional=bool(if_match)) from e
 

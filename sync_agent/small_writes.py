@@ -9,11 +9,11 @@ transaction.
 Only the plainest case is taken: a file of at most ``MAX_BODY`` bytes whose path the catalog has never
 seen, placed on nodes that answer quickly (``quick``). A batch does not race a slow node as the full path
 does, so a node far away, or whose copies start taking long, is left to the full path. Every copy is a
-compare-and-swap (If-None-Match: *), so a file someone else created meanwhile is
-never overwritten. Anything that does not go exactly right (a node failing or refusing, a path taken
-meanwhile, the source changing, a copy with a wrong ETag) is undone and handed back: the caller sends it
-through ``writer.put_file``, which moves down the ranking, races slow nodes, asks the node what it holds
-and turns a lost race into a conflict, as for any single file.
+compare-and-swap (If-None-Match: *), so a file someone else created meanwhile is never overwritten.
+Anything that does not go exactly right (a node failing, refusing or silent past the quick timeout, a
+path taken meanwhile, the source changing, a copy with a wrong ETag) is undone and handed back: the
+caller sends it through ``writer.put_file``, which moves down the ranking, races slow nodes, asks the
+node what it holds and turns a lost race into a conflict, as for any single file.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def _write_copies(pool: PoolView, f: _File, control: TransferControl | None, pac
             with slots.copying(f, node), pool.health.request(node):
                 t = time.monotonic()
                 try:
-                    vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None)
+                    vid, etag = client.put_if(f.key, f.body, f.meta, if_match=None, quick=True)
                 except NodeError as e:
                     refused = isinstance(e, PreconditionFailed)
                     never_sent = isinstance(e, NodeUnreachableError) and not e.sent

@@ -169,6 +169,27 @@ def test_a_node_that_never_answers_times_out(client: NodeClient) -> None:
         assert time.monotonic() - started < 5.0
 
 
+def test_a_quick_request_gives_up_after_the_quick_timeout(client: NodeClient) -> None:
+    """The one-request fast paths (a bulk download's GETs, a batch's PUTs) take the full path when they fail:
+    they wait ``Timeouts.quick`` at most for a node that says nothing, not the read timeout."""
+    with socket.socket() as srv:  # accepts the connection, never says a word (a frozen process)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(64)
+        node = dataclasses.replace(client.node, endpoint=f"127.0.0.1:{srv.getsockname()[1]}")
+        frozen = NodeClient(node, client._creds, client.bucket, Timeouts(connect=1.0, read=30.0, retries=0, quick=1.0))
+        requests = [lambda: frozen.put_if("q/x.txt", b"x", META, if_match=None, quick=True)]  # region, or PUT
+        if client.small is not None:  # obstore's own store for quick requests
+            fast = small_objects.SmallObjects(node, client._creds, client.bucket, region="us-east-1", connect=1.0,
+                                              read=30.0, quick=1.0)
+            requests += [lambda: fast.put("q/x.txt", b"x", META, None, "writing", quick=True),
+                         lambda: fast.get("q/x.txt", None, None, "reading", quick=True)]
+        for request in requests:
+            started = time.monotonic()
+            with pytest.raises(NodeUnreachableError, match="did not answer in time"):
+                request()
+            assert time.monotonic() - started < 5.0
+
+
 def test_a_missing_bucket_under_if_match_is_not_a_lost_race(client: NodeClient) -> None:
     other = NodeClient(client.node, client._creds, "no-such-bucket-either")
     with pytest.raises(BucketMissingError):

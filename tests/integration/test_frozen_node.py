@@ -1,11 +1,12 @@
-"""A node that freezes (SIGSTOP) while files are being saved: the saves go on without it in seconds, not
-after the read timeout, and whatever it stores once it runs again is taken back (#16)."""
+"""A node that freezes (SIGSTOP) while files are saved or downloaded: the work goes on without it in
+seconds, not after the read timeout, and whatever it stores once it runs again is taken back (#16)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+from sync_agent import batch
 from sync_agent.monitor import HealthMonitor
 from sync_agent.node_types import Timeouts
 from sync_agent.placement import Health, write_order
@@ -98,3 +99,46 @@ def test_a_write_probes_only_the_nodes_not_heard_from(pool: Pool) -> None:
     before = {n: pool.client(n).requests for n in pool.clients}
     pool.refresh_health(max_age=10)  # what every write does first
     assert {n: pool.client(n).requests for n in pool.clients} == before
+
+
+def test_bulk_transfers_with_a_frozen_node_wait_the_quick_timeout_not_the_read_timeout(fault_nodes: NodePool,
+                                                                                       tmp_path: Path) -> None:
+    """A folder of small files up and down while node2 is frozen and not yet known to be. The one-request
+    fast paths (the batch's PUTs, the download's GETs) give up after ``Timeouts.quick`` and hand their file
+    to the full path, which goes elsewhere; nothing waits for the read timeout."""
+    pool = fault_nodes.open_pool("bulk-frozen", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=3.0, read=READ_TIMEOUT, retries=0, quick=2.0))
+    try:
+        src = tmp_path / "src"
+        files = {}
+        for i in range(40):
+            p = src / f"d{i % 4}" / f"f{i:03d}.txt"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(files.setdefault(f"old/d{i % 4}/f{i:03d}.txt", f"old file {i}".encode() * 50))
+        assert batch.put_tree(pool, src, "old").ok
+        on_node2 = [k for k in files if "node2" in pool.stat(k).replicas]
+        assert on_node2
+        pool.refresh_health(max_age=0)
+        fault_nodes["node2"].freeze()
+        try:
+            start = time.monotonic()
+            down = batch.get_tree(pool, "old", tmp_path / "down")
+            took_down = time.monotonic() - start
+            for i in range(40):
+                (src / f"d{i % 4}" / f"new{i:03d}.txt").write_bytes(f"new file {i}".encode() * 50)
+            start = time.monotonic()
+            up = batch.put_tree(pool, src, "new")
+            took_up = time.monotonic() - start
+        finally:
+            fault_nodes["node2"].thaw()
+        assert down.ok and len(down.done) == 40
+        for key, data in files.items():
+            assert (tmp_path / "down" / key.removeprefix("old/")).read_bytes() == data
+        assert up.ok and len(up.done) == 80
+        for i in range(40):
+            info = pool.stat(f"new/d{i % 4}/new{i:03d}.txt")
+            assert len(info.replicas) == 2 and "node2" not in info.replicas
+        assert took_down < READ_TIMEOUT / 3, took_down
+        assert took_up < READ_TIMEOUT / 3, took_up
+    finally:
+        pool.close()
