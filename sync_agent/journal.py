@@ -21,7 +21,6 @@ that falls back to a full refresh.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
@@ -178,17 +177,22 @@ class Journal:
             body = json.dumps({"v": 2, "paths": [],
                                "folders": sorted(_folders_of(pending.paths) | pending.folders)}).encode()
         key = entry_key(time.time_ns(), self.writer)
+        # the order readers poll in (``writer_nodes``); COPIES at once, so one frozen node delays no reader
+        todo = [n for n in sorted(self.pool.clients) if not self.pool.health.is_down(n)]
         copies = 0
-        for node in sorted(self.pool.clients):  # the order readers poll in (``writer_nodes``)
-            if copies >= COPIES:
-                break
-            if self.pool.health.is_down(node):
-                continue
-            try:
-                self.pool.client(node).put(key, io.BytesIO(body), len(body), {}, part_size=5 * 1024 * 1024)
-                copies += 1
-            except NodeError as e:
-                log.debug("journal entry not written to %s: %s", node, e)
+        while todo and copies < COPIES:
+            now, todo = todo[:COPIES - copies], todo[COPIES - copies:]
+            copies += sum(self.pool.io_executor.map(lambda n: self._put_entry(n, key, body), now))
+
+    def _put_entry(self, node: str, key: str, body: bytes) -> bool:
+        try:
+            self.pool.client(node).put_if(key, body, {}, if_match=False, quick=True)
+            return True
+        except NodeError as e:
+            log.debug("journal entry not written to %s: %s", node, e)
+            if isinstance(e, NodeUnreachableError):
+                self.pool.note_failure(node, e)
+            return False
 
     # --- reading ------------------------------------------------------------------------------------
     def cursor(self) -> dict[str, str]:
@@ -235,7 +239,7 @@ class Journal:
             start = f"{PREFIX}{min(mark, now - LOOKBACK_NS):020d}" if mark else None
             t = time.monotonic()
             try:
-                listed = client.list_keys(PREFIX, start_after=start)
+                listed = client.list_keys(PREFIX, start_after=start, quick=True)  # a frozen node: 3 s
             except NodeUnreachableError as e:
                 self.pool.note_failure(node, e)
                 continue

@@ -602,14 +602,16 @@ class NodeClient:
                 ET.ParseError, ValueError) as e:  # (a page that is not a listing: a NodeError naming the node)
             raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
 
-    def list_keys(self, prefix: str, *, start_after: str | None = None) -> builtins.list[str]:
+    def list_keys(self, prefix: str, *, start_after: str | None = None, quick: bool = False) -> builtins.list[str]:
         """The keys under ``prefix`` after ``start_after``, in order, without metadata (see
-        ``SmallObjects.keys``); through minio-py where the fast path is not used."""
+        ``SmallObjects.keys``); through minio-py where the fast path is not used. ``quick``: as for
+        ``put_if``."""
         small = self.small
         if small is None:
-            return [o.key for o in self.list(prefix, start_after=start_after)]
+            with self._http.limit(self.timeouts.quick_read) if quick else contextlib.nullcontext():
+                return [o.key for o in self.list(prefix, start_after=start_after)]
         self.requests += 1
-        return small.keys(prefix, start_after, f"listing '{prefix}'")
+        return small.keys(prefix, start_after, f"listing '{prefix}'", quick=quick)
 
     def failure(self, exc: BaseException, what: str = "") -> NodeError:
         """A failure met while reading a response this client gave (``map_error`` for this node)."""

@@ -14,9 +14,11 @@ class Timeouts:
     connect: float = 3.0
     read: float = 20.0
     retries: int = 1
-    # the one-request fast paths, which fall back to the full path on any failure, wait at most this long
-    # (never more than ``read``): a frozen node costs a bulk download or a batch of uploads 5 s, not 20
-    quick: float = 5.0
+    # requests that have another way to go on when they fail (the one-request fast paths, which fall back to
+    # the full path; the change journal's, which the next poll or another node covers) wait at most this long
+    # (never more than ``read``): a frozen node costs a bulk download or a batch of uploads 3 s, not 20. As a
+    # health probe's floor: a node silent that long is what the monitor calls failed.
+    quick: float = 3.0
 
     @property
     def quick_read(self) -> float:

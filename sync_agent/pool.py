@@ -268,11 +268,13 @@ class Pool:
     def note_failure(self, name: str, err: PoolDriveError) -> None:
         """Count a failed request against the node's health when it says something about the node.
 
-        An unreachable node is down; a full one takes no new copies; an error about one object (missing,
-        corrupt) says nothing about the node and is handled by the caller.
+        An unreachable node is down; one that did not answer in time is degraded, and down if it fails again
+        (a busy node's late answer to a request with a short timeout must not take it out of service; the
+        monitor probes a degraded node at once); a full one takes no new copies; an error about one object
+        (missing, corrupt) says nothing about the node and is handled by the caller.
         """
         if isinstance(err, NodeUnreachableError):
-            self.health.record(name, False, hard=True, error=str(err))
+            self.health.record(name, False, hard=not isinstance(err, NodeTimeoutError), error=str(err))
         elif isinstance(err, NodeFullError):
             self.health.set_capacity(name, Capacity(total=1, used=1, free=0))
         elif isinstance(err, AuthError):

@@ -460,7 +460,7 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
     file whose first replica fails, is slow past its timeout or sends the wrong bytes returns False, and
     the caller takes the full path (``get_version``), which tries every replica and marks bad copies. Per
     small file the full path's thread hand-offs cost more CPU than the request itself. The request waits
-    the quick timeout at most (a frozen node costs 5 s, not the read timeout), and a replica expected to
+    the quick timeout at most (a frozen node costs 3 s, not the read timeout), and a replica expected to
     take a good part of that (far away, a thin link) is left to the full path at once. ``durable``: as
     for ``get_version``. ``staging``: a folder on the same file system as ``dest`` that nobody watches, for
     the temporary file (the sync agent's own writes then reach its folder watcher as one event, not six)."""

@@ -123,11 +123,11 @@ class SmallObjects:
         except Exception as e:
             raise self.error(e, key, doing, conditional=bool(if_match)) from e
 
-    def keys(self, prefix: str, start_after: str | None, doing: str) -> list[str]:
+    def keys(self, prefix: str, start_after: str | None, doing: str, *, quick: bool = False) -> list[str]:
         """Every key under ``prefix`` after ``start_after``, in order: a listing without metadata (the change
         journal's poll: 0.37 ms of client CPU against minio-py's 1.1 ms, most of an idle agent's CPU)."""
         try:
-            return [m["path"] for chunk in obstore.list(self.store, prefix=prefix, offset=start_after)
+            return [m["path"] for chunk in obstore.list(self._for(quick), prefix=prefix, offset=start_after)
                     for m in chunk]
         except Exception as e:
             raise self.error(e, prefix, doing) from e

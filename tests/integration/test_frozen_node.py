@@ -142,3 +142,35 @@ def test_bulk_transfers_with_a_frozen_node_wait_the_quick_timeout_not_the_read_t
         assert took_up < READ_TIMEOUT / 3, took_up
     finally:
         pool.close()
+
+
+def test_the_change_journal_goes_round_a_frozen_node(fault_nodes: NodePool, tmp_path: Path) -> None:
+    """Entries go to the first two healthy nodes in name order, and readers poll those. node1 frozen and
+    not yet known to be: the writer puts the entry on both at once (node2 has it at once) and the reader's
+    listing of node1 gives up after the quick timeout, so the change reaches the other device in seconds,
+    not after two read timeouts (21.7 s between two real agents before)."""
+    timeouts = Timeouts(connect=3.0, read=READ_TIMEOUT, retries=0)
+    a = fault_nodes.open_pool("journal-frozen", tmp_path / "a.sqlite3", timeouts=timeouts)
+    b = fault_nodes.open_pool("journal-frozen", tmp_path / "b.sqlite3", init=False, timeouts=timeouts)
+    try:
+        a.refresh_health(max_age=0)
+        b.refresh_health(max_age=0)
+        cursor = b.journal.cursor()
+        assert b.journal.writer_nodes() == ["node1", "node2"]
+        fault_nodes["node1"].freeze()
+        try:
+            start = time.monotonic()
+            a.put_bytes("journal/x.txt", b"from a")  # node1 may hold a copy: the arbiter's wait counts too
+            a.journal.flush()
+            written = time.monotonic() - start
+            start = time.monotonic()
+            changes = b.journal.read(cursor, ["node1", "node2"])
+            read = time.monotonic() - start
+        finally:
+            fault_nodes["node1"].thaw()
+        assert "journal/x.txt" in changes.paths
+        assert written < READ_TIMEOUT / 3, written
+        assert read < READ_TIMEOUT / 3, read
+    finally:
+        a.close()
+        b.close()
