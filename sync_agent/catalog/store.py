@@ -362,7 +362,11 @@ class Catalog:
 
     @_writes
     def forget_node(self, name: str) -> None:
-        self.m.Node.delete().where(self.m.Node.name == name).execute()
+        """A node taken out of the pool: its copies no longer count (repair makes them elsewhere) and are
+        never read (a read used to fail on them with an internal error)."""
+        with self.atomic():
+            self.m.Replica.delete().where(self.m.Replica.node == name).execute()
+            self.m.Node.delete().where(self.m.Node.name == name).execute()
         self._draining = None
 
     # --- reading -----------------------------------------------------------------------------------

@@ -263,3 +263,32 @@ def test_sync_limit_through_the_real_command(pool_file, tmp_path: Path) -> None:
         agent.stop()
     r = cli("sync", "limit", "--up", "1", "--folder", str(folder))
     assert r.returncode == 12 and "No sync agent runs" in r.stderr
+
+
+def test_a_node_removed_without_draining_is_not_read_and_its_copies_made_again(
+        pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """`pool remove-node` of a node still holding copies (not the only ones): reads go to the other copies
+    (they failed with an internal error, exit 70, on every file that had a copy there), listings stop naming
+    it, and repair makes the copies it held elsewhere."""
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"f{i:02d}.txt").write_bytes(f"file {i}".encode() * 100)
+    assert run(cfg, home, "put", str(src), "--to", "rm").returncode == 0
+    listed = json.loads(run(cfg, home, "ls", "-R", "--json", "rm").stdout)
+    on_node4 = [e["path"] for e in listed if "node4" in e["replicas"]]
+    assert on_node4
+    r = run(cfg, home, "pool", "remove-node", "node4")
+    assert r.returncode == 0 and "repair" in r.stdout, r.stdout + r.stderr
+    out = tmp_path / "out"
+    r = run(cfg, home, "get", "rm", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert sorted(p.name for p in out.rglob("*.txt")) == sorted(p.name for p in src.iterdir())
+    listed = json.loads(run(cfg, home, "ls", "-R", "--json", "rm").stdout)
+    assert all("node4" not in e["replicas"] for e in listed)
+    assert {e["path"]: len(e["replicas"]) for e in listed if e["path"] in on_node4} == dict.fromkeys(on_node4, 1)
+    assert run(cfg, home, "repair").returncode == 0
+    listed = json.loads(run(cfg, home, "ls", "-R", "--json", "rm").stdout)
+    assert all(len(e["replicas"]) == 2 and "node4" not in e["replicas"] for e in listed)
