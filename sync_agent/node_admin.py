@@ -42,6 +42,10 @@ def add_node(cfg: PoolConfig, node: NodeConfig, creds: credentials.Credentials |
     from sync_agent.node_check import check_node
     from sync_agent.node_client import NodeClient
 
+    same = [n.name for n in cfg.nodes if _address(n) == _address(node)]
+    if same:  # its copies and another node's would be one server's: two copies that are one
+        raise ConfigError(f"{node.endpoint} is node '{same[0]}' of this pool already. Each node must be a server "
+                          "of its own, or two copies of a file could sit on one machine.")
     new = cfg.with_nodes((*cfg.nodes, node))
     new.validate()
     check = None
@@ -60,6 +64,12 @@ def add_node(cfg: PoolConfig, node: NodeConfig, creds: credentials.Credentials |
     config.save_pool(new)
     log.info("added node %s (%s) to pool %s", node.name, node.url, cfg.name)
     return config.load_pool(str(new.path or config.pool_file(cfg.name))), check
+
+
+def _address(node: NodeConfig) -> str:
+    """host:port, as a server is reached (``localhost`` is 127.0.0.1; names are not case-sensitive)."""
+    host, _, port = node.endpoint.lower().rpartition(":")
+    return f"{'127.0.0.1' if host == 'localhost' else host}:{port}"
 
 
 def remove_node(pool: Pool, name: str, *, force: bool = False) -> Removal:

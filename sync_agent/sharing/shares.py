@@ -282,12 +282,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:24] or "share"
 
 
+def _same_share(name: str, inv: Invitation) -> bool:
+    """Whether pool ``name`` is this very share (accepting it again refreshes it, keys included)."""
+    try:
+        existing = config.load_pool(name)
+    except ConfigError:
+        return False  # unreadable: not ours to replace
+    return existing.is_share and existing.prefix == inv.folder and existing.bucket == inv.bucket
+
+
 def _free_name(base: str, inv: Invitation) -> str:
     name, i = base, 2
-    while config.pool_file(name).exists():
-        existing = config.load_pool(name)
-        if existing.prefix == inv.folder and existing.bucket == inv.bucket:
-            return name  # accepting the same share again just refreshes it
+    while config.pool_file(name).exists() and not _same_share(name, inv):
         name, i = f"{base}-{i}", i + 1
     return name
 
@@ -320,6 +326,9 @@ def _trusted_node(pool_name: str, n: InvitedNode) -> NodeConfig:
 def accept_invitation(inv: Invitation, name: str | None = None) -> PoolConfig:
     """Add the shared folder as a pool view of its own; its keys go to this user's keyring. Everything is
     checked before anything is written."""
+    if name and config.pool_file(name).exists() and not _same_share(name, inv):
+        raise ConfigError(f"A pool named '{name}' exists already ({config.pool_file(name)}); it is left as it is. "
+                          "Choose another name with --name, or leave --name out for a free one.")
     name = name or _free_name(f"shared-{_slug(inv.folder.rsplit('/', 1)[-1])}", inv)
     who = f"{inv.shared_by} ({inv.label})" if inv.label else inv.shared_by
     PoolConfig(name=name, bucket=inv.bucket, replicas=inv.replicas, credentials="keyring", prefix=inv.folder,

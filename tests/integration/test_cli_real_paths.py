@@ -292,3 +292,16 @@ def test_a_node_removed_without_draining_is_not_read_and_its_copies_made_again(
     assert run(cfg, home, "repair").returncode == 0
     listed = json.loads(run(cfg, home, "ls", "-R", "--json", "rm").stdout)
     assert all(len(e["replicas"]) == 2 and "node4" not in e["replicas"] for e in listed)
+
+
+def test_a_server_already_in_the_pool_is_not_added_again_under_another_name(
+        pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """Two node names for one server would put both copies of a file on one machine: refused, nothing saved."""
+    cfg, pool = pool_file
+    home = tmp_path / "home"
+    before = cfg.read_bytes()
+    endpoint = pool.cfg.nodes[0].endpoint
+    for again in (endpoint, endpoint.replace("127.0.0.1", "LOCALHOST")):
+        r = run(cfg, home, "pool", "add-node", "again", again)
+        assert r.returncode == 3 and "already" in r.stdout + r.stderr, r.stdout + r.stderr
+        assert cfg.read_bytes() == before

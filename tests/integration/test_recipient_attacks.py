@@ -205,6 +205,16 @@ def test_share_accept_command_with_a_real_invitation(fault_nodes: NodePool, tmp_
         assert r.returncode == (0 if keyring_here else 4), (how, out[-2000:])
         if keyring_here:
             assert "1 file(s)" in out, out
+    # a name taken by a pool of the recipient's own is refused, and that pool left as it was (it became the share)
+    mine = Path(env["XDG_CONFIG_HOME"]) / "pooldrive" / "pools" / "mine.toml"
+    config.save_pool(dataclasses.replace(owner.cfg, name="mine", path=None), mine)
+    before = mine.read_bytes()
+    r = _cli("share", "accept", text, "--name", "mine", env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 3 and "exists already" in out and "Traceback" not in out, out[-2000:]
+    assert mine.read_bytes() == before
+    if keyring_here:  # the same share under its own name again: refreshed, not refused
+        assert _cli("share", "accept", text, "--name", "t-arg", env=env).returncode == 0
     owner_cfg = config.save_pool(owner.cfg, tmp_path / "owner.toml")  # the owner's own command, --out
     out_file = tmp_path / "for bob.invitation"
     owner_env = {k: str(tmp_path / f"owner-{k.lower()}") for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
