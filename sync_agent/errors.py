@@ -134,6 +134,12 @@ class AlreadyExistsError(PoolDriveError):
     exit_code = 2
 
 
+class NameClashError(AlreadyExistsError):
+    """A file where the pool has a folder of that name, or a folder where it has (or had) a file."""
+
+    title = "Name taken"
+
+
 class LocalIOError(PoolDriveError):
     title = "Local file problem"
     exit_code = 8

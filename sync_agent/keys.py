@@ -68,6 +68,12 @@ def basename(key: str) -> str:
     return key.rsplit("/", 1)[-1]
 
 
+def parents(key: str) -> list[str]:
+    """Every folder ``key`` lies in, as keys: 'a', 'a/b' for 'a/b/c'."""
+    parts = key.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def is_under(key: str, folder: str) -> bool:
     folder = folder.strip("/")
     return not folder or key == folder or key.startswith(folder + "/")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from sync_agent import keys, metadata
 from sync_agent.catalog.store import FileInfo, VersionInfo
-from sync_agent.errors import AlreadyExistsError, NodeError, NotFoundError, QuorumError
+from sync_agent.errors import AlreadyExistsError, NodeError, NotFoundError, QuorumError, UsageError
+from sync_agent.name_clash import refuse_clash
 
 if TYPE_CHECKING:
     from sync_agent.pool_view import PoolView
@@ -111,21 +112,25 @@ def move(pool: PoolView, src: str, dst: str, *, overwrite: bool = False) -> list
         if pool.catalog.get(dst_key) is not None and not overwrite:
             raise AlreadyExistsError(f"'{dst_key}' already exists; delete it first or choose another name.",
                                      paths=[dst_key])
+        refuse_clash(pool.catalog, dst_key)
         _move_file(pool, info, dst_key)
         pool.journal.record([src_key, dst_key])
         return [dst_key]
     if not pool.catalog.is_dir(src_key):
         raise NotFoundError(f"'{src_key}' is not in the pool.", paths=[src_key])
     if keys.is_under(dst_key, src_key):
-        raise AlreadyExistsError(f"Cannot move '{src_key}' into itself.", paths=[src_key, dst_key])
+        raise UsageError(f"Cannot move '{src_key}' into itself.", paths=[src_key, dst_key])
     if pool.catalog.is_dir(dst_key):
         dst_key = keys.join(dst_key, keys.basename(src_key))
+    plan = [(f, dst_key + f.path[len(src_key):]) for f in pool.catalog.walk(src_key + "/")]
+    taken = [target for _, target in plan if pool.catalog.get(target) is not None]
+    if taken and not overwrite:  # looked at before anything moves: a folder is never left split in two
+        raise AlreadyExistsError(f"'{taken[0]}' already exists ({len(taken)} of the {len(plan)} files would land on "
+                                 "files there); nothing was moved. Move it elsewhere or rename it.", paths=taken[:20])
+    for _, target in plan:
+        refuse_clash(pool.catalog, target)
     moved = []
-    for f in list(pool.catalog.walk(src_key + "/")):
-        target = dst_key + f.path[len(src_key):]
-        if pool.catalog.get(target) is not None and not overwrite:
-            raise AlreadyExistsError(f"'{target}' already exists; nothing after it was moved.",
-                                     paths=[target])
+    for f, target in plan:
         _move_file(pool, f, target)
         moved.append(target)
     pool.journal.record(folders=[src_key + "/", dst_key + "/"])
@@ -141,7 +146,7 @@ def delete(pool: PoolView, remote: str, *, recursive: bool = False) -> list[str]
         targets = [info]
     elif pool.catalog.is_dir(key):
         if not recursive:
-            raise AlreadyExistsError(f"'{key}' is a folder; delete it with --recursive.", paths=[key])
+            raise UsageError(f"'{key}' is a folder; delete it with --recursive.", paths=[key])
         targets = list(pool.catalog.walk(key + "/"))
     else:
         raise NotFoundError(f"'{key}' is not in the pool.", paths=[key])
@@ -173,6 +178,7 @@ def restore(pool: PoolView, remote: str, number: int) -> FileInfo:
     v = pool.catalog.version(key, number)
     if info.version == number and not info.deleted:
         return info
+    refuse_clash(pool.catalog, key)
     _, new_number = pool.catalog.file_id_for(key)
     written = _server_copy(pool, info, v, key, new_number)
     pool.catalog.commit_version(file_id=info.id, path=key, number=new_number, key=key, size=v.size,

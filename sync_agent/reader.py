@@ -531,7 +531,12 @@ def _left_partial(tmp: Path, dest: Path) -> None:
 
 def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
     os.utime(tmp, (v.mtime, v.mtime))
-    os.replace(tmp, dest)
+    try:
+        os.replace(tmp, dest)
+    except (IsADirectoryError, NotADirectoryError) as e:  # a folder here has the file's name: kept, not replaced
+        tmp.unlink(missing_ok=True)
+        why = "a folder there has its name" if isinstance(e, IsADirectoryError) else "a file is where its folder goes"
+        raise LocalIOError(f"Cannot write {dest}: {why}; nothing there was changed.", paths=[str(dest)]) from e
     with _PARTIAL_LOCK:
         tidy = dest in _PARTIAL
         _PARTIAL.discard(dest)

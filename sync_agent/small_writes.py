@@ -222,7 +222,7 @@ def _prepare(pool: PoolView, items: list[tuple[Path, str]], slow: set[str]
     cat = pool.catalog
     known = cat.known_paths([key for _, key in items])  # before reading: a folder uploaded again is read once
     for local, key in items:
-        if key in known:
+        if key in known or cat.name_clash(key) is not None:  # the full path says what is wrong
             left.append((local, key))
             continue
         try:

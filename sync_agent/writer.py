@@ -39,6 +39,7 @@ from sync_agent.errors import (
 )
 from sync_agent.health import answer_timeout
 from sync_agent.minio_server import pid_alive
+from sync_agent.name_clash import refuse_clash
 from sync_agent.placement import overtake_after, write_order
 from sync_agent.transfer import (
     PART_SIZE,
@@ -255,6 +256,7 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
     """
     pool.check_writable(key)
     cat = pool.catalog
+    refuse_clash(cat, key)
     existing = cat.get(key)
     want = pool.durability(key)  # the folder's class, else the pool's R
     if existing and existing.sha256 == digest.sha256 and existing.size == digest.size \

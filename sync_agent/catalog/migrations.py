@@ -51,10 +51,15 @@ def _add_share_view_v6(db: Database, m: Models) -> None:
         db.execute_sql('ALTER TABLE "share" ADD COLUMN "view_dropped" INTEGER NOT NULL DEFAULT 0')
 
 
+def _index_version_keys_v7(db: Database, m: Models) -> None:
+    """Every write asks whether an object key blocks its name (``Catalog.name_clash``)."""
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "version_key" ON "version" ("key")')
+
+
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
 MIGRATIONS: list[Callable[[Database, Models], None]] = [_create_v1, _add_shares_v2, _add_replica_etag_v3,
                                                          _add_catalog_meta_v4, _add_share_history_v5,
-                                                         _add_share_view_v6]
+                                                         _add_share_view_v6, _index_version_keys_v7]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

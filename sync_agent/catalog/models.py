@@ -23,7 +23,7 @@ from peewee import (
     TextField,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class ReplicaState:
@@ -89,7 +89,7 @@ def bind_models(db: Database) -> Models:
     class Version(Base):
         file = ForeignKeyField(File, backref="versions", on_delete="CASCADE")
         number = IntegerField()
-        key = CharField()  # the object key this version was written under
+        key = CharField(index=True)  # the object key this version was written under (indexed: schema 7)
         size = IntegerField()
         sha256 = CharField()
         mtime = FloatField()

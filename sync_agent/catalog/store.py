@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from peewee import DatabaseError, SqliteDatabase, fn
 
-from sync_agent import paths
+from sync_agent import keys, paths
 from sync_agent.catalog.migrations import migrate
 from sync_agent.catalog.models import Models, NodeState, ReplicaState, bind_models
 from sync_agent.errors import CatalogUnreadableError, NotFoundError
@@ -481,6 +481,28 @@ class Catalog:
                                        part).fetchall()
             out.update(r[0] for r in rows)
         return out
+
+    def name_clash(self, key: str) -> tuple[str, bool] | None:
+        """An object key that ``key`` cannot be stored beside: a key at one of its parent folders, or one
+        inside ``key/``. Returns (that key, whether a live file is there now) or None.
+
+        On a node, an object 'a' (any version of it, a delete marker too) hides every key under 'a/' from
+        listings, and the other way round: MinIO stores a key as a folder of its own. A rebuild, a new
+        device's first sync or a reconcile would then lose the hidden files. So a file and a folder never
+        share a name in a pool, not even with the history of a deleted or moved file."""
+        parents = keys.parents(key)
+        row = None
+        if parents:
+            row = self.db.execute_sql(f'SELECT key FROM "version" WHERE key IN ({",".join("?" * len(parents))}) '
+                                      "LIMIT 1", parents).fetchone()
+        if row is None:
+            row = self.db.execute_sql('SELECT key FROM "version" WHERE key >= ? AND key < ? LIMIT 1',
+                                      (key + "/", key + "0")).fetchone()  # '0' follows '/'
+        if row is None:
+            return None
+        live = self.db.execute_sql('SELECT 1 FROM "file" WHERE path = ? AND NOT deleted LIMIT 1',
+                                   (row[0],)).fetchone()
+        return row[0], live is not None
 
     def knows(self, file_id: str, number: int, sha256: str) -> bool:
         """Whether this catalog has seen version ``number`` of file ``file_id`` with this content."""

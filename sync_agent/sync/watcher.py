@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,7 +73,9 @@ class LocalWatcher(FileSystemEventHandler):
             rel = rel.replace(os.sep, "/")
         if rel in ("", ".") or rel == ".pooldrive" or rel.startswith(".pooldrive/"):
             return None
-        return rel
+        # the folder's keys are NFC, as the pool's: a name written decomposed (NFD, as macOS and some
+        # apps write it) is found on disk from its key (local_scan.on_disk), never from its raw text
+        return rel if rel.isascii() else unicodedata.normalize("NFC", rel)
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if event.event_type not in INTERESTING:

@@ -305,3 +305,45 @@ def test_a_server_already_in_the_pool_is_not_added_again_under_another_name(
         r = run(cfg, home, "pool", "add-node", "again", again)
         assert r.returncode == 3 and "already" in r.stdout + r.stderr, r.stdout + r.stderr
         assert cfg.read_bytes() == before
+
+
+def test_a_file_and_a_folder_never_share_a_name(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """On a MinIO node an object 'a' hides every key under 'a/' from listings (and 'a/...' hides 'a'), even
+    when 'a' is only history (a deleted file's versions): a rebuild then lost the hidden files. So a file
+    where a folder is, a folder where a file is or was, are refused with the reason, and nothing is lost."""
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    src = tmp_path / "src"
+    (src / "d1").mkdir(parents=True)
+    (src / "d1" / "inner.txt").write_bytes(b"inside the folder")
+    (src / "note.txt").write_bytes(b"a file")
+    assert run(cfg, home, "put", str(src / "d1"), "--to", "c/d1").returncode == 0
+    assert run(cfg, home, "put", str(src / "note.txt"), "--to", "c/plan").returncode == 0
+    r = run(cfg, home, "put", str(src / "note.txt"), "--to", "c/d1")  # a file where a folder is
+    assert r.returncode == 2 and "'c/d1' is a folder in the pool" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run(cfg, home, "put", str(src / "d1"), "--to", "c/plan")  # a folder where a file is
+    assert r.returncode == 2 and "'c/plan' is a file in the pool" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert run(cfg, home, "rm", "c/plan").returncode == 0  # deleted, its history kept
+    r = run(cfg, home, "put", str(src / "d1"), "--to", "c/plan")
+    assert r.returncode == 2 and "keeps its history" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = run(cfg, home, "mv", "c/d1", "c/plan/d1")
+    assert r.returncode == 2 and "Name taken" in r.stdout + r.stderr, r.stdout + r.stderr
+    listed = {e["path"] for e in json.loads(run(cfg, home, "ls", "-R", "--json", "c").stdout)}
+    assert listed == {"c/d1/inner.txt"}
+    assert run(cfg, home, "catalog", "rebuild").returncode == 0  # what the nodes list: nothing hidden
+    listed = {e["path"] for e in json.loads(run(cfg, home, "ls", "-R", "--json", "c").stdout)}
+    assert listed == {"c/d1/inner.txt"}
+    assert run(cfg, home, "restore", "c/plan", "--version", "1").returncode == 0  # the history is whole
+
+
+def test_a_folder_moved_onto_a_name_taken_inside_moves_nothing(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    for rel in ("d1/a.txt", "d1/f1.txt", "docs/d1/f1.txt"):
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(rel.encode())
+    assert run(cfg, home, "put", str(tmp_path / "src"), "--to", "m").returncode == 0
+    r = run(cfg, home, "mv", "m/d1", "m/docs")
+    assert r.returncode == 2 and "nothing was moved" in r.stdout + r.stderr, r.stdout + r.stderr
+    listed = {e["path"] for e in json.loads(run(cfg, home, "ls", "-R", "--json", "m").stdout)}
+    assert listed == {"m/d1/a.txt", "m/d1/f1.txt", "m/docs/d1/f1.txt"}

@@ -286,3 +286,28 @@ def running_agent(pool_file: tuple[Path, Pool], tmp_path: Path) -> Iterator[Agen
     agent = AgentProcess(pool_file[0], tmp_path / "fuzzed").start()
     yield agent
     agent.stop()
+
+
+def test_files_named_in_nfd_sync_from_the_watcher_without_a_full_pass(pool_file: tuple[Path, Pool],
+                                                                      tmp_path: Path) -> None:
+    """A name written decomposed (NFD: 'e' and a combining diaeresis, as macOS and some apps write it): the
+    watcher's event reaches the agent under the folder's key (NFC), so a new file and an edit are uploaded
+    at once. They used to wait for the hourly full pass, with the status saying idle."""
+    import unicodedata
+
+    cfg_file, pool = pool_file
+    folder = tmp_path / "folder"
+    agent = AgentProcess(cfg_file, folder).start()
+    try:
+        nfd = unicodedata.normalize("NFD", "Zoë.txt")
+        assert nfd != "Zoë.txt"
+        (folder / nfd).write_bytes(b"first")
+
+        def content() -> bytes | None:
+            return pool.read_bytes("Zoë.txt") if on_pool(pool, "Zoë.txt") else None
+
+        wait_until(lambda: content() == b"first", timeout=15, what="the new NFD-named file on the pool")
+        (folder / nfd).write_bytes(b"edited")
+        wait_until(lambda: content() == b"edited", timeout=15, what="the edit of the NFD-named file")
+    finally:
+        agent.stop()

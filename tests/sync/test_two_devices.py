@@ -373,3 +373,22 @@ def test_downloads_move_into_the_folder_whole_and_leave_nothing_behind(devices: 
     assert b.engine.state.get("docs/n03.txt") is not None
     b.engine.sync()  # found exactly as synced: nothing moves
     assert b.files() == {**small, "media/big.bin": big}
+
+
+def test_a_file_replaced_by_a_folder_of_its_name_is_reported_not_hidden(devices: tuple[Device, Device]) -> None:
+    """A synced file deleted and a folder of the same name made in its place: on the nodes the file's kept
+    history would hide the folder's files from every listing (another device, a rebuild would lose them).
+    The delete syncs; the folder's files stay here, reported with the reason, and nothing is lost."""
+    a, b = devices
+    a.write("notes", b"a file called notes")
+    a.sync()
+    b.sync()
+    assert b.files() == {"notes": b"a file called notes"}
+    (a.folder / "notes").unlink()
+    a.write("notes/monday.txt", b"now a folder")
+    a.sync()
+    assert not a.pool.exists("notes") and not a.pool.exists("notes/monday.txt")
+    assert any("keeps its history" in i.message for i in a.engine.activity.issues.values())
+    assert (a.folder / "notes/monday.txt").read_bytes() == b"now a folder"
+    b.sync()
+    assert b.files() == {}

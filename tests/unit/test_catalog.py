@@ -99,13 +99,15 @@ def test_a_version_1_catalog_is_backed_up_then_migrated(tmp_path: Path) -> None:
     con.execute("DROP TABLE share")
     con.execute("ALTER TABLE replica DROP COLUMN etag")
     con.execute("DROP TABLE catalog_meta")
+    con.execute("DROP INDEX version_key")
     con.execute("DELETE FROM schema_version WHERE version > 1")
     con.execute("INSERT INTO file (id, path, size, sha256, mtime, version, deleted, updated_at) "
                 "VALUES ('f', 'kept.txt', 1, 's', 0, 0, 0, 0)")
     con.commit()
     con.close()
     cat = Catalog(path)
-    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 6
+    assert current_version(cat.db, cat.m) == SCHEMA_VERSION == 7
+    assert "version_key" in {i.name for i in cat.db.get_indexes("version")}
     assert not cat.filled  # an older catalog may hold a partial read: the next complete one says filled
     assert {"history", "view"} <= {c.name for c in cat.db.get_columns("share")}
     assert cat.db.table_exists("share")
