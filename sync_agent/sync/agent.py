@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from sync_agent.errors import PoolDriveError, UsageError
+from sync_agent.health import HealthEvent
 from sync_agent.journal import RETENTION, Changes
 from sync_agent.monitor import HealthMonitor
+from sync_agent.placement import Health
 from sync_agent.reconcile import Reconciler
 from sync_agent.repair import RepairLoop, scrub
 from sync_agent.sharing.views import ViewKeeper
@@ -42,6 +44,8 @@ MAX_CRASHES = 8
 REPAIR_FIRST_WAIT = 600.0  # s the first background repair round waits at most for the first sync pass
 INCOMPLETE_RETRY = 30.0  # first wait before reading every node again while the catalog is incomplete
 INCOMPLETE_RETRY_MAX = 1800.0  # it doubles up to this (a node that never comes back costs little)
+FAILED_RETRY = 30.0  # first wait before files whose transfer failed are tried again (also at once when a node
+FAILED_RETRY_MAX = 600.0  # comes back up); it doubles up to this while they keep failing
 
 
 class SyncAgent:
@@ -78,6 +82,9 @@ class SyncAgent:
         self._full = True  # a full local scan
         self._refresh = False  # a full refresh from the nodes
         self._restore = False  # bring back the files of a held mass delete before the next pass
+        self._failed: set[str] = set()  # files whose transfer failed: tried again at _retry_at
+        self._retry_at = 0.0
+        self._retry_wait = FAILED_RETRY
         self._stop = threading.Event()
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
@@ -103,6 +110,24 @@ class SyncAgent:
             if cursor is not None:
                 self._cursor = cursor
             self._cond.notify_all()
+
+    def _node_changed(self, ev: HealthEvent) -> None:
+        """A node came back up: the files that failed (all nodes were down, too few for R) go again now."""
+        if ev.new == Health.UP:
+            with self._cond:
+                if self._failed:
+                    self._retry_at = 0.0
+                    self._cond.notify_all()
+
+    def _note_failed(self) -> None:
+        failed, self.engine.failed = self.engine.failed, set()
+        with self._cond:
+            if failed:
+                self._failed |= failed
+                self._retry_at = time.monotonic() + self._retry_wait
+                self._retry_wait = min(self._retry_wait * 2, FAILED_RETRY_MAX)
+            elif not self._failed:
+                self._retry_wait = FAILED_RETRY
 
     def sync_now(self) -> None:
         with self._cond:
@@ -214,6 +239,7 @@ class SyncAgent:
         if services is not None and services.remote is not None:
             self.engine.on_bulk = services.remote.hush  # our own bulk uploads: their notifications are noise
         self.remote = services.remote if services is not None else None
+        unsubscribe = self.pool.health.subscribe(self._node_changed)
         backoff = self.first_backoff
         crashes = 0
         last_full = last_refresh = time.monotonic()
@@ -230,6 +256,8 @@ class SyncAgent:
                         refresh_every = min(refresh_every or fill_wait, fill_wait)
                     if refresh_every:
                         due = min(due, last_refresh + refresh_every - now)
+                    if self._failed:
+                        due = min(due, self._retry_at - now)
                     if not (self._full or self._dirty or self._remote or self._refresh) and due > 0:
                         self._cond.wait(due)
                     if self._stop.is_set():
@@ -238,6 +266,9 @@ class SyncAgent:
                         self._cond.wait(1.0)
                         continue
                     now = time.monotonic()
+                    if self._failed and now >= self._retry_at:
+                        self._dirty |= self._failed
+                        self._failed = set()
                     full = self._full or now - last_full >= self.full_scan_interval
                     refresh = self._refresh or (bool(refresh_every) and now - last_refresh >= refresh_every)
                     dirty = None if full else set(self._dirty)
@@ -256,6 +287,7 @@ class SyncAgent:
                         dirty = None
                     self.engine.sync(dirty, refresh_remote=refresh, remote=remote_changes)
                     self.passes += 1
+                    self._note_failed()
                     if self.engine.retry:
                         self.local_changed(set(self.engine.retry))
                         self.engine.retry.clear()
@@ -289,6 +321,7 @@ class SyncAgent:
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, 60.0)
         finally:
+            unsubscribe()
             local.stop()
             if services is not None:
                 services.stop()

@@ -133,6 +133,7 @@ class SyncEngine:
         self.allow_deletes = False  # set once by the user after the mass-delete guard tripped
         self.case_insensitive = local_scan.case_insensitive(self.root) if self.root.is_dir() else False
         self.retry: set[str] = set()  # paths to look at again at once (lost a race to another device)
+        self.failed: set[str] = set()  # paths whose transfer failed in the last passes (the agent tries again)
         self._collided = False  # a retry is due after two devices' writes undid each other
         self.held: list[str] = []  # local deletes the mass-delete guard holds until the user decides
         # when local deletes reached the pool (the guard's window; kept across restarts, so stopping the agent
@@ -495,8 +496,9 @@ class SyncEngine:
             self._succeeded += 1
         except GoneMeanwhile:
             self.retry.add(path)  # decided again at once, with what the pool holds now
-        except PoolDriveError as e:  # per-file: kept as an issue, retried on the next pass
+        except PoolDriveError as e:  # per-file: kept as an issue, tried again (see SyncAgent's retry)
             self._failed.append(e)
+            self.failed.add(path)
             self.activity.issue(path, e.title, e.message, IssueKind.of(e))
         except OSError as e:
             self.activity.issue(path, "Local file problem", f"{path}: {e.strerror or e}", IssueKind.LOCAL_FILE)

@@ -311,3 +311,33 @@ def test_files_named_in_nfd_sync_from_the_watcher_without_a_full_pass(pool_file:
         wait_until(lambda: content() == b"edited", timeout=15, what="the edit of the NFD-named file")
     finally:
         agent.stop()
+
+
+def test_a_file_saved_while_every_node_was_down_goes_up_when_they_are_back(fault_nodes: NodePool,
+                                                                           tmp_path: Path) -> None:
+    """Its upload fails (no node for R copies) and the status says why; it used to stay there until the
+    next full pass or a 'sync now'. Now failed files are tried again when a node comes back up (and on a
+    doubling timer besides)."""
+    cfg = fault_nodes.config("all-down", name="alldown")
+    cfg_file = config.save_pool(cfg, tmp_path / "alldown.toml")
+    with Pool(config.load_pool(str(cfg_file)), catalog_path=tmp_path / "init.sqlite3") as first:
+        first.init_buckets()
+    folder = tmp_path / "folder"
+    agent = AgentProcess(cfg_file, folder).start()
+    try:
+        for node in fault_nodes.nodes:
+            node.stop()
+        (folder / "while all down.txt").write_bytes(b"saved during the outage")
+        wait_until(lambda: agent.client.status()["state"] == "offline", timeout=30, what="the agent offline")
+        for node in fault_nodes.nodes:
+            node.start()
+        reader = Pool(config.load_pool(str(cfg_file)), catalog_path=tmp_path / "reader.sqlite3",
+                      timeouts=TEST_TIMEOUTS)
+        try:
+            wait_until(lambda: on_pool(reader, "while all down.txt"), timeout=25, what="the upload once nodes are back")
+            assert reader.read_bytes("while all down.txt") == b"saved during the outage"
+        finally:
+            reader.close()
+        wait_until(lambda: agent.client.status()["state"] == "idle", timeout=10, what="the agent idle again")
+    finally:
+        agent.stop()
