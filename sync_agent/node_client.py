@@ -443,13 +443,15 @@ class NodeClient:
         self._call("abandoning an upload", self.s3._abort_multipart_upload, self.bucket, key, upload_id)
 
     def get(self, key: str, version_id: str | None = None, offset: int = 0,
-            length: int = 0, if_match: str | None = None) -> urllib3.BaseHTTPResponse:
+            length: int = 0, if_match: str | None = None, *, quick: bool = False) -> urllib3.BaseHTTPResponse:
         """A streaming response (``length`` bytes from ``offset``; 0: to the end); the caller must ``close()``
         and ``release_conn()`` it. ``if_match``: only if the object's ETag is this one (reading the current
-        object without a version id), else ``PreconditionFailed``."""
+        object without a version id), else ``PreconditionFailed``. ``quick``: the answer, and every read of
+        the body, waits ``timeouts.quick`` at most (a caller whose other streams take over)."""
         headers = {"If-Match": f'"{if_match}"'} if if_match else None
-        return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
-                          version_id=version_id, offset=offset, length=length, request_headers=headers)
+        with self._http.limit(self.timeouts.quick_read) if quick else contextlib.nullcontext():
+            return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
+                              version_id=version_id, offset=offset, length=length, request_headers=headers)
 
     def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None, *,
                   quick: bool = False) -> bytes | None:

@@ -148,7 +148,7 @@ def _fetch_range(pool: PoolView, client, node: str, v: VersionInfo, r: _Range, f
     with pool.health.request(node):
         t = time.monotonic()
         resp = client.get(v.key, v.replicas_version(node), offset=r.start, length=r.end - r.start,
-                          if_match=v.read_guard(node))
+                          if_match=v.read_guard(node), quick=True)  # a frozen node: its range goes elsewhere
         pool.health.record(node, True, time.monotonic() - t)
         body_started, pos = time.monotonic(), r.start
         try:

@@ -174,3 +174,34 @@ def test_the_change_journal_goes_round_a_frozen_node(fault_nodes: NodePool, tmp_
     finally:
         a.close()
         b.close()
+
+
+def test_a_large_download_from_both_copies_goes_on_without_a_frozen_one(fault_nodes: NodePool,
+                                                                        tmp_path: Path) -> None:
+    """A large file is read from both holders at once, range by range. One holder frozen: its streams wait
+    the quick timeout, not the read timeout, for an answer or the next bytes, and the other holder's
+    streams take its ranges. (The download used to sit at 100 % until the read timeout, waiting for them.)"""
+    import os
+
+    from sync_agent.striped_read import STRIPE_MIN
+
+    pool = fault_nodes.open_pool("striped-frozen", tmp_path / "c.sqlite3",
+                                 timeouts=Timeouts(connect=3.0, read=READ_TIMEOUT, retries=0))
+    try:
+        src = tmp_path / "big.bin"
+        with open(src, "wb") as f:
+            for _ in range(STRIPE_MIN // (1 << 20) + 16):
+                f.write(os.urandom(1 << 20))
+        info = pool.put_file(src, "big.bin")
+        pool.refresh_health(max_age=0)
+        fault_nodes[info.replicas[0]].freeze()
+        try:
+            start = time.monotonic()
+            out = pool.get_file("big.bin", tmp_path / "out.bin")
+            took = time.monotonic() - start
+        finally:
+            fault_nodes[info.replicas[0]].thaw()
+        assert out.read_bytes() == src.read_bytes()
+        assert took < READ_TIMEOUT / 3, took
+    finally:
+        pool.close()
