@@ -61,7 +61,11 @@ def file_links(pool: Pool, path: str, expires: timedelta = timedelta(hours=24),
     out: list[tuple[str, str]] = []
     made: list[str] = []
     fixed: list[str] = []
+    pool.refresh_health()
     for node in info.current.ok_nodes():
+        if pool.health.is_down(node):  # a frozen node would hold the link for its read timeout, for nothing
+            log.info("no link through %s: it is down", node)
+            continue
         vid = info.current.replicas_version(node)
         try:
             try:

@@ -354,6 +354,25 @@ def test_file_links_survive_a_dead_node_and_expire(fault_nodes: NodePool, tmp_pa
     owner.close()
 
 
+def test_a_link_is_made_at_once_through_the_holders_that_are_up(fault_nodes: NodePool, tmp_path: Path) -> None:
+    """A holder known to be down (here frozen, as the window shows it) gets no link, and costs the link
+    nothing: it held 'Copy link' for its read timeout (21 s in the window)."""
+    owner = _owner(fault_nodes, tmp_path)
+    holders = owner.stat("photos/dog.jpg").replicas
+    fault_nodes[holders[0]].freeze()
+    try:
+        owner.refresh_health(max_age=0)
+        owner.refresh_health(max_age=0)  # two probes without an answer: down
+        start = time.monotonic()
+        urls = links.file_links(owner, "photos/dog.jpg", timedelta(minutes=5))
+        took = time.monotonic() - start
+    finally:
+        fault_nodes[holders[0]].thaw()
+    assert [n for n, _ in urls] == [holders[1]] and _fetch(urls[0][1], fault_nodes) == b"woof" * 100
+    assert took < TEST_TIMEOUTS.read, took
+    owner.close()
+
+
 def test_a_link_stops_working_when_revoked_and_reads_nothing_else(fault_nodes: NodePool, tmp_path: Path) -> None:
     """Each link is signed by a key of its own: revoking it stops its URLs at once, long before they
     expire, and the key can read that one file and nothing else."""
