@@ -264,7 +264,7 @@ class SyncEngine:
             self.held = sorted(set(plan.held) | (set() if scopes is None else set(self.held)))
         self.activity.held_deletes = len(self.held)
         if self.held:
-            self.activity.issue("*", "Many files deleted", f"{len(self.held)} files were deleted here in a short "
+            self.activity.issue("*", "Many files deleted", f"{_files(len(self.held))} deleted here in a short "
                                 "time; they were not deleted on the pool. Allow it ('pooldrive sync resume "
                                 "--allow-deletes') or bring them back ('pooldrive sync resume --restore').",
                                 IssueKind.MASS_DELETE)
@@ -274,6 +274,7 @@ class SyncEngine:
             self._apply(plan, scan, remote_files)
         if plan.deletes and self.allow_deletes:
             self.allow_deletes = False
+            self._recent_deletes.clear()  # the user allowed these: they do not count toward the next guard
         if any(s.action == Action.DELETE_REMOTE for s in plan.deletes):
             self.state.set_setting("recent_deletes", list(self._recent_deletes))
         if dirty is None or len(plan.transfers) + len(plan.records) > BIG_PASS:
@@ -730,3 +731,7 @@ class SyncEngine:
 def _raise(error: BaseException | None) -> None:
     if error is not None:
         raise error
+
+
+def _files(n: int) -> str:
+    return f"{n} file was" if n == 1 else f"{n} files were"

@@ -163,6 +163,11 @@ def test_mass_delete_guard(devices: tuple[Device, Device]) -> None:
     a.engine.allow_deletes = True
     a.engine.sync()
     assert not a.pool.exists("many/0.txt")
+    a.write("one more.txt", b"1")
+    a.sync()
+    (a.folder / "one more.txt").unlink()  # one delete after the allowed ones: not a mass delete
+    assert a.engine.sync({"one more.txt"}, refresh_remote=False).held_deletes == 0
+    assert not a.pool.exists("one more.txt") and a.engine.activity.state.value == "idle"
 
 
 def test_selective_sync_exclude_and_include(devices: tuple[Device, Device]) -> None:
