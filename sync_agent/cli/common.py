@@ -54,3 +54,22 @@ def open_pool(args: argparse.Namespace, *, fill: bool = True) -> Pool:
 
 def _named(failed: dict[str, str]) -> str:
     return "; ".join(f"{node}: {why}" for node, why in sorted(failed.items()))
+
+
+def ask_secret(prompt: str, what: str) -> str:
+    """A secret from the terminal without echo; with no terminal (a pipe, a script), one line of standard
+    input, without getpass's warning. Nothing to read is a clear error, not EOFError. ``what``: how to give it
+    without a terminal, for that error."""
+    import getpass
+    import sys
+
+    if sys.stdin.isatty():
+        try:
+            return getpass.getpass(prompt)
+        except EOFError:
+            pass
+    else:
+        line = sys.stdin.readline()
+        if line:
+            return line.rstrip("\n")
+    raise api.UsageError(f"Nothing was given for '{prompt.strip(': ')}' and there is no terminal to ask on. {what}")

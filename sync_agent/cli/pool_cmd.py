@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from dataclasses import replace
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from sync_agent import api
 from sync_agent.api import ConfigError, NodeConfig, PoolConfig
+from sync_agent.cli.common import ask_secret
 from sync_agent.cli.output import console, print_json, table
 
 
@@ -64,11 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_secret(args: argparse.Namespace, node: str) -> api.Credentials:
-    access = args.access_key or os.environ.get("POOLDRIVE_ACCESS_KEY") or input(f"Access key for {node}: ")
+    access = args.access_key or os.environ.get("POOLDRIVE_ACCESS_KEY")
+    if not access:
+        try:
+            access = input(f"Access key for {node}: ")
+        except EOFError:
+            raise api.UsageError("No access key was given and there is no terminal to ask on. Give it with "
+                                 "--access-key, or in POOLDRIVE_ACCESS_KEY.") from None
     if args.secret_stdin:
         secret = sys.stdin.readline().rstrip("\n")
     else:
-        secret = os.environ.get("POOLDRIVE_SECRET_KEY") or getpass.getpass(f"Secret key for {node}: ")
+        secret = os.environ.get("POOLDRIVE_SECRET_KEY") or ask_secret(
+            f"Secret key for {node}: ", "Give it with --secret-stdin, or in POOLDRIVE_SECRET_KEY.")
     if not access or not secret:
         raise ConfigError("Both an access key and a secret key are needed.")
     return api.Credentials(access, secret)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from rich.markup import escape
 
 from sync_agent import api
 from sync_agent.api import ConfigError, ShareMode
-from sync_agent.cli.common import open_pool
+from sync_agent.cli.common import ask_secret, open_pool
 from sync_agent.cli.output import console, count_progress, err_console, human_time, print_json, table
 
 
@@ -57,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _passphrase(confirm: bool) -> str:
-    first = getpass.getpass("Passphrase: ")
-    if confirm and getpass.getpass("Again: ") != first:
+    how = "Give the passphrase on standard input (one line), e.g. with --passphrase-stdin." if not confirm else \
+        "Give it on standard input, twice (two lines)."
+    first = ask_secret("Passphrase: ", how)
+    if confirm and ask_secret("Again: ", how) != first:
         raise ConfigError("The two passphrases differ.")
     if confirm and len(first) < api.MIN_PASSPHRASE:
         raise ConfigError(f"Use a passphrase of at least {api.MIN_PASSPHRASE} characters: it guards a key "

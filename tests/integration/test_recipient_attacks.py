@@ -283,3 +283,17 @@ def test_a_server_side_copy_of_a_pooldrive_object_is_a_file_of_its_own(attack) -
     s = rebuild.rebuild(owner)
     assert owner.stat("photos/cat.jpg").id == original.id and owner.exists("photos/cat copy.jpg")
     assert "photos/cat copy.jpg" in s.bad
+
+
+def test_a_sealed_invitation_without_a_terminal_asks_for_its_passphrase_on_stdin(tmp_path: Path) -> None:
+    """No terminal and nothing on stdin: a clear usage error, not 'Internal error: EOFError' (exit 70), and
+    no getpass warning about echo."""
+    inv = invitation.Invitation("abcd", "b-bucket", "photos", "ro", 2, "AK", "SK-secret",
+                                (invitation.InvitedNode("nas", "127.0.0.1:1", False),))
+    sealed = invitation.encode(inv, "a long enough passphrase")
+    env = {k: str(tmp_path / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")}
+    r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "share", "accept", sealed], cwd=ROOT,
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "standard input" in out, out
+    assert "Traceback" not in out and "EOFError" not in out and "GetPassWarning" not in out, out
