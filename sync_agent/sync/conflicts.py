@@ -11,16 +11,25 @@ MARK = "(conflicted copy from "
 _COPY = re.compile(r" \(conflicted copy from (?P<host>.+?) (?P<stamp>\d{4}-\d{2}-\d{2} \d{6})(?: \d+)?\)")
 
 
+MAX_NAME = 255  # bytes of one file name on every common file system
+
+
 def conflict_name(name: str, host: str, when: float, exists: Callable[[str], bool] = lambda _: False) -> str:
-    """The name for the local copy of ``name`` when both sides changed; never one that ``exists``."""
+    """The name for the local copy of ``name`` when both sides changed; never one that ``exists``. A long
+    name is shortened before the mark so the copy's name still fits in ``MAX_NAME`` bytes (a conflict on a
+    name near 255 bytes left both sides out of step: 'File name too long')."""
     stem, dot, ext = name.rpartition(".")
     if not stem or stem.endswith("/"):  # no extension (or a dot file like '.bashrc')
         stem, dot, ext = name, "", ""
     stamp = time.strftime("%Y-%m-%d %H%M%S", time.localtime(when))
-    host = host.replace("/", "_")
+    host = host.replace("/", "_")[:64]
+    folder, slash, base = stem.rpartition("/")
     for i in range(1, 1000):
         extra = f" {i}" if i > 1 else ""
-        candidate = f"{stem} (conflicted copy from {host} {stamp}{extra}){dot}{ext}"
+        mark = f" (conflicted copy from {host} {stamp}{extra}){dot}{ext}"
+        room = max(1, MAX_NAME - len(mark.encode()))
+        short = base if len(base.encode()) <= room else base.encode()[:room].decode("utf-8", "ignore").rstrip()
+        candidate = f"{folder}{slash}{short or '_'}{mark}"
         if not exists(candidate):
             return candidate
     raise RuntimeError("no free conflict name")  # 999 conflicts of one file in one second

@@ -51,6 +51,28 @@ def test_conflict_keeps_both_versions(devices: tuple[Device, Device]) -> None:
     assert a.files() == files_b  # the conflict copy reached the other device too
 
 
+def test_a_conflict_on_a_name_of_255_bytes_keeps_both_versions(devices: tuple[Device, Device]) -> None:
+    """The conflicted copy's name is shortened to fit the file system's 255 bytes (it failed with 'File name
+    too long', and the two devices stayed out of step)."""
+    a, b = devices
+    name = "é" * 125 + "L.txt"  # 255 bytes in UTF-8
+    assert len(name.encode()) == 255
+    a.write(name, b"base")
+    a.sync()
+    b.sync()
+    a.write(name, b"laptop edit")
+    b.write(name, b"desktop edit")
+    a.sync()
+    b.sync()
+    a.sync()
+    files_b = b.files()
+    assert files_b[name] == b"laptop edit"
+    copies = [k for k in files_b if "conflicted copy from desktop" in k]
+    assert len(copies) == 1 and files_b[copies[0]] == b"desktop edit" and copies[0].endswith(".txt")
+    assert len(copies[0].encode()) <= 255
+    assert a.files() == files_b
+
+
 def test_identical_change_is_not_a_conflict(devices: tuple[Device, Device]) -> None:
     a, b = devices
     a.write("same.txt", b"x")
