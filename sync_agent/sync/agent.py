@@ -46,6 +46,7 @@ INCOMPLETE_RETRY = 30.0  # first wait before reading every node again while the 
 INCOMPLETE_RETRY_MAX = 1800.0  # it doubles up to this (a node that never comes back costs little)
 FAILED_RETRY = 30.0  # first wait before files whose transfer failed are tried again (also at once when a node
 FAILED_RETRY_MAX = 600.0  # comes back up); it doubles up to this while they keep failing
+FOLDER_CHECK = 2.0  # s between looks at whether the sync folder is still there (moving it sends no event)
 
 
 class SyncAgent:
@@ -85,6 +86,7 @@ class SyncAgent:
         self._failed: set[str] = set()  # files whose transfer failed: tried again at _retry_at
         self._retry_at = 0.0
         self._retry_wait = FAILED_RETRY
+        self._missing = False  # the sync folder is missing: pending work waits for it
         self._stop = threading.Event()
         self._paused = bool(self.engine.state.setting("paused", False))
         self.passes = 0
@@ -258,26 +260,42 @@ class SyncAgent:
                         due = min(due, last_refresh + refresh_every - now)
                     if self._failed:
                         due = min(due, self._retry_at - now)
-                    if not (self._full or self._dirty or self._remote or self._refresh) and due > 0:
-                        self._cond.wait(due)
+                    idle = not (self._full or self._dirty or self._remote or self._refresh)
+                    if (idle or self._missing) and due > 0:
+                        self._cond.wait(min(due, FOLDER_CHECK))
                     if self._stop.is_set():
                         return
                     if self._paused:
                         self._cond.wait(1.0)
                         continue
+                    missing = self.engine.folder_missing()
+                    if missing and self._missing and not self._restore:
+                        continue  # said so already: what the pool and the folder changed waits for it
+                    if not missing and self._missing:
+                        self._full = True  # back: whatever changed in it meanwhile, and what the pool did
+                    self._missing = missing
+                    dirty: set[str] | None = set()  # a pass that only says the folder is missing, when it is
+                    remote_changes, cursor, full, refresh = Changes(), None, False, False
                     now = time.monotonic()
-                    if self._failed and now >= self._retry_at:
+                    if self._failed and now >= self._retry_at and not missing:
                         self._dirty |= self._failed
                         self._failed = set()
-                    full = self._full or now - last_full >= self.full_scan_interval
-                    refresh = self._refresh or (bool(refresh_every) and now - last_refresh >= refresh_every)
-                    dirty = None if full else set(self._dirty)
-                    remote_changes, cursor = self._remote, self._cursor
+                    if not missing:
+                        full = self._full or now - last_full >= self.full_scan_interval
+                        refresh = self._refresh or (bool(refresh_every) and now - last_refresh >= refresh_every)
+                        dirty = None if full else set(self._dirty)
+                        remote_changes, cursor = self._remote, self._cursor
+                        self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None
+                        self._dirty.clear()
                     if self._restore:
                         self._restore = False
                         self.engine.restore_held()
-                    self._full, self._refresh, self._remote, self._cursor = False, False, Changes(), None
-                    self._dirty.clear()
+                        if missing:  # the folder there now is the sync folder, filled from the pool
+                            self._missing, self._full = False, True
+                            continue
+                if missing:
+                    self.engine.sync(set(), refresh_remote=False)
+                    continue
                 if not full and not dirty and not remote_changes and not refresh:
                     if cursor is not None:  # the journal moved on with nothing for us: remember how far
                         self._save_cursor(cursor)

@@ -306,6 +306,10 @@ class SyncEngine:
             return False
         return not self.root.is_dir() or not any(p.name != ".pooldrive" for p in self.root.iterdir())
 
+    def folder_missing(self) -> bool:
+        """Whether the sync folder is missing now (see ``_folder_missing``), without saying so."""
+        return self._folder_missing(report=False)
+
     def to_restore(self) -> int:
         """How many files the user's 'restore' brings back: the held deletes, or with the sync folder
         missing, every file synced there."""

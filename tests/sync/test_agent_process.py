@@ -341,3 +341,35 @@ def test_a_file_saved_while_every_node_was_down_goes_up_when_they_are_back(fault
         wait_until(lambda: agent.client.status()["state"] == "idle", timeout=10, what="the agent idle again")
     finally:
         agent.stop()
+
+
+def test_a_sync_folder_moved_away_is_reported_and_picked_up_again_when_back(pool_file: tuple[Path, Pool],
+                                                                            tmp_path: Path) -> None:
+    """Moving the sync folder sends the agent no event. It looks every 2 s: the folder missing is said at
+    once (it waited for the next change from the pool), what the pool changed meanwhile waits for it, and
+    once the folder is back that change arrives and the issue goes, by itself (it needed 'sync now')."""
+    cfg_file, pool = pool_file
+    folder = tmp_path / "folder"
+    agent = AgentProcess(cfg_file, folder).start()
+    try:
+        (folder / "mine.txt").write_bytes(b"here")
+        wait_until(lambda: on_pool(pool, "mine.txt"), what="the first upload")
+        wait_until(lambda: agent.client.status()["state"] == "idle", what="idle")
+        away = tmp_path / "moved away"
+        folder.rename(away)
+
+        def missing() -> bool:
+            st = agent.client.status()
+            return st["state"] == "error" and any(i["title"] == "Sync folder missing" for i in st["issues"])
+
+        wait_until(missing, timeout=10, what="the missing folder reported")
+        pool.put_bytes("while away.txt", b"from another device")
+        time.sleep(3)
+        assert not (away / "while away.txt").exists() and on_pool(pool, "mine.txt")  # nothing touched meanwhile
+        away.rename(folder)
+        wait_until(lambda: (folder / "while away.txt").exists(), timeout=15, what="the change made meanwhile")
+        wait_until(lambda: agent.client.status()["state"] == "idle" and not missing(), timeout=10,
+                   what="the issue cleared")
+        assert (folder / "while away.txt").read_bytes() == b"from another device"
+    finally:
+        agent.stop()
