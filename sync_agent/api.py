@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
         PoolDriveError,
         QuorumError,
         UsageError,
+        keys_refused,
     )
     from sync_agent.journal import Changes
     from sync_agent.monitor import HealthMonitor
@@ -121,6 +122,7 @@ _SOURCES = {
     "uninstall_desktop_entries": "sync_agent.desktop_integration:uninstall",
     "DevPool": "sync_agent.devpool:DevPool",
     "AuthError": "sync_agent.errors:AuthError",
+    "keys_refused": "sync_agent.errors:keys_refused",
     "CatalogUnreadableError": "sync_agent.errors:CatalogUnreadableError",
     "ChangedMeanwhileError": "sync_agent.errors:ChangedMeanwhileError",
     "ConfigError": "sync_agent.errors:ConfigError",
@@ -234,6 +236,7 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     # errors (the rest of the hierarchy is reached through PoolDriveError)
     "PoolDriveError", "AuthError", "CatalogUnreadableError", "ChangedMeanwhileError", "ConfigError",
     "DevPoolError", "NodeError", "NodeUnreachableError", "NotFoundError", "QuorumError", "UsageError",
+    "keys_refused",
 ]
 
 

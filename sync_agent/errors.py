@@ -85,6 +85,17 @@ class AuthError(NodeError):
     exit_code = 4  # as documented: credentials
 
 
+def keys_refused(refused: dict[str, AuthError], shared_by: str | None) -> AuthError:
+    """Every node asked refused the keys. For a share that means it was revoked or has expired, which the
+    recipient cannot fix by checking keys; for the owner's pool it names the nodes."""
+    first = next(iter(refused))
+    if shared_by is not None:
+        return AuthError(f"Every node refused this shared folder's key ({', '.join(refused)}): the share was revoked "
+                         f"or has expired. Ask {shared_by or 'its owner'} for a new invitation.", node=first)
+    more = f" ({', '.join(list(refused)[1:])} refused them too.)" if len(refused) > 1 else ""
+    return AuthError(refused[first].message + more, node=first)
+
+
 class NodeFullError(NodeError):
     title = "Node is full"
 

@@ -34,6 +34,7 @@ from sync_agent.errors import (
     NoReplicaError,
     ObjectMissingError,
     PreconditionFailed,
+    keys_refused,
 )
 from sync_agent.node_types import http_error
 from sync_agent.placement import read_cost, read_order, should_switch
@@ -400,6 +401,9 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
     """
     label = path_for_errors or v.key
     candidates = read_order(pool.health.views(v.ok_nodes()), v.size)
+    refused = {n: pool.auth_failures[n] for n in v.ok_nodes() if n in pool.auth_failures}
+    if not candidates and refused and len(refused) == len(v.ok_nodes()):
+        raise keys_refused(refused, pool.cfg.shared_by if pool.cfg.is_share else None)
     if not candidates:
         raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
                              f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])

@@ -10,8 +10,8 @@ from rich.markup import escape
 
 from sync_agent import api
 from sync_agent.api import CatalogUnreadableError
-from sync_agent.cli.common import open_pool
-from sync_agent.cli.output import console, print_json
+from sync_agent.cli.common import nothing_read, open_pool
+from sync_agent.cli.output import console, err_console, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     with open_pool(args, fill=False) as pool:
-        changes = api.refresh_catalog(pool)
+        failed: dict[str, str] = {}
+        changes = api.refresh_catalog(pool, failed=failed)
+        if failed and len(failed) >= len(pool.cfg.nodes):  # not '0 changes': nothing was read at all
+            raise nothing_read(pool, failed, "No node could be read")
+        if failed:
+            err_console.print(f"[yellow]Not every node could be read ({'; '.join(sorted(failed))}): files held "
+                              "only there are not refreshed.[/]")
     if args.json:
         print_json(changes)
     else:

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from sync_agent import api
-from sync_agent.api import AuthError, NodeError, NodeUnreachableError, PoolDriveError
+from sync_agent.api import NodeError, NodeUnreachableError, PoolDriveError
 
 if TYPE_CHECKING:
     from sync_agent.api import Pool
@@ -37,19 +37,22 @@ def open_pool(args: argparse.Namespace, *, fill: bool = True) -> Pool:
                             f"failed: {e.message}") from e
         if failed and len(failed) >= len(pool.cfg.nodes):
             pool.close()
-            refused = [n.name for n in pool.cfg.nodes if n.name in pool.auth_failures]
-            if refused:  # wrong credentials say so (exit 4), naming the nodes
-                first = pool.auth_failures[refused[0]]
-                more = f" ({', '.join(refused[1:])} refused them too.)" if refused[1:] else ""
-                raise AuthError(first.message + more, node=refused[0])
-            raise NodeUnreachableError("This device has no complete catalog of the pool yet, and no node could "
-                                       "be read (" + _named(failed) + "). Bring a node back and try again.")
+            raise nothing_read(pool, failed, "This device has no complete catalog of the pool yet, and no node "
+                               "could be read")
         if failed:
             err_console.print(f"[yellow]Not every node could be read ({_named(failed)}): files held only there "
                               "are not shown. The next command tries again.[/]")
         if changes:
             err_console.print(f"[dim]Read the catalog from the nodes: {len(changes)} file(s).[/]")
     return pool
+
+
+def nothing_read(pool: Pool, failed: dict[str, str], what: str) -> PoolDriveError:
+    """No node could be read: wrong keys (or a revoked share) say so (exit 4), naming the nodes."""
+    refused = {n.name: pool.auth_failures[n.name] for n in pool.cfg.nodes if n.name in pool.auth_failures}
+    if refused:
+        return api.keys_refused(refused, pool.cfg.shared_by if pool.cfg.is_share else None)
+    return NodeUnreachableError(f"{what} ({_named(failed)}). Bring a node back and try again.")
 
 
 def _named(failed: dict[str, str]) -> str:

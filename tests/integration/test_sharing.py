@@ -132,6 +132,9 @@ def test_a_read_only_share_without_history_reads_the_folder_as_it_is_now_and_not
     shares.revoke_share(owner, inv.share_id)  # the view goes with the share
     for node in ("node1", "node2", "node3", "node4"):
         assert not owner.client(node).s3.bucket_exists(inv.bucket)
+    them.refresh_health(max_age=0)  # the recipient is told the share is gone, not that its nodes are down
+    with pytest.raises(AuthError, match="revoked or has expired"):
+        them.get_file("photos/draft.txt", tmp_path / "after revoke.txt")
     them.close()
     them2.close()
     owner.close()
