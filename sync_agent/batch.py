@@ -110,7 +110,8 @@ def _drop_name_clashes(plan: list[PlannedUpload], result: BatchResult) -> list[P
 
 
 def _run(items: list, work: Callable, result: BatchResult, parallel: int,
-         on_file: Callable[[str, int, PoolDriveError | None], None] | None) -> BatchResult:
+         on_file: Callable[[str, int, PoolDriveError | None], None] | None,
+         control: TransferControl | None = None) -> BatchResult:
     lock = threading.Lock()
 
     def one(item: object) -> None:
@@ -127,7 +128,12 @@ def _run(items: list, work: Callable, result: BatchResult, parallel: int,
             on_file(name, size, err)
 
     with ThreadPoolExecutor(max(1, parallel)) as ex:
-        list(ex.map(one, items))
+        try:
+            list(ex.map(one, items))
+        except BaseException:  # Ctrl+C: the files being moved stop at their next part, not at their end
+            if control is not None:
+                control.cancel()
+            raise
     return result
 
 
@@ -157,7 +163,7 @@ def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: i
     def work(u: PlannedUpload) -> bool:
         if control is not None:
             control.checkpoint()
-        _, changed = writer.put_file(pool, u.local, u.remote)
+        _, changed = writer.put_file(pool, u.local, u.remote, control=control.child() if control else None)
         if control is not None:
             control.advance(u.size)
         return not changed
@@ -172,7 +178,7 @@ def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: i
                                     on_file=lambda o: _note(result, o, on_file),
                                     control=control)
         plan = [u for u in plan if not small_writes.fits(u.size)] + [by_pair[p] for p in left]
-    return _run(plan, work, result, parallel, on_file)
+    return _run(plan, work, result, parallel, on_file, control)
 
 
 def _tally(result: BatchResult, name: str, size: int, err: PoolDriveError | None, skipped: bool = False) -> None:
@@ -266,7 +272,8 @@ def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
                 log.debug("fast path for %s: %s", d.remote, e)
                 done = False
             if not done:
-                reader.get_version(pool, d.version, d.local, path_for_errors=d.remote)
+                reader.get_version(pool, d.version, d.local, control.child() if control else None,
+                                   path_for_errors=d.remote)
         else:
             pool.get_file(d.remote, d.local)
         if control is not None:
@@ -275,4 +282,4 @@ def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
 
     if control is not None:
         control.total = sum(d.size for d in plan)
-    return _run(plan, work, result, parallel or pool.files_in_flight(), on_file)
+    return _run(plan, work, result, parallel or pool.files_in_flight(), on_file, control)

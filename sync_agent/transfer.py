@@ -143,6 +143,11 @@ class TransferControl:
     def pause(self) -> None:
         self._running.clear()
 
+    def child(self) -> TransferControl:
+        """A control for one file of a batch: paused and cancelled with this one, with progress of its own
+        (the batch counts the file when it is done)."""
+        return TransferControl(_cancel=self._cancel, _running=self._running)
+
     def resume(self) -> None:
         self._running.set()
 

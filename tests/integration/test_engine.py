@@ -655,3 +655,19 @@ def test_a_file_written_while_a_refresh_lists_the_nodes_is_not_taken_for_deleted
     monkeypatch.undo()
     assert pool.read_bytes("late/new.txt") == b"written while the nodes were being listed"
     assert rebuild.refresh(pool) == []
+
+
+def test_ctrl_c_stops_a_large_upload_at_its_next_part_and_leaves_nothing(pool: Pool, tmp_path: Path) -> None:
+    """Ctrl+C during 'pooldrive put' of a large file: the upload stops at its next part and is undone. It
+    went on to the end, was committed, and only then did the command say 'Stopped: Interrupted.'."""
+    from sync_agent import api
+
+    src = _file(tmp_path / "big.bin", 200 * 1024 * 1024)
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()  # Ctrl+C, to the main thread
+    with pytest.raises(KeyboardInterrupt):
+        api.put_trees(pool, [(src, "interrupted/big.bin")], control=TransferControl())
+    assert pool.catalog.get("interrupted/big.bin") is None and pool.catalog.intents() == []
+    for node in pool.clients:
+        assert not [o for o in pool.client(node).list("interrupted/", versions=True)]
