@@ -97,19 +97,24 @@ class FolderModel(QAbstractTableModel):
                 return (f"{e.files} item" + ("s" if e.files != 1 else "")) if e.is_dir else human(e.size)
             if col == 2:
                 return time.strftime("%Y-%m-%d %H:%M", time.localtime(e.mtime)) if e.mtime else ""
-            if col == 3:
+            if col == 3:  # the count first, so a narrow window still shows it (the rest is in the tooltip)
                 reach = [n for n in e.replicas if n not in self.down]
-                return "" if e.is_dir else f"{len(reach)}/{self.replicas}  {', '.join(reach)}" + (
-                    f" ({', '.join(n for n in e.replicas if n in self.down)} down)" if len(reach) < len(e.replicas)
-                    else "")
+                down = [n for n in e.replicas if n in self.down]
+                return "" if e.is_dir else " ".join(
+                    x for x in (f"{len(reach)}/{self.replicas}", f"({', '.join(down)} down)" if down else "",
+                                ", ".join(reach)) if x)
         if role == Qt.ItemDataRole.DecorationRole and col == 0:
             return icon("folder" if e.is_dir else "file")
         if role == Qt.ItemDataRole.ForegroundRole and col == 3 and not e.is_dir and \
-                len([n for n in e.replicas if n not in self.down]) < self.replicas:
+                (reachable := len([n for n in e.replicas if n not in self.down])) < self.replicas:
             from PySide6.QtGui import QColor
 
-            return QColor("#d08000")
+            return QColor("#c62828" if reachable == 0 else "#d08000")  # unreadable now: red; fewer copies: amber
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 3 and not e.is_dir:
+                down = [n for n in e.replicas if n in self.down]
+                return f"Copies on {', '.join(e.replicas) or 'no node'}" + (f"; {', '.join(down)} down now" if down
+                                                                           else "")
             return e.path
         return None
 

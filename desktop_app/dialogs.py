@@ -184,7 +184,7 @@ class SharesDialog(QDialog):
         self.setWindowTitle("Shared by me")
         self.resize(700, 300)
         self.table = QTableWidget(0, 5)
-        self.table.setHorizontalHeaderLabels(["Folder", "For", "Access", "Expires", "Status"])
+        self.table.setHorizontalHeaderLabels(["Shared item", "For", "Access", "Expires", "Status"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.revoke_button = QPushButton("Revoke")
@@ -200,6 +200,9 @@ class SharesDialog(QDialog):
         buttons.addWidget(self.revoke_button)
         buttons.addWidget(self.extend_button)
         buttons.addStretch(1)
+        close = QPushButton("Close")
+        close.clicked.connect(self.reject)
+        buttons.addWidget(close)
         layout.addLayout(buttons)
         self.rows: list[api.ShareInfo] = []
         self.load()
@@ -249,10 +252,16 @@ class DeletedDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.restore_button = QPushButton("Restore selected")
         self.restore_button.clicked.connect(self.restore)
+        self.restore_button.setEnabled(False)  # until a row is chosen
+        self.table.itemSelectionChanged.connect(
+            lambda: self.restore_button.setEnabled(bool(self.table.selectedIndexes())))
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Deleting keeps every version on the pool; restoring brings the newest back."))
         layout.addWidget(self.table)
-        layout.addWidget(self.restore_button)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.restore_button)
+        layout.addLayout(buttons)
         self.rows: list = []  # type: ignore[type-arg]
         self.load()
 
@@ -264,11 +273,13 @@ class DeletedDialog(QDialog):
         self.rows = rows
         self.table.setRowCount(len(rows))
         for i, f in enumerate(rows):
-            for col, text in enumerate((f.path, f"{f.size:,} B", f"version {f.version}")):
+            for col, text in enumerate((f.path, human(f.size), f"version {f.version}")):
                 self.table.setItem(i, col, QTableWidgetItem(text))
 
     def restore(self) -> None:
         chosen = [self.rows[r] for r in sorted({i.row() for i in self.table.selectedIndexes()})]
+        if not chosen:
+            return
 
         def work() -> int:
             for f in chosen:
@@ -278,7 +289,7 @@ class DeletedDialog(QDialog):
         def done(n: int) -> None:
             self.load()
             self.on_restored()
-            QMessageBox.information(self, "Restored", f"{n} file(s) are back.")
+            QMessageBox.information(self, "Restored", f"{n} file is back." if n == 1 else f"{n} files are back.")
 
         run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
 

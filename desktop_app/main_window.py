@@ -938,7 +938,8 @@ class MainWindow(QMainWindow):
 
         def copied(urls: list[tuple[str, str]]) -> None:
             QGuiApplication.clipboard().setText(urls[0][1])
-            self.statusBar().showMessage(f"Link copied (valid 24 h; {len(urls)} nodes can serve it)", 8000)
+            served = "1 node can" if len(urls) == 1 else f"{len(urls)} nodes can"
+            self.statusBar().showMessage(f"Link copied (valid 24 h; {served} serve it)", 8000)
 
         run_async(lambda: file_links(self.pool, entries[0].path), copied, self.show_error)
 

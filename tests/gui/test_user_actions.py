@@ -338,16 +338,20 @@ def test_deleted_files_are_restored_from_the_pool_menu(qtbot, window: MainWindow
         seen.append(dialog)
         dialog.show()
         qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=10000)
+        assert not dialog.restore_button.isEnabled()  # nothing chosen yet: no "0 file(s) are back"
         row = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())].index("trash/report.txt")
         cell = dialog.table.visualItemRect(dialog.table.item(row, 0)).center()
         QTest.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
         assert dialog.table.selectionModel().isRowSelected(row, dialog.table.rootIndex())
-        monkeypatch.setattr(QMessageBox, "information", lambda *a, **k: None)
+        assert dialog.restore_button.isEnabled() and dialog.table.item(row, 1).text() == "7 B"
+        said: list[str] = []
+        monkeypatch.setattr(QMessageBox, "information", lambda _p, _title, text: said.append(text))
         warnings: list[str] = []
         monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text: warnings.append(f"{title}: {text}"))
         QTest.mouseClick(dialog.restore_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: window.pool.exists("trash/report.txt") or bool(warnings), timeout=10000)
         assert not warnings, warnings
+        qtbot.waitUntil(lambda: said == ["1 file is back."], timeout=10000)
         return 1
 
     monkeypatch.setattr(dialogs.DeletedDialog, "exec", exec_)
@@ -513,6 +517,12 @@ def test_copies_column_shows_reachable_copies_in_amber_while_a_holder_is_down(
     index = w.model.index(_row_of(w, "a.txt"), 3)
     assert f"{holders[0]} down" in w.model.data(index)
     assert w.model.data(index, Qt.ItemDataRole.ForegroundRole).name() == "#d08000"  # amber
+    assert f"{holders[0]} down now" in w.model.data(index, Qt.ItemDataRole.ToolTipRole)
+    fault_nodes[holders[1]].kill()  # no copy left to read: red, not the amber of "fewer copies"
+    qtbot.waitUntil(lambda: w.model.data(w.model.index(_row_of(w, "a.txt"), 3)).startswith("0/2"), timeout=15000)
+    index = w.model.index(_row_of(w, "a.txt"), 3)
+    assert w.model.data(index, Qt.ItemDataRole.ForegroundRole).name() == "#c62828"
+    assert "  " not in w.model.data(index)
 
 
 def test_upload_actions_and_ctrl_u_from_the_filter_box(qtbot, window: MainWindow, tmp_path: Path,
