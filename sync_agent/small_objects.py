@@ -75,8 +75,8 @@ class SmallObjects:
         self.node = node
         self._settings = (node, creds, bucket, region, connect)
         self.store = self._store(read)
-        self._quick = quick if quick is not None and quick < read else None
-        self._quick_store: S3Store | None = None
+        # obstore's timeout is one per store: quick requests have one of their own (its own connections)
+        self._quick_store = self._store(quick) if quick is not None and quick < read else self.store
 
     def _store(self, timeout: float) -> S3Store:
         node, creds, bucket, region, connect = self._settings
@@ -91,13 +91,7 @@ class SmallObjects:
                                       "max_backoff": timedelta(seconds=1), "base": 2.0}})
 
     def _for(self, quick: bool) -> S3Store:
-        """obstore's timeout is one per store: the quick requests have a store of their own, made on first
-        use (its own connections)."""
-        if not quick or self._quick is None:
-            return self.store
-        if self._quick_store is None:
-            self._quick_store = self._store(self._quick)
-        return self._quick_store
+        return self._quick_store if quick else self.store
 
     def put(self, key: str, data: bytes, meta: dict[str, str], condition: str | bool | None,
             doing: str, *, quick: bool = False) -> tuple[str | None, str]:
