@@ -165,6 +165,9 @@ def load_pool(name_or_path: str | None = None) -> PoolConfig:
     ref = name_or_path or os.environ.get("POOLDRIVE_POOL") or _default_pool_name()
     p = Path(ref)
     target = p if (p.suffix == ".toml" or os.sep in ref) else pool_file(ref)
+    if not target.exists() and target is p:  # a file named, not a pool
+        raise ConfigError(f"The pool file {p} does not exist. Give the path of a pool's .toml file, or a pool's "
+                          f"name (pools: {', '.join(list_pools()) or 'none'}).")
     if not target.exists():
         known = ", ".join(list_pools()) or "none"
         raise ConfigError(f"No pool '{ref}' is configured (pools: {known}). Create one with "

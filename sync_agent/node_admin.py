@@ -27,6 +27,8 @@ class NodeCheckFailed(ConfigError):
     def __init__(self, check: NodeCheck) -> None:
         super().__init__(check.message, title=check.title)
         self.check = check
+        # exit codes as documented: 4 credentials, 5 a node problem, 3 anything else about the settings
+        self.exit_code = {"Wrong credentials": 4, "Unreachable": 5}.get(check.title, ConfigError.exit_code)
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,23 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
     # 7 (a checksum that does not match) needs every copy damaged and is covered by the engine tests;
     # 70 is a bug, which no test can ask for
     assert documented - {7, 70} == set(codes), (documented, codes)
+
+
+def test_add_node_says_wrong_keys_with_4_and_nothing_listening_with_5(shared_nodes: NodePool, tmp_path: Path) -> None:
+    """As the README's table says (both were 3, 'configuration problem')."""
+    import dataclasses
+
+    from sync_agent import config
+
+    cfg = dataclasses.replace(shared_nodes.config("addnode", name="addnode", nodes=["node1", "node2"]),
+                              credentials="keyring", credentials_file="")
+    cfg_file = config.save_pool(cfg, tmp_path / "addnode.toml")
+    env = {**os.environ, **{k: str(tmp_path / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                     "XDG_STATE_HOME")},
+           "POOLDRIVE_ACCESS_KEY": shared_nodes.access_key, "POOLDRIVE_SECRET_KEY": "not-the-secret"}
+    for endpoint, code in ((shared_nodes["node3"].endpoint, 4), (f"127.0.0.1:{free_port()}", 5)):
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg_file), "pool", "add-node",
+                            "extra", endpoint], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+        out = r.stdout + r.stderr
+        assert r.returncode == code and "Traceback" not in out, (endpoint, out)
+    assert [n.name for n in config.load_pool(str(cfg_file)).nodes] == ["node1", "node2"]
