@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 
 from sync_agent import config, credentials, keys, paths
 from sync_agent.config import NodeConfig, PoolConfig
-from sync_agent.errors import AuthError, ConfigError, NodeError, NodeUnreachableError, NotFoundError, RefusedError
+from sync_agent.errors import (
+    AuthError,
+    ConfigError,
+    NodeError,
+    NodeUnreachableError,
+    NotFoundError,
+    RefusedError,
+    UsageError,
+)
 from sync_agent.sharing import views
 from sync_agent.sharing.invitation import Invitation, InvitedNode
 from sync_agent.sharing.policy import ShareMode, check_folder, folder_policy, view_policy
@@ -114,6 +122,9 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     check_folder(folder)
     if pool.cfg.is_share:
         raise RefusedError("This pool is itself a share; only its owner can share its folders.")
+    if pool.catalog.get(folder) is not None:
+        raise UsageError(f"'{folder}' is a file; a share is of a folder. For one file, make a link: 'pooldrive "
+                         f"share link {folder}' (Copy link in the window).", paths=[folder])
     if history is None:
         history = mode == ShareMode.READ_WRITE
     if mode == ShareMode.READ_WRITE and not history:

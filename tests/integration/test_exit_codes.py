@@ -92,6 +92,7 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
     assert "not a regular file" in expect(8, "put", str(src / "pipe"), "--to", "docs/pipe")
     expect(9, "devpool", "shape", "9", "--rtt", "5")
     assert "cannot be shared" in expect(10, "share", "folder", "what?", "--read-only")
+    assert "share link" in expect(2, "share", "folder", "docs/a.txt", "--read-only")  # a file: a link, not a share
     assert "invitation" in expect(11, "share", "accept", "not an invitation").lower()
     expect(12, "sync", "status", "--folder", str(tmp_path / "no agent here"))
     folder = tmp_path / "synced"
