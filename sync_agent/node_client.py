@@ -453,6 +453,11 @@ class NodeClient:
             return self._call(f"downloading '{key}'", self.s3.get_object, self.bucket, key,
                               version_id=version_id, offset=offset, length=length, request_headers=headers)
 
+    def quickly(self) -> contextlib.AbstractContextManager[None]:
+        """Requests made in the block, on this thread, wait ``timeouts.quick`` at most (for a caller that has
+        another way to go on)."""
+        return self._http.limit(self.timeouts.quick_read)
+
     def get_small(self, key: str, version_id: str | None = None, if_match: str | None = None, *,
                   quick: bool = False) -> bytes | None:
         """A whole object (up to ``small_objects.MAX_BODY``) in one request through the fast path; None when

@@ -159,20 +159,27 @@ def _group(paths: set[str], folders: set[str]) -> list[tuple[str, bool | str]]:
 
 
 def _list_targets(pool: PoolView, targets: list[tuple[str, bool | str]],
-                  progress: Callable[[str, int], None] | None = None
+                  progress: Callable[[str, int], None] | None = None, *, quick: bool = False
                   ) -> tuple[dict[str, list[RemoteObject]], dict[str, str]]:
     """List every reachable node: each target is (prefix, how): True keeps only that very key, False lists
-    the whole tree under the prefix, ``"level"`` the folder's own files."""
+    the whole tree under the prefix, ``"level"`` the folder's own files. ``quick``: each page waits the
+    quick timeout at most (a few paths named by the journal: a frozen node is a failed one, whose copies
+    the catalog keeps as they were, not a 20 s wait before another device's change arrives)."""
     listings: dict[str, list[RemoteObject]] = {}
     failed: dict[str, str] = {}
     shared: dict = {}  # what copies on several nodes carry alike, held once (``metadata.slim``)
 
     def list_node(name: str) -> None:
+        client = pool.client(name)
         try:
             out: list[RemoteObject] = []
             for prefix, how in targets:
-                for o in pool.client(name).list(prefix, versions=not pool.cfg.current_only,
-                                                recursive=how != "level"):
+                listed: Iterable[RemoteObject] = client.list(prefix, versions=not pool.cfg.current_only,
+                                                             recursive=how != "level")
+                if quick:  # a few keys: read whole inside the block (a full scan streams, page by page)
+                    with client.quickly():
+                        listed = list(listed)
+                for o in listed:
                     if how is True and o.key != prefix:
                         continue
                     out.append(metadata.slim(o, shared))
@@ -183,8 +190,12 @@ def _list_targets(pool: PoolView, targets: list[tuple[str, bool | str]],
             failed[name] = e.message
             pool.note_failure(name, e)
 
+    names = [n for n in pool.clients if not pool.health.is_down(n)]
+    if quick:  # a node whose last request failed (a poll that timed out a moment ago) is not waited for again
+        failed.update((n, "its last request failed") for n in names if pool.health.get(n).failures)
+        names = [n for n in names if n not in failed]
     with ThreadPoolExecutor(max(1, len(pool.clients))) as ex:
-        list(ex.map(list_node, [n for n in pool.clients if not pool.health.is_down(n)]))
+        list(ex.map(list_node, names))
     for n in pool.clients:
         if n not in listings and n not in failed:
             failed[n] = "down"
@@ -414,7 +425,7 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
         return refresh(pool)
     targets = _group(want_paths, want_folders)
     listed_at = time.time()
-    listings, failed = _list_targets(pool, targets)
+    listings, failed = _list_targets(pool, targets, quick=True)
     elsewhere: set[str] = set()
     for objs in listings.values():
         for o in objs:
@@ -425,7 +436,7 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
             if home and home not in want_paths and not any(home.startswith(f) for f in want_folders):
                 elsewhere.add(home)
     if elsewhere:
-        more, more_failed = _list_targets(pool, [(p, True) for p in sorted(elsewhere)])
+        more, more_failed = _list_targets(pool, [(p, True) for p in sorted(elsewhere)], quick=True)
         for node, objs in more.items():
             listings.setdefault(node, []).extend(objs)
         for node, why in more_failed.items():
