@@ -294,7 +294,10 @@ class SyncAgent:
                             self._missing, self._full = False, True
                             continue
                 if missing:
-                    self.engine.sync(set(), refresh_remote=False)
+                    try:
+                        self.engine.sync(set(), refresh_remote=False)  # says so, and syncs nothing
+                    except Exception:  # the loop goes on, waiting for the folder
+                        log.exception("could not report the missing sync folder")
                     continue
                 if not full and not dirty and not remote_changes and not refresh:
                     if cursor is not None:  # the journal moved on with nothing for us: remember how far
