@@ -1,8 +1,8 @@
 """A file and a folder never share a name in a pool: the refusal, in words a user can act on.
 
 Why: on a MinIO node an object ``a`` (any version of it, a delete marker too) hides every key under ``a/``
-from listings, and ``a/...`` hides ``a`` the same way. The hidden files would be lost to every reader that
-lists: a rebuilt catalog, a new device's first sync, the reconcile (see ``Catalog.name_clash``).
+from listings, whichever was written first. The hidden files would be lost to every reader that lists: a
+rebuilt catalog, a new device's first sync, the reconcile (see ``Catalog.name_clash``).
 """
 
 from __future__ import annotations

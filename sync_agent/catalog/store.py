@@ -487,7 +487,7 @@ class Catalog:
         inside ``key/``. Returns (that key, whether a live file is there now) or None.
 
         On a node, an object 'a' (any version of it, a delete marker too) hides every key under 'a/' from
-        listings, and the other way round: MinIO stores a key as a folder of its own. A rebuild, a new
+        listings, whichever was written first (MinIO stores a key as a folder of its own). A rebuild, a new
         device's first sync or a reconcile would then lose the hidden files. So a file and a folder never
         share a name in a pool, not even with the history of a deleted or moved file."""
         parents = keys.parents(key)
