@@ -919,3 +919,22 @@ def test_folder_pairs_are_listed_added_and_removed_from_the_window(qtbot, pool_f
         link.stop()
         with contextlib.suppress(PoolDriveError):
             engine_api.AgentClient.for_pool(pool.cfg.name).stop()
+
+
+def test_shared_by_me_closes_from_its_own_button(qtbot, window: MainWindow, monkeypatch) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    from desktop_app import dialogs
+
+    closed: list[bool] = []
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.show()
+        close = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Close")
+        QTest.mouseClick(close, Qt.MouseButton.LeftButton)
+        closed.append(not dialog.isVisible() and dialog.result() == QDialog.DialogCode.Rejected)
+        return 0
+
+    monkeypatch.setattr(dialogs.SharesDialog, "exec", exec_)
+    window.actions_by_name["Shared by me"].trigger()
+    assert closed == [True]

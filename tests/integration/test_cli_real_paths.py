@@ -347,3 +347,41 @@ def test_a_folder_moved_onto_a_name_taken_inside_moves_nothing(pool_file, tmp_pa
     assert r.returncode == 2 and "nothing was moved" in r.stdout + r.stderr, r.stdout + r.stderr
     listed = {e["path"] for e in json.loads(run(cfg, home, "ls", "-R", "--json", "m").stdout)}
     assert listed == {"m/d1/a.txt", "m/d1/f1.txt", "m/docs/d1/f1.txt"}
+
+
+def test_ctrl_c_during_a_large_put_stops_it_and_keeps_nothing(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """Ctrl+C once the upload has begun: the command stops at the next part, undoes what it sent, says
+    'Stopped' (exit 130) without a traceback, and the file is not on the pool. It used to finish the
+    upload, commit it, and only then say it had stopped."""
+    import signal
+    import sqlite3
+
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    src = tmp_path / "big file.bin"
+    with open(src, "wb") as f:
+        for _ in range(300):
+            f.write(os.urandom(1 << 20))
+    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")}}
+    proc = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "put", str(src), "--to",
+                             "int/big file.bin"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+    def uploading() -> bool:  # the write's intent is committed before its first byte goes out
+        for db in home.rglob("*.sqlite3"):
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+                    if con.execute("SELECT count(*) FROM intent").fetchone()[0]:
+                        return True
+            except sqlite3.Error:
+                pass
+        return False
+
+    deadline = time.monotonic() + 60
+    while not uploading():
+        assert proc.poll() is None and time.monotonic() < deadline, "the upload never began"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Stopped" in out + err and "Traceback" not in out + err, out + err
+    assert run(cfg, home, "stat", "int/big file.bin").returncode == 2

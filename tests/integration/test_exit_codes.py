@@ -87,6 +87,10 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
     assert "no node could be read" in expect(5, "ls", cfg_file=closed)
     home = device  # its catalog knows docs/a.txt; its nodes refuse connections
     expect(6, "get", "docs/a.txt", str(tmp_path / "out.txt"), cfg_file=closed)
+    # 'catalog refresh' that read no node fails, naming why (it said '0 change(s)', exit 0)
+    assert "no node could be read" in expect(5, "catalog", "refresh", cfg_file=closed).lower()
+    assert "refused" in expect(4, "catalog", "refresh", cfg_file=bad_cfg)
+    assert "does not exist" in expect(3, "ls", cfg_file=tmp_path / "no such pool.toml")
     expect(8, "get", "docs/a.txt", str(src / "a.txt" / "inside a file.txt"))  # a file where a folder must be
     os.mkfifo(src / "pipe")
     assert "not a regular file" in expect(8, "put", str(src / "pipe"), "--to", "docs/pipe")
