@@ -183,11 +183,7 @@ class Pool:
         return [NodeSpec(n.name, n.weight, n.zone) for n in self.cfg.nodes]
 
     def client(self, name: str) -> NodeClient:
-        try:
-            return self.clients[name]
-        except KeyError:  # a catalog older than a change of the settings made elsewhere (by hand, on a copy)
-            raise NodeUnreachableError(f"Node '{name}' is not in pool '{self.cfg.name}' any more; its copies are "
-                                       "not used.", node=name, sent=False) from None
+        return self.clients[name]
 
     # --- durability classes -------------------------------------------------------------------------
     def classes(self) -> dict[str, Durability]:
