@@ -74,14 +74,16 @@ def test_transfer_queue_pause_resume_cancel(qtbot, window: MainWindow, tmp_path:
     qtbot.waitUntil(lambda: job.control.done > 4_000_000, timeout=20000)
     window.queue.pause(job.id)
     qtbot.waitUntil(lambda: job.state == "paused", timeout=5000)
-    # the parts already in flight may still finish (how long they take depends on the machine); then
+    # the parts already in flight may still finish: each was sent whole and then waits its turn at the
+    # limiter (0.7 s per 8 MB part at 12 MB/s, more on a busy machine). Once none has counted for 3 s,
     # nothing moves: no new part starts while paused
-    settled, deadline = -1, time.monotonic() + 20
-    while job.control.done != settled and time.monotonic() < deadline:
-        settled = job.control.done
-        qtbot.wait(700)
+    quiet_since, seen, deadline = time.monotonic(), job.control.done, time.monotonic() + 40
+    while time.monotonic() - quiet_since < 3 and time.monotonic() < deadline:
+        qtbot.wait(250)
+        if job.control.done != seen:
+            quiet_since, seen = time.monotonic(), job.control.done
     paused_at = job.control.done
-    qtbot.wait(800)
+    qtbot.wait(1500)
     assert job.state == "paused" and job.control.done == paused_at < job.control.total
     window.queue.resume(job.id)
     qtbot.waitUntil(lambda: job.control.done > paused_at + 2_000_000, timeout=20000)

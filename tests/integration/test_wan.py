@@ -35,17 +35,23 @@ def test_reads_go_to_the_replica_that_finishes_first(shaped_nodes: ShapedNodes, 
     pool.refresh_health(max_age=0)
     pool.journal.flush()  # its entry for big.bin is a request too
     assert pool.health.get("node1").latency < pool.health.get("node2").latency  # latency alone says node1
-    before = _served(pool, ["node1", "node2"])
+    sent = {"node1": 0, "node2": 0}  # body bytes each node sent to the reads (as the reader measures them)
+    record_rate = pool.health.record_rate
+
+    def counted(name: str, nbytes: int, seconds: float, *, partial: bool = False) -> None:
+        sent[name] += nbytes
+        record_rate(name, nbytes, seconds, partial=partial)
+
+    pool.health.record_rate = counted  # type: ignore[method-assign]
     for _ in range(6):
         assert pool.read_bytes("big.bin") == data
         (tmp_path / "out.bin").unlink(missing_ok=True)
         pool.get_file("big.bin", tmp_path / "out.bin")
         assert (tmp_path / "out.bin").read_bytes() == data
-    after = _served(pool, ["node1", "node2"])
-    from_thin = after["node1"] - before["node1"]
-    from_fat = after["node2"] - before["node2"]
-    # at most the first read tries the thin link, and leaves it as soon as it falls behind
-    assert from_thin <= 1 and from_fat >= 11, (from_thin, from_fat)
+    # at most the first read takes a part from the thin link, and leaves it as soon as it falls behind. A
+    # hedge may still ask the thin node now and then (the fat link's first byte late on a busy machine), but
+    # the bytes come from the fat one
+    assert sent["node1"] <= len(data) and sent["node2"] >= 11 * len(data), sent
     pool.close()
 
 

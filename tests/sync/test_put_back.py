@@ -136,7 +136,11 @@ def test_a_version_lost_on_every_node_is_put_back_over_the_older_one_they_still_
         r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "sync", "verify",
                             "--folder", str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert "Traceback" not in r.stdout + r.stderr
-        assert r.returncode == 0 and "1 put back" in r.stdout, r.stdout + r.stderr
-        assert v2_everywhere() and len(shared_nodes.holders(bucket, "doc.txt")) >= 2
+        # the agent hears of the removals too (the nodes' notifications) and may put version 2 back on its
+        # own before the check reads the copies: then the check finds it there and copies it, or finds
+        # nothing to do. Either way version 2 is back and nothing is reported lost
+        assert r.returncode == 0 and "no good copy left" not in r.stdout + r.stderr, r.stdout + r.stderr
+        wait_until(lambda: v2_everywhere() and len(shared_nodes.holders(bucket, "doc.txt")) >= 2,
+                   what="version 2 back on its nodes")
     finally:
         agent.stop()
