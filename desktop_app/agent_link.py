@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop_app.workers import run_async
-from sync_agent.api import AgentClient, AgentNotRunning, PoolDriveError
+from sync_agent.api import AgentClient, AgentNotRunning, PoolDriveError, user_umask
 
 
 class AgentLink(QObject):
@@ -63,7 +63,8 @@ def start_agent(folder: Path, pool: str | None = None) -> str:
 
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", pool] if pool else []), "sync", "start",
            "--folder", str(folder)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, check=False,
+                       umask=user_umask())  # not the app's private 077: the agent writes the user's files
     if r.returncode != 0:
         raise PoolDriveError(f"The sync agent did not start: {(r.stdout + r.stderr).strip()[-400:]}",
                              title="Sync not started")

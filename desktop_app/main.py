@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("PoolDrive")
     app.setOrganizationName("PoolDrive")
-    os.umask(0o077)  # everything the app writes (catalog, settings, staging) is the user's alone
+    api.keep_user_umask(os.umask(0o077))  # the app's own files are the user's alone; downloads get the user's modes
     api.secure_tree()  # and what an older version left readable
     app.setDesktopFileName("io.pooldrive.PoolDrive")
     app.setWindowIcon(app_icon())

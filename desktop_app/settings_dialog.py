@@ -239,6 +239,7 @@ class SettingsDialog(QDialog):
                              "For this window's transfers. The sync agent is not running: its own limits are "
                              "set here while it runs, or with 'pooldrive sync limit'.")
         limits_note.setStyleSheet("color: palette(mid);")
+        limits_note.setWordWrap(True)  # on one line it made the dialog wider than an 800-px screen
         form.addRow(limits_note)
         self.autostart = QCheckBox("Start PoolDrive when I log in")
         self.autostart.setChecked(api.autostart_enabled())

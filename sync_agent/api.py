@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.durability_store import ClassReport
     from sync_agent.durability_store import compliance as class_compliance
     from sync_agent.errors import (
+        AlreadyRunning,
         AuthError,
         CatalogUnreadableError,
         ChangedMeanwhileError,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
     from sync_agent.netshape.profiles import changed as changed_link
     from sync_agent.node_admin import NodeCheckFailed, Removal, add_node, remove_node
     from sync_agent.node_check import NodeCheck, check_node
-    from sync_agent.paths import secure_tree, write_private
+    from sync_agent.paths import keep_user_umask, secure_tree, user_umask, write_private
     from sync_agent.placement import Health
     from sync_agent.pool import NodeStatus, Pool
     from sync_agent.rebuild import rebuild as rebuild_catalog
@@ -121,6 +122,7 @@ _SOURCES = {
     "start_desktop_session": "sync_agent.desktop_integration:start_session",
     "uninstall_desktop_entries": "sync_agent.desktop_integration:uninstall",
     "DevPool": "sync_agent.devpool:DevPool",
+    "AlreadyRunning": "sync_agent.errors:AlreadyRunning",
     "AuthError": "sync_agent.errors:AuthError",
     "keys_refused": "sync_agent.errors:keys_refused",
     "CatalogUnreadableError": "sync_agent.errors:CatalogUnreadableError",
@@ -145,6 +147,8 @@ _SOURCES = {
     "NodeCheck": "sync_agent.node_check:NodeCheck",
     "check_node": "sync_agent.node_check:check_node",
     "secure_tree": "sync_agent.paths:secure_tree",
+    "keep_user_umask": "sync_agent.paths:keep_user_umask",
+    "user_umask": "sync_agent.paths:user_umask",
     "write_private": "sync_agent.paths:write_private",
     "Health": "sync_agent.placement:Health",
     "NodeStatus": "sync_agent.pool:NodeStatus",
@@ -221,7 +225,7 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     "PoolConfig", "NodeConfig", "list_pools", "load_pool", "pool_file", "save_pool", "add_node", "remove_node",
     "Removal", "NodeCheck", "NodeCheckFailed", "check_node", "Credentials", "KEYRING_HELP", "keyring_available",
     "store_in_keyring", "normalize_fingerprint", "pretty_fingerprint", "server_fingerprint", "secure_tree",
-    "write_private",
+    "write_private", "keep_user_umask", "user_umask",
     # sharing
     "ShareMode", "ShareInfo", "create_share", "list_shares", "extend_share", "revoke_share", "accept_invitation",
     "parse_duration", "encode_invitation", "decode_invitation", "is_sealed", "looks_like_invitation",
@@ -234,7 +238,7 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     "autostart_enabled", "autostart_on", "autostart_off", "install_desktop_entries", "uninstall_desktop_entries",
     "start_desktop_session", "DevPool", "Link", "LINK_PROFILES", "changed_link",
     # errors (the rest of the hierarchy is reached through PoolDriveError)
-    "PoolDriveError", "AuthError", "CatalogUnreadableError", "ChangedMeanwhileError", "ConfigError",
+    "PoolDriveError", "AlreadyRunning", "AuthError", "CatalogUnreadableError", "ChangedMeanwhileError", "ConfigError",
     "DevPoolError", "NodeError", "NodeUnreachableError", "NotFoundError", "QuorumError", "UsageError",
     "keys_refused",
 ]

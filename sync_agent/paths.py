@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -47,6 +48,65 @@ def pools_dir() -> Path:
 
 def catalog_path(pool_name: str) -> Path:
     return data_dir() / "catalogs" / f"{pool_name}.sqlite3"
+
+
+def _umask_now() -> int:
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+# The user's own umask. The CLI and the app run with 077 so that PoolDrive's own files (catalogs, state,
+# logs) are private from their first byte; the files and folders it writes for the user (downloads, a
+# synced folder's content) get the modes the user's umask gives, as any other program's would.
+_user_umask = _umask_now()
+
+
+def keep_user_umask(mask: int) -> None:
+    """Remember the user's umask before the process narrows its own (``cli.main``, the app)."""
+    global _user_umask
+    _user_umask = mask
+
+
+def user_umask() -> int:
+    """The user's umask, for the processes PoolDrive starts (an agent started from the app or the CLI)."""
+    return _user_umask
+
+
+def user_file_mode(replacing: Path | None = None) -> int:
+    """The mode for a user's file written to ``replacing``: that of the file it replaces (an executable
+    stays executable), else what the user's umask gives a new file (0644 with the usual 022)."""
+    if replacing is not None:
+        try:
+            st = os.stat(replacing)
+            if stat.S_ISREG(st.st_mode):
+                return stat.S_IMODE(st.st_mode)
+        except OSError:
+            pass
+    return 0o666 & ~_user_umask
+
+
+def make_user_dirs(path: Path) -> None:
+    """``mkdir -p`` for a user's folder: each folder made gets the mode the user's umask gives (0755 with
+    022), not the process's private 0700."""
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            if not d.is_dir():
+                raise
+            continue
+        try:
+            os.chmod(d, 0o777 & ~_user_umask)
+        except OSError:
+            pass
 
 
 def private_mkdir(path: Path) -> Path:

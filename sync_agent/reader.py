@@ -37,6 +37,7 @@ from sync_agent.errors import (
     keys_refused,
 )
 from sync_agent.node_types import http_error
+from sync_agent.paths import make_user_dirs, user_file_mode
 from sync_agent.placement import read_cost, read_order, should_switch
 from sync_agent.striped_read import STRIPE_MIN, fetch_striped
 from sync_agent.transfer import CHUNK, TransferControl, fsync_dir
@@ -408,7 +409,7 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
         raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
                              f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_user_dirs(dest.parent)
     except OSError as e:
         raise LocalIOError(f"Cannot create {dest.parent}: {e.strerror or e}.", paths=[str(dest)]) from e
     tmp = temp_path(dest, v.sha256)
@@ -496,7 +497,7 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
         try:
             out = open(tmp, "wb")  # noqa: SIM115  # closed below, after the fsync a durable download needs
         except FileNotFoundError:
-            tmp.parent.mkdir(parents=True, exist_ok=True)
+            make_user_dirs(tmp.parent)
             out = open(tmp, "wb")  # noqa: SIM115
         with out:
             out.write(data)
@@ -508,7 +509,7 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
         except FileNotFoundError:  # staged: the folder it goes to is new
             if staging is None:
                 raise
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            make_user_dirs(dest.parent)
             _into_place(tmp, dest, v, durable)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the whole body is in memory: nothing to resume
@@ -534,6 +535,7 @@ def _left_partial(tmp: Path, dest: Path) -> None:
 
 
 def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
+    os.chmod(tmp, user_file_mode(replacing=dest))  # temp files are private (0600) until they are the user's file
     os.utime(tmp, (v.mtime, v.mtime))
     try:
         os.replace(tmp, dest)

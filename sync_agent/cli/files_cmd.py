@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_put)
     g = sub.add_parser("get", help="download a file or folder")
     g.add_argument("remote")
-    g.add_argument("local", nargs="?", type=Path, default=Path("."))
+    g.add_argument("local", nargs="?", type=Path, default=Path("."),
+                   help="where to put it (default: here; '-': one file to standard output)")
     g.add_argument("--version", type=int, help="a specific version (files only)")
     g.set_defaults(func=cmd_get)
     ls = sub.add_parser("ls", help="list a folder")
@@ -115,6 +120,8 @@ def cmd_put(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
+        if str(args.local) == "-":
+            return _get_to_stdout(pool, args.remote, args.version)
         if args.version is not None:
             out = pool.get_file(args.remote, args.local, version=args.version)
             console.print(f"Downloaded version {args.version} to {escape(str(out))}")
@@ -122,6 +129,23 @@ def cmd_get(args: argparse.Namespace) -> int:
         result, secs = _batch_with_progress(lambda c: api.get_tree(pool, args.remote, args.local, control=c),
                                             f"Downloading {args.remote}", args.json)
         return _report(result, "Downloaded", secs)
+
+
+def _get_to_stdout(pool: api.Pool, remote: str, version: int | None) -> int:
+    """``get FILE -``: the file's bytes on standard output, once verified (a private temporary copy first:
+    nothing that fails its checksum reaches the pipe)."""
+    key = keys.normalize(remote)
+    if pool.catalog.get(key) is None and key and pool.catalog.is_dir(key):
+        raise UsageError(f"'{remote}' is a folder; '-' (standard output) takes one file.", paths=[remote])
+    with tempfile.TemporaryDirectory(prefix="pooldrive-get-") as tmp:
+        out = pool.get_file(remote, Path(tmp) / "file", version=version)
+        try:
+            with open(out, "rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer, 1 << 20)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:  # 'pooldrive get FILE - | head': the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:

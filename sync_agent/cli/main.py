@@ -66,6 +66,15 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``argv`` names: 'pool add-node ...' -> add-node's."""
+    for token in argv:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and token in subs[0].choices:
+            parser = subs[0].choices[token]
+    return parser
+
+
 def print_error(e: PoolDriveError) -> None:
     from sync_agent.cli.output import print_error as show  # rich loads only when there is something to show
 
@@ -78,12 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pooldrive {api.app_version()}")
         return 0
     parser = build_parser()
-    args = parser.parse_args(hoist_global_options(argv))
+    argv = hoist_global_options(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, with its own usage line (not the global one)
+        _leaf_parser(parser, argv).error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # a dead node is reported once, in words, not as urllib3 retry chatter
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     old_umask = os.umask(0o077)  # catalogs, sync state, logs, configs and invitations are the user's alone
+    api.keep_user_umask(old_umask)  # downloads and synced files get the user's own modes
     try:
         api.secure_tree()  # and so are those an older version left readable
         return int(args.func(args) or 0)

@@ -110,6 +110,10 @@ def _folder(args: argparse.Namespace) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     name, pairs, folder = _target(args)  # a folder is made by the agent on first use, never in place of one
+    running = api.AgentClient.for_pool(name) if pairs is not None else api.AgentClient(folder)
+    if running.running():  # said before anything else (the agent's own lock says it again, race-free)
+        raise api.AlreadyRunning(f"A sync agent already runs for {running.folder}; 'pooldrive sync status' "
+                                 "shows what it does.")
     root = logging.getLogger()  # the agent log: readable lines with a time stamp, rotated, the user's alone
     root.setLevel(min(root.level, logging.INFO))
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
@@ -155,7 +159,8 @@ def cmd_start(args: argparse.Namespace) -> int:
            *(["--limit-down", str(args.limit_down)] if args.limit_down is not None else [])]
     with open(log, "ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                umask=api.user_umask())  # it writes the user's files with the user's modes
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if client.running():

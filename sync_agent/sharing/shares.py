@@ -125,6 +125,9 @@ def create_share(pool: Pool, folder: str, mode: ShareMode, *, expires: timedelta
     if pool.catalog.get(folder) is not None:
         raise UsageError(f"'{folder}' is a file; a share is of a folder. For one file, make a link: 'pooldrive "
                          f"share link {folder}' (Copy link in the window).", paths=[folder])
+    if not pool.catalog.is_dir(folder):  # a mistyped name would share an empty folder nobody meant
+        raise NotFoundError(f"There is no folder '{folder}' in the pool. Check its name ('pooldrive ls'), or put "
+                            "a file in it first.", paths=[folder])
     if history is None:
         history = mode == ShareMode.READ_WRITE
     if mode == ShareMode.READ_WRITE and not history:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sync_agent import keys, memory, rebuild, small_writes
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
+from sync_agent.paths import make_user_dirs
 from sync_agent.reader import get_small_version, get_version
 from sync_agent.sync import local_scan, planner, put_back
 from sync_agent.sync.conflicts import conflict_name
@@ -292,7 +293,7 @@ class SyncEngine:
         return plan
 
     def _mark(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_user_dirs(self.root)
         (self.root / MARKER).parent.mkdir(exist_ok=True)
         (self.root / MARKER).write_text("This folder is synced by PoolDrive. Without this file the sync agent "
                                         "takes the folder for a different one and stops syncing it.\n")
@@ -569,7 +570,7 @@ class SyncEngine:
         if f is None or known is None or f.sha256 != known.sha256 or not self._still_as_scanned(key, scan):
             return  # changed meanwhile: the next pass sees an edit, which wins over the delete
         target = self.root / TRASH / time.strftime("%Y-%m-%d") / key
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_user_dirs(target.parent)
         if target.exists():
             target = target.with_name(f"{target.name}.{int(time.time() * 1000)}")
         os.replace(path, target)

@@ -940,3 +940,25 @@ def test_shared_by_me_closes_from_its_own_button(qtbot, window: MainWindow, monk
     monkeypatch.setattr(dialogs.SharesDialog, "exec", exec_)
     window.actions_by_name["Shared by me"].trigger()
     assert closed == [True]
+
+
+def test_settings_fit_an_800_by_600_screen(qtbot, window: MainWindow, monkeypatch) -> None:
+    """Opened with its shortcut from a window at 800x600, every tab of Settings fits (a note on one line made
+    it 813 px wide, its Cancel button off the screen)."""
+    from desktop_app import settings_dialog
+
+    window.resize(800, 600)
+    window.show()
+    seen: list[tuple[int, int]] = []
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.show()
+        for i in range(dialog.tabs.count()):
+            dialog.tabs.setCurrentIndex(i)
+            qtbot.wait(20)
+            seen.append((dialog.width(), dialog.minimumSizeHint().width()))
+        return 0
+
+    monkeypatch.setattr(settings_dialog.SettingsDialog, "exec", exec_)
+    QTest.keyClick(window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    assert seen and all(w <= 800 and min_w <= 760 for w, min_w in seen), seen

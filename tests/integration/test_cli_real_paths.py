@@ -385,3 +385,50 @@ def test_ctrl_c_during_a_large_put_stops_it_and_keeps_nothing(pool_file, tmp_pat
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Stopped" in out + err and "Traceback" not in out + err, out + err
     assert run(cfg, home, "stat", "int/big file.bin").returncode == 2
+
+
+def test_get_to_standard_output_gives_the_verified_bytes(pool_file, tmp_path: Path) -> None:  # noqa: F811
+    """'get FILE -' writes the file to standard output (it wrote a file named '-'); a reader that stops
+    early ('| head') ends it quietly; a folder is refused, as there is one stream."""
+    cfg, _ = pool_file
+    home = tmp_path / "home"
+    body = os.urandom(3 * 1024 * 1024)
+    (tmp_path / "rapport d'été.bin").write_bytes(body)
+    assert run(cfg, home, "put", str(tmp_path / "rapport d'été.bin"), "--to", "a dir/").returncode == 0
+    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                "XDG_STATE_HOME")}}
+    cmd = [sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "get"]
+    r = subprocess.run([*cmd, "a dir/rapport d'été.bin", "-"], cwd=tmp_path, capture_output=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0 and r.stdout == body and not (tmp_path / "-").exists(), r.stderr
+    head = subprocess.Popen([*cmd, "a dir/rapport d'été.bin", "-"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert head.stdout is not None and head.stderr is not None
+    assert head.stdout.read(10) == body[:10]
+    head.stdout.close()  # the reader goes away, as 'head -c 10' does
+    assert head.wait(timeout=120) == 0
+    assert b"Traceback" not in head.stderr.read()
+    r = run(cfg, home, "get", "a dir", "-")
+    assert r.returncode == 2 and "is a folder" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_downloads_get_the_users_modes_not_private_ones(pool_file, tmp_path: Path, umask: int) -> None:  # noqa: F811
+    """The command keeps its own files private (umask 077), but what it downloads for the user gets the
+    modes the user's umask gives: 0644 files and 0755 folders with 022 (they were 0600 and 0700)."""
+    cfg, pool = pool_file
+    pool.put_bytes("site/css/style.css", b"body {}")
+    pool.put_bytes("site/index.html", b"<html>")
+    home = tmp_path / "home"
+    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                "XDG_STATE_HOME")}}
+    out = tmp_path / "out"
+    for args in (["site", str(out)], ["site/index.html", str(tmp_path / "single" / "index.html")]):
+        r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "get", *args],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=env, umask=umask)
+        assert r.returncode == 0, r.stdout + r.stderr
+    file_mode, dir_mode = 0o666 & ~umask, 0o777 & ~umask
+    for f in (out / "index.html", out / "css/style.css", tmp_path / "single" / "index.html"):
+        assert f.stat().st_mode & 0o777 == file_mode, (f, oct(f.stat().st_mode))
+    for d in (out, out / "css", tmp_path / "single"):
+        assert d.stat().st_mode & 0o777 == dir_mode, (d, oct(d.stat().st_mode))

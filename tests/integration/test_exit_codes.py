@@ -97,12 +97,15 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
     expect(9, "devpool", "shape", "9", "--rtt", "5")
     assert "cannot be shared" in expect(10, "share", "folder", "what?", "--read-only")
     assert "share link" in expect(2, "share", "folder", "docs/a.txt", "--read-only")  # a file: a link, not a share
+    assert "no folder 'dcos'" in expect(2, "share", "folder", "dcos", "--read-only")  # a typo shares nothing
+    assert "usage: pooldrive ls" in expect(2, "ls", "--nope")  # the command's own usage, not the global one
     assert "invitation" in expect(11, "share", "accept", "not an invitation").lower()
     expect(12, "sync", "status", "--folder", str(tmp_path / "no agent here"))
     folder = tmp_path / "synced"
     expect(0, "sync", "start", "--folder", str(folder))
     try:
-        assert "already" in expect(13, "sync", "run", "--folder", str(folder)).lower()
+        said = expect(13, "sync", "run", "--folder", str(folder))
+        assert "already" in said.lower() and "Syncing" not in said  # refused before it says it syncs
     finally:
         run(cfg, home, "sync", "stop", "--folder", str(folder))
     waiting = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "share", "accept", "-"], cwd=ROOT,

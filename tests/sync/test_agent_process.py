@@ -373,3 +373,23 @@ def test_a_sync_folder_moved_away_is_reported_and_picked_up_again_when_back(pool
         assert (folder / "while away.txt").read_bytes() == b"from another device"
     finally:
         agent.stop()
+
+
+def test_synced_files_get_the_users_modes_and_keep_their_own(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    """The agent keeps its own state private, but a file another device wrote arrives with the mode the
+    user's umask gives (0644, not 0600), a new folder 0755; a file the user made executable stays so when a
+    new version arrives."""
+    cfg_file, pool = pool_file
+    folder = tmp_path / "folder"
+    agent = AgentProcess(cfg_file, folder).start()  # this test's umask: 022
+    try:
+        pool.put_bytes("site/run.sh", b"echo one")
+        wait_until(lambda: (folder / "site/run.sh").exists(), what="the remote file")
+        assert (folder / "site/run.sh").stat().st_mode & 0o777 == 0o644
+        assert (folder / "site").stat().st_mode & 0o777 == 0o755
+        (folder / "site/run.sh").chmod(0o755)
+        pool.put_bytes("site/run.sh", b"echo two")
+        wait_until(lambda: (folder / "site/run.sh").read_bytes() == b"echo two", what="the new version")
+        assert (folder / "site/run.sh").stat().st_mode & 0o777 == 0o755
+    finally:
+        agent.stop()
