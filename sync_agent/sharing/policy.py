@@ -12,6 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from sync_agent.journal import PREFIX as JOURNAL_PREFIX
+
 
 class ShareMode(StrEnum):
     READ_ONLY = "ro"
@@ -53,6 +55,12 @@ def folder_policy(bucket: str, folder: str, mode: ShareMode) -> dict[str, Any]:
         # with it a recipient could erase the folder's history
         statements.append({"Effect": "Allow", "Resource": [objects], "Action": [
             "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]})
+        # new entries in the change journal, so the owner's agents hear of a recipient's writes within a
+        # second (the nodes' notifications do not arrive; without this, the hourly reconcile finds them).
+        # Nothing more: no listing, reading or deleting there. Entries are hints that every reader checks
+        # against the nodes (``journal``), and keys that are not yet taken cannot be guessed
+        statements.append({"Effect": "Allow", "Action": ["s3:PutObject"],
+                           "Resource": [f"arn:aws:s3:::{bucket}/{JOURNAL_PREFIX}*"]})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -284,9 +284,13 @@ def extend_share(pool: Pool, share_id: str, expires: timedelta) -> ShareInfo:
         raise RefusedError(f"Share {share_id} ended and its copy of the folder was removed; share the folder "
                            "again instead.")
     expires_at = time.time() + expires.total_seconds()
+    # a share on the owner's bucket gets today's policy too (a read-write share made by an older version
+    # may not write journal entries, so its recipients' writes reached the owner only at the reconcile)
+    policy = None if row.view else folder_policy(pool.cfg.bucket, row.folder, ShareMode(row.mode))  # type: ignore[attr-defined]
     for node in json.loads(row.nodes):  # type: ignore[attr-defined]
         _admin_call(pool, node, "extending a share", "update_service_account",
-                    access_key=row.access_key, expiration=_rfc3339(expires_at))  # type: ignore[attr-defined]
+                    access_key=row.access_key, expiration=_rfc3339(expires_at),  # type: ignore[attr-defined]
+                    **({"policy": policy} if policy else {}))
     row.expires_at = expires_at  # type: ignore[attr-defined]
     row.save()  # type: ignore[attr-defined]
     return _info(row)

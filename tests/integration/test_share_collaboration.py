@@ -18,7 +18,7 @@ def test_a_recipients_writes_reach_the_owners_synced_folder_within_seconds(pool_
     cfg, owner = pool_file
     owner.put_bytes("work/plan.txt", b"the plan")
     folder = tmp_path / "owner folder"
-    agent = AgentProcess(cfg, folder).start()
+    agent = AgentProcess(cfg, folder, "--interval", "3600").start()  # the reconcile would find them within the hour
     try:
         wait_until(lambda: (folder / "work/plan.txt").exists(), what="the owner's file")
         _, inv = shares.create_share(owner, "work", ShareMode.READ_WRITE, label="Bob")

@@ -4,6 +4,7 @@ pool (root keys) and the recipient's, built only from the invitation."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 import urllib.error
@@ -17,11 +18,12 @@ from minio.error import S3Error
 
 from sync_agent import rebuild
 from sync_agent.errors import AuthError, ConfigError, PoolDriveError, RefusedError
+from sync_agent.journal import PREFIX as JOURNAL
 from sync_agent.placement import placement
 from sync_agent.pool import Pool
 from sync_agent.sharing import invitation, links, shares, views
 from sync_agent.sharing.invitation import InvitationError
-from sync_agent.sharing.policy import ShareMode
+from sync_agent.sharing.policy import ShareMode, folder_policy
 from tests.nodepool import TEST_TIMEOUTS, NodePool
 
 
@@ -260,7 +262,32 @@ def test_read_only_share_is_enforced_by_minio(fault_nodes: NodePool, tmp_path: P
         assert _refused(lambda s3=s3: s3.remove_object("owner-bucket", "photos/dog.jpg"))
         assert _refused(lambda s3=s3: s3.get_object("owner-bucket", "private/diary.txt").read())
         assert _refused(lambda s3=s3: list(s3.list_objects("owner-bucket", prefix="private/")))
+        assert _refused(lambda s3=s3: s3.put_object("owner-bucket", f"{JOURNAL}{time.time_ns():020d}-0123456789ab",
+                                                    io.BytesIO(b"{}"), 2))
     them.close()
+    owner.close()
+
+
+def test_a_read_write_share_adds_journal_entries_and_nothing_else_there(fault_nodes: NodePool, tmp_path: Path) -> None:
+    """A recipient's writes are announced in the change journal (so the owner's agents hear of them within a
+    second), and its key may only add entries there: not list, read or delete them. A share made by an older
+    version, without that right, gets it when extended."""
+    owner = _owner(fault_nodes, tmp_path)
+    info, inv = shares.create_share(owner, "photos", ShareMode.READ_WRITE, label="Ben")
+    s3 = _scoped(fault_nodes, "node1", inv)
+    entry = f"{JOURNAL}{time.time_ns():020d}-0123456789ab"
+    s3.put_object("owner-bucket", entry, io.BytesIO(b'{"v": 2, "paths": ["photos/x.jpg"]}'), 35)
+    assert _refused(lambda: list(s3.list_objects("owner-bucket", prefix=JOURNAL)))
+    assert _refused(lambda: s3.get_object("owner-bucket", entry).read())
+    assert _refused(lambda: s3.remove_object("owner-bucket", entry))
+    assert _refused(lambda: s3.put_object("owner-bucket", ".pooldrive/other", io.BytesIO(b"x"), 1))
+    old = folder_policy("owner-bucket", "photos", ShareMode.READ_WRITE)  # as an older version made it
+    old["Statement"] = [st for st in old["Statement"] if JOURNAL not in json.dumps(st)]
+    for node in owner.clients:
+        owner.client(node).admin_call("test", "update_service_account", access_key=inv.access_key, policy=old)
+    assert _refused(lambda: s3.put_object("owner-bucket", entry + "0", io.BytesIO(b"{}"), 2))
+    shares.extend_share(owner, info.id, timedelta(days=2))
+    s3.put_object("owner-bucket", entry + "1", io.BytesIO(b"{}"), 2)
     owner.close()
 
 
