@@ -154,7 +154,7 @@ class MinioNode:
             (self.data_dir / f"drive{i}").mkdir(parents=True, exist_ok=True)
         return [f"{self.data_dir}/drive{{1...{self.drives}}}"]
 
-    def start(self, binary: Path | None = None, wait: float = 30.0) -> None:
+    def start(self, binary: Path | None = None, wait: float = 60.0) -> None:
         if self.running():
             return
         binary = binary or find_minio_binary()
@@ -179,17 +179,25 @@ class MinioNode:
         self.pid = self.proc.pid
         self.wait_ready(wait)
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the node answers. A busy machine (or a NAS) can take tens of seconds to start a node that
+        holds data; the log's last lines go with any failure."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running():
-                tail = self.log_path.read_text(errors="replace")[-800:] if self.log_path else ""
-                raise DevPoolError(f"MinIO node {self.name} exited while starting. Its log says:\n{tail}")
+                raise DevPoolError(f"MinIO node {self.name} exited while starting. Its log says:\n{self._log_tail()}")
             if is_live(self.endpoint, timeout=0.5, probe="cluster" if self.drives > 1 else "live",
                        secure=self.certs_dir is not None):
                 return
             time.sleep(0.05)
-        raise DevPoolError(f"MinIO node {self.name} did not answer on {self.endpoint} within {timeout:.0f} s.")
+        raise DevPoolError(f"MinIO node {self.name} did not answer on {self.endpoint} within {timeout:.0f} s. "
+                           f"Its log ({self.log_path}) ends:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-800:] if self.log_path else ""
+        except OSError:
+            return ""
 
     def running(self) -> bool:
         if self.proc is not None:

@@ -367,12 +367,13 @@ def test_ctrl_c_during_a_large_put_stops_it_and_keeps_nothing(pool_file, tmp_pat
                              "int/big file.bin"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
-    def uploading() -> bool:  # the write's intent is committed before its first byte goes out
+    def uploading() -> bool:  # the write's intent names its multipart uploads once they have begun
         for db in home.rglob("*.sqlite3"):
             try:
                 with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-                    if con.execute("SELECT count(*) FROM intent").fetchone()[0]:
-                        return True
+                    for (payload,) in con.execute("SELECT payload FROM intent"):
+                        if json.loads(payload).get("uploads"):
+                            return True
             except sqlite3.Error:
                 pass
         return False
