@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -74,9 +75,24 @@ class SmallObjects:
         ``quick=True``, which their callers take again the long way when they fail (default ``read``)."""
         self.node = node
         self._settings = (node, creds, bucket, region, connect)
-        self.store = self._store(read)
-        # obstore's timeout is one per store: quick requests have one of their own (its own connections)
-        self._quick_store = self._store(quick) if quick is not None and quick < read else self.store
+        # obstore's timeout is one per store: quick requests have one of their own (its own connections).
+        # Each is made on first use (7 ms of CPU, holding the GIL: a download uses only the quick ones)
+        self._read, self._quick = read, quick if quick is not None and quick < read else read
+        self._stores: dict[float, S3Store] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> S3Store:
+        return self._made(self._read)
+
+    def _made(self, timeout: float) -> S3Store:
+        store = self._stores.get(timeout)
+        if store is None:
+            with self._lock:  # one store per timeout, whichever thread asks first
+                store = self._stores.get(timeout)
+                if store is None:
+                    store = self._stores[timeout] = self._store(timeout)
+        return store
 
     def _store(self, timeout: float) -> S3Store:
         node, creds, bucket, region, connect = self._settings
@@ -91,7 +107,7 @@ class SmallObjects:
                                       "max_backoff": timedelta(seconds=1), "base": 2.0}})
 
     def _for(self, quick: bool) -> S3Store:
-        return self._quick_store if quick else self.store
+        return self._made(self._quick if quick else self._read)
 
     def put(self, key: str, data: bytes, meta: dict[str, str], condition: str | bool | None,
             doing: str, *, quick: bool = False) -> tuple[str | None, str]:

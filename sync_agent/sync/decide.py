@@ -21,6 +21,7 @@ class Action(StrEnum):
     FORGET = "forget"  # gone on both sides: forget it
     CONFLICT = "conflict"  # both changed differently: keep the local one as a conflicted copy, download
     MOVE_REMOTE = "move_remote"  # moved here: move on the pool (server-side); found by the planner
+    MOVE_LOCAL = "move_local"  # moved on the pool: rename the file here, not trash + download; by the planner
 
 
 class Conflict(StrEnum):

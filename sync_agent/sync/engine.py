@@ -426,7 +426,7 @@ class SyncEngine:
         for step in plan.deletes:
             self._guarded(step.path, lambda s=step: self._delete(s, scan, remote))
         for step in plan.moves:
-            self._guarded(step.target, lambda s=step: self._move(s, scan))
+            self._guarded(step.target, lambda s=step: self._move(s, scan, remote))
         for step in plan.records:
             try:
                 self._record(step, scan, remote)
@@ -586,12 +586,32 @@ class SyncEngine:
                 return
             d = d.parent
 
-    def _move(self, step: planner.Step, scan: LocalScan) -> None:
+    def _move(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
+        if step.action == Action.MOVE_LOCAL:
+            self._move_here(step, scan, remote)
+            return
         self.pool.move(self.pool_key(step.path), self.pool_key(step.target))
         info = self.pool.stat(self.pool_key(step.target))
         self.state.forget(step.path)
         self._record_synced(step.target, self._local_path(step.target, scan), info.sha256, info.version)
         self.activity.finish(step.target, f"moved from {step.path}")
+
+    def _move_here(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
+        """Moved on the pool: the file here, still what was last synced, is renamed to its new path (the
+        content is the same: nothing to download). Anything changed meanwhile, here or on the pool, is
+        left to the next pass, which then sees a plain delete and create."""
+        known, f, info = self.state.get(step.path), scan.files.get(step.path), remote.get(step.target)
+        src, dest = self._local_path(step.path, scan), self._target(step.target)
+        if (f is None or known is None or info is None or len({f.sha256, known.sha256, info.sha256}) != 1
+                or not self._still_as_scanned(step.path, scan) or os.path.lexists(dest)):
+            self.retry.update((step.path, step.target))
+            return
+        make_user_dirs(dest.parent)
+        os.replace(src, dest)
+        self.state.forget(step.path)
+        self._record_synced(step.target, dest, info.sha256, info.version)
+        self._prune_empty_dirs(src.parent)
+        self.activity.finish(step.target, f"moved from {step.path} (moved on the pool)")
 
     def _record(self, step: planner.Step, scan: LocalScan, remote: Mapping[str, FileInfo]) -> None:
         if step.action == Action.FORGET:

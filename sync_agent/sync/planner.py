@@ -2,12 +2,15 @@
 
 Order of application (Maestral's, which keeps intermediate states safe): deletes first, then moves, then
 transfers in parallel. A local move shows up as a delete plus a create of the same content; it becomes one
-server-side move. Too many deletes at once trip the mass-delete guard instead of being applied.
+server-side move. A move on the pool (another device's, or in the window) shows up as a delete there plus
+a new path with the same content; it becomes one local rename, so a moved folder is not trashed and
+downloaded again. Too many deletes at once trip the mass-delete guard instead of being applied.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sync_agent import keys
@@ -82,6 +85,7 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
         elif d.action in (Action.RECORD, Action.FORGET):
             out.records.append(step)
     _find_moves(out, local, base)
+    _find_remote_moves(out, local, base, remote)
     deletes = sum(1 for s in out.deletes if s.action == Action.DELETE_REMOTE)  # pool deletes go to the trash
     total = (len(base) if base_count is None else base_count) + recent_deletes
     counted = deletes + recent_deletes
@@ -93,18 +97,35 @@ def plan(local: dict[str, str], base: dict[str, str], remote: dict[str, str], *,
 
 def _find_moves(out: SyncPlan, local: dict[str, str], base: dict[str, str]) -> None:
     """A local delete and a local upload of the very content that was deleted: a move, done server-side."""
-    gone: dict[str, list[Step]] = {}
+    _pair(out, Action.DELETE_REMOTE, Action.UPLOAD, Action.MOVE_REMOTE, gone_sha=base, new_sha=local)
+
+
+def _find_remote_moves(out: SyncPlan, local: dict[str, str], base: dict[str, str], remote: dict[str, str]) -> None:
+    """A delete on the pool and a new pool path with the very content this device holds, unchanged, at the
+    deleted path: a move on the pool, done here as a rename."""
+    _pair(out, Action.TRASH_LOCAL, Action.DOWNLOAD, Action.MOVE_LOCAL, gone_sha=base, new_sha=remote,
+          unchanged=lambda p: local.get(p) == base.get(p))
+
+
+def _pair(out: SyncPlan, delete: Action, create: Action, move: Action, *, gone_sha: dict[str, str],
+          new_sha: dict[str, str], unchanged: Callable[[str], bool] = lambda p: True) -> None:
+    """Turn a ``delete`` of some content and a ``create`` of a new path with that content into one
+    ``move``; each deleted path pairs once, in path order. The paired steps leave the lists in one sweep."""
+    gone: dict[str, deque[Step]] = {}
     for s in out.deletes:
-        if s.action == Action.DELETE_REMOTE and s.path in base:
-            gone.setdefault(base[s.path], []).append(s)
+        if s.action == delete and s.path in gone_sha and unchanged(s.path):
+            gone.setdefault(gone_sha[s.path], deque()).append(s)
     if not gone:
         return
-    for up in list(out.transfers):
-        if up.action != Action.UPLOAD or up.path in base:
+    paired: set[int] = set()
+    for step in out.transfers:
+        if step.action != create or step.path in gone_sha:
             continue
-        candidates = gone.get(local.get(up.path, ""))
+        candidates = gone.get(new_sha.get(step.path, ""))
         if candidates:
-            old = candidates.pop(0)
-            out.deletes.remove(old)
-            out.transfers.remove(up)
-            out.moves.append(Step(Action.MOVE_REMOTE, old.path, target=up.path))
+            old = candidates.popleft()  # in path order: of two copies of one content, a/x goes to b/x
+            paired.update((id(old), id(step)))
+            out.moves.append(Step(move, old.path, target=step.path))
+    if paired:
+        out.deletes = [s for s in out.deletes if id(s) not in paired]
+        out.transfers = [s for s in out.transfers if id(s) not in paired]

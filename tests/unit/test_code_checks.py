@@ -165,3 +165,19 @@ def test_every_module_that_does_work_has_its_own_logger() -> None:
         if "log = logging.getLogger(__name__)" not in path.read_text():
             missing.append(rel)
     assert not missing, f"modules without a logger: {missing}"
+
+
+def test_each_command_loads_the_group_that_registers_it() -> None:
+    """The command line loads only the named command's group (``COMMANDS``): the table must name every
+    command each group registers, and nothing else."""
+    import argparse
+    import importlib
+
+    from sync_agent.cli.main import COMMAND_MODULES, COMMANDS
+
+    registered = {}
+    for name in COMMAND_MODULES:
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"sync_agent.cli.{name}").register(sub)
+        registered.update(dict.fromkeys(sub.choices, name))
+    assert registered == COMMANDS
