@@ -11,6 +11,7 @@ For each size, on a fresh 4-node dev pool (R=2), two devices (each its own catal
 * agent A idle: CPU averaged over ``--idle`` s starting ``--idle-wait`` s after it reports idle, and RSS;
 * local save -> R copies verified on the nodes (SHA-256 in each copy's metadata, read back with stat);
 * save on device A -> the file on device B, through the two agents;
+* a folder of 500 files renamed on device A -> in place under its new name on device B;
 * agent restart with N files synced: time until it reports idle again;
 * ``pooldrive sync now`` (a full refresh from every node, also what a start after days off runs): time
   until idle, and the agent's peak RSS during it (the peak is reset through /proc/PID/clear_refs).
@@ -198,6 +199,27 @@ def initial_runs(n: int, runs: int, work: Path) -> dict[str, float]:
             "initial_vs_rclone_min": min(ratios), "initial_vs_rclone_max": max(ratios)}
 
 
+def folder_move(a: Device, b: Device, n: int) -> dict[str, float]:
+    """A folder of 500 files renamed on device A: the time until device B holds every file under the new
+    name and none under the old one, and how many of them went through B's trash (a rename on the pool is a
+    rename there, not a trash and a download)."""
+    src = a.folder / "d0003"
+    if n < 2000 or not src.is_dir():
+        return {}
+    names = sorted(p.name for p in src.iterdir())
+    there = b.folder / "moved" / "d0003 renamed"
+    (a.folder / "moved").mkdir()
+    start = time.monotonic()
+    src.rename(a.folder / "moved" / "d0003 renamed")
+    wait(lambda: not (b.folder / "d0003").exists() and all((there / nm).exists() for nm in names), 1800,
+         "the moved folder on device B", every=0.1)
+    took = time.monotonic() - start
+    trashed = sum(1 for _ in (b.folder / ".pooldrive" / "trash").rglob("*.txt"))
+    print(f"[{n}]   a 500-file folder moved on A: in place on B in {took:.1f} s, {trashed} file(s) through B's trash",
+          flush=True)
+    return {"move_500_s": took, "move_500_trashed": trashed}
+
+
 def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
     from minio import Minio
 
@@ -246,6 +268,7 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
             wait(lambda t=target, bd=body: t.exists() and t.read_bytes() == bd, 120, "the edit on device B", every=0.02)
             lat.append(time.monotonic() - start)
         out["a_to_b_p50_s"], out["a_to_b_p95_s"] = pct(lat, .5), pct(lat, .95)
+        out.update(folder_move(a, b, n))
         a.stop()
         start = time.monotonic()
         a.start()
@@ -285,6 +308,8 @@ ROWS = [
     ("save -> R copies p95, s (target < 1)", "save_p95_s", "{:.2f}"),
     ("A -> B p50, s", "a_to_b_p50_s", "{:.2f}"),
     ("A -> B p95, s (target < 3)", "a_to_b_p95_s", "{:.2f}"),
+    ("500-file folder moved on A -> in place on B, s", "move_500_s", "{:.1f}"),
+    ("... of those, through B's trash", "move_500_trashed", "{:.0f}"),
     ("restart -> idle, s (target < 30)", "restart_idle_s", "{:.1f}"),
     ("sync now (full refresh) -> idle, s", "refresh_s", "{:.1f}"),
     ("RSS peak during it, MB", "refresh_peak_mb", "{:.0f}"),

@@ -166,11 +166,12 @@ class SyncAgent:
     def pause(self) -> None:
         self._paused = True
         self.engine.state.set_setting("paused", True)
-        self.activity.set_state(AgentState.PAUSED, "paused by you")
+        self.activity.pause("paused by you")
 
     def resume(self, allow_deletes: bool = False) -> None:
         self._paused = False
         self.engine.state.set_setting("paused", False)
+        self.activity.pause("")
         self.engine.allow_deletes = allow_deletes
         self.sync_now()
 
@@ -247,7 +248,7 @@ class SyncAgent:
         last_full = last_refresh = time.monotonic()
         fill_wait = INCOMPLETE_RETRY
         if self._paused:
-            self.activity.set_state(AgentState.PAUSED, "paused by you")
+            self.activity.pause("paused by you")
         try:
             while not self._stop.is_set():
                 with self._cond:

@@ -128,13 +128,24 @@ class Activity:
         self.held_deletes = 0
         self._bulk: Counter[str] | None = None  # during a bulk pass: how many files each action
         self._bulk_started = 0.0
+        self._paused = ""  # why the user paused syncing ('' when not): a pass ending meanwhile is not 'idle'
 
     def _changed(self) -> None:
         self.seq += 1
         self._cond.notify_all()
 
+    def pause(self, why: str) -> None:
+        """Paused by the user (``why``), or no longer (''): the state says so until then, whatever pass
+        finishes meanwhile (a pause during a pass was overwritten by its 'idle')."""
+        with self._cond:
+            self._paused = why
+        if why:
+            self.set_state(AgentState.PAUSED, why)
+
     def set_state(self, state: AgentState, detail: str = "") -> None:
         with self._cond:
+            if self._paused and state in (AgentState.IDLE, AgentState.SYNCING):
+                state, detail = AgentState.PAUSED, self._paused
             if (state, detail) != (self.state, self.detail):
                 if state != AgentState.SYNCING:
                     log.info("state: %s%s", state.value, f" ({detail})" if detail else "")

@@ -393,3 +393,25 @@ def test_synced_files_get_the_users_modes_and_keep_their_own(pool_file: tuple[Pa
         assert (folder / "site/run.sh").stat().st_mode & 0o777 == 0o755
     finally:
         agent.stop()
+
+
+def test_paused_during_a_pass_stays_paused_when_the_pass_ends(pool_file: tuple[Path, Pool], tmp_path: Path) -> None:
+    """Pause while a pass uploads: the upload under way finishes, and the agent still says 'paused' after it
+    (the pass's end said 'idle', so the window and the tray showed a paused agent as idle)."""
+    cfg_file, pool = pool_file
+    folder = tmp_path / "folder"
+    agent = AgentProcess(cfg_file, folder, "--limit-up", "0.5").start()  # 2 copies of 1 MB: about 4 s
+    try:
+        (folder / "big.bin").write_bytes(os.urandom(1 << 20))
+        wait_until(lambda: agent.client.status()["state"] == "syncing", what="the pass uploading")
+        agent.client.pause()
+        wait_until(lambda: on_pool(pool, "big.bin"), what="the upload under way to finish")
+        time.sleep(1.0)  # the pass's last steps
+        assert agent.client.status()["state"] == "paused"
+        (folder / "later.txt").write_text("waits for resume")
+        time.sleep(1.5)
+        assert not on_pool(pool, "later.txt") and agent.client.status()["state"] == "paused"
+        agent.client.resume()
+        wait_until(lambda: on_pool(pool, "later.txt"), what="the upload after resume")
+    finally:
+        agent.stop()
