@@ -426,6 +426,12 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
     targets = _group(want_paths, want_folders)
     listed_at = time.time()
     listings, failed = _list_targets(pool, targets, quick=True)
+    # a folder's level listed for many of its paths holds its other files too: only the named ones count.
+    # The others may be half of a change still under way (the new path of a move whose entry, naming the old
+    # path too, is not written yet: taken alone it was downloaded, and the old path trashed a pass later)
+    folders_wanted = tuple(want_folders)
+    listings = {node: [o for o in objs if o.key in want_paths or o.key.startswith(folders_wanted)]
+                for node, objs in listings.items()} if any(how == "level" for _, how in targets) else listings
     elsewhere: set[str] = set()
     for objs in listings.values():
         for o in objs:

@@ -38,6 +38,11 @@ HUSH = 10.0  # seconds notifications stay off after the last sign of bulk writes
 # restart resumes from the saved cursor, and entries past it look new to the next process: at 300 (5 min),
 # an agent restarted after a big upload re-read every entry it had written and relisted their folders.
 SAVE_EVERY = 10
+# seconds a notification waits for the journal entry of the same write (the journal is polled each second);
+# while other devices' entries keep arriving (within JOURNAL_QUIET s) it waits on, NOTIFY_MAX s at most
+NOTIFY_DELAY = 1.5
+JOURNAL_QUIET = 5.0
+NOTIFY_MAX = 30.0
 
 
 def keys_in_record(line: bytes) -> set[str]:
@@ -93,6 +98,11 @@ class RemoteWatcher:
         self.events = 0  # notification lines read
         self._recent: deque[tuple[float, int]] = deque()  # (when, how many paths) that arrived lately
         self._lock = threading.Lock()
+        self._notified_paths: set[str] = set()  # named by notifications, waiting NOTIFY_DELAY (under _lock)
+        self._notify_timer: threading.Timer | None = None
+        self._journal_named: dict[str, float] = {}  # path -> when a journal entry last named it (under _lock)
+        self._journal_at = -1e9  # when an entry of another device was last read
+        self._notify_first = 0.0  # when the notified paths now waiting began to wait
 
     def hush(self, seconds: float | None = None) -> None:
         """Stop listening for the next ``seconds`` (default ``HUSH``; later calls extend it): writes are
@@ -159,11 +169,48 @@ class RemoteWatcher:
             delay = min(delay * 2, 30.0)
 
     def _notified(self, keys: set[str]) -> None:
+        """Paths a notification named: acted on after ``NOTIFY_DELAY``, unless a journal entry named them
+        meanwhile. A notification names one key; the entry of a PoolDrive write names all it changed (a
+        move: the old path and the new). Taken alone, the new path of a move was downloaded before the
+        entry said the old one had gone, and the old one then went to the trash, instead of one rename."""
         journal = self.pool.journal
         paths = {k for k in keys if not k.startswith(JOURNAL_PREFIX) and not journal.is_own(k)}
-        if paths:  # no cursor with it: only the journal poll says how far the journal was read
+        if not paths:
+            return
+        with self._lock:
+            self._notified_paths |= paths
+            if self._notify_timer is None:
+                self._notify_first = time.monotonic()
+                self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
+                self._notify_timer.daemon = True
+                self._notify_timer.start()
+
+    def _notified_flush(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._notified_paths = {p for p in self._notified_paths
+                                    if now - self._journal_named.get(p, -1e9) > 2 * NOTIFY_DELAY}
+            waiting = now - self._notify_first < NOTIFY_MAX
+            if self._notified_paths and now - self._journal_at < JOURNAL_QUIET and waiting:
+                # PoolDrive devices are writing: their entries will name these paths with whatever else each
+                # change touched (a folder move names both folders once it is done). Wait for them
+                self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
+                self._notify_timer.daemon = True
+                self._notify_timer.start()
+                return
+            self._notify_timer = None
+            paths, self._notified_paths = self._notified_paths, set()
+        if paths and not self._stop.is_set():  # no cursor with it: only the journal poll says how far it was read
             self._arrived(len(paths))
             self.on_change(Changes(paths=paths, entries=1), None)
+
+    def _named_by_journal(self, changes: Changes) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._journal_at = now
+            self._journal_named.update(dict.fromkeys(changes.paths, now))
+            if len(self._journal_named) > 20_000:  # only the last seconds matter
+                self._journal_named = {p: t for p, t in self._journal_named.items() if now - t < 4 * NOTIFY_DELAY}
 
     def _arrived(self, paths: int) -> None:
         """Another device's changes arrived (from the journal or a notification): many within the time it
@@ -191,6 +238,8 @@ class RemoteWatcher:
                 tick += 1
                 changes = journal.read(self.cursor, nodes)
                 self._arrived(len(changes.paths))
+                if changes.paths:
+                    self._named_by_journal(changes)
                 if changes or (tick % SAVE_EVERY == 0 and self.cursor != published):
                     published = dict(self.cursor)
                     self.on_change(changes, published)
@@ -210,6 +259,9 @@ class RemoteWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        with self._lock:
+            if self._notify_timer is not None:
+                self._notify_timer.cancel()
         with self._streams_lock:
             for stream in self._streams.values():
                 _shut(stream)
