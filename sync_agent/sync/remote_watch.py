@@ -102,6 +102,7 @@ class RemoteWatcher:
         self._notify_timer: threading.Timer | None = None
         self._journal_named: dict[str, float] = {}  # path -> when a journal entry last named it (under _lock)
         self._journal_at = -1e9  # when an entry of another device was last read
+        self._journal_folders: dict[str, float] = {}  # 'a/b/' -> when an entry last named it (under _lock)
         self._notify_first = 0.0  # when the notified paths now waiting began to wait
 
     def hush(self, seconds: float | None = None) -> None:
@@ -188,8 +189,9 @@ class RemoteWatcher:
     def _notified_flush(self) -> None:
         now = time.monotonic()
         with self._lock:
-            self._notified_paths = {p for p in self._notified_paths
-                                    if now - self._journal_named.get(p, -1e9) > 2 * NOTIFY_DELAY}
+            folders = tuple(f for f, t in self._journal_folders.items() if now - t <= 2 * NOTIFY_DELAY)
+            self._notified_paths = {p for p in self._notified_paths if not p.startswith(folders)
+                                    and now - self._journal_named.get(p, -1e9) > 2 * NOTIFY_DELAY}
             waiting = now - self._notify_first < NOTIFY_MAX
             if self._notified_paths and now - self._journal_at < JOURNAL_QUIET and waiting:
                 # PoolDrive devices are writing: their entries will name these paths with whatever else each
@@ -209,6 +211,9 @@ class RemoteWatcher:
         with self._lock:
             self._journal_at = now
             self._journal_named.update(dict.fromkeys(changes.paths, now))
+            self._journal_folders.update(dict.fromkeys(changes.folders, now))
+            if len(self._journal_folders) > 1000:
+                self._journal_folders = {f: t for f, t in self._journal_folders.items() if now - t < 4 * NOTIFY_DELAY}
             if len(self._journal_named) > 20_000:  # only the last seconds matter
                 self._journal_named = {p: t for p, t in self._journal_named.items() if now - t < 4 * NOTIFY_DELAY}
 
@@ -238,7 +243,7 @@ class RemoteWatcher:
                 tick += 1
                 changes = journal.read(self.cursor, nodes)
                 self._arrived(len(changes.paths))
-                if changes.paths:
+                if changes:
                     self._named_by_journal(changes)
                 if changes or (tick % SAVE_EVERY == 0 and self.cursor != published):
                     published = dict(self.cursor)
