@@ -129,7 +129,13 @@ def _run(items: list, work: Callable, result: BatchResult, parallel: int,
 
     with ThreadPoolExecutor(max(1, parallel)) as ex:
         try:
-            list(ex.map(one, items))
+            for fut in [ex.submit(one, item) for item in items]:
+                while True:  # a timeout now and then lets a Ctrl+C in: the kernel may hand the signal to any
+                    try:     # thread, and a main thread blocked without one then sleeps through it to the end
+                        fut.result(timeout=0.5)
+                        break
+                    except TimeoutError:
+                        continue
         except BaseException:  # Ctrl+C: the files being moved stop at their next part, not at their end
             if control is not None:
                 control.cancel()
