@@ -186,9 +186,13 @@ class RemoteWatcher:
             self._notify_last = time.monotonic()
             if self._notify_timer is None:
                 self._notify_first = time.monotonic()
-                self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
-                self._notify_timer.daemon = True
-                self._notify_timer.start()
+                self._arm_notify_timer()
+
+    def _arm_notify_timer(self) -> None:
+        """The notified paths are looked at again in ``NOTIFY_DELAY`` (called under ``_lock``)."""
+        self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
+        self._notify_timer.daemon = True
+        self._notify_timer.start()
 
     def _notified_flush(self) -> None:
         now = time.monotonic()
@@ -201,9 +205,7 @@ class RemoteWatcher:
             if self._notified_paths and waiting and (unread or now - self._journal_at < JOURNAL_QUIET):
                 # PoolDrive devices are writing (or may be): their entries will name these paths with whatever
                 # else each change touched (a folder move names both folders once it is done). Wait for them
-                self._notify_timer = threading.Timer(NOTIFY_DELAY, self._notified_flush)
-                self._notify_timer.daemon = True
-                self._notify_timer.start()
+                self._arm_notify_timer()
                 return
             self._notify_timer = None
             paths, self._notified_paths = self._notified_paths, set()

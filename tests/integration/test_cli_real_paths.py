@@ -22,9 +22,14 @@ from tests.sync.test_agent_process import pool_file  # noqa: F401 - fixture
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def home_env(home: Path) -> dict[str, str]:
+    """The environment of a device whose config, data and state live under ``home``."""
+    return {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
+                                                                 "XDG_STATE_HOME")}}
+
+
 def run(cfg: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                                "XDG_STATE_HOME")}}
+    env = home_env(home)
     r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), *args], cwd=ROOT,
                        capture_output=True, text=True, timeout=120, env=env)
     assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
@@ -396,8 +401,7 @@ def test_get_to_standard_output_gives_the_verified_bytes(pool_file, tmp_path: Pa
     body = os.urandom(3 * 1024 * 1024)
     (tmp_path / "rapport d'été.bin").write_bytes(body)
     assert run(cfg, home, "put", str(tmp_path / "rapport d'été.bin"), "--to", "a dir/").returncode == 0
-    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                                "XDG_STATE_HOME")}}
+    env = home_env(home)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "get"]
     r = subprocess.run([*cmd, "a dir/rapport d'été.bin", "-"], cwd=tmp_path, capture_output=True, timeout=120,
                        env=env)
@@ -421,8 +425,7 @@ def test_downloads_get_the_users_modes_not_private_ones(pool_file, tmp_path: Pat
     pool.put_bytes("site/css/style.css", b"body {}")
     pool.put_bytes("site/index.html", b"<html>")
     home = tmp_path / "home"
-    env = {**os.environ, **{k: str(home / k.lower()) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME",
-                                                                "XDG_STATE_HOME")}}
+    env = home_env(home)
     out = tmp_path / "out"
     for args in (["site", str(out)], ["site/index.html", str(tmp_path / "single" / "index.html")]):
         r = subprocess.run([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(cfg), "get", *args],
