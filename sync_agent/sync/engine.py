@@ -249,6 +249,12 @@ class SyncEngine:
             remote_files = self._remote_under(scopes)
             base_count = self.state.count()
         scan = local_scan.scan(self.root, self.rules, known, only=scopes)
+        if scopes is not None and (sources := self._moved_from(scan, known)):
+            log.debug("new files here hold the content of %d synced file(s) gone from their paths: looked at "
+                      "in this pass (moves)", len(sources))
+            scopes = local_scan.outermost([*scopes, *sources])
+            known.update(self.state.under(sources))
+            remote_files = {**remote_files, **self._remote_under(sources)}
         local = {k: f.sha256 for k, f in scan.files.items()}
         now = time.time()
         while self._recent_deletes and now - self._recent_deletes[0] > DELETE_WINDOW:
@@ -385,6 +391,21 @@ class SyncEngine:
                             f"{len(unproven)} file(s) of this folder are not in this device's catalog of the "
                             "pool, which is not complete yet (not every node could be read). They stay here "
                             "until every node has been read.", IssueKind.INCOMPLETE)
+
+    def _moved_from(self, scan: LocalScan, known: Mapping[str, Synced]) -> list[str]:
+        """Synced files outside this pass holding the content of files new in it, and gone from the folder:
+        the other ends of moves. A move's two ends can reach the agent in different passes (a folder moved
+        into a folder made a moment before: inotify reports the new folder's files at once, the old path only
+        once it stops waiting for the rename's other half), and taken alone the new files were uploaded again
+        and the old ones deleted on the pool a pass later: other devices then trashed their copies and
+        downloaded them again. Looked at in the same pass, each is one move on the pool."""
+        new = {f.sha256 for k, f in scan.files.items() if k not in known}
+        if not new:
+            return []
+        excluded = self.state.excluded
+        return sorted(p for paths in self.state.with_content(new).values() for p in paths
+                      if p not in known and not self.rules.ignored(p)
+                      and not any(keys.is_under(p, x) for x in excluded) and local_scan.gone(self.root, p))
 
     def _remote_under(self, scopes: list[str]) -> dict[str, FileInfo]:
         """The pool's live files under ``scopes`` (paths in the pair), by their path in the pair."""

@@ -136,6 +136,17 @@ def on_disk(root: Path, key: str) -> list[Path]:
     return found
 
 
+def gone(root: Path, key: str) -> bool:
+    """Whether the file ``key`` is surely not in the folder (a folder that cannot be read says nothing)."""
+    try:
+        os.lstat(os.path.join(root, key))
+        return False
+    except (FileNotFoundError, NotADirectoryError):
+        return key.isascii() or not on_disk(root, key)  # another normalization of the name may be there
+    except OSError:
+        return False
+
+
 def scan(root: Path, rules: IgnoreRules, known: dict[str, Synced], only: Iterable[str] | None = None) -> LocalScan:
     """Scan everything, or only the given keys (files or folders) when ``only`` is set."""
     out = LocalScan(complete=only is None)

@@ -44,6 +44,7 @@ class SyncState:
         self.db.execute("CREATE TABLE IF NOT EXISTS synced (path TEXT PRIMARY KEY, sha256 TEXT, size INTEGER, "
                         "mtime_ns INTEGER, version INTEGER)")
         self.db.execute("CREATE TABLE IF NOT EXISTS setting (key TEXT PRIMARY KEY, value TEXT)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS synced_sha ON synced (sha256)")  # where content was
         paths.make_private(self.dir / "state.sqlite3")
 
     def close(self) -> None:
@@ -72,6 +73,19 @@ class SyncState:
                         "SELECT path, sha256, size, mtime_ns, version FROM synced WHERE path = ? "
                         "OR (path >= ? AND path < ?)", (scope, scope + "/", scope + "0")).fetchall()
                 out.update((r[0], Synced(*r)) for r in rows)
+        return out
+
+    def with_content(self, shas: Iterable[str]) -> dict[str, list[str]]:
+        """The synced paths holding each of ``shas`` (content -> paths; contents nowhere are left out)."""
+        wanted = sorted(set(shas))
+        out: dict[str, list[str]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self.db.execute(f"SELECT sha256, path FROM synced WHERE sha256 IN ({marks})", chunk).fetchall()
+                for sha, path in rows:
+                    out.setdefault(sha, []).append(path)
         return out
 
     def count(self) -> int:

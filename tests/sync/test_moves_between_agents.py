@@ -12,10 +12,10 @@ def test_a_folder_renamed_on_one_device_is_renamed_on_the_other(pool_file, tmp_p
     """Device A's agent moves the 120 files on the pool one by one; device B's agent renames its own copies
     (the same inodes) rather than trashing them and downloading them again. B must not take the new path of
     a move alone: not from a folder listing made for other paths, nor from a node's notification (one key
-    each), before the journal entry that names both paths (each made B download the file and trash the old
-    one a pass later: all 120 of them at times). Some still arrive that way in some runs (0 to 36
-    of 120 in this session's runs, cause not found yet): nothing is lost then, and the test asks that most
-    are renamed."""
+    each), before the journal entry that names both paths. And A must see the move as one, however its
+    watcher hands it over: on a busy machine inotify reported the new folder's files a pass before the old
+    path (A uploaded all 120 again and deleted the old ones a pass later; B trashed up to 118 of its copies
+    and downloaded them again)."""
     cfg, _ = pool_file
     a_folder, b_folder = tmp_path / "device A", tmp_path / "device B"
     (a_folder / "photos 2025").mkdir(parents=True)
@@ -39,7 +39,7 @@ def test_a_folder_renamed_on_one_device_is_renamed_on_the_other(pool_file, tmp_p
         renamed = sum(inodes.get(p.name) == p.stat().st_ino for p in moved.iterdir())
         trashed = list((b_folder / ".pooldrive" / "trash").rglob("*.jpg"))
         print(f"{renamed} of 120 renamed on B, {len(trashed)} trashed and downloaded again")
-        assert renamed >= 40 and renamed + len(trashed) == 120, (renamed, len(trashed))
+        assert renamed == 120 and not trashed, (renamed, len(trashed))
     finally:
         a.stop()
         if b is not None:

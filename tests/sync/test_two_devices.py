@@ -107,6 +107,32 @@ def test_local_move_is_a_server_side_move(devices: tuple[Device, Device]) -> Non
     assert "new/name.bin" in b.files() and "old/name.bin" not in b.files()
 
 
+def test_a_move_is_a_move_when_its_new_end_comes_alone(devices: tuple[Device, Device]) -> None:
+    """A folder moved into a folder made a moment before reaches the agent in two parts: inotify reports
+    the new folder's files at once, the old path only once it stops waiting for the rename's other half
+    (device A's agent uploaded all 120 files again and deleted the old ones a pass later on a busy machine;
+    device B then trashed its copies and downloaded them again). The pass that sees the new files alone
+    looks at where their content was, and moves them on the pool."""
+    a, b = devices
+    for i in range(20):
+        a.write(f"photos 2025/img{i:02d}.jpg", os.urandom(2000 + i))
+    a.write("elsewhere/img00 copy.jpg", (a.folder / "photos 2025/img00.jpg").read_bytes())  # a copy stays put
+    a.sync()
+    b.sync()
+    ids = {p: a.pool.stat(p).id for p in (f"photos 2025/img{i:02d}.jpg" for i in range(20))}
+    (a.folder / "archive").mkdir()
+    (a.folder / "photos 2025").rename(a.folder / "archive" / "photos 2025")
+    plan = a.engine.sync({"archive"}, refresh_remote=False)  # what the watcher handed over first
+    assert len(plan.moves) == 20 and not plan.transfers, plan
+    for old, file_id in ids.items():
+        assert a.pool.stat("archive/" + old).id == file_id  # the same file, moved: not a new upload
+    assert a.pool.catalog.get("photos 2025/img00.jpg") is None
+    assert (a.folder / "elsewhere/img00 copy.jpg").exists()
+    b.sync()
+    assert sorted(b.files()) == sorted(["elsewhere/img00 copy.jpg",
+                                        *(f"archive/photos 2025/img{i:02d}.jpg" for i in range(20))])
+
+
 def test_unicode_names_and_ignored_files(devices: tuple[Device, Device]) -> None:
     a, b = devices
     a.write(unicodedata.normalize("NFD", "Café/résumé.txt"), b"accents")
