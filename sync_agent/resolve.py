@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sync_agent import keys
 from sync_agent.errors import ChangedMeanwhileError, NotFoundError
-from sync_agent.sync.conflicts import MARK, Conflict, find, parse
+from sync_agent.sync.conflicts import MARK, Conflict, find, long_original, parse
 
 if TYPE_CHECKING:
     from sync_agent.pool import Pool
@@ -32,10 +32,21 @@ def conflicts(pool: Pool) -> list[Conflict]:
     as they are now (settling it later checks they still are)."""
     out = []
     for c in find(pool.catalog.live_paths_containing(MARK)):
+        c = _named_in_full(pool, c)
         copy, original = pool.catalog.get(c.copy), pool.catalog.get(c.original)
         if copy is not None and original is not None:
             out.append(dataclasses.replace(c, copy_version=copy.version, original_version=original.version))
     return out
+
+
+def _named_in_full(pool: Pool, c: Conflict) -> Conflict:
+    """``c`` with its original's whole name when the copy's name had to cut it (a name near 255 bytes)."""
+    if pool.catalog.get(c.original) is not None:
+        return c
+    folder = c.copy.rpartition("/")[0]
+    siblings = [e.name for e in pool.catalog.list_dir(folder + "/" if folder else "") if not e.is_dir]
+    full = long_original(c.copy, siblings)
+    return dataclasses.replace(c, original=full) if full else c
 
 
 def resolve(pool: Pool, copy: str, keep: Keep, *, seen: Conflict | None = None) -> Conflict:
@@ -46,6 +57,7 @@ def resolve(pool: Pool, copy: str, keep: Keep, *, seen: Conflict | None = None) 
     c = parse(copy)
     if c is None:
         raise NotFoundError(f"'{copy}' is not a conflicted copy.", paths=[copy])
+    c = _named_in_full(pool, c)
     now_copy = pool.stat(c.copy)  # raises NotFoundError with the path when it is gone already
     now_original = pool.catalog.get(c.original)
     if seen is not None and (now_copy.version != seen.copy_version or

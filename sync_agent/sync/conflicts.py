@@ -65,6 +65,28 @@ def parse(path: str) -> Conflict | None:
     return Conflict(path, f"{folder}/{original}" if folder else original, m["host"], m["stamp"])
 
 
+def _cut(text: str, room: int) -> str:
+    """``text`` cut to ``room`` bytes the way ``conflict_name`` cuts a long name."""
+    return text if len(text.encode()) <= room else text.encode()[:room].decode("utf-8", "ignore").rstrip()
+
+
+def long_original(copy: str, siblings: Iterable[str]) -> str | None:
+    """The file a conflicted copy of a long name was made from. Its name was cut to fit ``MAX_NAME`` bytes
+    (``conflict_name``), so the original the copy names is shorter than the real one (the conflict was not
+    listed at all: no such file). Of ``siblings`` (names in the copy's folder), the one whose name, cut the
+    same way, is the one the copy names; None unless exactly one is."""
+    folder, slash, name = copy.rpartition("/")
+    matches = list(_COPY.finditer(name))
+    if not matches:
+        return None
+    m = matches[-1]
+    short, ext = name[:m.start()], name[m.end():]  # ext: '.txt' or ''
+    room = max(1, MAX_NAME - len(name[m.start():].encode()))
+    found = [s for s in siblings if s.endswith(ext) and s not in (name, short + ext)
+             and _cut(s[:len(s) - len(ext)] if ext else s, room) == short]
+    return f"{folder}{slash}{found[0]}" if len(found) == 1 else None
+
+
 def find(paths: Iterable[str]) -> list[Conflict]:
     """The conflicts among ``paths``, newest first."""
     found = [c for p in paths if (c := parse(p)) is not None]

@@ -125,3 +125,17 @@ def test_a_moved_folder_of_many_files_is_planned_as_moves_only() -> None:
     remote = {f"new/{i:06d}": f"{i}" for i in range(n)}
     p = plan(dict(base), base, remote, guard_min=10**6)
     assert len(p.moves) == n and not p.transfers and not p.deletes
+
+
+def test_a_conflicted_copy_of_a_long_name_finds_its_original() -> None:
+    from sync_agent.sync.conflicts import conflict_name, long_original, parse
+
+    name = "é" * 125 + "L.txt"
+    copy = conflict_name(name, "desktop", 0.0)
+    assert parse(copy).original != name  # the copy's name had no room for the whole original
+    assert long_original(copy, [name, "other.txt", parse(copy).original, copy]) == name
+    assert long_original(copy, ["other.txt"]) is None
+    twin = "é" * 125 + "M.txt"  # cut the same way: which one is meant cannot be told
+    assert long_original(copy, [name, twin]) is None
+    folder_copy = conflict_name("docs/" + name, "desktop", 0.0)
+    assert long_original(folder_copy, [name]) == "docs/" + name

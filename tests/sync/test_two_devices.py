@@ -71,6 +71,13 @@ def test_a_conflict_on_a_name_of_255_bytes_keeps_both_versions(devices: tuple[De
     assert len(copies) == 1 and files_b[copies[0]] == b"desktop edit" and copies[0].endswith(".txt")
     assert len(copies[0].encode()) <= 255
     assert a.files() == files_b
+    # the copy names a shortened original; the Conflicts list and settling it find the real one
+    from sync_agent import resolve
+
+    found = resolve.conflicts(a.pool)
+    assert [(c.copy, c.original) for c in found] == [(copies[0], name)]
+    resolve.resolve(a.pool, copies[0], "copy", seen=found[0])
+    assert a.pool.read_bytes(name) == b"desktop edit" and not a.pool.exists(copies[0])
 
 
 def test_identical_change_is_not_a_conflict(devices: tuple[Device, Device]) -> None:
