@@ -252,13 +252,18 @@ class DeletedDialog(QDialog):
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.restore_button = QPushButton("Restore selected")
         self.restore_button.clicked.connect(self.restore)
-        self.restore_button.setEnabled(False)  # until a row is chosen
-        self.table.itemSelectionChanged.connect(
-            lambda: self.restore_button.setEnabled(bool(self.table.selectedIndexes())))
+        self.forget_button = QPushButton("Delete forever…")
+        self.forget_button.setToolTip("Forget the selected files and all their versions on every node: frees "
+                                      "their space and their names. Cannot be undone.")
+        self.forget_button.clicked.connect(self.forget)
+        for b in (self.restore_button, self.forget_button):
+            b.setEnabled(False)  # until a row is chosen
+        self.table.itemSelectionChanged.connect(self._chosen)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("Deleting keeps every version on the pool; restoring brings the newest back."))
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
+        buttons.addWidget(self.forget_button)
         buttons.addStretch(1)
         buttons.addWidget(self.restore_button)
         layout.addLayout(buttons)
@@ -276,8 +281,39 @@ class DeletedDialog(QDialog):
             for col, text in enumerate((f.path, human(f.size), f"version {f.version}")):
                 self.table.setItem(i, col, QTableWidgetItem(text))
 
+    def _chosen(self) -> None:
+        for b in (self.restore_button, self.forget_button):
+            b.setEnabled(bool(self.table.selectedIndexes()))
+
+    def _selected(self) -> list:  # type: ignore[type-arg]
+        return [self.rows[r] for r in sorted({i.row() for i in self.table.selectedIndexes()})]
+
+    def forget(self) -> None:
+        chosen = self._selected()
+        if not chosen:
+            return
+        what = f"'{chosen[0].path}'" if len(chosen) == 1 else f"these {len(chosen)} files"
+        answer = QMessageBox.question(self, "Delete forever", f"Forget {what} and every version on every node? "
+                                      "This frees their space and cannot be undone.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+
+        def work() -> tuple[int, int]:
+            freed = files = 0
+            for f in chosen:
+                _, report = self.pool.purge(f.path)
+                freed, files = freed + report.bytes, files + report.files
+            return files, freed
+
+        def done(result: tuple[int, int]) -> None:
+            files, freed = result
+            self.load()
+            QMessageBox.information(self, "Deleted forever", f"{files} file(s) forgotten; {human(freed)} freed.")
+
+        run_async(work, done, lambda e: QMessageBox.warning(self, e.title, e.message))
+
     def restore(self) -> None:
-        chosen = [self.rows[r] for r in sorted({i.row() for i in self.table.selectedIndexes()})]
+        chosen = self._selected()
         if not chosen:
             return
 

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # what mypy sees; at run time each name is loaded on first us
         UsageError,
         keys_refused,
     )
+    from sync_agent.history import Doomed, PurgeReport
     from sync_agent.journal import Changes
     from sync_agent.monitor import HealthMonitor
     from sync_agent.netshape.profiles import PROFILES as LINK_PROFILES
@@ -136,6 +137,8 @@ _SOURCES = {
     "QuorumError": "sync_agent.errors:QuorumError",
     "UsageError": "sync_agent.errors:UsageError",
     "Changes": "sync_agent.journal:Changes",
+    "Doomed": "sync_agent.history:Doomed",
+    "PurgeReport": "sync_agent.history:PurgeReport",
     "HealthMonitor": "sync_agent.monitor:HealthMonitor",
     "LINK_PROFILES": "sync_agent.netshape.profiles:PROFILES",
     "Link": "sync_agent.netshape.profiles:Link",
@@ -219,6 +222,8 @@ __all__ = [  # noqa: RUF022 (grouped by use, not sorted)
     "refresh_catalog", "refresh_paths", "rebuild_catalog", "Changes", "RemoteWatcher", "HealthMonitor",
     # keeping every file at R copies
     "repair", "drain", "undrain", "scrub", "RepairMode", "RepairReport",
+    # history kept for good, and forgotten (through Pool.purge)
+    "Doomed", "PurgeReport",
     # durability classes per folder (set and read through Pool.set_class / Pool.classes)
     "Durability", "ClassReport", "class_compliance",
     # pools, nodes and credentials

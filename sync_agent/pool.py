@@ -36,6 +36,7 @@ from sync_agent.placement import Health, NodeSpec
 from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
 
 if TYPE_CHECKING:
+    from sync_agent.history import Doomed, PurgeReport
     from sync_agent.node_client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -383,3 +384,12 @@ class Pool:
 
     def restore(self, remote: str, number: int) -> FileInfo:
         return namespace.restore(self, remote, number)
+
+    def purge(self, remote: str = "", *, older_than_days: float = 0.0, dry_run: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> tuple[builtins.list[Doomed], PurgeReport]:
+        """Forget for good the history under ``remote`` that stopped being current ``older_than_days`` ago
+        (``history.purge``)."""
+        from sync_agent import history  # the listing and merge code it needs loads with it, not with every command
+
+        return history.purge(self, remote, older_than_days=older_than_days, dry_run=dry_run, now=time.time(),
+                             progress=progress)

@@ -401,6 +401,7 @@ def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None =
     listed_at = time.time()
     s = scan(pool, prefix_dir)
     changes = _merge(pool, s, pool.catalog.walk_pages(prefix_dir, MERGE_PAGE), listed_at)
+    _forget_vanished(pool, s, [(prefix_dir.rstrip("/"), False)], listed_at)
     _bring_in_line(pool, s)
     if not prefix_dir:
         _read_classes(pool)
@@ -412,20 +413,22 @@ def refresh(pool: PoolView, prefix: str = "", *, failed: dict[str, str] | None =
     return changes
 
 
-def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] = ()) -> list[RemoteChange]:
+def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] = (), *,
+                  failed: dict[str, str] | None = None) -> list[RemoteChange]:
     """Refresh just ``paths`` (exact keys) and ``folders`` ('a/b/' prefixes): the cost follows the change.
 
     A file found there that this catalog has live at another path is looked up at that path too, so
-    a move is seen whole (and an identity claim is judged against the file's real home).
+    a move is seen whole (and an identity claim is judged against the file's real home). ``failed``
+    receives the nodes that could not be read (node -> why).
     """
     scope = keys.normalize_dir(pool.cfg.prefix) if pool.cfg.prefix else ""
     want_paths = {p for p in paths if not scope or p.startswith(scope)}
     want_folders = {f for f in folders if not scope or f.startswith(scope) or scope.startswith(f)}
     if "" in want_folders or (scope and any(scope.startswith(f) for f in want_folders)):
-        return refresh(pool)
+        return refresh(pool, failed=failed)
     targets = _group(want_paths, want_folders)
     listed_at = time.time()
-    listings, failed = _list_targets(pool, targets, quick=True)
+    listings, unread = _list_targets(pool, targets, quick=True)
     # a folder's level listed for many of its paths holds its other files too: only the named ones count.
     # The others may be half of a change still under way (the new path of a move whose entry, naming the old
     # path too, is not written yet: taken alone it was downloaded, and the old path trashed a pass later)
@@ -447,16 +450,46 @@ def refresh_paths(pool: PoolView, paths: Iterable[str], folders: Iterable[str] =
             listings.setdefault(node, []).extend(objs)
         for node, why in more_failed.items():
             listings.pop(node, None)
-            failed[node] = why
+            unread[node] = why
         want_paths |= elsewhere
-    s = _work_out(pool, listings, failed, adopt=not pool.cfg.is_share)
+    s = _work_out(pool, listings, unread, adopt=not pool.cfg.is_share)
     known = [f for f in (pool.catalog.get(p) for p in sorted(want_paths)) if f is not None]
     for folder in sorted(want_folders):
         known.extend(pool.catalog.walk(folder))
     known.sort(key=lambda f: f.path)
     changes = _merge(pool, s, known, listed_at)
+    _forget_vanished(pool, s, [(p, True) for p in sorted(want_paths)] + [(f.rstrip("/"), False)
+                                                                        for f in sorted(want_folders)], listed_at)
     _bring_in_line(pool, s)
+    if failed is not None:
+        failed.update(unread)
     return changes
+
+
+def _forget_vanished(pool: PoolView, s: Scan, scopes: list[tuple[str, bool]], listed_at: float) -> int:
+    """Forget versions stored in ``scopes`` (key, exact) that no node holds any more: purged for good by
+    another device (``history.purge``) or another S3 tool. Without this, their rows stayed here: listed
+    as versions that cannot be read, and their names still taken for a folder. Only after every node was
+    read; never a version written after the listing began, nor a live file's current version (that one
+    lost everywhere is the repair's and put-back's business, not forgotten). Returns how many went."""
+    if s.failed or pool.cfg.current_only:  # a share's view lists current objects only: old versions look gone
+        return 0
+    present = {(f.file_id, n): v.key for f in s.files.values() for n, v in f.versions.items()}
+    gone = 0
+    for scope, exact in scopes:
+        if not exact and pool.catalog.count_versions(scope) <= sum(
+                1 for key in present.values() if not scope or key.startswith(scope + "/")):
+            continue  # every version stored there was listed (a full refresh: a count, not 2 s at 100,000 files)
+        for f, _, versions in list(pool.catalog.histories(scope)):
+            for v in versions:
+                listed = v.key == scope if exact else not scope or v.key.startswith(scope + "/")
+                if (not listed or (f.id, v.number) in present or v.created_at >= listed_at
+                        or (not f.deleted and v.number == f.version)):
+                    continue
+                log.info("'%s' version %d is on no node any more (purged): forgotten", v.key, v.number)
+                pool.catalog.forget_version(f.id, v.number)
+                gone += 1
+    return gone
 
 
 def _merge(pool: PoolView, s: Scan, known: Iterable[FileInfo], listed_at: float) -> list[RemoteChange]:

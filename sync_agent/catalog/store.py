@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import threading
@@ -731,6 +732,46 @@ class Catalog:
         if gone:
             self.db.execute_sql(f'DELETE FROM "replica" WHERE node IN ({", ".join("?" * len(gone))}) AND version_id = '
                                 '(SELECT id FROM "version" WHERE file_id = ? AND number = ?)', (*gone, file_id, number))
+
+    def histories(self, scope: str) -> Iterator[tuple[FileInfo, float, list[VersionInfo]]]:
+        """Every file, live or deleted, with a version stored at the key ``scope`` or under ``scope/`` ('':
+        anywhere): the file, when this catalog last changed it (for a deleted file: when it saw the delete),
+        and all its versions wherever they are stored, oldest first. One query; files in id order."""
+        args: tuple[str, ...] = (scope, scope + "/", scope + "0") if scope else ()
+        where = 'WHERE key = ? OR (key >= ? AND key < ?)' if scope else ""
+        rows = self.db.execute_sql(
+            'SELECT f.id, f.path, f.size, f.sha256, f.mtime, f.version, f.deleted, f.updated_at, v.number, v.key, '
+            'v.size, v.sha256, v.mtime, v.created_at, r.node, r.s3_version, r.state, r.etag FROM "file" f '
+            f'JOIN "version" v ON v.file_id = f.id LEFT JOIN "replica" r ON r.version_id = v.id WHERE f.id IN '
+            f'(SELECT DISTINCT file_id FROM "version" {where}) ORDER BY f.id, v.number, r.node', args)
+        for _, file_rows in itertools.groupby(rows, key=lambda r: r[0]):
+            group = list(file_rows)
+            head = group[0]
+            versions = []
+            for _, v_rows in itertools.groupby(group, key=lambda r: r[8]):
+                vr = list(v_rows)
+                copies = tuple(ReplicaInfo(r[14], r[15], r[16], r[17]) for r in vr if r[14] is not None)
+                versions.append(VersionInfo(vr[0][8], vr[0][9], vr[0][10], vr[0][11], vr[0][12], vr[0][13], copies))
+            info = FileInfo(head[0], head[1], head[2], head[3], head[4], head[5], bool(head[6]))
+            yield info, head[7], versions
+
+    def count_versions(self, scope: str) -> int:
+        """How many versions are stored under the folder ``scope`` ('': anywhere); one indexed count."""
+        if not scope:
+            return int(self.db.execute_sql('SELECT COUNT(*) FROM "version"').fetchone()[0])
+        return int(self.db.execute_sql('SELECT COUNT(*) FROM "version" WHERE key >= ? AND key < ?',
+                                       (scope + "/", scope + "0")).fetchone()[0])
+
+    @_writes
+    def forget_version(self, file_id: str, number: int) -> bool:
+        """Drop version ``number`` of a file (its copies are gone from every node); the file goes too once it
+        has no version left. Returns whether the file went."""
+        sql = self.db.execute_sql
+        sql('DELETE FROM "version" WHERE file_id = ? AND number = ?', (file_id, number))  # replicas: cascade
+        if sql('SELECT 1 FROM "version" WHERE file_id = ? LIMIT 1', (file_id,)).fetchone() is None:
+            sql('DELETE FROM "file" WHERE id = ?', (file_id,))
+            return True
+        return False
 
     @_writes
     def mark_deleted_id(self, file_id: str) -> None:

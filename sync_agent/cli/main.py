@@ -12,12 +12,12 @@ from sync_agent import api
 from sync_agent.api import PoolDriveError
 
 # command groups, each a module with register(subparsers); a missing optional one is skipped
-COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "status_cmd", "catalog_cmd", "maintenance_cmd",
-                   "policy_cmd", "sync_cmd", "share_cmd", "desktop_cmd"]
+COMMAND_MODULES = ["devpool_cmd", "pool_cmd", "files_cmd", "history_cmd", "status_cmd", "catalog_cmd",
+                   "maintenance_cmd", "policy_cmd", "sync_cmd", "share_cmd", "desktop_cmd"]
 # which module registers each command: a command loads only its own group (every group loaded made each
 # command start ~60 ms later); help, or a name not here, loads them all (tests check this table)
 COMMANDS = {"devpool": "devpool_cmd", "pool": "pool_cmd", "status": "status_cmd", "catalog": "catalog_cmd",
-            "policy": "policy_cmd", "sync": "sync_cmd", "share": "share_cmd",
+            "policy": "policy_cmd", "sync": "sync_cmd", "share": "share_cmd", "purge": "history_cmd",
             **dict.fromkeys(("put", "get", "ls", "mv", "rm", "stat", "versions", "restore", "conflicts"), "files_cmd"),
             **dict.fromkeys(("repair", "rebalance", "scrub", "node"), "maintenance_cmd"),
             **dict.fromkeys(("desktop", "autostart", "session"), "desktop_cmd")}

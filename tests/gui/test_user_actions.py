@@ -359,6 +359,42 @@ def test_deleted_files_are_restored_from_the_pool_menu(qtbot, window: MainWindow
     assert seen and window.pool.read_bytes("trash/report.txt") == b"keep me"
 
 
+def test_a_deleted_file_is_deleted_forever_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:
+    from desktop_app import dialogs
+
+    window.pool.put_bytes("trash/old draft.txt", b"first")
+    window.pool.put_bytes("trash/old draft.txt", b"second")
+    window.pool.delete("trash/old draft.txt")
+    asked: list[str] = []
+    said: list[str] = []
+    warnings: list[str] = []
+
+    def exec_(dialog: QDialog) -> int:
+        dialog.show()
+        qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=10000)
+        assert not dialog.forget_button.isEnabled()
+        names = [dialog.table.item(r, 0).text() for r in range(dialog.table.rowCount())]
+        cell = dialog.table.visualItemRect(dialog.table.item(names.index("trash/old draft.txt"), 0)).center()
+        QTest.mouseClick(dialog.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, cell)
+        assert dialog.forget_button.isEnabled()
+        monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text: asked.append(text)
+                            or QMessageBox.StandardButton.Yes)
+        monkeypatch.setattr(QMessageBox, "information", lambda _p, _t, text: said.append(text))
+        monkeypatch.setattr(QMessageBox, "warning", lambda _p, title, text: warnings.append(f"{title}: {text}"))
+        QTest.mouseClick(dialog.forget_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: bool(said or warnings), timeout=15000)
+        qtbot.waitUntil(lambda: "trash/old draft.txt" not in [dialog.table.item(r, 0).text()
+                                                              for r in range(dialog.table.rowCount())], timeout=10000)
+        return 1
+
+    monkeypatch.setattr(dialogs.DeletedDialog, "exec", exec_)
+    window.actions_by_name["Deleted files"].trigger()
+    assert not warnings, warnings
+    assert asked and "cannot be undone" in asked[0]
+    assert said == ["1 file(s) forgotten; 22 B freed."], said  # 'first' and 'second', two copies each
+    assert window.pool.catalog.get("trash/old draft.txt", include_deleted=True) is None
+
+
 def test_an_invitation_is_accepted_from_the_pool_menu(qtbot, window: MainWindow, monkeypatch) -> None:
     from desktop_app import dialogs
     from sync_agent import config
