@@ -58,9 +58,10 @@ def plan(histories: Iterable[tuple[FileInfo, float, list[VersionInfo]]], scope: 
             if v.number >= f.version:  # the current version (or one beyond it, being written)
                 if not (f.deleted and changed_at <= cutoff):
                     continue
-            else:
-                nxt = next(n for n in later if n > v.number)
-                if written[nxt] > cutoff and not (f.deleted and changed_at <= cutoff):
+            else:  # replaced when the next version was written (not known here: when the file last changed)
+                nxt = next((n for n in later if n > v.number), None)
+                replaced = written[nxt] if nxt is not None else changed_at
+                if replaced > cutoff and not (f.deleted and changed_at <= cutoff):
                     continue
             out.append(Doomed(f.id, f.path, v.number, v.key, v.size,
                               tuple((r.node, r.version_id) for r in v.replicas), f.deleted))

@@ -8,7 +8,7 @@ import sys
 
 from rich.markup import escape
 
-from sync_agent.api import PurgeReport, UsageError
+from sync_agent.api import Pool, PurgeReport, UsageError
 from sync_agent.cli.common import open_pool
 from sync_agent.cli.output import console, count_progress, err_console, human_size, print_json, table
 
@@ -47,6 +47,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
     scope = args.path or ""
     days = args.older_than or 0.0
     with open_pool(args) as pool:
+        if not args.json and err_console.is_terminal:  # a whole pool's listing takes a while at 100,000 files
+            where = f"under '{escape(scope)}'" if scope else "in the whole pool"
+            err_console.print(f"Reading what the nodes hold {where}…")
+        if args.yes and not args.dry_run:  # no question to ask first: one look at the nodes, not two
+            return _purge(pool, scope, days, args.json)
         doomed, report = pool.purge(scope, older_than_days=days, dry_run=True)
         if args.dry_run or not doomed:
             if args.json:
@@ -69,11 +74,15 @@ def cmd_purge(args: argparse.Namespace) -> int:
             if input("Forget them for good? [y/N] ").strip().lower() not in ("y", "yes"):
                 console.print("Nothing was purged.")
                 return 0
-        with count_progress(not args.json) as progress:
-            task = progress.add_task("Purging", total=len(doomed))
-            _, report = pool.purge(scope, older_than_days=days,
-                                   progress=lambda done, total: progress.update(task, completed=done, total=total))
-    if args.json:
+        return _purge(pool, scope, days, args.json)
+
+
+def _purge(pool: Pool, scope: str, days: float, as_json: bool) -> int:
+    with count_progress(not as_json) as progress:
+        task = progress.add_task("Purging", total=None)
+        _, report = pool.purge(scope, older_than_days=days,
+                               progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if as_json:
         print_json({"dry_run": False, "versions": report.versions, "files": report.files, "bytes": report.bytes,
                     "markers": report.markers, "left": report.left})
     else:

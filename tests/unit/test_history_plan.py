@@ -44,3 +44,10 @@ def test_only_versions_stored_in_the_scope_go() -> None:
     assert picked([(f, 0.0, vs)], scope="old") == [1]
     assert picked([(f, 0.0, vs)], scope="old/a.txt") == [1]
     assert picked([(f, 0.0, vs)], scope="ol") == []  # a prefix of a name is not a folder
+
+
+def test_a_version_whose_successor_is_not_known_counts_as_replaced_when_the_file_last_changed() -> None:
+    """The current version's row is gone (forgotten: no node held it): the one before is judged by the file."""
+    vs = [version(1, 10), version(2, 20)]
+    assert picked([(file(3, deleted=True), 120.0, vs)]) == [1]  # 2: replaced by 3 at an unknown time
+    assert picked([(file(3, deleted=True), 90.0, vs)]) == [1, 2]
