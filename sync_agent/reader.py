@@ -517,6 +517,47 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
     return True
 
 
+def copy_from_local(src: Path, v: VersionInfo, dest: Path, *, durable: bool = False,
+                    staging: Path | None = None) -> bool:
+    """Version ``v`` into ``dest`` from a local file that should hold the same bytes (another synced copy of
+    the content), checked against the version's SHA-256 as it is copied: nothing that does not match reaches
+    ``dest``. False when ``src`` cannot be read or does not hold those bytes: the caller downloads instead.
+    ``durable`` and ``staging`` as for ``get_small_version``."""
+    tmp = temp_path(dest, v.sha256) if staging is None else \
+        staging / f"{v.sha256[:32]}.{threading.get_ident()}.pooldrive-copy"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(src, "rb") as source:
+            try:
+                out = open(tmp, "wb")  # noqa: SIM115  # closed below, after the fsync a durable copy needs
+            except FileNotFoundError:
+                make_user_dirs(tmp.parent)
+                out = open(tmp, "wb")  # noqa: SIM115
+            with out:
+                while block := source.read(CHUNK):
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+                if durable:
+                    out.flush()
+                    os.fsync(out.fileno())
+        if size != v.size or digest.hexdigest() != v.sha256:
+            tmp.unlink(missing_ok=True)
+            return False
+        try:
+            _into_place(tmp, dest, v, durable)
+        except FileNotFoundError:  # staged: the folder it goes to is new
+            if staging is None:
+                raise
+            make_user_dirs(dest.parent)
+            _into_place(tmp, dest, v, durable)
+    except OSError as e:
+        log.debug("local copy of %s from %s: %s", dest, src, e)
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
 _PARTIAL: set[Path] = set()  # targets whose download broke off in this process, leaving a partial file
 _PARTIAL_LOCK = threading.Lock()
 

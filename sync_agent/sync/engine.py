@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import stat
 import threading
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from sync_agent import keys, memory, rebuild, small_writes
 from sync_agent.errors import ChangedMeanwhileError, PoolDriveError, UsageError
 from sync_agent.journal import Changes
 from sync_agent.paths import make_user_dirs
-from sync_agent.reader import get_small_version, get_version
+from sync_agent.reader import copy_from_local, get_small_version, get_version
 from sync_agent.sync import local_scan, planner, put_back
 from sync_agent.sync.conflicts import conflict_name
 from sync_agent.sync.decide import Action
@@ -45,6 +46,7 @@ TRASH = ".pooldrive/trash"
 BULK = 50  # transfers in one pass that make it a bulk upload (see on_bulk)
 BIG_PASS = 1000  # steps after which a pass gives the memory it used back to the system
 DELETE_WINDOW = 300.0  # seconds over which the mass-delete guard adds up local deletes
+LOCAL_COPY_MIN = 64 * 1024  # bytes from which content already in the folder is copied, not downloaded
 
 
 class GoneMeanwhile(ChangedMeanwhileError, KeyError):
@@ -691,10 +693,32 @@ class SyncEngine:
         t = self.activity.transfer(key, "down", info.size)
         control = TransferControl(on_progress=lambda d, n: self.activity.progress(t, d, n),
                                   limiter=self.pool.down_limiter)
-        if not self._get_small(info.current, dest, control):
+        source = self._copy_here(key, info.current, dest)
+        if source is None and not self._get_small(info.current, dest, control):
             get_version(self.pool, info.current, dest, control, self.pool_key(key), durable=True)
         self._record_synced(key, dest, info.sha256, info.version)
-        self.activity.finish(key, "downloaded")
+        self.activity.finish(key, "downloaded" if source is None else f"copied from {source} (already here)")
+
+    def _copy_here(self, key: str, v: VersionInfo, dest: Path) -> str | None:
+        """Content this folder already holds under another synced path, unchanged since it was synced: copied
+        from there (checked against the version's SHA-256 as it is read) instead of downloaded again, so a
+        folder copied on another device costs this one no download. Returns the path copied from, or None."""
+        if v.size < LOCAL_COPY_MIN:
+            return None  # a request costs about what the lookup does
+        for other in self.state.with_content([v.sha256]).get(v.sha256, []):
+            synced = self.state.get(other)
+            found = local_scan.on_disk(self.root, other) if other != key else []
+            if synced is None or len(found) != 1:
+                continue
+            try:
+                st = os.lstat(found[0])
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (synced.size, synced.mtime_ns):
+                continue  # changed since it was synced: not known to hold these bytes
+            if copy_from_local(found[0], v, dest, durable=True, staging=self._staging_dir):
+                return other
+        return None
 
     def _get_small(self, v: VersionInfo, dest: Path, control: TransferControl) -> bool:
         """A small file in one request on this thread (``reader.get_small_version``); False: the full path

@@ -140,6 +140,34 @@ def test_a_move_is_a_move_when_its_new_end_comes_alone(devices: tuple[Device, De
                                         *(f"archive/photos 2025/img{i:02d}.jpg" for i in range(20))])
 
 
+def test_content_already_here_is_copied_not_downloaded(devices: tuple[Device, Device], monkeypatch) -> None:
+    """A folder copied on one device: the other copies the content it already holds (checked against each
+    version's SHA-256 as it is read) instead of downloading it again; a source changed since it was synced
+    is not trusted for it."""
+    from sync_agent.sync import engine
+
+    a, b = devices
+    photos = {f"photos/{i}.jpg": os.urandom(100_000 + i) for i in range(3)}
+    for rel, data in photos.items():
+        a.write(rel, data)
+    a.sync()
+    b.sync()
+    fetched: list[str] = []
+    for name in ("get_small_version", "get_version"):
+        real = getattr(engine, name)
+        monkeypatch.setattr(engine, name, lambda pool, v, *args, _real=real, **kw: fetched.append(v.key)
+                            or _real(pool, v, *args, **kw))
+    (b.folder / "photos/2.jpg").write_bytes(b"edited on B, not synced yet" * 5000)  # not as synced: not used
+    for rel, data in photos.items():
+        a.write(rel.replace("photos/", "backup/"), data)
+    a.sync()
+    b.engine.sync(refresh_remote=True)
+    assert sorted(fetched) == ["backup/2.jpg"]  # 0 and 1 were copied from B's own photos
+    for i in range(3):
+        assert b.read(f"backup/{i}.jpg") == photos[f"photos/{i}.jpg"]
+    assert (b.folder / "backup/0.jpg").stat().st_ino != (b.folder / "photos/0.jpg").stat().st_ino
+
+
 def test_unicode_names_and_ignored_files(devices: tuple[Device, Device]) -> None:
     a, b = devices
     a.write(unicodedata.normalize("NFD", "Café/résumé.txt"), b"accents")
