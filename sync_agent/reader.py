@@ -491,26 +491,14 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
         return False
     if len(data) != v.size or hashlib.sha256(data).hexdigest() != v.sha256:
         return False
-    tmp = temp_path(dest, v.sha256) if staging is None else \
-        staging / f"{v.sha256[:32]}.{threading.get_ident()}.pooldrive-part"
+    tmp = _temp_for(dest, v, staging, "pooldrive-part")
     try:
-        try:
-            out = open(tmp, "wb")  # noqa: SIM115  # closed below, after the fsync a durable download needs
-        except FileNotFoundError:
-            make_user_dirs(tmp.parent)
-            out = open(tmp, "wb")  # noqa: SIM115
-        with out:
+        with _create(tmp) as out:
             out.write(data)
             if durable:
                 out.flush()
                 os.fsync(out.fileno())
-        try:
-            _into_place(tmp, dest, v, durable)
-        except FileNotFoundError:  # staged: the folder it goes to is new
-            if staging is None:
-                raise
-            make_user_dirs(dest.parent)
-            _into_place(tmp, dest, v, durable)
+        _staged_into_place(tmp, dest, v, durable, staging)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the whole body is in memory: nothing to resume
         raise
@@ -523,39 +511,51 @@ def copy_from_local(src: Path, v: VersionInfo, dest: Path, *, durable: bool = Fa
     the content), checked against the version's SHA-256 as it is copied: nothing that does not match reaches
     ``dest``. False when ``src`` cannot be read or does not hold those bytes: the caller downloads instead.
     ``durable`` and ``staging`` as for ``get_small_version``."""
-    tmp = temp_path(dest, v.sha256) if staging is None else \
-        staging / f"{v.sha256[:32]}.{threading.get_ident()}.pooldrive-copy"
+    tmp = _temp_for(dest, v, staging, "pooldrive-copy")
     digest, size = hashlib.sha256(), 0
     try:
-        with open(src, "rb") as source:
-            try:
-                out = open(tmp, "wb")  # noqa: SIM115  # closed below, after the fsync a durable copy needs
-            except FileNotFoundError:
-                make_user_dirs(tmp.parent)
-                out = open(tmp, "wb")  # noqa: SIM115
-            with out:
-                while block := source.read(CHUNK):
-                    digest.update(block)
-                    out.write(block)
-                    size += len(block)
-                if durable:
-                    out.flush()
-                    os.fsync(out.fileno())
+        with open(src, "rb") as source, _create(tmp) as out:
+            while block := source.read(CHUNK):
+                digest.update(block)
+                out.write(block)
+                size += len(block)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
         if size != v.size or digest.hexdigest() != v.sha256:
             tmp.unlink(missing_ok=True)
             return False
-        try:
-            _into_place(tmp, dest, v, durable)
-        except FileNotFoundError:  # staged: the folder it goes to is new
-            if staging is None:
-                raise
-            make_user_dirs(dest.parent)
-            _into_place(tmp, dest, v, durable)
+        _staged_into_place(tmp, dest, v, durable, staging)
     except OSError as e:
         log.debug("local copy of %s from %s: %s", dest, src, e)
         tmp.unlink(missing_ok=True)
         return False
     return True
+
+
+def _temp_for(dest: Path, v: VersionInfo, staging: Path | None, suffix: str) -> Path:
+    """Where a whole small body is written before it goes into place: next to ``dest``, or in ``staging``."""
+    return temp_path(dest, v.sha256) if staging is None else \
+        staging / f"{v.sha256[:32]}.{threading.get_ident()}.{suffix}"
+
+
+def _create(tmp: Path) -> BinaryIO:
+    """``tmp`` opened for writing, its folder made first when it is not there yet."""
+    try:
+        return open(tmp, "wb")  # the caller's with closes it
+    except FileNotFoundError:
+        make_user_dirs(tmp.parent)
+        return open(tmp, "wb")
+
+
+def _staged_into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool, staging: Path | None) -> None:
+    try:
+        _into_place(tmp, dest, v, durable)
+    except FileNotFoundError:  # staged: the folder it goes to is new
+        if staging is None:
+            raise
+        make_user_dirs(dest.parent)
+        _into_place(tmp, dest, v, durable)
 
 
 _PARTIAL: set[Path] = set()  # targets whose download broke off in this process, leaving a partial file

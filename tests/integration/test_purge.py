@@ -14,6 +14,7 @@ import pytest
 from sync_agent import history, rebuild
 from sync_agent.errors import NameClashError, NotFoundError, RefusedError
 from sync_agent.pool import Pool
+from tests.conftest import fresh_bucket
 from tests.integration.test_cli_real_paths import ROOT, home_env
 from tests.nodepool import TEST_TIMEOUTS, NodePool
 from tests.sync.test_agent_process import pool_file  # noqa: F401 - fixture
@@ -162,3 +163,19 @@ def test_the_purge_command(pool_file, tmp_path: Path) -> None:  # noqa: F811
     assert run("get", name, "-").stdout == "v2"
     r = run("purge", "no such thing", "--yes")
     assert r.returncode == 2 and "no history" in r.stderr
+
+
+def test_a_share_recipient_cannot_purge(shared_nodes: NodePool, tmp_path: Path) -> None:
+    """The history of a shared folder is its owner's: the recipient's PoolDrive refuses before any request."""
+    import dataclasses
+
+    cfg = dataclasses.replace(shared_nodes.config(fresh_bucket(), name="from-alice"), prefix="photos",
+                              shared_by="alice")
+    recipient = Pool(cfg, catalog_path=tmp_path / "recipient.sqlite3", timeouts=TEST_TIMEOUTS)
+    try:
+        before = sum(c.requests for c in recipient.clients.values())
+        with pytest.raises(RefusedError, match="alice"):
+            recipient.purge("photos/old.jpg")
+        assert sum(c.requests for c in recipient.clients.values()) == before
+    finally:
+        recipient.close()
