@@ -199,6 +199,11 @@ def initial_runs(n: int, runs: int, work: Path) -> dict[str, float]:
             "initial_vs_rclone_min": min(ratios), "initial_vs_rclone_max": max(ratios)}
 
 
+def settled(d: Device, quiet: float = 3.0) -> bool:
+    """No pass has ended for ``quiet`` seconds."""
+    return time.time() - d.client.status()["last_sync"] >= quiet
+
+
 def folder_move(a: Device, b: Device, n: int) -> dict[str, float]:
     """A folder of 500 files renamed on device A: the time until device B holds every file under the new
     name and none under the old one, and how many of them went through B's trash (a rename on the pool is a
@@ -275,6 +280,8 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         wait(a.idle, 1800, "agent A idle after the restart", every=0.1)
         out["restart_idle_s"] = time.monotonic() - start
         assert a.proc is not None
+        # quiet first: a pass still ending (after the restart) met the wait below at once (0.1 s at 100,000 files)
+        wait(lambda: a.idle() and settled(a), 600, "agent A quiet before 'sync now'", every=0.5)
         last = a.client.status()["last_sync"]
         Path(f"/proc/{a.proc.pid}/clear_refs").write_text("5")  # the peak from here on
         start = time.monotonic()
