@@ -260,7 +260,8 @@ class DeletedDialog(QDialog):
             b.setEnabled(False)  # until a row is chosen
         self.table.itemSelectionChanged.connect(self._chosen)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Deleting keeps every version on the pool; restoring brings the newest back."))
+        layout.addWidget(QLabel("Deleting keeps every version on the pool: restoring brings the newest back, and "
+                                "deleting forever frees the space they take."))
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
         buttons.addWidget(self.forget_button)
