@@ -249,7 +249,13 @@ def one_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, float]:
         time.sleep(args.idle_wait)
         assert a.proc is not None
         c0, t0 = proc_cpu(a.proc.pid), time.monotonic()
-        time.sleep(args.idle)
+        for w in range(args.idle_windows):  # the idle period in 30 s windows, each printed: how much it swings
+            c1, t1 = proc_cpu(a.proc.pid), time.monotonic()
+            time.sleep(30)
+            print(f"[{n}]   idle window {w + 1}: {(proc_cpu(a.proc.pid) - c1) / (time.monotonic() - t1) * 100:.2f} %",
+                  flush=True)
+        if not args.idle_windows:
+            time.sleep(args.idle)
         out["idle_cpu_pct"] = (proc_cpu(a.proc.pid) - c0) / (time.monotonic() - t0) * 100
         out["rss_mb"] = proc_rss_mb(a.proc.pid)
         lat = []
@@ -330,6 +336,8 @@ def main() -> int:
     ap.add_argument("--edits", type=int, default=40)
     ap.add_argument("--idle", type=float, default=120.0)
     ap.add_argument("--idle-wait", type=float, default=60.0)
+    ap.add_argument("--idle-windows", type=int, default=0,
+                    help="measure the idle period as this many 30 s windows, each printed (instead of --idle)")
     ap.add_argument("--initial-runs", type=int, default=0,
                     help="only the initial sync against rclone, this many times per size (medians reported)")
     args = ap.parse_args()
