@@ -122,7 +122,8 @@ def purge(pool: PoolView, scope: str = "", *, older_than_days: float = 0.0, dry_
             report.versions += 1
             if pool.catalog.forget_version(d.file_id, d.number):
                 report.files += 1
-    emptied = sorted({d.key for d in doomed} - {v.key for _, _, vs in pool.catalog.histories(scope) for v in vs})
+    touched = {d.key for d in doomed}
+    emptied = sorted(touched - {v.key for v in pool.catalog.stored_at(touched)})  # nothing of anyone's left there
     report.markers = sum(_clear_markers(pool, key) for key in emptied)
     pool.journal.record(report.paths + emptied)
     log.info("purged %d version(s) of %d file(s) under '%s' (%d bytes freed, %d copies left)", report.versions,

@@ -475,20 +475,19 @@ def _forget_vanished(pool: PoolView, s: Scan, scopes: list[tuple[str, bool]], li
     if s.failed or pool.cfg.current_only:  # a share's view lists current objects only: old versions look gone
         return 0
     present = {(f.file_id, n): v.key for f in s.files.values() for n, v in f.versions.items()}
-    gone = 0
-    for scope, exact in scopes:
-        if not exact and pool.catalog.count_versions(scope) <= sum(
+    folders = []
+    for scope, exact in scopes:  # a folder whose stored versions were all listed: a count, not a read of each
+        if not exact and pool.catalog.count_versions(scope) > sum(
                 1 for key in present.values() if not scope or key.startswith(scope + "/")):
-            continue  # every version stored there was listed (a full refresh: a count, not 2 s at 100,000 files)
-        for f, _, versions in list(pool.catalog.histories(scope)):
-            for v in versions:
-                listed = v.key == scope if exact else not scope or v.key.startswith(scope + "/")
-                if (not listed or (f.id, v.number) in present or v.created_at >= listed_at
-                        or (not f.deleted and v.number == f.version)):
-                    continue
-                log.info("'%s' version %d is on no node any more (purged): forgotten", v.key, v.number)
-                pool.catalog.forget_version(f.id, v.number)
-                gone += 1
+            folders.append(scope)
+    gone = 0
+    for v in pool.catalog.stored_at([scope for scope, exact in scopes if exact], folders):
+        if (v.file_id, v.number) in present or v.created_at >= listed_at or v.live_current:
+            continue
+        present[(v.file_id, v.number)] = v.key  # named twice (a key and its folder): forgotten once
+        log.info("'%s' version %d is on no node any more (purged): forgotten", v.key, v.number)
+        pool.catalog.forget_version(v.file_id, v.number)
+        gone += 1
     return gone
 
 

@@ -68,6 +68,17 @@ class VersionInfo:
 
 
 @dataclass(frozen=True)
+class StoredVersion:
+    """A version as stored at its key (``Catalog.stored_at``)."""
+
+    file_id: str
+    number: int
+    key: str
+    created_at: float
+    live_current: bool  # the current version of a live file
+
+
+@dataclass(frozen=True)
 class FileInfo:
     id: str
     path: str
@@ -754,6 +765,21 @@ class Catalog:
                 versions.append(VersionInfo(vr[0][8], vr[0][9], vr[0][10], vr[0][11], vr[0][12], vr[0][13], copies))
             info = FileInfo(head[0], head[1], head[2], head[3], head[4], head[5], bool(head[6]))
             yield info, head[7], versions
+
+    def stored_at(self, keys: Iterable[str] = (), folders: Iterable[str] = ()) -> list[StoredVersion]:
+        """The versions stored at ``keys`` or under ``folders`` ('a/b', '' for anywhere), with whether each is
+        its file's current version of a live file: one query per 500 keys and one per folder."""
+        sql = ('SELECT v.file_id, v.number, v.key, v.created_at, NOT f.deleted AND v.number = f.version '
+               'FROM "version" v JOIN "file" f ON f.id = v.file_id WHERE ')
+        rows: list[tuple] = []
+        wanted = sorted(set(keys))
+        for i in range(0, len(wanted), 500):
+            part = wanted[i:i + 500]
+            rows += self.db.execute_sql(sql + f'v.key IN ({",".join("?" * len(part))})', part).fetchall()
+        for folder in folders:
+            rows += self.db.execute_sql(sql + 'v.key >= ? AND v.key < ?', (folder + "/", folder + "0")).fetchall() \
+                if folder else self.db.execute_sql(sql + "1").fetchall()
+        return [StoredVersion(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
     def count_versions(self, scope: str) -> int:
         """How many versions are stored under the folder ``scope`` ('': anywhere); one indexed count."""

@@ -28,7 +28,7 @@ def conflict_name(name: str, host: str, when: float, exists: Callable[[str], boo
         extra = f" {i}" if i > 1 else ""
         mark = f" (conflicted copy from {host} {stamp}{extra}){dot}{ext}"
         room = max(1, MAX_NAME - len(mark.encode()))
-        short = base if len(base.encode()) <= room else base.encode()[:room].decode("utf-8", "ignore").rstrip()
+        short = _cut(base, room)
         candidate = f"{folder}{slash}{short or '_'}{mark}"
         if not exists(candidate):
             return candidate
