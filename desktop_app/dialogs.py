@@ -260,8 +260,10 @@ class DeletedDialog(QDialog):
             b.setEnabled(False)  # until a row is chosen
         self.table.itemSelectionChanged.connect(self._chosen)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Deleting keeps every version on the pool: restoring brings the newest back, and "
-                                "deleting forever frees the space they take."))
+        note = QLabel("Deleting keeps every version on the pool: restoring brings the newest back, and deleting "
+                      "forever frees the space they take.")
+        note.setWordWrap(True)  # one long line widened the dialog past 760 px
+        layout.addWidget(note)
         layout.addWidget(self.table)
         buttons = QHBoxLayout()
         buttons.addWidget(self.forget_button)
