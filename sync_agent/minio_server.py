@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sync_agent import paths
 from sync_agent.errors import DevPoolError, MinioBinaryMissingError
+from sync_agent.processes import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +102,6 @@ def is_live(endpoint: str, timeout: float = 1.0, probe: str = "live", secure: bo
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still "exists"; look at its state
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        return state != "Z"
-    except OSError:
-        return True
-
-
 def pid_frozen(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "T"
@@ -142,6 +128,7 @@ class MinioNode:
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     drives: int = 1  # more than 1: one erasure-coded server over that many drive folders, as most deployments
     certs_dir: Path | None = None  # serve https with public.crt/private.key from here (MinIO's --certs-dir)
+    region: str = ""  # a region of its own (MINIO_SITE_REGION): requests must be signed for it
 
     @property
     def endpoint(self) -> str:
@@ -165,6 +152,8 @@ class MinioNode:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MINIO_")}
         env.update(MINIO_ROOT_USER=self.access_key, MINIO_ROOT_PASSWORD=self.secret_key,
                    MINIO_UPDATE="off", MINIO_CALLHOME_ENABLE="off", MINIO_BROWSER="on")
+        if self.region:
+            env["MINIO_SITE_REGION"] = self.region
         if self.drives > 1:  # drive folders on the system disk: MinIO refuses them ("drive not found") otherwise
             env["MINIO_CI_CD"] = "on"
         log_path = self.log_path or self.data_dir.parent / f"{self.name}.log"

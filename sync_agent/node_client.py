@@ -1,6 +1,9 @@
-"""Talking to one S3 node: a thin wrapper over minio-py that maps every failure to our errors.
+"""Talking to one S3 node: a thin wrapper over minio-py and obstore that maps every failure to our errors.
 
-All network timeouts are short and bounded so that a frozen node (SIGSTOP) costs seconds, never minutes.
+Whole small objects, key listings and health probes go through obstore (``small_objects``); the rest through
+minio-py, which is loaded only when a request first needs it (``minio_link``: 0.2 s of a short command's
+start). All network timeouts are short and bounded so that a frozen node (SIGSTOP) costs seconds, never
+minutes.
 """
 
 from __future__ import annotations
@@ -12,48 +15,37 @@ import hashlib
 import json
 import logging
 import re
-import ssl
 import sys
 import threading
 import time
 import urllib.parse
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Protocol
-
-import urllib3
-from minio import Minio
-from minio.commonconfig import CopySource
-from minio.credentials import StaticProvider
-from minio.datatypes import CompleteMultipartUploadResult
-from minio.error import InvalidResponseError, MinioAdminException, S3Error, ServerError
-from minio.minioadmin import MinioAdmin
-from minio.versioningconfig import ENABLED, VersioningConfig
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync_agent import listing_xml, small_objects
 from sync_agent.config import NodeConfig
 from sync_agent.credentials import Credentials
 from sync_agent.errors import (
-    AuthError,
     BucketMissingError,
     NodeError,
-    NodeFullError,
-    NodeTimeoutError,
     NodeUnreachableError,
     ObjectMissingError,
     PreconditionFailed,
     RefusedError,
-    UntrustedCertificateError,
 )
 from sync_agent.node_types import Capacity, RemoteObject, Timeouts
-from sync_agent.small_objects import FULL_CODES
+
+if TYPE_CHECKING:
+    import urllib3
+    from minio import Minio
+    from minio.minioadmin import MinioAdmin
+
+    from sync_agent.minio_link import Limited
 
 log = logging.getLogger(__name__)
 
 META_PREFIX = "pd-"
-AUTH_CODES = small_objects.AUTH_CODES | {"XMinioAdminNoSuchUser"}
-MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchObject"}
 LIST_PAGE = 1000  # entries per listing request (S3's most)
 
 
@@ -74,140 +66,17 @@ def _meta_from_headers(headers: Any) -> dict[str, str]:
     return out
 
 
-def _tls_failure(exc: BaseException | None) -> str | None:
-    """Why TLS refused the node, when that is what failed (urllib3 wraps it in a few layers)."""
-    seen = 0
-    while exc is not None and seen < 8:
-        seen += 1
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return str(exc.verify_message or exc)
-        if isinstance(exc, ssl.SSLError | urllib3.exceptions.SSLError):
-            text = str(exc)
-            if "Fingerprints did not match" in text:
-                return "fingerprint mismatch"
-            if "CERTIFICATE_VERIFY_FAILED" in text:
-                why = text.split("certificate verify failed:")[-1]
-                return re.sub(r"\s*\(_ssl\.c:\d+\)", "", why).strip(" )'\"") or "verify failed"
-            return None  # another TLS failure (e.g. http spoken to an https port): not about trust
-        exc = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
-    return None
-
-
 def timed_out(exc: BaseException | None) -> bool:
     """Whether a failure was a read that waited longer than its timeout (the request reached the node)."""
+    u3 = sys.modules.get("urllib3.exceptions")  # not loaded: none of its failures can be here
+    kinds: tuple[type[BaseException], ...] = (TimeoutError, u3.ReadTimeoutError) if u3 else (TimeoutError,)
     seen = 0
     while exc is not None and seen < 8:
         seen += 1
-        if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        if isinstance(exc, kinds):
             return True
         exc = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
     return False
-
-
-def map_error(exc: BaseException, node: NodeConfig, what: str = "") -> NodeError:
-    """Translate a minio-py or urllib3 failure into an error a user can act on."""
-    where = f"Node '{node.name}' ({node.url})"
-    doing = f" while {what}" if what else ""
-    if isinstance(exc, S3Error):
-        code = exc.code or ""
-        if code in AUTH_CODES:
-            return AuthError(f"{where} refused the credentials{doing} ({code}). Check the access key and "
-                             "secret key for this node.", node=node.name)
-        if code == "NoSuchBucket":
-            return BucketMissingError(f"{where} has no bucket '{exc.bucket_name}'. Run 'pooldrive pool "
-                                      "init' to create it.", node=node.name)
-        if code == "PreconditionFailed":
-            return PreconditionFailed(f"{where}: '{exc.object_name}' is no longer the version asked for{doing}.",
-                                      node=node.name)
-        if code in MISSING_CODES:
-            return ObjectMissingError(f"{where} does not hold '{exc.object_name}'.", node=node.name)
-        if code in FULL_CODES or "minimum free drive" in (exc.message or "").lower():
-            return NodeFullError(f"{where} is full{doing}: {exc.message}. Free space on it or add a node.",
-                                 node=node.name)
-        return NodeError(f"{where} answered with an error{doing}: {code}: {exc.message}", node=node.name)
-    if isinstance(exc, ServerError):
-        if exc.status_code in (503, 507):
-            return NodeFullError(f"{where} is out of space or overloaded{doing} (HTTP {exc.status_code}).",
-                                 node=node.name) if exc.status_code == 507 else \
-                NodeUnreachableError(f"{where} is overloaded or starting{doing} (HTTP 503).", node=node.name)
-        return NodeError(f"{where} had a server error{doing} (HTTP {exc.status_code}).", node=node.name)
-    if isinstance(exc, InvalidResponseError):
-        return NodeError(f"{where} answered, but not like an S3 server{doing} (HTTP {exc._code}). Check the "
-                         "endpoint's host and port.", node=node.name)
-    if isinstance(exc, MinioAdminException):
-        if exc._code in ("401", "403"):
-            return AuthError(f"{where} refused an admin request{doing}: these credentials lack admin rights.",
-                             node=node.name)
-        return NodeError(f"{where} admin API failed{doing}: HTTP {exc._code}.", node=node.name)
-    tls = _tls_failure(exc)
-    if tls is not None:
-        if "fingerprint" in tls.lower():
-            return UntrustedCertificateError(
-                f"{where} presented a TLS certificate other than the one trusted for it{doing}. If its "
-                f"certificate was renewed, check the new one and trust it again ('pooldrive pool trust "
-                f"{node.name}'); if not, someone may be between you and the node.", node=node.name)
-        return UntrustedCertificateError(
-            f"{where}: its TLS certificate is not trusted{doing} ({tls}). Give the CA that signed it "
-            f"('pooldrive pool trust {node.name} --ca-file CA.pem') or trust this very certificate "
-            f"('pooldrive pool trust {node.name}').", node=node.name)
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
-        reason = type(getattr(exc, "reason", None) or exc).__name__
-        never = isinstance(getattr(exc, "reason", None) or exc, urllib3.exceptions.NewConnectionError)
-        if "Timeout" in reason or "timed out" in str(exc):
-            return NodeTimeoutError(f"{where} did not answer in time{doing}. It may be down, frozen or "
-                                    "overloaded.", node=node.name, sent="ConnectTimeout" not in reason)
-        return NodeUnreachableError(f"{where} cannot be reached{doing} ({reason}). Is it running, and is "
-                                    "the address right?", node=node.name, sent=not never)
-    if isinstance(exc, NodeError):
-        return exc
-    return NodeError(f"{where}: unexpected failure{doing}: {exc!r}", node=node.name)
-
-
-def tls_options(node: NodeConfig) -> dict[str, Any]:
-    """How an https node is trusted (see ``tls``): its pinned certificate, else its own CA file, else the
-    system's CAs."""
-    if not node.secure:
-        return {}
-    if node.cert_sha256:
-        return {"cert_reqs": "CERT_NONE", "assert_fingerprint": node.cert_sha256}
-    if node.ca_file:
-        return {"cert_reqs": "CERT_REQUIRED", "ca_certs": node.ca_file}
-    return {"cert_reqs": "CERT_REQUIRED"}
-
-
-class _Retry(urllib3.Retry):
-    """A 503 with Retry-After is asked again once (a node still starting says so), after at most a second:
-    MinIO answers an object failing its bit-rot check the same way, and a read waits on another copy
-    instead of on the header's delay."""
-
-    def get_retry_after(self, response: urllib3.BaseHTTPResponse) -> float | None:
-        after = super().get_retry_after(response)
-        return None if after is None else min(after, 1.0)
-
-
-class _Limited(urllib3.PoolManager):
-    """A pool whose requests made inside ``limit(seconds)`` wait at most that long for an answer (health
-    probes); every other request keeps the pool's timeouts."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def limit(self, seconds: float) -> Iterator[None]:
-        self._local.seconds = seconds
-        try:
-            yield
-        finally:
-            self._local.seconds = None
-
-    def urlopen(self, method: str, url: str, redirect: bool = True,  # type: ignore[override]  # as urllib3 does
-                **kw: Any) -> urllib3.BaseHTTPResponse:
-        seconds = getattr(self._local, "seconds", None)
-        if seconds is not None and "timeout" not in kw:
-            default = self.connection_pool_kw["timeout"]
-            kw["timeout"] = urllib3.Timeout(connect=min(seconds, default.connect_timeout), read=seconds)
-        return super().urlopen(method, url, redirect, **kw)
 
 
 class NodeClient:
@@ -224,25 +93,38 @@ class NodeClient:
         self._creds = creds
         self.requests = 0  # S3 requests started through this client (tests count work with it)
         self.retries = 0  # requests sent again after the link dropped them
-        self._http = _Limited(
-            timeout=urllib3.Timeout(connect=timeouts.connect, read=timeouts.read),
-            maxsize=32, retries=_Retry(total=timeouts.retries, connect=timeouts.retries, read=0, backoff_factor=0.2,
-                                       status_forcelist=[]), **tls_options(node))
-        self.s3 = Minio(node.endpoint, access_key=creds.access_key, secret_key=creds.secret_key,
-                        secure=node.secure, http_client=self._http)
-        self._small: small_objects.SmallObjects | None = None
-        self._small_usable = small_objects.usable(node)
+        self._link: tuple[Limited, Minio] | None = None
+        self._link_lock = threading.Lock()
+        self._small = small_objects.SmallObjects(
+            node, creds, bucket, connect=timeouts.connect, read=timeouts.read, quick=timeouts.quick_read
+        ) if small_objects.usable(node) else None
 
     @property
     def small(self) -> small_objects.SmallObjects | None:
-        """The fast path for whole-object requests (see ``small_objects``), made on first use."""
-        if self._small is None and self._small_usable:
-            with self._http.limit(self.timeouts.quick_read):  # a tiny request: silent that long is as good as down
-                region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)  # as minio-py
-            self._small = small_objects.SmallObjects(self.node, self._creds, self.bucket, region=str(region),
-                                                     connect=self.timeouts.connect, read=self.timeouts.read,
-                                                     quick=self.timeouts.quick_read)
+        """The fast path for whole-object requests, listings of keys and probes (see ``small_objects``); None
+        for a node it cannot serve."""
         return self._small
+
+    @property
+    def s3(self) -> Minio:
+        """minio-py's client for this node, made on first use (see ``minio_link``)."""
+        return self._linked()[1]
+
+    @property
+    def _http(self) -> Limited:
+        """The connection pool minio-py's client uses, with its timeouts; made with it."""
+        return self._linked()[0]
+
+    def _linked(self) -> tuple[Limited, Minio]:
+        link = self._link
+        if link is None:
+            with self._link_lock:
+                if self._link is None:
+                    from sync_agent import minio_link
+
+                    self._link = minio_link.connect(self.node, self._creds, self.timeouts)
+                link = self._link
+        return link
 
     def __repr__(self) -> str:
         return f"NodeClient({self.name}, {self.node.url})"
@@ -251,15 +133,27 @@ class NodeClient:
         self.requests += 1
         try:
             return fn(*args, **kw)
-        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
-                TimeoutError, MinioAdminException) as e:
-            raise map_error(e, self.node, what) from e
+        except Exception as e:
+            from sync_agent import minio_link  # loaded: fn is minio-py's
+
+            if isinstance(e, minio_link.FAILURES):
+                raise minio_link.map_error(e, self.node, what) from e
+            raise
 
     # --- bucket -----------------------------------------------------------------------------------
     def ensure_bucket(self) -> None:
+        from minio.versioningconfig import ENABLED, VersioningConfig
+
+        from sync_agent import minio_link
+
         if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
-            with contextlib.suppress(NodeError):
+            try:
                 self._call("creating the bucket", self.s3.make_bucket, self.bucket)
+            except NodeError as e:  # (another device making it at the same moment: the next call tells)
+                region = minio_link.region_asked(e.__cause__)  # a node set to a region of its own
+                if region:
+                    with contextlib.suppress(NodeError):
+                        self._call("creating the bucket", self.s3.make_bucket, self.bucket, region)
         self._call("turning on versioning", self.s3.set_bucket_versioning, self.bucket,
                    VersioningConfig(ENABLED))
 
@@ -267,6 +161,10 @@ class NodeClient:
         """An authenticated round trip, waiting ``timeout`` seconds at most (default: the read timeout);
         returns its latency in seconds."""
         t = time.monotonic()
+        if self._small is not None:
+            self.requests += 1
+            self._small.probe(self.scope, timeout)
+            return time.monotonic() - t
         with self._http.limit(timeout) if timeout is not None else contextlib.nullcontext():
             if self.scope:  # scoped keys may not look at the bucket itself, only inside their folder
                 self._call("listing the shared folder",
@@ -278,14 +176,19 @@ class NodeClient:
         return time.monotonic() - t
 
     def live(self, timeout: float = 2.0) -> bool:
+        from sync_agent import minio_link
+
         try:
             r = self._http.request("GET", f"{self.node.url}/minio/health/live",
-                                   timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
+                                   timeout=minio_link.urllib3.Timeout(connect=timeout, read=timeout), retries=False)
             return r.status == 200
-        except (urllib3.exceptions.HTTPError, OSError):
+        except minio_link.FAILURES:
             return False
 
     def admin(self) -> MinioAdmin:
+        from minio.credentials import StaticProvider
+        from minio.minioadmin import MinioAdmin
+
         return MinioAdmin(endpoint=self.node.endpoint, secure=self.node.secure, http_client=self._http,
                           credentials=StaticProvider(self._creds.access_key, self._creds.secret_key))
 
@@ -306,6 +209,8 @@ class NodeClient:
         own) instead of this client's. Signing is local; the region comes from this client."""
         s3 = self.s3
         if signer is not None:
+            from minio import Minio
+
             region = self._call("reading the bucket's region", self.s3._get_region, self.bucket)
             s3 = Minio(self.node.endpoint, access_key=signer.access_key, secret_key=signer.secret_key,
                        secure=self.node.secure, region=region, http_client=self._http)
@@ -391,11 +296,9 @@ class NodeClient:
         return {"If-Match": f'"{str(if_match).strip(chr(34))}"'}
 
     def _lost(self, key: str, e: NodeError) -> NodeError:
-        cause = e.__cause__
-        if isinstance(cause, S3Error) and cause.code in ("PreconditionFailed", "NoSuchKey"):
-            return PreconditionFailed(f"'{key}' on node '{self.name}' is no longer the version this write was "
-                                      "based on.", node=self.name)
-        return e
+        from sync_agent import minio_link
+
+        return minio_link.lost(key, self.name, e)
 
     # --- multipart uploads (large files, resumable) -----------------------------------------------
     def start_upload(self, key: str, meta: dict[str, str]) -> str:
@@ -436,6 +339,8 @@ class NodeClient:
                               body=body, headers=headers, query_params={"uploadId": upload_id})
         except NodeError as e:
             raise self._lost(key, e) from e
+        from minio.datatypes import CompleteMultipartUploadResult
+
         result = CompleteMultipartUploadResult(resp)
         return result.version_id, (result.etag or "").strip('"')
 
@@ -480,6 +385,8 @@ class NodeClient:
     def copy(self, src_key: str, dst_key: str, meta: dict[str, str],
              src_version: str | None = None) -> str | None:
         """Server-side copy with new metadata; returns the new version id."""
+        from minio.commonconfig import CopySource
+
         r = self._call(f"copying '{src_key}'", self.s3.copy_object, self.bucket, dst_key,
                        CopySource(self.bucket, src_key, version_id=src_version),
                        metadata={META_PREFIX + k: v for k, v in meta.items()},
@@ -526,16 +433,15 @@ class NodeClient:
     def create_bucket(self) -> None:
         """Make this client's bucket (a share view); a bucket of that name already there is refused, never
         taken over. One request: no look first that another client could overtake."""
-        self.requests += 1
+        from sync_agent import minio_link
+
         try:
-            self.s3.make_bucket(self.bucket)
-        except S3Error as e:
-            if e.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+        except NodeError as e:
+            if minio_link.bucket_taken(e.__cause__):
                 raise RefusedError(f"Node '{self.name}' already has a bucket '{self.bucket}'; try sharing "
                                    "again.") from e
-            raise map_error(e, self.node, "creating the share's bucket") from e
-        except (ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
-            raise map_error(e, self.node, "creating the share's bucket") from e
+            raise
 
     def refuse_versioned_bucket(self) -> None:
         """A share view must hold no past: refused on a server that versions every new bucket."""
@@ -554,6 +460,8 @@ class NodeClient:
             self._call(f"copying '{key}' into the share", self.s3._execute, "PUT", self.bucket, key,
                        headers={"x-amz-copy-source": source, "x-amz-metadata-directive": "COPY"})
             return
+        from minio.commonconfig import CopySource
+
         o = self._call(f"reading '{key}'", self.s3.stat_object, src_bucket, key, version_id=version_id)
         meta = {k: v for k, v in o.metadata.items() if k.lower().startswith("x-amz-meta-")}
         self._call(f"copying '{key}' into the share", self.s3.copy_object, self.bucket, key,
@@ -563,6 +471,8 @@ class NodeClient:
         """Remove this client's bucket and everything in it (a share view that ended); no-op if it is gone."""
         from minio.deleteobjects import DeleteObject
 
+        from sync_agent import minio_link
+
         try:
             if not self._call("checking the share's bucket", self.s3.bucket_exists, self.bucket):
                 return
@@ -571,8 +481,8 @@ class NodeClient:
             for err in self.s3.remove_objects(self.bucket, doomed):
                 log.warning("could not remove %s from %s on %s: %s", err.name, self.bucket, self.name, err.message)
             self._call("removing the share's bucket", self.s3.remove_bucket, self.bucket)
-        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as e:
-            raise map_error(e, self.node, "removing the share's bucket") from e
+        except minio_link.FAILURES as e:
+            raise minio_link.map_error(e, self.node, "removing the share's bucket") from e
 
     def _newest(self, key: str) -> RemoteObject | None:
         """The newest entry at ``key`` (a delete marker included), or None."""
@@ -590,9 +500,12 @@ class NodeClient:
                   "prefix": prefix}
         if start_after:
             query["key-marker" if versions else "start-after"] = start_after
+        s3 = self.s3
+        from sync_agent import minio_link
+
         try:
             while True:
-                r = self.s3._execute("GET", self.bucket, query_params=query)  # type: ignore[arg-type]
+                r = s3._execute("GET", self.bucket, query_params=query)  # type: ignore[arg-type]
                 page = listing_xml.parse(r.data, _meta_from_headers)
                 yield from page.objects
                 if not page.truncated or page.next_key is None:
@@ -605,9 +518,8 @@ class NodeClient:
                         query.pop("version-id-marker", None)
                 else:
                     query["continuation-token"] = page.next_key
-        except (S3Error, ServerError, InvalidResponseError, urllib3.exceptions.HTTPError, OSError,
-                ET.ParseError, ValueError) as e:  # (a page that is not a listing: a NodeError naming the node)
-            raise map_error(e, self.node, f"listing '{prefix or '/'}'") from e
+        except minio_link.PAGE_FAILURES as e:
+            raise minio_link.map_error(e, self.node, f"listing '{prefix or '/'}'") from e
 
     def list_keys(self, prefix: str, *, start_after: str | None = None, quick: bool = False) -> builtins.list[str]:
         """The keys under ``prefix`` after ``start_after``, in order, without metadata (see
@@ -622,7 +534,10 @@ class NodeClient:
 
     def failure(self, exc: BaseException, what: str = "") -> NodeError:
         """A failure met while reading a response this client gave (``map_error`` for this node)."""
-        return map_error(exc, self.node, what)
+        from sync_agent import minio_link
+
+        return minio_link.map_error(exc, self.node, what)
 
     def close(self) -> None:
-        self._http.clear()
+        if self._link is not None:
+            self._link[0].clear()

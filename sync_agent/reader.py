@@ -493,12 +493,8 @@ def get_small_version(pool: PoolView, v: VersionInfo, dest: Path, *, durable: bo
         return False
     tmp = _temp_for(dest, v, staging, "pooldrive-part")
     try:
-        with _create(tmp) as out:
-            out.write(data)
-            if durable:
-                out.flush()
-                os.fsync(out.fileno())
-        _staged_into_place(tmp, dest, v, durable, staging)
+        _write_whole(tmp, data, dest, v, durable)
+        _staged_into_place(tmp, dest, v, durable, staging, stamped=True)
     except BaseException:
         tmp.unlink(missing_ok=True)  # the whole body is in memory: nothing to resume
         raise
@@ -548,14 +544,36 @@ def _create(tmp: Path) -> BinaryIO:
         return open(tmp, "wb")
 
 
-def _staged_into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool, staging: Path | None) -> None:
+def _write_whole(tmp: Path, data: bytes, dest: Path, v: VersionInfo, durable: bool) -> None:
+    """A whole small body into ``tmp``, its final mode and mtime set through the open file: fewer system
+    calls and path lookups than a file object, chmod and utime (70 us of a small download's 800)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
-        _into_place(tmp, dest, v, durable)
+        fd = os.open(tmp, flags, 0o600)
+    except FileNotFoundError:
+        make_user_dirs(tmp.parent)
+        fd = os.open(tmp, flags, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, user_file_mode(replacing=dest))
+        os.utime(fd, (v.mtime, v.mtime))
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _staged_into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool, staging: Path | None, *,
+                       stamped: bool = False) -> None:
+    try:
+        _into_place(tmp, dest, v, durable, stamped=stamped)
     except FileNotFoundError:  # staged: the folder it goes to is new
         if staging is None:
             raise
         make_user_dirs(dest.parent)
-        _into_place(tmp, dest, v, durable)
+        _into_place(tmp, dest, v, durable, stamped=stamped)
 
 
 _PARTIAL: set[Path] = set()  # targets whose download broke off in this process, leaving a partial file
@@ -575,9 +593,11 @@ def _left_partial(tmp: Path, dest: Path) -> None:
         _PARTIAL.add(dest)
 
 
-def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool) -> Path:
-    os.chmod(tmp, user_file_mode(replacing=dest))  # temp files are private (0600) until they are the user's file
-    os.utime(tmp, (v.mtime, v.mtime))
+def _into_place(tmp: Path, dest: Path, v: VersionInfo, durable: bool, *, stamped: bool = False) -> Path:
+    """``tmp`` becomes ``dest``; ``stamped``: its mode and mtime are set already (``_write_whole``)."""
+    if not stamped:
+        os.chmod(tmp, user_file_mode(replacing=dest))  # temp files are private (0600) until they are the user's
+        os.utime(tmp, (v.mtime, v.mtime))
     try:
         os.replace(tmp, dest)
     except (IsADirectoryError, NotADirectoryError) as e:  # a folder here has the file's name: kept, not replaced

@@ -19,9 +19,10 @@ from sync_agent import metadata
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.errors import ChangedMeanwhileError, IntegrityError, NodeError, NoReplicaError, ObjectMissingError
-from sync_agent.minio_server import pid_alive
-from sync_agent.node_client import RemoteObject, map_error
+from sync_agent.minio_link import map_error
+from sync_agent.node_client import RemoteObject
 from sync_agent.placement import read_order
+from sync_agent.processes import pid_alive
 from sync_agent.transfer import PART_SIZE, Digest, RateLimiter, etag_fits
 from sync_agent.writer import undo_stray_versions
 

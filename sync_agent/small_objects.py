@@ -11,6 +11,10 @@ does not match it), conditional writes are real compare-and-swaps (If-None-Match
 retried after a request may have reached the node (a resent conditional write would fail against itself),
 and every failure becomes one of our errors.
 
+The node's region is not asked for first (a request, and minio-py to make it): requests are signed for
+"us-east-1", MinIO's own default, and a node set to another region refuses the first one, naming its
+region; that request is sent again once, signed for it (refused at the signature, it changed nothing).
+
 Used for plain-http nodes and https nodes trusted through the system's CAs. A node trusted by a pinned
 certificate or its own CA file keeps minio-py: obstore can add a CA but not restrict trust to it, and it
 cannot pin. ``POOLDRIVE_S3_CLIENT=minio-py`` turns this path off (benchmarks compare the two with it).
@@ -22,8 +26,9 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import obstore
 from obstore import exceptions as obx
@@ -53,6 +58,11 @@ MAX_BODY = 1024 * 1024  # larger bodies keep minio-py: obstore's timeout covers 
 FOREIGN_ENV = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_SKIP_SIGNATURE", "AWS_REQUEST_PAYER",
                "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 _CODE = re.compile(r"<Code>(\w+)</Code>")
+_REGION = re.compile(r"<Region>([\w.-]+)</Region>")
+_WRONG_REGION = ("AuthorizationHeaderMalformed", "InvalidRegion")
+DEFAULT_REGION = "us-east-1"
+PROBE_KEY = ".pooldrive-probe"  # a probe lists the keys under this name: normally none
+T = TypeVar("T")
 _STATUS = re.compile(r"status code: (\d{3})")
 _NO_CONNECTION = ("tcp connect error", "connection refused", "kind: connect")
 _TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
@@ -69,12 +79,13 @@ def usable(node: NodeConfig) -> bool:
 class SmallObjects:
     """obstore's view of one node's bucket: whole-object PUT and GET of up to ``MAX_BODY`` bytes."""
 
-    def __init__(self, node: NodeConfig, creds: Credentials, bucket: str, *, region: str, connect: float,
-                 read: float, quick: float | None = None) -> None:
+    def __init__(self, node: NodeConfig, creds: Credentials, bucket: str, *, connect: float, read: float,
+                 quick: float | None = None, region: str = DEFAULT_REGION) -> None:
         """``read``: how long a request may take in all; ``quick``: the same for the requests made with
         ``quick=True``, which their callers take again the long way when they fail (default ``read``)."""
         self.node = node
-        self._settings = (node, creds, bucket, region, connect)
+        self.region = region
+        self._settings = (node, creds, bucket, connect)
         # obstore's timeout is one per store: quick requests have one of their own (its own connections).
         # Each is made on first use (7 ms of CPU, holding the GIL: a download uses only the quick ones)
         self._read, self._quick = read, quick if quick is not None and quick < read else read
@@ -95,10 +106,10 @@ class SmallObjects:
         return store
 
     def _store(self, timeout: float) -> S3Store:
-        node, creds, bucket, region, connect = self._settings
+        node, creds, bucket, connect = self._settings
         return S3Store(  # every setting that matters given, so no AWS_* variable can change it
             bucket, endpoint=node.url, access_key_id=creds.access_key, secret_access_key=creds.secret_key,
-            region=region or "us-east-1", virtual_hosted_style_request=False, unsigned_payload=False,
+            region=self.region, virtual_hosted_style_request=False, unsigned_payload=False,
             skip_signature=False, conditional_put="etag",
             client_options={"allow_http": not node.secure, "connect_timeout": timedelta(seconds=connect),
                             "timeout": timedelta(seconds=timeout), "pool_max_idle_per_host": "64"},
@@ -109,16 +120,36 @@ class SmallObjects:
     def _for(self, quick: bool) -> S3Store:
         return self._made(self._quick if quick else self._read)
 
+    def _sent(self, request: Callable[[], T], key: str, doing: str, *, conditional: bool = False) -> T:
+        """``request()``, sent again once if the node refused it for being signed for another region than
+        its own (the error names the node's: every later request is signed for it)."""
+        for attempt in (1, 2):
+            try:
+                return request()
+            except Exception as e:  # obstore raises its own hierarchy and, for transport faults, bare errors
+                if attempt == 1 and self._learned_region(str(e)):
+                    continue
+                raise self.error(e, key, doing, conditional=conditional) from e
+        raise AssertionError("unreachable")
+
+    def _learned_region(self, text: str) -> bool:
+        code, region = _CODE.search(text), _REGION.search(text)
+        if not (code and code.group(1) in _WRONG_REGION and region) or region.group(1) == self.region:
+            return False
+        with self._lock:
+            log.info("node %s is in region %s", self.node.name, region.group(1))
+            self.region = region.group(1)
+            self._stores.clear()  # made again, signing for it
+        return True
+
     def put(self, key: str, data: bytes, meta: dict[str, str], condition: str | bool | None,
             doing: str, *, quick: bool = False) -> tuple[str | None, str]:
         """One PUT; ``condition`` as in ``NodeClient.put_if``. Returns (version id, etag)."""
         mode: Any = "overwrite" if condition is False else "create" if condition is None else \
             {"e_tag": f'"{str(condition).strip(chr(34))}"'}
         attributes: Any = {**meta, "Content-Type": "application/octet-stream"}
-        try:
-            r = obstore.put(self._for(quick), key, data, attributes=attributes, mode=mode, use_multipart=False)
-        except Exception as e:  # obstore raises its own hierarchy and, for transport faults, bare errors
-            raise self.error(e, key, doing, conditional=condition is not False) from e
+        r = self._sent(lambda: obstore.put(self._for(quick), key, data, attributes=attributes, mode=mode,
+                                           use_multipart=False), key, doing, conditional=condition is not False)
         return r.get("version"), (r.get("e_tag") or "").strip('"')
 
     def get(self, key: str, version_id: str | None, if_match: str | None, doing: str, *,
@@ -128,19 +159,31 @@ class SmallObjects:
             options["version"] = version_id
         if if_match:
             options["if_match"] = f'"{if_match}"'
-        try:
-            return bytes(obstore.get(self._for(quick), key, options=options).bytes())
-        except Exception as e:
-            raise self.error(e, key, doing, conditional=bool(if_match)) from e
+        return self._sent(lambda: bytes(obstore.get(self._for(quick), key, options=options).bytes()), key, doing,
+                          conditional=bool(if_match))
 
     def keys(self, prefix: str, start_after: str | None, doing: str, *, quick: bool = False) -> list[str]:
         """Every key under ``prefix`` after ``start_after``, in order: a listing without metadata (the change
         journal's poll: 0.37 ms of client CPU against minio-py's 1.1 ms, most of an idle agent's CPU)."""
-        try:
-            return [m["path"] for chunk in obstore.list(self._for(quick), prefix=prefix, offset=start_after)
-                    for m in chunk]
-        except Exception as e:
-            raise self.error(e, prefix, doing) from e
+        return self._sent(lambda: [m["path"] for chunk in obstore.list(self._for(quick), prefix=prefix,
+                                                                          offset=start_after) for m in chunk],
+                          prefix, doing)
+
+    def probe(self, scope: str, timeout: float | None) -> None:
+        """An authenticated round trip that proves the keys and the bucket (a listing of a name that holds
+        nothing, inside ``scope``, where a share's keys may look), answered within ``timeout`` seconds
+        (default: the read timeout). Raises like any request (``BucketMissingError``, ``AuthError``, ...)."""
+        wait = self._probe_timeout(timeout)
+        self._sent(lambda: obstore.list(self._made(wait), prefix=scope + PROBE_KEY).collect(), scope,
+                   "checking the bucket")
+
+    def _probe_timeout(self, asked: float | None) -> float:
+        """The timeout of a store for a probe that asked for ``asked`` seconds: the first of quick, 2x and
+        4x quick, and read, that gives it as long (one store each, not one per figure a probe asks for)."""
+        if asked is None:
+            return self._read
+        return next((t for t in sorted({self._quick, 2 * self._quick, 4 * self._quick}) if t < self._read
+                     and asked <= t), self._read)
 
     def error(self, exc: BaseException, key: str, doing: str, *, conditional: bool = False) -> NodeError:
         """The same errors ``node_client.map_error`` gives for minio-py's failures: decided by the node's

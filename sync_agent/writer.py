@@ -38,9 +38,9 @@ from sync_agent.errors import (
     QuorumError,
 )
 from sync_agent.health import answer_timeout
-from sync_agent.minio_server import pid_alive
 from sync_agent.name_clash import refuse_clash
 from sync_agent.placement import overtake_after, write_order
+from sync_agent.processes import pid_alive
 from sync_agent.transfer import (
     PART_SIZE,
     Digest,

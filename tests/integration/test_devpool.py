@@ -13,7 +13,8 @@ import pytest
 
 from sync_agent.devpool import DevPool
 from sync_agent.errors import DevPoolError, MinioBinaryMissingError
-from sync_agent.minio_server import find_minio_binary, is_live, pid_alive
+from sync_agent.minio_server import find_minio_binary, is_live
+from sync_agent.processes import pid_alive
 from tests.nodepool import NodePool
 
 pytestmark = pytest.mark.minio  # starts dev pools through the real command

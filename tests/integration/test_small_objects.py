@@ -7,15 +7,21 @@ of a named version, metadata, and every failure must come out the same, as the s
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sync_agent import small_objects
+from sync_agent.config import NodeConfig, save_pool
 from sync_agent.credentials import Credentials
 from sync_agent.errors import AuthError, BucketMissingError, NodeUnreachableError, PreconditionFailed
+from sync_agent.minio_server import MinioNode, free_ports
 from sync_agent.node_client import NodeClient, Timeouts
 from sync_agent.pool import Pool
 
@@ -217,3 +223,87 @@ def test_bodies_over_the_limit_take_the_minio_path(pool: Pool) -> None:
     assert c.stat("big/x.bin").size == len(big) and vid
     with pytest.raises(PreconditionFailed):
         c.put_if("big/x.bin", big, META, if_match=None)
+
+
+def test_a_probe_proves_the_keys_and_the_bucket(client: NodeClient) -> None:
+    """A health probe (through obstore where the node allows it) is one request, and fails as any request
+    would: a missing bucket says to init the pool, wrong keys are an auth error."""
+    before = client.requests
+    assert client.probe(2.0) < 2.0
+    assert client.requests == before + 1
+    with pytest.raises(BucketMissingError, match="pool init"):
+        NodeClient(client.node, client._creds, "no-such-bucket-here").probe(2.0)
+    with pytest.raises(AuthError):
+        NodeClient(client.node, Credentials(client._creds.access_key, "wrong-secret-key"), client.bucket).probe(2.0)
+
+
+def test_a_probe_of_a_silent_node_waits_its_timeout(client: NodeClient) -> None:
+    with socket.socket() as srv:  # accepts the connection, never says a word (a frozen process)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        node = dataclasses.replace(client.node, endpoint=f"127.0.0.1:{srv.getsockname()[1]}")
+        frozen = NodeClient(node, client._creds, client.bucket, Timeouts(connect=1.0, read=30.0, retries=0, quick=1.0))
+        started = time.monotonic()
+        with pytest.raises(NodeUnreachableError, match="did not answer in time"):
+            frozen.probe(1.5)
+        assert time.monotonic() - started < 5.0
+
+
+@pytest.fixture(scope="module")
+def regional_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeConfig, Credentials]]:
+    """One MinIO node set to a region of its own (MINIO_SITE_REGION): requests signed for another are refused."""
+    root = tmp_path_factory.mktemp("regional")
+    port, console = free_ports(2)
+    creds = Credentials("regional" + secrets.token_hex(3), secrets.token_urlsafe(18))
+    node = MinioNode(name="far", data_dir=root / "data", port=port, console_port=console,
+                     access_key=creds.access_key, secret_key=creds.secret_key, region="eu-west-3")
+    node.start()
+    try:
+        yield NodeConfig("far", node.endpoint), creds
+    finally:
+        node.kill()
+
+
+@pytest.mark.parametrize("path", ["fast", "minio-py"])
+def test_a_node_in_a_region_of_its_own_works_on_both_paths(
+        regional_node: tuple[NodeConfig, Credentials], path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The region is not asked for first: the first request the node refuses for its region names it, and is
+    sent again once. The bucket is made in that region (it was refused before: 'pool init' failed there)."""
+    if path == "minio-py":
+        monkeypatch.setenv("POOLDRIVE_S3_CLIENT", "minio-py")
+    node, creds = regional_node
+    c = NodeClient(node, creds, f"region-{path}")
+    c.ensure_bucket()
+    c.probe(2.0)
+    vid, etag = c.put_if("r/x.txt", b"hello", META, if_match=None)
+    with pytest.raises(PreconditionFailed):  # the request sent again is still a compare-and-swap
+        c.put_if("r/x.txt", b"other", META, if_match=None)
+    assert c.get_small("r/x.txt", vid) in (b"hello", None)
+    assert c.list_keys("r/") == ["r/x.txt"]
+    assert c.stat("r/x.txt").etag == etag
+    if path == "fast":
+        assert c.small is not None and c.small.region == "eu-west-3"
+        fresh = NodeClient(node, creds, f"region-{path}")
+        before = fresh.requests
+        assert fresh.get_small("r/x.txt", vid) == b"hello"
+        assert fresh.requests == before + 1  # one request counted; the refused one is sent again inside it
+
+
+def test_a_download_of_small_files_never_loads_minio_py(pool: Pool, tmp_path: Path) -> None:
+    """minio-py and urllib3 take 0.2 s of CPU to import, most of a short command's start: the probes and the
+    requests of a download of small files go through obstore and never load them."""
+    if not small_objects.usable(pool.cfg.nodes[0]):
+        pytest.skip("nodes trusted by a private CA or a pin take the minio-py path (POOLDRIVE_TEST_TLS=1)")
+    for i in range(3):
+        (tmp_path / f"f{i}.txt").write_bytes(b"small %d" % i)
+        pool.put_file(tmp_path / f"f{i}.txt", f"few/f{i}.txt")
+    cfg_path = save_pool(pool.cfg, tmp_path / "pool.toml")
+    code = ("import sys; from pathlib import Path; from sync_agent import api; "
+            "from sync_agent.config import load_pool; "
+            f"p = api.Pool(load_pool({str(cfg_path)!r}), catalog_path=Path({str(pool.catalog.path)!r})); "
+            "p.recover(); p.refresh_health(max_age=0, with_capacity=False); "
+            f"r = api.get_tree(p, 'few', Path({str(tmp_path / 'out')!r})); p.close(); "
+            "print(len(r.done), r.failed, sorted(m for m in ('minio', 'urllib3') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "3 [] []", r.stdout + r.stderr
+    assert (tmp_path / "out" / "f2.txt").read_bytes() == b"small 2"
