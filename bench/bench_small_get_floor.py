@@ -6,7 +6,9 @@ process and of the MinIO servers (from /proc) beside the wall time:
   * `rclone copy` of the same files from one node (best of --transfers 8 and 32);
   * the floor of a Python client on obstore: the same GETs (by version id, from the node holding each copy)
     with nothing else, from 16 threads, and from one asyncio loop (obstore's async API, 32 at once); no file
-    is written, nothing verified.
+    is written, nothing verified;
+  * the same GETs from 16 threads, all from one server (rclone's copies on node1): what the servers spend
+    per GET when one process serves them all, as for rclone, against four processes on the same cores.
 
     .venv/bin/python bench/bench_small_get_floor.py [--count 2000] [--kb 64] [--runs 3]
 """
@@ -143,6 +145,15 @@ def main() -> int:
                 if f.current is not None for n in f.current.ok_nodes()[:1]]
         stores = {n: pool.client(n).small for n in pool.clients}
         assert all(stores.values()), "obstore is not usable for these nodes"
+        from sync_agent.small_objects import SmallObjects
+
+        node1 = pool.client("node1")
+        one_server = SmallObjects(cfg.node("node1"), node1._creds, "peers", connect=5, read=30)
+        peer_keys = [f"small/{j[0].split('/', 1)[1]}" for j in jobs]
+
+        def from_one_server() -> None:
+            with ThreadPoolExecutor(16) as ex:
+                list(ex.map(lambda k: one_server.get(k, None, None, "bench"), peer_keys))
 
         def threads() -> None:
             with ThreadPoolExecutor(16) as ex:
@@ -168,6 +179,7 @@ def main() -> int:
             rows.setdefault("rclone copy, one node (best of --transfers 8, 32)", []).append(min(tried))
             measure("obstore GETs only, 16 threads (the floor)", lambda: in_process(threads))
             measure("obstore GETs only, asyncio, 32 at once", lambda: in_process(lambda: asyncio.run(gathered())))
+            measure("obstore GETs only, 16 threads, all from one server", lambda: in_process(from_one_server))
         pool.close()
     finally:
         dp.down(purge=True)
@@ -176,6 +188,8 @@ def main() -> int:
     med = {n: tuple(statistics.median(x[i] for x in v) for i in range(3)) for n, v in rows.items()}
     rc = med["rclone copy, one node (best of --transfers 8, 32)"][0]
     per_get_server = statistics.median(x[2] for x in rows["obstore GETs only, 16 threads (the floor)"]) / args.count
+    per_get_one = statistics.median(x[2] for x in rows["obstore GETs only, 16 threads, all from one server"]
+                                    ) / args.count
     lines = [f"# Many small downloads: where the time goes, {date.today().isoformat()}, {os.cpu_count()} cores", "",
              f"{args.count} x {args.kb} KB on a 4-node dev pool; medians of {args.runs} runs (min-max of the wall "
              "time in brackets). CPU seconds of the client process and of all MinIO servers.", "",
@@ -189,7 +203,10 @@ def main() -> int:
               f"cores as the client. 1.5x rclone means {need:.2f} s of wall: at most {budget:.2f} CPU-s for the "
               f"servers and the client together. The obstore floor (GETs alone, nothing written or verified) "
               f"used {floor[1] + floor[2]:.2f} CPU-s, "
-              + ("more than that." if floor[1] + floor[2] > budget else "within it.")]
+              + ("more than that." if floor[1] + floor[2] > budget else "within it."),
+              "", f"The same GETs all from one server cost the servers {per_get_one * 1000:.2f} ms each: four MinIO "
+              "processes sharing these cores spend more per request than one kept busy (rclone reads from one "
+              "node). On a real pool each node has its own machine."]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"small-get-floor-{date.today().isoformat()}"
     stem.with_suffix(".json").write_text(json.dumps({"cores": os.cpu_count(), "count": args.count, "kb": args.kb,
