@@ -49,6 +49,7 @@ from sync_agent.errors import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FULL_CODES = {  # S3 error codes that mean the node is out of space (node_client uses them too)
     "XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded", "EntityTooLarge", "XMinioDiskFull"}
@@ -62,7 +63,6 @@ _REGION = re.compile(r"<Region>([\w.-]+)</Region>")
 _WRONG_REGION = ("AuthorizationHeaderMalformed", "InvalidRegion")
 DEFAULT_REGION = "us-east-1"
 PROBE_KEY = ".pooldrive-probe"  # a probe lists the keys under this name: normally none
-T = TypeVar("T")
 _STATUS = re.compile(r"status code: (\d{3})")
 _NO_CONNECTION = ("tcp connect error", "connection refused", "kind: connect")
 _TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
