@@ -51,6 +51,7 @@ def _tls_problem(exc: BaseException | None) -> str | None:
 def check_node(node: NodeConfig, creds: Credentials, bucket: str, *, timeout: float = 5.0) -> NodeCheck:
     client = NodeClient(node, creds, bucket, Timeouts(connect=timeout, read=timeout, retries=0))
     try:
+        client.ready()  # (its making is not the node's round trip)
         t = time.monotonic()
         try:
             exists = client.bucket_exists()

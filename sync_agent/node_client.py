@@ -115,6 +115,11 @@ class NodeClient:
         """The connection pool minio-py's client uses, with its timeouts; made with it."""
         return self._linked()[0]
 
+    def ready(self) -> None:
+        """Make minio-py's client now (the first one in a process loads minio-py: 0.2 s), before requests that
+        are timed or raced: its making must not count as the node's answer."""
+        self._linked()
+
     def _linked(self) -> tuple[Limited, Minio]:
         link = self._link
         if link is None:

@@ -408,6 +408,8 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
     if not candidates:
         raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
                              f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])
+    for node in candidates:  # made before any request is timed or hedged: the making is not the node's answer
+        pool.client(node).ready()
     try:
         make_user_dirs(dest.parent)
     except OSError as e:
