@@ -149,16 +149,9 @@ class NodeClient:
     def ensure_bucket(self) -> None:
         from minio.versioningconfig import ENABLED, VersioningConfig
 
-        from sync_agent import minio_link
-
         if not self._call("checking the bucket", self.s3.bucket_exists, self.bucket):
-            try:
-                self._call("creating the bucket", self.s3.make_bucket, self.bucket)
-            except NodeError as e:  # (another device making it at the same moment: the next call tells)
-                region = minio_link.region_asked(e.__cause__)  # a node set to a region of its own
-                if region:
-                    with contextlib.suppress(NodeError):
-                        self._call("creating the bucket", self.s3.make_bucket, self.bucket, region)
+            with contextlib.suppress(NodeError):  # (another device making it at the same moment: the next call
+                self._make_bucket("creating the bucket")  # tells)
         self._call("turning on versioning", self.s3.set_bucket_versioning, self.bucket,
                    VersioningConfig(ENABLED))
 
@@ -441,12 +434,25 @@ class NodeClient:
         from sync_agent import minio_link
 
         try:
-            self._call("creating the share's bucket", self.s3.make_bucket, self.bucket)
+            self._make_bucket("creating the share's bucket")
         except NodeError as e:
             if minio_link.bucket_taken(e.__cause__):
                 raise RefusedError(f"Node '{self.name}' already has a bucket '{self.bucket}'; try sharing "
                                    "again.") from e
             raise
+
+    def _make_bucket(self, doing: str) -> None:
+        """One CreateBucket; a node set to a region of its own refuses one for the default region and names
+        its own: then asked again once, in that one."""
+        from sync_agent import minio_link
+
+        try:
+            self._call(doing, self.s3.make_bucket, self.bucket)
+        except NodeError as e:
+            region = minio_link.region_asked(e.__cause__)
+            if not region:
+                raise
+            self._call(doing, self.s3.make_bucket, self.bucket, region)
 
     def refuse_versioned_bucket(self) -> None:
         """A share view must hold no past: refused on a server that versions every new bucket."""

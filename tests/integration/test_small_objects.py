@@ -268,12 +268,16 @@ def regional_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[No
 def test_a_node_in_a_region_of_its_own_works_on_both_paths(
         regional_node: tuple[NodeConfig, Credentials], path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The region is not asked for first: the first request the node refuses for its region names it, and is
-    sent again once. The bucket is made in that region (it was refused before: 'pool init' failed there)."""
+    sent again once. Buckets are made in that region (they were refused before: 'pool init' and sharing
+    failed there)."""
     if path == "minio-py":
         monkeypatch.setenv("POOLDRIVE_S3_CLIENT", "minio-py")
     node, creds = regional_node
     c = NodeClient(node, creds, f"region-{path}")
     c.ensure_bucket()
+    view = NodeClient(node, creds, f"region-view-{path}")  # a share's bucket, made the same way
+    view.create_bucket()
+    view.refuse_versioned_bucket()
     c.probe(2.0)
     vid, etag = c.put_if("r/x.txt", b"hello", META, if_match=None)
     with pytest.raises(PreconditionFailed):  # the request sent again is still a compare-and-swap
