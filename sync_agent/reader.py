@@ -408,8 +408,10 @@ def get_version(pool: PoolView, v: VersionInfo, dest: Path, control: TransferCon
     if not candidates:
         raise NoReplicaError(f"'{label}' has no copy on a reachable node (copies on: "
                              f"{', '.join(v.ok_nodes()) or 'none'}). Bring one of them back.", paths=[label])
-    for node in candidates:  # made before any request is timed or hedged: the making is not the node's answer
-        pool.client(node).ready()
+    for node in candidates:  # minio-py's client, where a request of this read takes it, made before any request
+        client = pool.client(node)  # is timed or hedged: the making is not the node's answer
+        if v.size > WHOLE_MAX or client.small is None:
+            client.ready()
     try:
         make_user_dirs(dest.parent)
     except OSError as e:

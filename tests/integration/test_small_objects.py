@@ -306,8 +306,10 @@ def test_a_download_of_small_files_never_loads_minio_py(pool: Pool, tmp_path: Pa
             "from sync_agent.config import load_pool; "
             f"p = api.Pool(load_pool({str(cfg_path)!r}), catalog_path=Path({str(pool.catalog.path)!r})); "
             "p.recover(); p.refresh_health(max_age=0, with_capacity=False); "
-            f"r = api.get_tree(p, 'few', Path({str(tmp_path / 'out')!r})); p.close(); "
+            f"r = api.get_tree(p, 'few', Path({str(tmp_path / 'out')!r})); "
+            f"p.get_file('few/f1.txt', Path({str(tmp_path / 'one.txt')!r})); p.close(); "
             "print(len(r.done), r.failed, sorted(m for m in ('minio', 'urllib3') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "3 [] []", r.stdout + r.stderr
     assert (tmp_path / "out" / "f2.txt").read_bytes() == b"small 2"
+    assert (tmp_path / "one.txt").read_bytes() == b"small 1"  # one file the full way (a named version, '-')
