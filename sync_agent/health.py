@@ -130,6 +130,7 @@ class HealthBook:
     _nodes: dict[str, NodeHealth] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _listeners: list[Callable[[HealthEvent], None]] = field(default_factory=list)
+    _removed: set[str] = field(default_factory=set)  # nodes that left the pool while this process ran
 
     def __post_init__(self) -> None:
         for n in self.names:
@@ -139,10 +140,16 @@ class HealthBook:
         with self._lock:
             return self._nodes.setdefault(name, NodeHealth(name))
 
-    def forget(self, name: str) -> None:
-        """A node removed from the pool."""
+    def forget(self, name: str, *, removed: bool = False) -> None:
+        """What is known of a node goes: it has another address now, or (``removed``) it left the pool; then
+        it is down to every reader, so a job that read the catalog before never picks it for a copy the
+        catalog still listed there (a name added to the pool again is forgotten without ``removed``)."""
         with self._lock:
             self._nodes.pop(name, None)
+            if removed:
+                self._removed.add(name)
+            else:
+                self._removed.discard(name)
 
     def snapshot(self) -> list[NodeHealth]:
         with self._lock:
@@ -189,7 +196,8 @@ class HealthBook:
 
     def views(self, names: list[str]) -> list[ReplicaView]:
         with self._lock:
-            return [ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight,
+            return [ReplicaView(n, Health.DOWN) if n in self._removed else
+                    ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight,
                                 self._nodes[n].known_throughput())
                     if n in self._nodes else ReplicaView(n) for n in names]
 

@@ -138,7 +138,7 @@ class Pool:
             self.health.forget(name)  # another address: what was known of the old one says nothing
         for name in old - {n.name for n in cfg.nodes}:
             clients.drop(name, keep=False)
-            self.health.forget(name)
+            self.health.forget(name, removed=True)
 
     def recover(self) -> int:
         """Undo the writes a killed process left half-done on the nodes (their intents in this catalog);
@@ -184,7 +184,10 @@ class Pool:
         return [NodeSpec(n.name, n.weight, n.zone) for n in self.cfg.nodes]
 
     def client(self, name: str) -> NodeClient:
-        return self.clients[name]
+        try:
+            return self.clients[name]
+        except KeyError:  # removed meanwhile, under a job that read the catalog before: a failure of that node
+            raise NodeError(f"Node '{name}' is no longer in the pool.", node=name) from None
 
     # --- durability classes -------------------------------------------------------------------------
     def classes(self) -> dict[str, Durability]:

@@ -671,3 +671,29 @@ def test_ctrl_c_stops_a_large_upload_at_its_next_part_and_leaves_nothing(pool: P
     assert pool.catalog.get("interrupted/big.bin") is None and pool.catalog.intents() == []
     for node in pool.clients:
         assert not [o for o in pool.client(node).list("interrupted/", versions=True)]
+
+
+def test_a_read_begun_before_a_node_was_removed_takes_the_other_copy(pool: Pool, tmp_path: Path) -> None:
+    """A job that read the catalog before a node left the pool (the window removing it while a download
+    runs) still holds versions listing a copy there: that copy is skipped as down, never a crash."""
+    import dataclasses
+
+    from sync_agent import reader
+    from sync_agent.errors import NodeError
+
+    pool.put_bytes("gone/small.txt", b"small body")
+    big = os.urandom(600 * 1024)  # past the one-request size: streamed through minio-py
+    pool.put_bytes("gone/big.bin", big)
+    small_v, big_v = pool.stat("gone/small.txt").current, pool.stat("gone/big.bin").current
+    assert small_v is not None and big_v is not None
+    leaving = small_v.ok_nodes()[0]
+    pool.use_config(dataclasses.replace(pool.cfg, nodes=tuple(n for n in pool.cfg.nodes if n.name != leaving)))
+    if reader.get_small_version(pool, small_v, tmp_path / "small.txt"):  # (False: the caller goes the full way)
+        assert (tmp_path / "small.txt").read_bytes() == b"small body"
+    reader.get_version(pool, small_v, tmp_path / "small2.txt")
+    reader.get_version(pool, big_v, tmp_path / "big.bin")
+    assert (tmp_path / "small2.txt").read_bytes() == b"small body"
+    assert (tmp_path / "big.bin").read_bytes() == big
+    assert [v.health.name for v in pool.health.views([leaving])] == ["DOWN"]
+    with pytest.raises(NodeError, match="no longer in the pool"):
+        pool.client(leaving)
