@@ -184,6 +184,16 @@ def connect(node: NodeConfig, creds: Credentials, timeouts: Timeouts) -> tuple[L
                        secure=node.secure, http_client=http)
 
 
+def live(http: Limited, url: str, timeout: float) -> bool:
+    """MinIO's liveness check at ``url`` through ``http``: answered 200 within ``timeout`` seconds."""
+    try:
+        r = http.request("GET", f"{url}/minio/health/live", timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                         retries=False)
+        return r.status == 200
+    except FAILURES:
+        return False
+
+
 def lost(key: str, node: str, e: NodeError) -> NodeError:
     """A failed compare-and-swap as ``PreconditionFailed``; any other failure as it is."""
     cause = e.__cause__

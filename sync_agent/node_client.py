@@ -174,14 +174,10 @@ class NodeClient:
         return time.monotonic() - t
 
     def live(self, timeout: float = 2.0) -> bool:
+        """Whether the node says it is alive (MinIO's unauthenticated liveness check), within ``timeout`` s."""
         from sync_agent import minio_link
 
-        try:
-            r = self._http.request("GET", f"{self.node.url}/minio/health/live",
-                                   timeout=minio_link.urllib3.Timeout(connect=timeout, read=timeout), retries=False)
-            return r.status == 200
-        except minio_link.FAILURES:
-            return False
+        return minio_link.live(self._http, self.node.url, timeout)
 
     def admin(self) -> MinioAdmin:
         from minio.credentials import StaticProvider

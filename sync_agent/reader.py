@@ -539,24 +539,26 @@ def _temp_for(dest: Path, v: VersionInfo, staging: Path | None, suffix: str) -> 
         staging / f"{v.sha256[:32]}.{threading.get_ident()}.{suffix}"
 
 
-def _create(tmp: Path) -> BinaryIO:
-    """``tmp`` opened for writing, its folder made first when it is not there yet."""
+def _open_new(tmp: Path) -> int:
+    """A descriptor of ``tmp`` made empty for writing (private, 0600, until it goes into place), its folder
+    made first when it is not there yet."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
-        return open(tmp, "wb")  # the caller's with closes it
+        return os.open(tmp, flags, 0o600)
     except FileNotFoundError:
         make_user_dirs(tmp.parent)
-        return open(tmp, "wb")
+        return os.open(tmp, flags, 0o600)
+
+
+def _create(tmp: Path) -> BinaryIO:
+    """``tmp`` opened for writing as a file (``_open_new``); the caller's with closes it."""
+    return open(_open_new(tmp), "wb")
 
 
 def _write_whole(tmp: Path, data: bytes, dest: Path, v: VersionInfo, durable: bool) -> None:
     """A whole small body into ``tmp``, its final mode and mtime set through the open file: fewer system
     calls and path lookups than a file object, chmod and utime (70 us of a small download's 800)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-    except FileNotFoundError:
-        make_user_dirs(tmp.parent)
-        fd = os.open(tmp, flags, 0o600)
+    fd = _open_new(tmp)
     try:
         view = memoryview(data)
         while view:
