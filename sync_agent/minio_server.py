@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import ssl
@@ -61,12 +62,35 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (bound all at once: two calls one after the other could get the same one)."""
-    socks = [socket.socket() for _ in range(n)]
+def _below_ephemeral() -> range | None:
+    """Ports below the range the kernel hands out to outgoing connections (Linux), when there is room."""
     try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return range(10000, low) if low - 10000 >= 1000 else None
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (bound all at once: two calls one after the other could get the same one).
+
+    Taken below the kernel's range for outgoing connections where it can: a port from that range can be
+    taken by any connection (a client's, another node's) between this choice and the node binding it; a
+    node's console port was, once in CI, and the node would not start."""
+    span = _below_ephemeral()
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            for port in random.sample(span, 50) if span else ():
+                try:
+                    s.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    continue
+            else:
+                s.bind(("127.0.0.1", 0))
         return [int(s.getsockname()[1]) for s in socks]
     finally:
         for s in socks:
