@@ -7,6 +7,7 @@ transfer thread, the health monitor and the readers' replica choice.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,11 +43,39 @@ def answer_timeout(view: ReplicaView, size: int, ceiling: float) -> float:
     return min(ceiling, probe_timeout(view.latency, ceiling) + 2 * size / rate)
 
 
+RTT_WINDOW = 60.0  # seconds: the round-trip floor is the quickest answer within the last one to two of these
+
+
+@dataclass
+class WindowedMin:
+    """The smallest sample of the last one to two windows: how far a node is, not how busy. Sixteen
+    parallel PUTs into a loopback node took 50 ms each on a loaded machine, which lifts the smoothed
+    latency but not this, as long as one answer in a window was quick; a node that really moved away (a
+    new route) is followed within two windows. (BBR keeps its min_rtt the same way.)"""
+
+    window: float = RTT_WINDOW
+    _now: float = math.inf  # quickest in the current window
+    _before: float = math.inf  # quickest in the one before it
+    _since: float = -math.inf  # when the current window began
+
+    def add(self, sample: float, at: float) -> None:
+        if at - self._since >= self.window:
+            self._before = self._now if at - self._since < 2 * self.window else math.inf
+            self._now, self._since = sample, at
+        else:
+            self._now = min(self._now, sample)
+
+    def value(self, default: float) -> float:
+        low = min(self._now, self._before)
+        return default if low == math.inf else low
+
+
 @dataclass
 class NodeHealth:
     name: str
     state: Health = Health.UP
     latency: float = 0.02  # EWMA, seconds
+    floor: WindowedMin = field(default_factory=WindowedMin)  # the round trip without load
     inflight: int = 0
     throughput: float = 0.0  # smoothed body rate in bytes/s (0: not measured yet)
     rate_at: float = 0.0  # monotonic time of the last rate sample
@@ -78,6 +107,8 @@ class NodeHealth:
             self.slow = self.slow + 1 if is_slow else 0
             self.latency = latency if self.latency <= 0 or (first and latency > 0) else \
                 (1 - EWMA_ALPHA) * self.latency + EWMA_ALPHA * min(latency, 10 * max(self.latency, 0.01))
+            if latency > 0:
+                self.floor.add(latency, self.checked_at)
             if self.slow >= 3:
                 self.state = Health.DEGRADED
             elif self.state == Health.DOWN:
@@ -105,6 +136,11 @@ class NodeHealth:
         else:
             self.throughput = 1 / ((1 - EWMA_ALPHA) / self.throughput + EWMA_ALPHA / rate)
         self.rate_at = time.monotonic()
+
+    @property
+    def rtt(self) -> float:
+        """Seconds: the node's round trip without load (the smoothed latency until it has answered)."""
+        return self.floor.value(self.latency)
 
     def known_throughput(self) -> float:
         """The smoothed rate, or 0 (unknown) when it was last measured too long ago to trust: a link that
@@ -198,7 +234,7 @@ class HealthBook:
         with self._lock:
             return [ReplicaView(n, Health.DOWN) if n in self._removed else
                     ReplicaView(n, self._nodes[n].state, self._nodes[n].latency, self._nodes[n].inflight,
-                                self._nodes[n].known_throughput())
+                                self._nodes[n].known_throughput(), rtt=self._nodes[n].rtt)
                     if n in self._nodes else ReplicaView(n) for n in names]
 
     @contextmanager

@@ -112,6 +112,7 @@ class Journal:
         self.coalesce = coalesce
         self.writer = secrets.token_hex(6)  # this process; its own entries are skipped when reading
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one entry written at a time; ``flush`` waits for the timer's
         self._pending = Changes()
         self._timer: threading.Timer | None = None
         self._own: dict[str, float] = {}  # paths this process changed lately (their notifications are ours)
@@ -157,20 +158,25 @@ class Journal:
         return t is not None and time.monotonic() - t < within
 
     def flush(self) -> None:
-        """Write what is pending now (on close, so a CLI command's changes are announced)."""
+        """Write what is pending now (on close, so a CLI command's changes are announced). An entry the
+        timer is writing at this moment is finished first: the pool closes its threads after this, and that
+        entry's copies were once refused for it (a test saw "cannot schedule new futures after shutdown")."""
         with self._lock:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
-            self._flush(from_timer=False)
+        self._flush(from_timer=False)
 
     def _flush(self, from_timer: bool = True) -> None:
-        with self._lock:
-            if from_timer:
-                self._timer = None
-            pending, self._pending = self._pending, Changes()
-        if not pending:
-            return
+        with self._writing:
+            with self._lock:
+                if from_timer:
+                    self._timer = None
+                pending, self._pending = self._pending, Changes()
+            if pending:
+                self._write(pending)
+
+    def _write(self, pending: Changes) -> None:
         body = json.dumps({"v": 2, "paths": sorted(pending.paths)[:MAX_PATHS],
                            "folders": sorted(pending.folders)[:MAX_PATHS]}).encode()
         if len(pending.paths) > MAX_PATHS or len(body) > MAX_ENTRY_BYTES:  # huge: name the folders instead

@@ -107,6 +107,7 @@ class ReplicaView:
     latency: float = 0.01  # smoothed seconds to a first answer
     inflight: int = 0
     throughput: float = 0.0  # smoothed bytes/s of bodies it sent (0: never measured)
+    rtt: float = 0.01  # seconds: the round trip without load (how far it is, not how busy)
 
 
 # A link never measured is assumed fast, so that it gets tried and measured; one slow body is enough to

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK = 64  # files prepared, and recorded, together
-QUICK_RTT = 0.05  # seconds: nodes answering slower than this take no batch copies (the full path races them)
+QUICK_RTT = 0.05  # seconds: nodes farther than this round trip take no batch copies (the full path races them)
 SLOW_COPY = 0.5  # seconds: a batch copy that took longer leaves its node to the full path for the rest of the run
 
 
@@ -82,9 +82,11 @@ def fits(size: int) -> bool:
 
 
 def quick(view: ReplicaView) -> bool:
-    """Whether a node may take batch copies: up and answering within ``QUICK_RTT``. (A thin link with a
-    short round trip is found out by its first slow copy, see ``SLOW_COPY``.)"""
-    return view.health == Health.UP and view.latency <= QUICK_RTT
+    """Whether a node may take batch copies: up and within ``QUICK_RTT``. Its round trip, not its smoothed
+    answer time: a near node slowed by the load of this very upload (a loopback node's PUTs took 50 ms on a
+    loaded machine) would otherwise send whole batches the full way. (A thin link with a short round trip
+    is found out by its first slow copy, see ``SLOW_COPY``.)"""
+    return view.health == Health.UP and view.rtt <= QUICK_RTT
 
 
 def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,

@@ -7,7 +7,9 @@ import hashlib
 import os
 from pathlib import Path
 
-from sync_agent import api
+import pytest
+
+from sync_agent import api, small_writes
 from sync_agent.errors import ChangedMeanwhileError
 from sync_agent.placement import write_order
 from sync_agent.pool import Pool
@@ -40,7 +42,16 @@ def _stored(nodes: NodePool, pool: Pool, prefix: str) -> dict[tuple[str, str], l
 
 
 def test_a_folder_of_small_files_goes_up_in_batches_with_every_copy_recorded(
-        pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
+        pool: Pool, shared_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    handed_back: list[int] = []  # files the batch left to the one-file path (a node slow to answer)
+    put_new = small_writes.put_new
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        left = put_new(*args, **kw)
+        handed_back.append(len(left))
+        return left
+
+    monkeypatch.setattr(small_writes, "put_new", counted)
     src = tmp_path / "src"
     files = _tree(src, 150)
     big = os.urandom(3 * 1024 * 1024)  # past the batch's size: the full path, in the same upload
@@ -55,9 +66,11 @@ def test_a_folder_of_small_files_goes_up_in_batches_with_every_copy_recorded(
 
     assert result.ok and sorted(result.done) == sorted(files) and result.bytes == sum(map(len, files.values()))
     assert sorted(n for n, _, e in seen if e is None) == sorted(files)
-    # the work per file is its copies; the catalog is written per batch, not per file
+    # the work per file is its copies; the catalog is written per batch, not per file. A file handed back
+    # costs its own commits (on a loaded machine a node's answers can stay past the batch's 50 ms)
     assert sum(pool.client(n.name).requests for n in pool.cfg.nodes) - requests <= 2 * len(files) + 30
-    assert cat._group.commits + cat._atomic_commits - commits <= 2 * (150 // 64 + 1) + 6
+    assert cat._group.commits + cat._atomic_commits - commits <= 2 * (150 // 64 + 1) + 6 + 3 * sum(handed_back), \
+        handed_back
     specs = pool.specs()
     recorded: dict[tuple[str, str], list[str | None]] = {}
     for key, data in files.items():

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sync_agent.health import HealthBook, NodeHealth
+from sync_agent.health import HealthBook, NodeHealth, WindowedMin
 from sync_agent.placement import Health
 
 
@@ -32,6 +32,36 @@ def test_latency_is_smoothed() -> None:
     h.observe(True, 0.01)  # the first answer sets it
     h.observe(True, 0.02)
     assert 0.01 < h.latency < 0.02
+
+
+def test_a_near_node_under_load_still_counts_as_near() -> None:
+    """The batch upload's rule (``small_writes.quick``) reads the round-trip floor, not the smoothed answer
+    time: CI once saw loopback PUTs take 50 ms under the upload's own load, and a third of a folder went
+    the full way, file by file."""
+    from sync_agent.small_writes import quick
+
+    book = HealthBook(["near"])
+    book.record("near", True, 0.005)
+    for _ in range(300):
+        book.record("near", True, 0.09)  # busy: every answer slow, the way as short as before
+    view = book.views(["near"])[0]
+    assert view.latency > 0.05 and view.rtt == 0.005 and quick(view)
+
+
+def test_the_round_trip_floor_follows_a_node_that_moved_away_within_two_windows() -> None:
+    floor = WindowedMin(window=60.0)
+    floor.add(0.004, at=0.0)
+    floor.add(0.2, at=30.0)
+    assert floor.value(1.0) == 0.004
+    floor.add(0.2, at=70.0)  # a new window: the quick answer is still in the one before
+    assert floor.value(1.0) == 0.004
+    floor.add(0.25, at=135.0)  # two windows on: only answers from the new route are left
+    assert floor.value(1.0) == 0.2
+    floor.add(0.3, at=400.0)  # silence for long: nothing old counts
+    assert floor.value(1.0) == 0.3
+    floor.add(0.003, at=401.0)  # one quick answer: near again
+    assert floor.value(1.0) == 0.003
+    assert WindowedMin().value(0.02) == 0.02  # never answered: the caller's guess
 
 
 def test_book_publishes_changes_only() -> None:
