@@ -163,7 +163,7 @@ class Pool:
         if self.parallel_files:
             return self.parallel_files
         self.refresh_health(max_age=60, with_capacity=False)
-        return files_in_flight([h.latency for h in self.health.snapshot() if h.state != Health.DOWN])
+        return files_in_flight([h.rtt for h in self.health.snapshot() if h.state != Health.DOWN])
 
     def close(self) -> None:
         self.journal.flush()
