@@ -64,13 +64,12 @@ class HealthMonitor:
             if not client.live(timeout=probe_timeout(latency, client.timeouts.read, floor=min(2.0, self.interval))):
                 self.pool.health.record(name, False, hard=False, error="not answering its liveness probe")
                 return
-            t = time.monotonic()
             try:
-                client.probe(probe_timeout(latency, client.timeouts.read))
+                took = client.probe(probe_timeout(latency, client.timeouts.read))
             except NodeError as e:
                 self.pool.health.record(name, False, error=e.message)
                 return
-            self.pool.health.record(name, True, time.monotonic() - t)
+            self.pool.health.record(name, True, took)
             if with_capacity:
                 self.pool.health.set_capacity(name, client.capacity())
 

@@ -158,11 +158,10 @@ class NodeClient:
     def probe(self, timeout: float | None = None) -> float:
         """An authenticated round trip, waiting ``timeout`` seconds at most (default: the read timeout);
         returns its latency in seconds."""
-        t = time.monotonic()
         if self._small is not None:
             self.requests += 1
-            self._small.probe(self.scope, timeout)
-            return time.monotonic() - t
+            return self._small.probe(self.scope, timeout)
+        t = time.monotonic()
         with self._http.limit(timeout) if timeout is not None else contextlib.nullcontext():
             if self.scope:  # scoped keys may not look at the bucket itself, only inside their folder
                 self._call("listing the shared folder",

@@ -33,7 +33,7 @@ from sync_agent.health import HealthBook, probe_timeout
 from sync_agent.journal import Journal
 from sync_agent.node_types import Capacity, Timeouts
 from sync_agent.placement import Health, NodeSpec
-from sync_agent.transfer import MOST_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
+from sync_agent.transfer import MOST_IN_FLIGHT, SMALL_IN_FLIGHT, RateLimiter, TransferControl, files_in_flight
 
 if TYPE_CHECKING:
     from sync_agent.history import Doomed, PurgeReport
@@ -157,13 +157,15 @@ class Pool:
             self._io_executor = ThreadPoolExecutor(2 * MOST_IN_FLIGHT + 16, thread_name_prefix="pooldrive-io")
         return self._io_executor
 
-    def files_in_flight(self) -> int:
+    def files_in_flight(self, *, small: bool = False) -> int:
         """How many files a batch moves at once: the fixed setting, else what the usable nodes' round trips
-        call for (measured by a health probe if none was made yet)."""
+        call for (measured by a health probe if none was made yet); ``small`` files (one request each) at
+        least ``SMALL_IN_FLIGHT``."""
         if self.parallel_files:
             return self.parallel_files
         self.refresh_health(max_age=60, with_capacity=False)
-        return files_in_flight([h.rtt for h in self.health.snapshot() if h.state != Health.DOWN])
+        auto = files_in_flight([h.rtt for h in self.health.snapshot() if h.state != Health.DOWN])
+        return max(auto, SMALL_IN_FLIGHT) if small else auto
 
     def close(self) -> None:
         self.journal.flush()
@@ -225,21 +227,23 @@ class Pool:
         self._classes = (time.monotonic(), classes)
         return dict(classes)
 
-    def probe(self, name: str, with_capacity: bool = False) -> None:
+    def probe(self, name: str, with_capacity: bool = False) -> bool:
+        """One health probe of ``name`` (and its free space); returns whether it answered."""
         client = self.clients[name]
-        t = time.monotonic()
         try:
-            client.probe(probe_timeout(self.health.get(name).latency, client.timeouts.read))
-            self.health.record(name, True, time.monotonic() - t)
+            took = client.probe(probe_timeout(self.health.get(name).latency, client.timeouts.read))
+            self.health.record(name, True, took)
             if with_capacity:
                 self.health.set_capacity(name, client.capacity())
             self.auth_failures.pop(name, None)
+            return True
         except NodeError as e:  # no answer within the probe's timeout: down only if the next probe agrees
             self.health.record(name, False, hard=not isinstance(e, NodeTimeoutError), error=e.message)
             if isinstance(e, AuthError):
                 self.auth_failures[name] = e
             else:
                 self.auth_failures.pop(name, None)
+            return False
 
     def refresh_health(self, *, max_age: float = 10.0, with_capacity: bool = True) -> None:
         """Probe, in parallel, the nodes not heard from for ``max_age`` seconds (0: every node, now).
@@ -255,9 +259,11 @@ class Pool:
             return
         with self._probe_lock:  # one round at a time: 16 transfers finding the health stale at once made 6 rounds
             names = stale()  # another thread's round may just have finished
-            if names:
-                with ThreadPoolExecutor(len(names)) as ex:
-                    list(ex.map(lambda n: self.probe(n, with_capacity), names))
+            if names:  # the round trips first, the free space after: its first call loads minio-py (0.2 s of
+                with ThreadPoolExecutor(len(names)) as ex:  # CPU), which the other probes' timings took in
+                    up = [n for n, ok in zip(names, ex.map(self.probe, names), strict=True) if ok]
+                    if with_capacity and up:
+                        list(ex.map(lambda n: self.health.set_capacity(n, self.clients[n].capacity()), up))
 
     def mark_corrupt(self, path: str, number: int, node: str) -> None:
         """A copy that failed its checksum or whose body broke off twice: never read again, and the

@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -169,13 +170,18 @@ class SmallObjects:
                                                                           offset=start_after) for m in chunk],
                           prefix, doing)
 
-    def probe(self, scope: str, timeout: float | None) -> None:
+    def probe(self, scope: str, timeout: float | None) -> float:
         """An authenticated round trip that proves the keys and the bucket (a listing of a name that holds
         nothing, inside ``scope``, where a share's keys may look), answered within ``timeout`` seconds
-        (default: the read timeout). Raises like any request (``BucketMissingError``, ``AuthError``, ...)."""
+        (default: the read timeout); returns its seconds. Raises like any request (``BucketMissingError``,
+        ``AuthError``, ...). The store is made before the clock starts: making one takes about 10 ms, which
+        is not the node's distance (the health book keeps the quickest round trip of a minute or two)."""
         wait = self._probe_timeout(timeout)
+        self._made(wait)
+        t = time.monotonic()
         self._sent(lambda: obstore.list(self._made(wait), prefix=scope + PROBE_KEY).collect(), scope,
                    "checking the bucket")
+        return time.monotonic() - t
 
     def _probe_timeout(self, asked: float | None) -> float:
         """The timeout of a store for a probe that asked for ``asked`` seconds: the first of quick, 2x and
