@@ -9,7 +9,9 @@ seconds of the client processes and of the MinIO servers (from /proc) beside the
     or recorded: the same 2 x COUNT PUTs (a) into the pool's versioned bucket with PoolDrive's six metadata
     headers, (b) the same as compare-and-swaps (If-None-Match: *), as PoolDrive sends every copy of a new
     file: what its own requests cost the servers, and (c) into the peers' unversioned bucket without
-    metadata, what rclone's cost them.
+    metadata, what rclone's cost them, and (d) PoolDrive's requests spread over the four nodes as its
+    placement puts the copies (the peers write to node1 and node2 only; spreading the same requests over
+    four servers on the same cores costs them more, as bench_small_get_floor.py found for GETs).
 
     .venv/bin/python bench/bench_small_put_floor.py [--count 2000] [--kb 64] [--runs 3]
 """
@@ -37,7 +39,8 @@ from bench.peers import BIN, isolated_env, s5cmd_cmd, setup_peers, tool
 
 RCLONE = "rclone copy x2 (best of --transfers 8, 32)"
 FLOOR = "obstore PUTs only, versioned + metadata"
-CAS = "obstore PUTs only, versioned + metadata + If-None-Match (PoolDrive's requests: its floor)"
+CAS = "obstore PUTs only, versioned + metadata + If-None-Match (PoolDrive's requests), on node1 and node2"
+PLACED = "the same, spread over the 4 nodes as PoolDrive places the copies (its floor)"
 
 
 def children(cmds: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
@@ -59,6 +62,7 @@ def main() -> int:
     from sync_agent import metadata
     from sync_agent.devpool import DevPool
     from sync_agent.node_client import META_PREFIX
+    from sync_agent.placement import write_order
     from sync_agent.pool import Pool
     from sync_agent.small_objects import SmallObjects
 
@@ -81,12 +85,14 @@ def main() -> int:
         nodes = ("node1", "node2")
         region = "us-east-1"
         c1 = pool.client("node1")
-        versioned = {n: pool.client(n).small for n in nodes}
+        versioned = {n.name: pool.client(n.name).small for n in cfg.nodes}
         plain = {n: SmallObjects(cfg.node(n), c1._creds, "peers", region=region, connect=5, read=30) for n in nodes}
         assert all(versioned.values()), "obstore is not usable for these nodes"
 
+        specs, everyone = pool.specs(), [n.name for n in cfg.nodes]
+
         def floor(stores: dict[str, SmallObjects | None], prefix: str, with_meta: bool,
-                  conditional: bool = False) -> None:
+                  conditional: bool = False, placed: bool = False) -> None:
             def one(job: tuple[str, tuple[str, bytes]]) -> None:
                 node, (key, body) = job
                 meta = {META_PREFIX + k: v for k, v in metadata.object_meta(
@@ -95,7 +101,8 @@ def main() -> int:
                                  "bench")
 
             with ThreadPoolExecutor(16) as ex:
-                list(ex.map(one, [(n, b) for b in bodies for n in nodes]))
+                list(ex.map(one, [(n, b) for b in bodies for n in (
+                    write_order(f"{prefix}/{b[0]}", specs, 2, everyone)[:2] if placed else nodes)]))
 
         for r in range(args.runs):
             measure("pooldrive put R=2 (files read, hashed, recorded)", lambda r=r: child(
@@ -108,6 +115,8 @@ def main() -> int:
                 [s5cmd_cmd(peers.urls[n], "cp", f"{data}/", f"s3://peers/s5-{r}/") for n in nodes], peers.s5cmd_env))
             measure(FLOOR, lambda r=r: in_process(lambda: floor(versioned, f"floor{r}", True)))
             measure(CAS, lambda r=r: in_process(lambda: floor(versioned, f"cas{r}", True, conditional=True)))
+            measure(PLACED, lambda r=r: in_process(lambda: floor(versioned, f"placed{r}", True, conditional=True,
+                                                                 placed=True)))
             measure("obstore PUTs only, unversioned, no metadata (rclone's requests)",
                     lambda r=r: in_process(lambda: floor(plain, f"plain{r}", False)))  # type: ignore[arg-type]
         pool.close()
@@ -126,14 +135,17 @@ def main() -> int:
     lines += table_rows(med, rows, args.count, rc)
     need = rc / 1.5
     budget = need * cores
-    fl, plain_put = med[CAS], med[FLOOR]
+    fl, plain_put, placed = med[CAS], med[FLOOR], med[PLACED]
     per_put = fl[2] / (2 * args.count)
     lines += ["", f"MinIO spends {per_put * 1000:.2f} ms of CPU per conditional versioned PUT with PoolDrive's "
               f"metadata ({fl[2]:.2f} s for the {2 * args.count} copies; {plain_put[2]:.2f} s unconditional), "
               f"on the same {cores} cores as the client. 1.5x "
               f"rclone means {need:.2f} s of wall: at most {budget:.2f} CPU-s for the servers and the client "
               f"together. The obstore floor (the PUTs alone, bodies in memory, nothing hashed or recorded) used "
-              f"{fl[1] + fl[2]:.2f} CPU-s, " + ("more than that." if fl[1] + fl[2] > budget else "within it.")]
+              f"{fl[1] + fl[2]:.2f} CPU-s, " + ("more than that." if fl[1] + fl[2] > budget else "within it."),
+              "", f"Spread over the four nodes as PoolDrive places them, the same requests cost the servers "
+              f"{placed[2]:.2f} CPU-s ({placed[2] / (2 * args.count) * 1000:.2f} ms a PUT) and took {placed[0]:.2f} s: "
+              f"{rc / placed[0]:.2f}x rclone, the most a client that spreads its copies reaches here."]
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"small-put-floor-{date.today().isoformat()}"
     stem.with_suffix(".json").write_text(json.dumps({"cores": cores, "count": args.count, "kb": args.kb,

@@ -123,26 +123,39 @@ def s5cmd_env(env: dict[str, str], access: str, secret: str) -> dict[str, str]:
     return {**env, "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": "us-east-1"}
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine so far, from /proc/stat (iowait counts as idle)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
 @dataclass
 class Runs:
-    """Repeated runs of named measurements; each figure reported as median (min-max) over the runs."""
+    """Repeated runs of named measurements; each figure reported as median (min-max) over the runs, with
+    how busy the machine's cores were meanwhile (a run at 100 % is bound by this machine's CPU: the tool
+    measured, the servers and any proxy together)."""
 
     megabytes: dict[str, float] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, list[float]] = field(default_factory=dict)
     rss_kb: dict[str, int] = field(default_factory=dict)
+    busy: dict[str, list[float]] = field(default_factory=dict)  # share of all cores busy during each run
 
     def measure(self, name: str, megabytes: float, files: int, fn: Callable[..., tuple[float, int]],
                 *args: Any) -> None:
         """Run ``fn(*args)`` (wall seconds, peak RSS KB) as one run of ``name``."""
         os.sync()  # the previous step's dirty pages are written now, not during this one
         time.sleep(0.5)
+        busy, total = cpu_times()
         s, rss = fn(*args)
+        busy2, total2 = cpu_times()
         self.megabytes[name], self.files[name] = megabytes, files
         self.seconds.setdefault(name, []).append(s)
         self.rss_kb[name] = max(self.rss_kb.get(name, 0), rss)
+        self.busy.setdefault(name, []).append((busy2 - busy) / max(1, total2 - total))
         print(f"  {name:40s} {s:7.2f} s  {megabytes / s:8.1f} MB/s  {files / s:8.1f} files/s"
-              f"  peak RSS {rss / 1024:6.0f} MB", flush=True)
+              f"  peak RSS {rss / 1024:6.0f} MB  cores busy {self.busy[name][-1]:4.0%}", flush=True)
 
     def rate(self, name: str, unit: str = "MB/s") -> tuple[float, float, float]:
         """(median, min, max) of MB/s or files/s."""
@@ -163,7 +176,8 @@ class Runs:
             unit = "files/s" if self.files[name] > 1 else "MB/s"
             med, lo, hi = self.rate(name, unit)
             rows.append({"name": name, "unit": unit, "median": med, "min": lo, "max": hi,
-                         "runs": len(self.seconds[name]), "peak_rss_MB": self.rss_kb[name] / 1024})
+                         "runs": len(self.seconds[name]), "peak_rss_MB": self.rss_kb[name] / 1024,
+                         "cores_busy": statistics.median(self.busy.get(name) or [0.0])})
         return rows
 
     def print_table(self) -> None:
@@ -192,9 +206,9 @@ def write_results(out: Path, name: str, title: str, runs: Runs, targets: list[di
     stem.with_suffix(".json").write_text(json.dumps({"cores": os.cpu_count(), "results": runs.table(),
                                                      "targets": targets, **extra}, indent=2, default=str))
     lines = [f"# {title}, {date.today().isoformat()}, {os.cpu_count()} cores", "", *notes, "",
-             "| | median | min | max | unit | runs | peak RSS MB |", "|---|---|---|---|---|---|---|"]
+             "| | median | min | max | unit | runs | peak RSS MB | cores busy |", "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['name']} | {r['median']:.1f} | {r['min']:.1f} | {r['max']:.1f} | {r['unit']} | {r['runs']} | "
-              f"{r['peak_rss_MB']:.0f} |" for r in runs.table()]
+              f"{r['peak_rss_MB']:.0f} | {r['cores_busy']:.0%} |" for r in runs.table()]
     lines += ["", "| target | ratio | wanted | |", "|---|---|---|---|"]
     lines += [f"| {t['what']} | {t['ratio']:.2f}x | >= {t['target']}x | {'met' if t['met'] else 'NOT met'} |"
               for t in targets]
