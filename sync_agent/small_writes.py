@@ -327,9 +327,8 @@ def _undo(pool: PoolView, f: _File, maybe: list[str] | None = None) -> PoolDrive
     lost (``maybe``), and forget its intent; returns None: the file is handed back to the full path.
 
     A written copy that cannot be deleted yet keeps the intent (the next start undoes it) and the file is
-    reported as failed, with the node's error: the full path would find that copy in its way. A node in
-    ``maybe`` that cannot be looked at now is down, so the full path writes elsewhere: the file is handed
-    back and the intent kept, as the full path keeps its own when an undo cannot finish."""
+    reported as failed, with the node's error: the full path would find that copy in its way. A file with
+    a node in ``maybe`` keeps its intent too, looked at or not: that copy may land later."""
     for node, vid in list(f.written.items()):
         try:
             pool.client(node).delete(f.key, vid)
@@ -337,10 +336,14 @@ def _undo(pool: PoolView, f: _File, maybe: list[str] | None = None) -> PoolDrive
             log.info("could not take back a copy of '%s' on %s yet: %s", f.key, node, e.message)
             return e
         del f.written[node]
-    if maybe and not writer.undo_stray_versions(pool, f.key, f.file_id, 1, maybe, sha256=f.digest.sha256,
-                                                written=f.meta["written"]):
-        log.info("'%s' may have a copy on %s, which cannot be looked at now; the next start takes it back",
-                 f.key, ", ".join(maybe))
+    if maybe:
+        # a request whose answer was lost may still reach its node after this look (a connection cut on
+        # the client's side): the intent stays, so the full path recognises that copy as one this device
+        # gave up (``writer._Expect``) and the next start takes it back
+        if not writer.undo_stray_versions(pool, f.key, f.file_id, 1, maybe, sha256=f.digest.sha256,
+                                          written=f.meta["written"]):
+            log.info("'%s' may have a copy on %s, which cannot be looked at now; the next start takes it back",
+                     f.key, ", ".join(maybe))
     else:
         pool.catalog.remove_intent(f.intent)
     f.intent = 0

@@ -452,7 +452,20 @@ class _Expect:
                 other = self.pool.catalog.get_by_id(meta.file_id)
                 if other is None or other.deleted or other.path != self.key:
                     return there.etag  # moved away or deleted since: the node missed it
+            elif self._given_up(meta, there.meta.get("written")):
+                log.info("'%s' on %s is a copy of a write this device gave up; replacing it", self.key, node)
+                return there.etag
         raise _changed_meanwhile(self.key)
+
+    def _given_up(self, meta: metadata.ObjectMeta, written: str | None) -> bool:
+        """Whether the copy there belongs to a write of this path that this device gave up and has not
+        cleaned up yet (its intent is open): a batch copy whose answer was lost, handed to this path, which
+        reached the node after the batch had looked for it (a connection cut on the client's side can
+        still deliver the request; Toxiproxy's resets did, once in 500 files). Its intent takes the
+        replaced version away later."""
+        return any(i.path == self.key and i.file_id == meta.file_id and i.version == meta.version
+                   and i.payload.get("sha256") == meta.sha256 and i.payload.get("written") == written
+                   for i in self.pool.catalog.intents("put"))
 
     def write(self, node: str, attempt: Callable[[str | None], tuple[str | None, str]],
               first: tuple[str | None] | None = None) -> tuple[str | None, str]:
