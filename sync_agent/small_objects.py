@@ -65,7 +65,10 @@ _WRONG_REGION = ("AuthorizationHeaderMalformed", "InvalidRegion")
 DEFAULT_REGION = "us-east-1"
 PROBE_KEY = ".pooldrive-probe"  # a probe lists the keys under this name: normally none
 _STATUS = re.compile(r"status code: (\d{3})")
-_NO_CONNECTION = ("tcp connect error", "connection refused", "kind: connect")
+# the request cannot have reached the node: no connection was made. A word, not a prefix: a reset after
+# the request was sent reads "kind: ConnectionReset", and a late copy of a batch write was once taken for
+# never sent that way (the full path then met it as someone else's)
+_NO_CONNECTION = re.compile(r"tcp connect error|connection refused|connectionrefused|kind: connect\b|\(\s*connect,")
 _TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
               "broken pipe", "connection refused", "incompletemessage", "kind: connect", "kind: request")
 
@@ -230,7 +233,7 @@ class SmallObjects:
                 f"{where}: its TLS certificate is not trusted{while_}. Give the CA that signed it ('pooldrive "
                 f"pool trust {node.name} --ca-file CA.pem') or trust this very certificate ('pooldrive pool "
                 f"trust {node.name}').", node=node.name)
-        never = any(t in low for t in _NO_CONNECTION)  # the request cannot have reached the node
+        never = _NO_CONNECTION.search(low) is not None
         if "kind: timeout" in low or "timed out" in low or "deadline has elapsed" in low:  # not 'retry_timeout:'
             return NodeTimeoutError(f"{where} did not answer in time{while_}. It may be down, frozen or "
                                     "overloaded.", node=node.name, sent=not never)

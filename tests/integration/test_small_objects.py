@@ -161,6 +161,34 @@ def test_a_node_that_is_gone_is_unreachable_at_once(client: NodeClient) -> None:
         dead.put_if("d/x.txt", b"x", META, if_match=None)
     assert time.monotonic() - started < 2.0
     assert dead.requests == 1
+    with pytest.raises(NodeUnreachableError) as refused:
+        dead.put_if("d/x.txt", b"x", META, if_match=None)
+    assert not refused.value.sent  # no connection: the request cannot have reached the node
+
+
+def test_a_connection_reset_after_the_request_was_sent_may_have_reached_the_node(client: NodeClient) -> None:
+    """A batch copy whose connection is reset once the request is out (Toxiproxy's flaky link did it) may still
+    be written: 'sent', so the batch looks for that copy and keeps its intent. The reset reads "kind:
+    ConnectionReset", which the test for a failed connect once took for "kind: Connect"."""
+    import struct
+    import threading
+
+    with socket.socket() as srv:  # reads the request, then resets the connection (RST, not FIN)
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+
+        def reset() -> None:
+            conn, _ = srv.accept()
+            conn.recv(1 << 20)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+        threading.Thread(target=reset, daemon=True).start()
+        node = dataclasses.replace(client.node, endpoint=f"127.0.0.1:{srv.getsockname()[1]}")
+        flaky = NodeClient(node, client._creds, client.bucket, Timeouts(connect=1.0, read=5.0, retries=0))
+        with pytest.raises(NodeUnreachableError) as cut:
+            flaky.put_if("r/x.txt", b"x" * 1000, META, if_match=None)
+        assert cut.value.sent
 
 
 def test_a_node_that_never_answers_times_out(client: NodeClient) -> None:
