@@ -89,6 +89,25 @@ def shaped_nodes(shared_nodes: NodePool, toxiproxy: ToxiproxyServer) -> Iterator
     shaped.close()
 
 
+@pytest.fixture
+def handed_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many files each batch upload (``small_writes.put_new``) left to the one-file path (a path taken
+    meanwhile, a node slow to answer on a loaded machine): each costs its own commits and requests, which
+    tests that count them allow for."""
+    from sync_agent import small_writes
+
+    counts: list[int] = []
+    put_new = small_writes.put_new
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        left = put_new(*args, **kw)
+        counts.append(len(left))
+        return left
+
+    monkeypatch.setattr(small_writes, "put_new", counted)
+    return counts
+
+
 def fresh_bucket() -> str:
     return f"t{os.getpid()}-{next(_bucket_ids)}"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_agent import api, small_writes
+from sync_agent import api
 from sync_agent.errors import ChangedMeanwhileError
 from sync_agent.placement import write_order
 from sync_agent.pool import Pool
@@ -42,16 +42,7 @@ def _stored(nodes: NodePool, pool: Pool, prefix: str) -> dict[tuple[str, str], l
 
 
 def test_a_folder_of_small_files_goes_up_in_batches_with_every_copy_recorded(
-        pool: Pool, shared_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    handed_back: list[int] = []  # files the batch left to the one-file path (a node slow to answer)
-    put_new = small_writes.put_new
-
-    def counted(*args, **kw):  # type: ignore[no-untyped-def]
-        left = put_new(*args, **kw)
-        handed_back.append(len(left))
-        return left
-
-    monkeypatch.setattr(small_writes, "put_new", counted)
+        pool: Pool, shared_nodes: NodePool, tmp_path: Path, handed_back: list[int]) -> None:
     src = tmp_path / "src"
     files = _tree(src, 150)
     big = os.urandom(3 * 1024 * 1024)  # past the batch's size: the full path, in the same upload

@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
-from sync_agent import small_writes
 from tests.sync.conftest import Device
 
 
 def test_a_first_sync_uploads_in_batches_and_keeps_both_sides_of_a_path_taken_meanwhile(
-        devices: tuple[Device, Device], monkeypatch: pytest.MonkeyPatch) -> None:
+        devices: tuple[Device, Device], handed_back: list[int]) -> None:
     a, b = devices
-    handed_back: list[int] = []  # files a batch left to the one-file path (a path taken; a copy past 3 s)
-    put_new = small_writes.put_new
-
-    def counted(*args, **kw):  # type: ignore[no-untyped-def]
-        left = put_new(*args, **kw)
-        handed_back.append(len(left))
-        return left
-
-    monkeypatch.setattr(small_writes, "put_new", counted)
     mine = {f"photos/{i:03d}.jpg": os.urandom(i * 300) for i in range(200)}
     mine["photos/050.jpg"] = b"the laptop's version"
     for rel, data in mine.items():
