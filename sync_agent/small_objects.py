@@ -66,8 +66,8 @@ DEFAULT_REGION = "us-east-1"
 PROBE_KEY = ".pooldrive-probe"  # a probe lists the keys under this name: normally none
 _STATUS = re.compile(r"status code: (\d{3})")
 # the request cannot have reached the node: no connection was made. A word, not a prefix: a reset after
-# the request was sent reads "kind: ConnectionReset", and a late copy of a batch write was once taken for
-# never sent that way (the full path then met it as someone else's)
+# the request went out reads "kind: ConnectionReset"; a batch copy cut that way was taken for never sent,
+# not looked for, and its copy met by the full path as someone else's write
 _NO_CONNECTION = re.compile(r"tcp connect error|connection refused|connectionrefused|kind: connect\b|\(\s*connect,")
 _TRANSPORT = ("error sending request", "tcp connect error", "connection reset", "connection closed",
               "broken pipe", "connection refused", "incompletemessage", "kind: connect", "kind: request")

@@ -459,10 +459,9 @@ class _Expect:
 
     def _given_up(self, meta: metadata.ObjectMeta, written: str | None) -> bool:
         """Whether the copy there belongs to a write of this path that this device gave up and has not
-        cleaned up yet (its intent is open): a batch copy whose answer was lost, handed to this path, which
-        reached the node after the batch had looked for it (a connection cut on the client's side can
-        still deliver the request; Toxiproxy's resets did, once in 500 files). Its intent takes the
-        replaced version away later."""
+        cleaned up yet (its intent is open): a batch copy whose answer was lost and which the batch's look
+        did not find or could not delete, handed to this path (a request cut on the client's side can
+        still reach the node after that look). Its intent takes the replaced version away later."""
         return any(i.path == self.key and i.file_id == meta.file_id and i.version == meta.version
                    and i.payload.get("sha256") == meta.sha256 and i.payload.get("written") == written
                    for i in self.pool.catalog.intents("put"))
