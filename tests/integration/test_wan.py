@@ -203,3 +203,38 @@ def test_a_folder_upload_leaves_a_thin_link_to_the_path_that_races_it(shaped_nod
     assert len(held) < len(meant), (len(held), len(meant))
     shaped_nodes.shape("node2", Link())
     pool.close()
+
+
+def test_a_folder_upload_over_a_link_that_resets_connections_loses_nothing_and_conflicts_with_nothing(
+        shaped_nodes: ShapedNodes, tmp_path: Path) -> None:
+    """node2's link resets a third of its connections once they carry data. A batch copy cut after its
+    request went out may be on the node: it is looked for, and whatever the full path then meets there is
+    known as this device's own given-up write, never as another device's (a reset was once taken for a
+    failed connect, and `pooldrive put` failed with 'changed on the pool by another device'). Every file
+    ends with its two copies, and once the intents are settled no node holds a copy the catalog does not
+    record."""
+    from sync_agent import api, writer
+
+    pool = shaped_nodes.open_pool(fresh_bucket(), tmp_path / "c.sqlite3", timeouts=WAN_TIMEOUTS,
+                                  nodes=["node1", "node2", "node3"])
+    pool.refresh_health(max_age=0)
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {f"up/f{i:02d}.bin": os.urandom(48 * 1024) for i in range(60)}
+    for key, data in files.items():
+        (src / key.removeprefix("up/")).write_bytes(data)
+    shaped_nodes.shape("node2", Link(resets=0.33))
+    try:
+        result = api.put_tree(pool, src, "up")
+        assert result.ok and len(result.done) == len(files), result.failed
+    finally:
+        shaped_nodes.shape("node2", Link())
+    writer.recover_intents(pool)
+    assert not pool.catalog.intents("put")
+    recorded = {(n, k) for k in files for n in pool.catalog.get(k).replicas}  # type: ignore[union-attr]
+    assert all(len(pool.catalog.get(k).replicas) == 2 for k in files)  # type: ignore[union-attr]
+    held = {(n, o.object_name) for n in ("node1", "node2", "node3")
+            for o in shaped_nodes.raw_client(n).list_objects(pool.cfg.bucket, prefix="up/", recursive=True)}
+    assert held == recorded, (sorted(held - recorded), sorted(recorded - held))
+    assert all(pool.read_bytes(k) == d for k, d in files.items())
+    pool.close()
