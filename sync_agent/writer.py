@@ -32,6 +32,7 @@ from sync_agent.errors import (
     IntegrityError,
     LocalIOError,
     NodeError,
+    NodeTimeoutError,
     NodeUnreachableError,
     ObjectMissingError,
     PoolDriveError,
@@ -208,19 +209,20 @@ def _take_back(pool: PoolView, key: str, node: str, fut: Future[Any]) -> None:
 RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a day (MinIO keeps parts that long)
 
 
-def _watch_lost_copies(pool: PoolView, up: _Upload, nodes: list[str]) -> None:
-    """The copies on ``nodes`` failed after their request went out (a connection reset, a timeout): each may
-    be on its node now, or land there later, one more than the write recorded. They are looked for now,
-    and an intent naming only these nodes stays, so the next start looks again; ``undo_stray_versions``
-    takes only unrecorded copies of this very write. (A flaky link left such copies behind: found by a
-    test that lists what the nodes hold after a folder upload over it.)"""
-    intent = pool.catalog.add_intent("put", up.key, up.file_id, up.number, nodes=nodes, owner=os.getpid(),
-                                     sha256=up.digest.sha256, written=up.meta["written"],
-                                     mtime=float(up.meta["mtime"]))
-    undo_stray_versions(pool, up.key, up.file_id, up.number, nodes, sha256=up.digest.sha256,
-                        written=up.meta["written"])
-    log.debug("'%s': looked for copies whose answer was lost on %s (intent %d kept)", up.key,
-              ", ".join(nodes), intent)
+def _watch_lost_copies(pool: PoolView, up: _Upload, lost: dict[str, NodeUnreachableError]) -> None:
+    """The copies on these nodes failed after their request went out (a connection reset, a timeout): each
+    may be on its node now, or land there later, one more than the write recorded. An intent naming only
+    these nodes stays, so the next start looks for them (``undo_stray_versions`` takes only unrecorded
+    copies of this very write); a node that answered (a reset, not a timeout) is looked at now as well. A
+    node that timed out is not: the save would wait on it. (A flaky link left such copies behind: found by
+    a test that lists what the nodes hold after a folder upload over it.)"""
+    nodes = sorted(lost)
+    pool.catalog.add_intent("put", up.key, up.file_id, up.number, nodes=nodes, owner=os.getpid(),
+                            sha256=up.digest.sha256, written=up.meta["written"], mtime=float(up.meta["mtime"]))
+    answering = [n for n in nodes if not isinstance(lost[n], NodeTimeoutError) and not pool.health.is_down(n)]
+    if answering:
+        undo_stray_versions(pool, up.key, up.file_id, up.number, answering, sha256=up.digest.sha256,
+                            written=up.meta["written"])
 
 
 def _abandon(pool: PoolView, key: str, file_id: str, number: int, intent: int, uploads: dict[str, str],
@@ -336,8 +338,8 @@ def _write(pool: PoolView, key: str, digest: Digest, mtime: float, opener: Calla
         cat.commit_write(up.intent, file_id=up.file_id, path=key, number=up.number, key=key, size=digest.size,
                          sha256=digest.sha256, mtime=float(up.meta["mtime"]), replicas=list(written.items()),
                          created_at=float(up.meta["written"]), etags=etags)
-        if lost_answers := [n for n, e in errors.items() if isinstance(e, NodeUnreachableError) and e.sent]:
-            _watch_lost_copies(pool, up, lost_answers)
+        if cut := {n: e for n, e in errors.items() if isinstance(e, NodeUnreachableError) and e.sent}:
+            _watch_lost_copies(pool, up, cut)
         pool.journal.record([key])
         for node, upload_id in up.uploads.items():  # resumed uploads on nodes this attempt did not use
             if node not in written:
