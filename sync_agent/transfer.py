@@ -30,7 +30,7 @@ FEWEST_IN_FLIGHT = 8  # files moved at once on a LAN: more only adds CPU content
 MOST_IN_FLIGHT = 48
 # Small files (one request each) moved at once, at least. MinIO spends less CPU per request when many
 # arrive together: 2,000 x 64 KB put at R=2 on loopback took the servers 13.4 CPU-s with 8 in flight and
-# 10.3 with 24 (wall 9.2 -> 7.1 s, medians of 3); a download's wall went 2.0 -> 1.6 s. A small file
+# 9.9 with 24 (wall 9.3 -> 6.8 s, medians of 3); a download's wall went 2.0 -> 1.6 s. A small file
 # holds at most its body in memory, so this costs little.
 SMALL_IN_FLIGHT = 24
 
