@@ -111,10 +111,10 @@ def test_a_folder_of_small_files_keeps_many_requests_in_flight(
 def test_a_batch_copy_that_lands_after_the_batch_gave_it_up_is_replaced_not_a_conflict(
         pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
     """A batch copy whose answer was lost (a connection cut on the client's side) can reach its node after
-    the batch looked for it and handed the file to the full path: over the WAN profile's flaky link this
-    happened once in 500 files and `pooldrive put` failed with 'changed on the pool by another device'.
-    The batch keeps its intent for such a copy; the full path recognises the copy by it and writes over
-    it, and the next start takes the given-up version away."""
+    the batch looked for it and handed the file to the full path, which met it as another device's write
+    ('changed on the pool by another device': what `pooldrive put` said over the WAN profile's flaky
+    link, where the look was skipped). The batch keeps its intent for such a copy; the full path
+    recognises the copy by it and writes over it, and the next start takes the given-up version away."""
     import time
     import uuid
 
