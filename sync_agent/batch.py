@@ -289,9 +289,8 @@ def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
 
     if control is not None:
         control.total = sum(d.size for d in plan)
-    small = {id(d) for d in plan if d.version is not None and d.size <= reader.WHOLE_MAX}
+    small = [d for d in plan if d.version is not None and d.size <= reader.WHOLE_MAX]
+    rest = [d for d in plan if d.version is None or d.size > reader.WHOLE_MAX]
     if small:  # one request each: more at once (``SMALL_IN_FLIGHT``), then the rest
-        _run([d for d in plan if id(d) in small], work, result, parallel or pool.files_in_flight(small=True),
-             on_file, control)
-    return _run([d for d in plan if id(d) not in small], work, result, parallel or pool.files_in_flight(),
-                on_file, control)
+        _run(small, work, result, parallel or pool.files_in_flight(small=True), on_file, control)
+    return _run(rest, work, result, parallel or pool.files_in_flight(), on_file, control)

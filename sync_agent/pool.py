@@ -227,14 +227,12 @@ class Pool:
         self._classes = (time.monotonic(), classes)
         return dict(classes)
 
-    def probe(self, name: str, with_capacity: bool = False) -> bool:
-        """One health probe of ``name`` (and its free space); returns whether it answered."""
+    def probe(self, name: str) -> bool:
+        """One health probe of ``name``; returns whether it answered."""
         client = self.clients[name]
         try:
             took = client.probe(probe_timeout(self.health.get(name).latency, client.timeouts.read))
             self.health.record(name, True, took)
-            if with_capacity:
-                self.health.set_capacity(name, client.capacity())
             self.auth_failures.pop(name, None)
             return True
         except NodeError as e:  # no answer within the probe's timeout: down only if the next probe agrees
