@@ -176,12 +176,12 @@ def put_trees(pool: Pool, sources: list[tuple[Path, str | None]], *, parallel: i
 
     if control is not None:
         control.total = sum(u.size for u in plan)
-    given, parallel = parallel, parallel or pool.files_in_flight()
     small = [u for u in plan if small_writes.fits(u.size)]
+    given, parallel = parallel, parallel or pool.files_in_flight(files=len(plan))
     if len(small) > 1:  # new small files in batches; the rest, and whatever a batch hands back, one by one
         by_pair = {(u.local, u.remote): u for u in small}
         left = small_writes.put_new(pool, [(u.local, u.remote) for u in small],
-                                    parallel=given or pool.files_in_flight(small=True),
+                                    parallel=given or pool.files_in_flight(small=True, files=len(small)),
                                     on_file=lambda o: _note(result, o, on_file),
                                     control=control)
         plan = [u for u in plan if not small_writes.fits(u.size)] + [by_pair[p] for p in left]
@@ -292,5 +292,5 @@ def get_tree(pool: Pool, remote: str, local: Path, *, parallel: int | None = Non
     small = [d for d in plan if d.version is not None and d.size <= reader.WHOLE_MAX]
     rest = [d for d in plan if d.version is None or d.size > reader.WHOLE_MAX]
     if small:  # one request each: more at once (``SMALL_IN_FLIGHT``), then the rest
-        _run(small, work, result, parallel or pool.files_in_flight(small=True), on_file, control)
-    return _run(rest, work, result, parallel or pool.files_in_flight(), on_file, control)
+        _run(small, work, result, parallel or pool.files_in_flight(small=True, files=len(small)), on_file, control)
+    return _run(rest, work, result, parallel or pool.files_in_flight(files=len(rest)), on_file, control)

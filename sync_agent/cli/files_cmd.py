@@ -195,7 +195,7 @@ def cmd_stat(args: argparse.Namespace) -> int:
     with open_pool(args) as pool:
         info = pool.stat(args.path)
         versions = pool.versions(args.path)
-        pool.refresh_health()
+        pool.refresh_health(with_capacity=False)  # up or down is all it shows (free space loads minio-py)
         health = {n: pool.health.state(n).value for n in pool.clients}
     if args.json:
         print_json({"file": info, "versions": versions})

@@ -107,6 +107,28 @@ def test_a_folder_of_small_files_keeps_many_requests_in_flight(
     assert went_up >= 2 * FEWEST_IN_FLIGHT and peak[0] >= 2 * FEWEST_IN_FLIGHT, (went_up, peak[0])  # 24 here
     assert all((tmp_path / "back" / k.removeprefix("up/")).read_bytes() == d for k, d in files.items())
 
+def test_a_one_file_download_does_not_wait_on_a_probe_of_every_node(
+        shared_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How many files move at once follows the nodes' round trips, measured by a probe of every node when
+    none was made yet: a round trip to the farthest node (0.1 s of a one-file `pooldrive get` over the WAN
+    profile) that a batch of no more files than the fewest in flight does not need."""
+    bucket, catalog = fresh_bucket(), tmp_path / "catalog.sqlite3"
+    with shared_nodes.open_pool(bucket, catalog) as first:
+        first.put_bytes("docs/one.bin", b"x" * 300_000)
+        first.put_bytes("docs/two.bin", b"y" * 1000)
+    with shared_nodes.open_pool(bucket, catalog, init=False) as pool:  # a new process: no health known yet
+        probed: list[str] = []
+        probe = pool.probe
+        monkeypatch.setattr(pool, "probe", lambda name: probed.append(name) or probe(name))
+        assert api.get_tree(pool, "docs/one.bin", tmp_path / "one.bin").ok
+        assert api.get_tree(pool, "docs", tmp_path / "docs").ok
+        assert probed == []
+        assert (tmp_path / "one.bin").read_bytes() == b"x" * 300_000
+        assert (tmp_path / "docs" / "two.bin").read_bytes() == b"y" * 1000
+        pool.files_in_flight()  # a larger batch does measure them (those the reads did not hear from)
+        assert probed
+
+
 
 def test_a_batch_copy_that_lands_after_the_batch_gave_it_up_is_replaced_not_a_conflict(
         pool: Pool, shared_nodes: NodePool, tmp_path: Path) -> None:
