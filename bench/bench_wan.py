@@ -2,14 +2,20 @@
 """PoolDrive over shaped links (the dev pool's WAN profile: Toxiproxy in front of each MinIO node) against
 rclone and s5cmd on the same proxies, same run.
 
-    .venv/bin/python bench/bench_wan.py [--runs 3] [--big-mb 256] [--small-count 500] [--small-kb 256]
+    .venv/bin/python bench/bench_wan.py [--runs 3] [--big-mb 1024] [--small-count 500] [--small-kb 256]
 
 Profile 'wan': node1 LAN 1 ms; node2 VPS 40+-10 ms, 100 Mbit/s; node3 home 80 ms, 20 Mbit/s; node4 20+-5 ms,
 5 % of connections reset. Measured, each the median of --runs runs with min and max:
 - a large file at R=2 read by `pooldrive get` (ranges from both replicas) against rclone reading it from
-  each of the two nodes that hold it (the better one is the peer);
+  each of the two nodes that hold it (the better one is the peer); beside them the floor of this machine:
+  ranged GETs alone (8 MB ranges, 4 streams, written in place into a file as every client does, nothing
+  verified) from the first holder and from both holders, in this process: whether a second copy can add
+  throughput here at all; and PoolDrive's read in this process,
+  to set beside them without the command's start;
 - --small-count files of --small-kb uploaded at R=2 by `pooldrive put` against rclone (--transfers 8 and
   32, its better) and s5cmd each writing the same two copies to node1 and node2 (the two fast links);
+  beside them the floor: the same conditional PUTs with PoolDrive's metadata alone (bodies in memory, 24 at
+  once, in this process), both copies where PoolDrive's placement puts them and to node1 and node2;
 - p95 of 1 MB reads in-process, before and while node2's link is throttled to 1 Mbit/s (hedging).
 Results: stdout, bench/results/wan-DATE.json and .md.
 """
@@ -40,6 +46,10 @@ from bench.peers import (
     write_results,
 )
 
+READ_IN_PROCESS = "pooldrive read in this process (no start)"
+PUT_FLOOR_PLACED = "floor: PUTs alone, copies as placed (small)"
+PUT_FLOOR_PEERS = "floor: PUTs alone, to node1+node2 (small)"
+
 
 def key_placed_on(nodes: list[str], all_nodes: list[str], stem: str) -> str:
     """A pool path whose two copies go to exactly ``nodes`` (so the peer reads from a known holder)."""
@@ -53,6 +63,95 @@ def key_placed_on(nodes: list[str], all_nodes: list[str], stem: str) -> str:
     raise SystemExit(f"no key lands on {nodes}")
 
 
+def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: int = 4) -> tuple[float, int]:
+    """Wall seconds of reading ``key`` into ``dest`` by 8 MB ranged GETs from ``streams`` streams spread over
+    ``nodes``, written in place, nothing verified: what the links, servers, proxies and this disk allow."""
+    import threading
+
+    from sync_agent.pool import Pool
+
+    with Pool(cfg) as pool:  # type: ignore[arg-type]
+        v = pool.stat(key).current
+        assert v is not None
+        starts = list(range(0, v.size, 8 << 20))
+        lock = threading.Lock()
+
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+
+        def stream(node: str) -> None:
+            client = pool.client(node)
+            while True:
+                with lock:
+                    if not starts:
+                        return
+                    start = starts.pop(0)
+                resp = client.get(v.key, v.replicas_version(node), offset=start, length=min(8 << 20, v.size - start))
+                try:
+                    while piece := resp.read(256 * 1024):
+                        os.pwrite(fd, piece, start)
+                        start += len(piece)
+                finally:
+                    resp.close()
+                    resp.release_conn()
+
+        for n in nodes:
+            pool.client(n).ready()
+        threads = [threading.Thread(target=stream, args=(nodes[i % len(nodes)],)) for i in range(streams)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        os.close(fd)  # as a client closes the file it wrote (no fsync: none of them makes one)
+        took = time.perf_counter() - t
+    dest.unlink()
+    return took, 0
+
+
+def read_in_process(cfg: object, key: str, dest: Path) -> tuple[float, int]:
+    """Wall seconds of PoolDrive's own read of ``key`` into ``dest`` (verified, in place) in this process:
+    the command without its start, to set beside the floors, which have none either."""
+    from sync_agent.pool import Pool
+
+    with Pool(cfg) as pool:  # type: ignore[arg-type]
+        t = time.perf_counter()
+        pool.get_file(key, dest)
+        took = time.perf_counter() - t
+    dest.unlink()
+    return took, 0
+
+
+def small_puts(cfg: object, bodies: list[tuple[str, bytes]], prefix: str, placed: bool) -> tuple[float, int]:
+    """Wall seconds of PUTting both copies of ``bodies`` as PoolDrive's requests (conditional, versioned,
+    its metadata), 24 at once, nothing else: to the nodes its placement picks (``placed``), else to node1
+    and node2 as the peers do."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sync_agent import metadata
+    from sync_agent.node_client import META_PREFIX
+    from sync_agent.placement import write_order
+    from sync_agent.pool import Pool
+    from sync_agent.transfer import SMALL_IN_FLIGHT
+
+    with Pool(cfg) as pool:  # type: ignore[arg-type]
+        specs, everyone = pool.specs(), [n.name for n in pool.cfg.nodes]
+        stores = {n: pool.client(n).small for n in everyone}
+        jobs = [(n, f"{prefix}/{key}", body) for key, body in bodies
+                for n in (write_order(f"{prefix}/{key}", specs, 2, everyone)[:2] if placed else ("node1", "node2"))]
+
+        def one(job: tuple[str, str, bytes]) -> None:
+            node, key, body = job
+            meta = {META_PREFIX + k: v for k, v in
+                    metadata.object_meta(uuid.uuid4().hex, 1, "0" * 64, len(body), 0.0).items()}
+            stores[node].put(key, body, meta, None, "bench")  # type: ignore[union-attr]
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(SMALL_IN_FLIGHT) as ex:
+            list(ex.map(one, jobs))
+        return time.perf_counter() - t, 0
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
@@ -61,7 +160,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="wan")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--big-mb", type=int, default=256)
+    ap.add_argument("--big-mb", type=int, default=1024)
     ap.add_argument("--big-on", default="node1,node4", help="the two nodes holding the large file")
     ap.add_argument("--small-count", type=int, default=500)
     ap.add_argument("--small-kb", type=int, default=256)
@@ -101,9 +200,11 @@ def main() -> int:
         for n in holders:
             run_measured([rclone, "copyto", str(big), f"{n}:peers/big.bin"], renv)
         small = work / "small"
+        bodies: list[tuple[str, bytes]] = []
         for i in range(args.small_count):
             (small / f"{i // 100:03d}").mkdir(parents=True, exist_ok=True)
-            (small / f"{i // 100:03d}" / f"f{i:05d}.bin").write_bytes(os.urandom(args.small_kb * 1024))
+            bodies.append((f"{i // 100:03d}/f{i:05d}.bin", os.urandom(args.small_kb * 1024)))
+            (small / bodies[-1][0]).write_bytes(bodies[-1][1])
         small_mb = args.small_count * args.small_kb * 1024 / 1e6
         out = work / "out"
         for r in range(args.runs):
@@ -116,6 +217,11 @@ def main() -> int:
                 runs.measure(f"rclone copyto from {n}", mb, 1,
                              run_measured, [rclone, "copyto", f"{n}:peers/big.bin",
                                                        str(out / f"rc-{n}.bin")], renv)
+            runs.measure(READ_IN_PROCESS, mb, 1, read_in_process, cfg, big_key, out / "in-process.bin")
+            runs.measure(f"floor: ranged GETs from {holders[0]}", mb, 1, ranged_gets, cfg, big_key, holders[:1],
+                         out / "floor.bin")
+            runs.measure("floor: ranged GETs from both holders", mb, 1, ranged_gets, cfg, big_key, holders,
+                         out / "floor.bin")
             runs.measure("pooldrive put R=2 (small)", small_mb, args.small_count,
                          run_measured, [pd, "put", str(small), "--to", f"small{r}/"], env)
             for t in (8, 32):
@@ -125,6 +231,8 @@ def main() -> int:
             runs.measure("s5cmd cp x2 (small)", small_mb, args.small_count,
                          parallel, [s5cmd_cmd(urls[n], "cp", f"{small}/", f"s3://peers/s5-{r}/")
                                            for n in ("node1", "node2")], senv)
+            runs.measure(PUT_FLOOR_PLACED, small_mb, args.small_count, small_puts, cfg, bodies, f"fp{r}", True)
+            runs.measure(PUT_FLOOR_PEERS, small_mb, args.small_count, small_puts, cfg, bodies, f"fn{r}", False)
 
         print(f"\nHedging: {args.reads} reads of 1 MB, then again while node2's link is throttled to 1 Mbit/s")
         with Pool(cfg, catalog_path=work / "hedge.sqlite3") as pool:
@@ -160,10 +268,17 @@ def main() -> int:
 
     runs.print_table()
     peer_get = runs.best_of([f"rclone copyto from {n}" for n in holders])
+    floor_get = runs.best_of([f"floor: ranged GETs from {holders[0]}", "floor: ranged GETs from both holders"])
     peer_put = runs.best_of([n for n in runs.seconds if n.startswith("rclone copy x2")], "files/s")
     targets = print_targets([
         (f"large download vs {peer_get}", runs.ratio("pooldrive get (both replicas)", peer_get), 1.5),
+        ("floor: ranged GETs from both holders vs from one",
+         runs.ratio("floor: ranged GETs from both holders", f"floor: ranged GETs from {holders[0]}"), 1.5),
+        ("PoolDrive's read in process vs the better floor", runs.ratio(READ_IN_PROCESS, floor_get), 0.9),
         (f"small upload R=2 vs {peer_put}", runs.ratio("pooldrive put R=2 (small)", peer_put, "files/s"), 1.2),
+        (f"floor: PUTs as placed vs {peer_put}", runs.ratio(PUT_FLOOR_PLACED, peer_put, "files/s"), 1.2),
+        ("small upload R=2 vs the floor as placed", runs.ratio("pooldrive put R=2 (small)", PUT_FLOOR_PLACED,
+                                                                "files/s"), 0.9),
         ("small upload R=2 vs s5cmd x2", runs.ratio("pooldrive put R=2 (small)", "s5cmd cp x2 (small)", "files/s"),
          1.0),
         ("1 MB read p95: unthrottled / node2 throttled (>= 0.5: under 2x)",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import urllib3
 
-from sync_agent import durability, keys
+from sync_agent import durability, keys, writer
 from sync_agent.catalog.models import ReplicaState
 from sync_agent.catalog.store import VersionInfo
 from sync_agent.durability import Durability
@@ -302,7 +302,8 @@ def scrub(pool: Pool, *, sample: float = 1.0, repair: bool = True, parallel: int
 class RepairLoop:
     """Background repair: nodes down longer than ``grace`` count as lost; runs every ``interval`` seconds
     and right after a node comes back (to drop the surplus copies made meanwhile) or a read finds a bad
-    copy. In an agent its first round waits for the first sync pass (see ``__init__``)."""
+    copy. Each round also settles the writes whose answer from a node was lost (``writer.settle_watched``).
+    In an agent its first round waits for the first sync pass (see ``__init__``)."""
 
     def __init__(self, pool: Pool, *, grace: float = 600.0, interval: float = 3600.0, parallel: int = 2,
                  bandwidth: float = 0, first_delay: float = 0.0, ready: Callable[[], bool] | None = None) -> None:
@@ -323,6 +324,9 @@ class RepairLoop:
         pool.damage_listeners.append(self._wake.set)  # a copy found bad is replaced now, not within the hour
 
     def run_once(self) -> Report:
+        settled = writer.settle_watched(self.pool)  # copies whose answer was lost, waited for long enough
+        if settled:
+            log.info("looked for copies of %d write(s) whose answer was lost: none is left unrecorded", settled)
         self.last = run(self.pool, RepairMode.REPAIR, lost=self.pool.health.lost(self.grace), parallel=self.parallel,
                         limiter=self.limiter)
         if self.last.unrecoverable and self.on_lost is not None:

@@ -339,11 +339,12 @@ def _undo(pool: PoolView, f: _File, maybe: list[str] | None = None) -> PoolDrive
     if maybe:
         # a request whose answer was lost may still reach its node after this look (a connection cut on
         # the client's side): the intent stays, so the full path recognises that copy as one this device
-        # gave up (``writer._Expect``) and the next start takes it back
+        # gave up (``writer._Expect``) and the next start or repair round takes it back
+        pool.catalog.update_intent(f.intent, watch=True)  # no write of it in progress any more
         if not writer.undo_stray_versions(pool, f.key, f.file_id, 1, maybe, sha256=f.digest.sha256,
                                           written=f.meta["written"]):
-            log.info("'%s' may have a copy on %s, which cannot be looked at now; the next start takes it back",
-                     f.key, ", ".join(maybe))
+            log.info("'%s' may have a copy on %s, which cannot be looked at now; the next start or repair "
+                     "round takes it back", f.key, ", ".join(maybe))
     else:
         pool.catalog.remove_intent(f.intent)
     f.intent = 0

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from sync_agent import keys, metadata, multipart
-from sync_agent.catalog.store import FileInfo
+from sync_agent.catalog.store import FileInfo, IntentInfo
 from sync_agent.errors import (
     ChangedMeanwhileError,
     IntegrityError,
@@ -212,12 +212,13 @@ RESUME_WINDOW = 24 * 3600.0  # an interrupted large upload can be resumed for a 
 def _watch_lost_copies(pool: PoolView, up: _Upload, lost: dict[str, NodeUnreachableError]) -> None:
     """The copies on these nodes failed after their request went out (a connection reset, a timeout): each
     may be on its node now, or land there later, one more than the write recorded. An intent naming only
-    these nodes stays, so the next start looks for them (``undo_stray_versions`` takes only unrecorded
-    copies of this very write); a node that answered (a reset, not a timeout) is looked at now as well. A
-    node that timed out is not: the save would wait on it. (A flaky link left such copies behind: found by
-    a test that lists what the nodes hold after a folder upload over it.)"""
+    these nodes stays, so the next start or repair round looks for them (``settle_watched``;
+    ``undo_stray_versions`` takes only unrecorded copies of this very write); a node that answered (a
+    reset, not a timeout) is looked at now as well. A node that timed out is not: the save would wait on
+    it. (A flaky link left such copies behind: found by a test that lists what the nodes hold after a
+    folder upload over it.)"""
     nodes = sorted(lost)
-    pool.catalog.add_intent("put", up.key, up.file_id, up.number, nodes=nodes, owner=os.getpid(),
+    pool.catalog.add_intent("put", up.key, up.file_id, up.number, nodes=nodes, owner=os.getpid(), watch=True,
                             sha256=up.digest.sha256, written=up.meta["written"], mtime=float(up.meta["mtime"]))
     answering = [n for n in nodes if not isinstance(lost[n], NodeTimeoutError) and not pool.health.is_down(n)]
     if answering:
@@ -683,13 +684,32 @@ def recover_intents(pool: PoolView) -> int:
         for node, upload_id in uploads.items():
             if node in pool.clients:
                 multipart.abort(pool.client(node), intent.path, upload_id)
-        sha, when = intent.payload.get("sha256"), intent.payload.get("written")
-        if undo_stray_versions(pool, intent.path, intent.file_id, intent.version,
-                               intent.payload.get("nodes", []),  # type: ignore[arg-type]
-                               sha256=str(sha) if sha else None, written=str(when) if when else None):
-            pool.catalog.remove_intent(intent.id)
-            resolved += 1
+        resolved += _settle(pool, intent)
     return resolved
+
+
+WATCH_FOR = 300.0  # seconds a lost copy is waited for: a request that went out lands within its timeouts
+
+
+def settle_watched(pool: PoolView, *, older_than: float | None = None) -> int:
+    """Settle the intents that only watch for copies whose answer was lost (``watch`` in their payload, see
+    ``_watch_lost_copies`` and ``small_writes._undo``) once they are ``older_than`` seconds old: no write of
+    them is in progress, so this process's own count too. A long-running agent does it in its repair rounds
+    (a start does it for every intent); each costs one listing per node it names. Returns how many."""
+    cutoff = time.time() - (WATCH_FOR if older_than is None else older_than)
+    return sum(_settle(pool, i) for i in pool.catalog.intents("put")
+               if i.payload.get("watch") and i.created_at <= cutoff)
+
+
+def _settle(pool: PoolView, intent: IntentInfo) -> bool:
+    """Delete what the write of ``intent`` left unrecorded on its nodes and forget it; False when a node
+    could not be looked at (it stays for the next try)."""
+    sha, when = intent.payload.get("sha256"), intent.payload.get("written")
+    if not undo_stray_versions(pool, intent.path, intent.file_id, intent.version, intent.nodes(),
+                               sha256=str(sha) if sha else None, written=str(when) if when else None):
+        return False
+    pool.catalog.remove_intent(intent.id)
+    return True
 
 
 def undo_stray_versions(pool: PoolView, key: str, file_id: str, number: int, nodes: list[str], *,

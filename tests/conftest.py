@@ -108,6 +108,28 @@ def handed_back(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counts
 
 
+def count_in_flight(pool: object, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A one-item list holding the most requests ``pool``'s nodes had in flight at once from now on
+    (counted through the health book, which every request passes), reset by the caller as it likes."""
+    from contextlib import contextmanager
+
+    health = pool.health  # type: ignore[attr-defined]
+    peak, now, request = [0], [0], health.request
+
+    @contextmanager
+    def counted(name: str):  # type: ignore[no-untyped-def]
+        now[0] += 1
+        peak[0] = max(peak[0], now[0])
+        try:
+            with request(name):
+                yield
+        finally:
+            now[0] -= 1
+
+    monkeypatch.setattr(health, "request", counted)
+    return peak
+
+
 def fresh_bucket() -> str:
     return f"t{os.getpid()}-{next(_bucket_ids)}"
 

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             a.add_argument("--interval", type=float, default=3600.0,
                            help="seconds between background reconcile rounds, which find changes made by other "
                                 "S3 tools (PoolDrive's own changes arrive through the journal within a second)")
-            a.add_argument("--parallel", type=int, default=16, help="files transferred at once")
+            a.add_argument("--parallel", type=int, default=None,
+                           help="files transferred at once (default 16, new small files 24)")
         if name in ("run", "start", "limit"):
             a.add_argument("--limit-up", "--up", dest="limit_up", type=float, default=None,
                            help="upload limit in MB/s, 0 for none (default: as last set)")
@@ -154,7 +155,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
            *(["--folder", str(folder)] if pairs is None or args.folder is not None else []),
-           "--interval", str(args.interval), "--parallel", str(args.parallel),
+           "--interval", str(args.interval), *(["--parallel", str(args.parallel)] if args.parallel else []),
            *(["--limit-up", str(args.limit_up)] if args.limit_up is not None else []),
            *(["--limit-down", str(args.limit_down)] if args.limit_down is not None else [])]
     with open(log, "ab") as out:

@@ -51,7 +51,7 @@ FOLDER_CHECK = 2.0  # s between looks at whether the sync folder is still there 
 
 class SyncAgent:
     def __init__(self, pool: Pool, folder: Path, *, state: SyncState | None = None, host: str | None = None,
-                 parallel: int = 16, debounce: float = 0.3, remote_interval: float = 0.0,
+                 parallel: int | None = None, debounce: float = 0.3, remote_interval: float = 0.0,
                  full_scan_interval: float = 3600.0, notifications: bool = True, repair: bool = True,
                  repair_grace: float = 600.0, reconcile: bool = True, reconcile_interval: float = 3600.0,
                  reconcile_pause: float = 2.0, backoff: float = 1.0,

@@ -13,7 +13,7 @@ from sync_agent import api, writer
 from sync_agent.errors import ChangedMeanwhileError
 from sync_agent.placement import write_order
 from sync_agent.pool import Pool
-from tests.conftest import fresh_bucket
+from tests.conftest import count_in_flight, fresh_bucket
 from tests.nodepool import NodePool
 
 
@@ -80,26 +80,12 @@ def test_a_folder_of_small_files_keeps_many_requests_in_flight(
         pool: Pool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small files go SMALL_IN_FLIGHT at once both ways (MinIO spends less CPU per request when many arrive
     together; see ``transfer.SMALL_IN_FLIGHT``), where a folder of large files on a LAN moves 8 or so."""
-    from contextlib import contextmanager
-
     from sync_agent.transfer import FEWEST_IN_FLIGHT, SMALL_IN_FLIGHT
 
     assert pool.files_in_flight(small=True) == max(SMALL_IN_FLIGHT, pool.files_in_flight())
-    peak, now, request = [0], [0], pool.health.request
-
-    @contextmanager
-    def counted(name: str):  # type: ignore[no-untyped-def]
-        now[0] += 1
-        peak[0] = max(peak[0], now[0])
-        try:
-            with request(name):
-                yield
-        finally:
-            now[0] -= 1
-
     src = tmp_path / "src"
     files = _tree(src, 120)
-    monkeypatch.setattr(pool.health, "request", counted)
+    peak = count_in_flight(pool, monkeypatch)
     assert api.put_tree(pool, src, "up").ok
     went_up, peak[0] = peak[0], 0
     result = api.get_tree(pool, "up", tmp_path / "back")
@@ -163,6 +149,52 @@ def test_a_batch_copy_that_lands_after_the_batch_gave_it_up_is_replaced_not_a_co
         pool.cfg.bucket, prefix=key, include_version=True)]
     assert held == [info.current.replicas_version(node)]  # the given-up version is gone, the new one stays
     assert pool.read_bytes(key) == body and not pool.catalog.intents("put")
+
+
+def test_a_long_running_process_settles_a_lost_copy_in_its_repair_round_and_no_write_in_progress(
+        pool: Pool, shared_nodes: NodePool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy whose answer was lost leaves an intent that watches for it; an agent runs for weeks, so its
+    repair rounds settle such intents (after ``writer.WATCH_FOR``), this process's own included, while an
+    intent of a write still in progress (no ``watch``) is left alone, whoever owns it."""
+    import time
+    import uuid
+
+    from sync_agent import metadata
+    from sync_agent.repair import RepairLoop
+
+    key, body = "lost/notes é.txt", b"notes\n" * 500
+    local = tmp_path / "notes.txt"
+    local.write_bytes(body)
+    info, _ = writer.put_file(pool, local, key)
+    assert info.current is not None
+    spare = next(n.name for n in pool.cfg.nodes if n.name not in info.replicas)
+    meta = metadata.object_meta(info.id, 1, info.sha256, len(body), local.stat().st_mtime,
+                                info.current.created_at)
+    # as writer._watch_lost_copies leaves a copy whose answer was lost: landed, unrecorded, watched
+    pool.client(spare).put_if(key, body, meta, if_match=None)
+    pool.catalog.add_intent("put", key, info.id, 1, nodes=[spare], owner=os.getpid(), watch=True,
+                            sha256=info.sha256, written=meta["written"], mtime=local.stat().st_mtime)
+    # a write in progress in this very process: its copy is there, its commit not yet
+    busy_key, busy_id = "lost/in progress.txt", uuid.uuid4().hex
+    busy_meta = metadata.object_meta(busy_id, 1, info.sha256, len(body), 0.0, time.time())
+    pool.client(spare).put_if(busy_key, body, busy_meta, if_match=None)
+    pool.catalog.add_intent("put", busy_key, busy_id, 1, nodes=[spare], owner=os.getpid(), sha256=info.sha256,
+                            written=busy_meta["written"], mtime=0.0)
+
+    loop = RepairLoop(pool)
+    loop.run_once()
+    assert len(pool.catalog.intents("put")) == 2  # too young: a late copy may still be on its way
+
+    monkeypatch.setattr(writer, "WATCH_FOR", 0.0)
+    loop.run_once()
+
+    def held(k: str) -> list[str]:
+        return [o.object_name for o in shared_nodes.raw_client(spare).list_objects(
+            pool.cfg.bucket, prefix=k, include_version=True)]
+
+    assert held(key) == [] and held(busy_key) == [busy_key]
+    assert [i.path for i in pool.catalog.intents("put")] == [busy_key]
+    assert pool.read_bytes(key) == body and sorted(pool.stat(key).replicas) == sorted(info.replicas)
 
 
 def test_a_path_another_device_created_meanwhile_is_never_overwritten(shared_nodes: NodePool, tmp_path: Path) -> None:

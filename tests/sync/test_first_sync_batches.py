@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from sync_agent import writer
+from sync_agent.sync.engine import FILES_IN_FLIGHT
+from tests.conftest import count_in_flight
 from tests.sync.conftest import Device
 
 
@@ -39,3 +43,22 @@ def test_a_first_sync_uploads_in_batches_and_keeps_both_sides_of_a_path_taken_me
     assert sum(c.requests for c in a.pool.clients.values()) - before <= 2  # nothing is uploaded again
     writer.recover_intents(a.pool)  # as the next start: a copy whose answer was lost (3 s on a loaded machine)
     assert not cat.intents("put")
+
+
+def test_an_agent_sends_a_first_syncs_small_files_many_at_once_unless_told(
+        devices: tuple[Device, Device], monkeypatch: pytest.MonkeyPatch) -> None:
+    """New small files go up SMALL_IN_FLIGHT at once from an agent too (one request each; MinIO spends less
+    CPU per request when many arrive together), unless `pooldrive sync --parallel N` says otherwise."""
+    a, b = devices
+    a.engine.parallel = None  # as the agent makes its engines unless told
+    b.engine.parallel = 4
+    for i in range(120):
+        a.write(f"notes/{i:03d}.txt", os.urandom(2000))
+        b.write(f"drafts/{i:03d}.txt", os.urandom(2000))
+    peak = count_in_flight(a.pool, monkeypatch)
+    a.sync()
+    assert peak[0] > FILES_IN_FLIGHT, peak  # 24 here; the files' own number before
+    told = count_in_flight(b.pool, monkeypatch)
+    b.sync()
+    assert told[0] <= 4 + 2, told  # its transfers, and a probe or journal read beside them
+    assert len(a.pool.list("notes")) == 120 and len(b.pool.list("drafts")) == 120
