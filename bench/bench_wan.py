@@ -85,14 +85,20 @@ def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: in
                     if not starts:
                         return
                     start = starts.pop(0)
-                resp = client.get(v.key, v.replicas_version(node), offset=start, length=min(8 << 20, v.size - start))
-                try:
-                    while piece := resp.read(256 * 1024):
-                        os.pwrite(fd, piece, start)
-                        start += len(piece)
-                finally:
-                    resp.close()
-                    resp.release_conn()
+                pos = start
+                try:  # a connection the link resets: the range again, as any client does
+                    resp = client.get(v.key, v.replicas_version(node), offset=start,
+                                      length=min(8 << 20, v.size - start))
+                    try:
+                        while piece := resp.read(256 * 1024):
+                            os.pwrite(fd, piece, pos)
+                            pos += len(piece)
+                    finally:
+                        resp.close()
+                        resp.release_conn()
+                except Exception:
+                    with lock:
+                        starts.append(start)
 
         for n in nodes:
             pool.client(n).ready()
@@ -129,6 +135,7 @@ def small_puts(cfg: object, bodies: list[tuple[str, bytes]], prefix: str, placed
     from concurrent.futures import ThreadPoolExecutor
 
     from sync_agent import metadata
+    from sync_agent.errors import NodeUnreachableError
     from sync_agent.node_client import META_PREFIX
     from sync_agent.placement import write_order
     from sync_agent.pool import Pool
@@ -144,7 +151,13 @@ def small_puts(cfg: object, bodies: list[tuple[str, bytes]], prefix: str, placed
             node, key, body = job
             meta = {META_PREFIX + k: v for k, v in
                     metadata.object_meta(uuid.uuid4().hex, 1, "0" * 64, len(body), 0.0).items()}
-            stores[node].put(key, body, meta, None, "bench")  # type: ignore[union-attr]
+            for attempt in range(8):  # a real client tries a reset connection again (node4 resets 5 %)
+                try:
+                    stores[node].put(key, body, meta, None if attempt == 0 else False, "bench")  # type: ignore[union-attr]
+                    return
+                except NodeUnreachableError:
+                    time.sleep(0.05)
+            raise SystemExit(f"{node} refused {key} eight times")
 
         t = time.perf_counter()
         with ThreadPoolExecutor(SMALL_IN_FLIGHT) as ex:

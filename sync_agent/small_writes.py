@@ -91,15 +91,27 @@ def quick(view: ReplicaView) -> bool:
 
 def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
             on_file: Callable[[Outcome], None], control: TransferControl | None = None,
-            limiter: RateLimiter | None = None, before_batch: Callable[[], None] | None = None
-            ) -> list[tuple[Path, str]]:
+            limiter: RateLimiter | None = None, before_batch: Callable[[], None] | None = None,
+            on_left: Callable[[tuple[Path, str]], None] | None = None) -> list[tuple[Path, str]]:
     """Write the new small files among ``files`` (local path, normalized pool key); ``on_file`` is called,
     on this thread, for each one written or failed for good. ``limiter`` paces the copies (else
     ``control``'s); ``before_batch`` runs before each batch is placed. Returns the files left to the full
-    path: not small, not new, or not written here for any reason."""
+    path: not small, not new, or not written here for any reason; ``on_left`` is told each of them, on
+    this thread, as soon as it is left (the full path can start on it while the batches go on)."""
     if pool.cfg.is_share:  # a recipient's writes are checked against the share: the full path does it
-        return list(files)
+        out = list(files)
+        if on_left is not None:
+            for item in out:
+                on_left(item)
+        return out
     left: list[tuple[Path, str]] = []
+
+    def hand_back(items: Iterable[tuple[Path, str]]) -> None:
+        for item in items:
+            left.append(item)
+            if on_left is not None:
+                on_left(item)
+
     done: queue.SimpleQueue[_File] = queue.SimpleQueue()
     finished: list[_File] = []
     in_flight = 0
@@ -118,7 +130,7 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
         elif f.error is not None:
             on_file(Outcome(f.key, f.digest.size, f.digest.sha256, f.st.st_mtime_ns, f.error))
         else:
-            left.append((f.local, f.key))
+            hand_back([(f.local, f.key)])
 
     def next_done() -> _File:
         while True:
@@ -137,12 +149,12 @@ def put_new(pool: PoolView, files: Iterable[tuple[Path, str]], *, parallel: int,
                 try:
                     control.checkpoint()
                 except PoolDriveError:
-                    left.extend(todo[start:])  # cancelled: the full path reports each
+                    hand_back(todo[start:])  # cancelled: the full path reports each
                     break
             if before_batch is not None:
                 before_batch()
             batch, rest = _prepare(pool, todo[start:start + CHUNK], slow)
-            left.extend(rest)
+            hand_back(rest)
             for f in batch:
                 unsettled[id(f)] = f
                 ex.submit(_write_copies, pool, f, control, pace, slow, slots, done.put)

@@ -178,7 +178,7 @@ def _put_replicas(pool: PoolView, up: _Upload, order: list[str], control: Transf
     if running:
         log.info("'%s' has its %d copies; %s still writing, overtaken", key, len(written), ", ".join(running.values()))
     for fut, node in running.items():  # overtaken: a copy finishing later is one more than R, taken back
-        fut.add_done_callback(functools.partial(_take_back, pool, key, node))
+        fut.add_done_callback(functools.partial(_take_back, pool, up, node))
     return written, errors
 
 
@@ -193,15 +193,21 @@ def _race_check(pool: PoolView, up: _Upload, running: dict[Future[str | None], s
     return max(0.01, min(waits)) if waits else None
 
 
-def _take_back(pool: PoolView, key: str, node: str, fut: Future[Any]) -> None:
+def _take_back(pool: PoolView, up: _Upload, node: str, fut: Future[Any]) -> None:
     """A copy that finished after its write went on without it (overtaken, or an arbiter that stalled):
-    one more than the write recorded, taken back. ``fut`` gives a version id or (version id, ETag)."""
-    if fut.cancelled() or fut.exception() is not None:
+    one more than the write recorded, taken back. ``fut`` gives a version id or (version id, ETag). One
+    that failed after its request went out (a node frozen, then timed out) may still land: watched as any
+    copy whose answer was lost (a node that froze mid-upload and ran again kept such copies, unrecorded)."""
+    if fut.cancelled():
+        return
+    if (e := fut.exception()) is not None:
+        if isinstance(e, NodeUnreachableError) and e.sent:
+            _watch_lost_copies(pool, up, {node: e})
         return
     result = fut.result()
     try:
-        pool.client(node).delete(key, result[0] if isinstance(result, tuple) else result)
-        log.info("copy of '%s' on %s finished after the write had its copies; taken back", key, node)
+        pool.client(node).delete(up.key, result[0] if isinstance(result, tuple) else result)
+        log.info("copy of '%s' on %s finished after the write had its copies; taken back", up.key, node)
     except NodeError:
         pass  # left as an extra copy of the same version: harmless, and rebuild sees it as one
 
@@ -600,7 +606,7 @@ def _arbitrate(pool: PoolView, up: _Upload, existing: FileInfo | None, order: li
                                 first=(expected,))
 
     try:
-        vid, etag = _answer(pool, arbiter, len(body), attempt, functools.partial(_take_back, pool, up.key, arbiter))
+        vid, etag = _answer(pool, arbiter, len(body), attempt, functools.partial(_take_back, pool, up, arbiter))
     except NodeError as e:
         pool.note_failure(arbiter, e)
         return {}
@@ -697,8 +703,9 @@ def settle_watched(pool: PoolView, *, older_than: float | None = None) -> int:
     them is in progress, so this process's own count too. A long-running agent does it in its repair rounds
     (a start does it for every intent); each costs one listing per node it names. Returns how many."""
     cutoff = time.time() - (WATCH_FOR if older_than is None else older_than)
-    return sum(_settle(pool, i) for i in pool.catalog.intents("put")
-               if i.payload.get("watch") and i.created_at <= cutoff)
+    return sum(_settle(pool, i) for i in pool.catalog.intents("put")  # a node known down is not waited on:
+               if i.payload.get("watch") and i.created_at <= cutoff  # the round after it is back looks
+               and not any(pool.health.is_down(n) for n in i.nodes()))
 
 
 def _settle(pool: PoolView, intent: IntentInfo) -> bool:

@@ -252,7 +252,8 @@ def test_a_node_that_dies_before_the_batch_costs_its_copies_nothing_else(fault_n
 def test_a_node_that_freezes_mid_batch_loses_nothing_and_leaves_nothing_behind(fault_nodes: NodePool,
                                                                                 tmp_path: Path) -> None:
     """node2 stops (SIGSTOP) with the batch's requests on it: its copies time out, the files whose answer
-    was lost go the full way (elsewhere), the others carry on. Whatever the frozen node took in and
+    was lost go the full way (elsewhere), the others carry on; the full path, which starts on them while
+    the batches go on, may meet the frozen node too and overtake it. Whatever the frozen node took in and
     stores once it runs again is taken back by the next start: in the end the nodes hold exactly what the
     catalog records."""
     from sync_agent.node_types import Timeouts
@@ -276,6 +277,9 @@ def test_a_node_that_freezes_mid_batch_loses_nothing_and_leaves_nothing_behind(f
             for node in info.replicas:
                 recorded[(node, key)] = [info.current.replicas_version(node)]  # type: ignore[union-attr]
             assert pool.read_bytes(key) == data
+        pool.close()  # waits for copies still running (a write overtook its frozen node and went on)
+        pool = fault_nodes.open_pool("batch-frozen", tmp_path / "c.sqlite3", init=False,
+                                     timeouts=Timeouts(connect=2.0, read=5.0, retries=0))
         pool.refresh_health(max_age=0)
         pool.recover()  # as the next start does
         assert _stored(fault_nodes, pool, "up/") == recorded
