@@ -63,6 +63,9 @@ def proc_rss_mb(pid: int, field: str = "VmRSS:") -> float:
     return 0.0
 
 
+AGENT_ARGS: list[str] = []  # more arguments for every agent (--agent-parallel)
+
+
 class Device:
     """One machine: its own XDG dirs (catalog, state), one agent process for its folder."""
 
@@ -81,7 +84,7 @@ class Device:
     def start(self) -> None:
         log = open(self.folder.parent / f"{self.name}-agent.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen([sys.executable, "-m", "sync_agent.cli.main", "--pool", str(self.cfg_file),
-                                      "sync", "run", "--folder", str(self.folder)], cwd=ROOT, env=self.env,
+                                      "sync", "run", "--folder", str(self.folder), *AGENT_ARGS], cwd=ROOT, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT)
         try:
             wait(self.client.running, 120, f"agent {self.name}'s socket")
@@ -340,7 +343,11 @@ def main() -> int:
                     help="measure the idle period as this many 30 s windows, each printed (instead of --idle)")
     ap.add_argument("--initial-runs", type=int, default=0,
                     help="only the initial sync against rclone, this many times per size (medians reported)")
+    ap.add_argument("--agent-parallel", type=int, default=0,
+                    help="files each agent transfers at once (`sync run --parallel`; 0: the agent's default)")
     args = ap.parse_args()
+    if args.agent_parallel:
+        AGENT_ARGS.extend(["--parallel", str(args.agent_parallel)])
     results = []
     for n in args.sizes:
         work = Path(tempfile.mkdtemp(prefix=f"pooldrive-bench-scale-{n}-"))

@@ -10,8 +10,7 @@ Profile 'wan': node1 LAN 1 ms; node2 VPS 40+-10 ms, 100 Mbit/s; node3 home 80 ms
   each of the two nodes that hold it (the better one is the peer); beside them the floor of this machine:
   ranged GETs alone (8 MB ranges, 4 streams, written in place into a file as every client does, nothing
   verified) from the first holder and from both holders, in this process: whether a second copy can add
-  throughput here at all; and PoolDrive's read in this process,
-  to set beside them without the command's start;
+  throughput here at all;
 - --small-count files of --small-kb uploaded at R=2 by `pooldrive put` against rclone (--transfers 8 and
   32, its better) and s5cmd each writing the same two copies to node1 and node2 (the two fast links);
   beside them the floor: the same conditional PUTs with PoolDrive's metadata alone (bodies in memory, 24 at
@@ -46,7 +45,6 @@ from bench.peers import (
     write_results,
 )
 
-READ_IN_PROCESS = "pooldrive read in this process (no start)"
 PUT_FLOOR_PLACED = "floor: PUTs alone, copies as placed (small)"
 PUT_FLOOR_PEERS = "floor: PUTs alone, to node1+node2 (small)"
 
@@ -109,19 +107,6 @@ def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: in
         for th in threads:
             th.join()
         os.close(fd)  # as a client closes the file it wrote (no fsync: none of them makes one)
-        took = time.perf_counter() - t
-    dest.unlink()
-    return took, 0
-
-
-def read_in_process(cfg: object, key: str, dest: Path) -> tuple[float, int]:
-    """Wall seconds of PoolDrive's own read of ``key`` into ``dest`` (verified, in place) in this process:
-    the command without its start, to set beside the floors, which have none either."""
-    from sync_agent.pool import Pool
-
-    with Pool(cfg) as pool:  # type: ignore[arg-type]
-        t = time.perf_counter()
-        pool.get_file(key, dest)
         took = time.perf_counter() - t
     dest.unlink()
     return took, 0
@@ -230,7 +215,6 @@ def main() -> int:
                 runs.measure(f"rclone copyto from {n}", mb, 1,
                              run_measured, [rclone, "copyto", f"{n}:peers/big.bin",
                                                        str(out / f"rc-{n}.bin")], renv)
-            runs.measure(READ_IN_PROCESS, mb, 1, read_in_process, cfg, big_key, out / "in-process.bin")
             runs.measure(f"floor: ranged GETs from {holders[0]}", mb, 1, ranged_gets, cfg, big_key, holders[:1],
                          out / "floor.bin")
             runs.measure("floor: ranged GETs from both holders", mb, 1, ranged_gets, cfg, big_key, holders,
@@ -287,7 +271,8 @@ def main() -> int:
         (f"large download vs {peer_get}", runs.ratio("pooldrive get (both replicas)", peer_get), 1.5),
         ("floor: ranged GETs from both holders vs from one",
          runs.ratio("floor: ranged GETs from both holders", f"floor: ranged GETs from {holders[0]}"), 1.5),
-        ("PoolDrive's read in process vs the better floor", runs.ratio(READ_IN_PROCESS, floor_get), 0.9),
+        ("large download vs the better floor (no start, no checksum)",
+         runs.ratio("pooldrive get (both replicas)", floor_get), 0.9),
         (f"small upload R=2 vs {peer_put}", runs.ratio("pooldrive put R=2 (small)", peer_put, "files/s"), 1.2),
         (f"floor: PUTs as placed vs {peer_put}", runs.ratio(PUT_FLOOR_PLACED, peer_put, "files/s"), 1.2),
         ("small upload R=2 vs the floor as placed", runs.ratio("pooldrive put R=2 (small)", PUT_FLOOR_PLACED,

@@ -18,6 +18,15 @@ from tests.nodepool import ShapedNodes
 WAN_TIMEOUTS = Timeouts(connect=2.0, read=10.0, retries=0)
 
 
+def _folder(src: Path, count: int, size: int) -> dict[str, bytes]:
+    """``count`` files of ``size`` random bytes in ``src``, by the pool path an upload to 'up' gives them."""
+    src.mkdir()
+    files = {f"up/f{i:03d}.bin": os.urandom(size) for i in range(count)}
+    for key, data in files.items():
+        (src / key.removeprefix("up/")).write_bytes(data)
+    return files
+
+
 def _served(pool, names: list[str]) -> dict[str, int]:
     return {n: pool.client(n).requests for n in names}
 
@@ -219,10 +228,7 @@ def test_a_folder_upload_over_a_link_that_resets_connections_loses_nothing_and_c
                                   nodes=["node1", "node2", "node3"])
     pool.refresh_health(max_age=0)
     src = tmp_path / "src"
-    src.mkdir()
-    files = {f"up/f{i:02d}.bin": os.urandom(48 * 1024) for i in range(60)}
-    for key, data in files.items():
-        (src / key.removeprefix("up/")).write_bytes(data)
+    files = _folder(src, 60, 48 * 1024)
     shaped_nodes.shape("node2", Link(resets=0.33))
     try:
         result = api.put_tree(pool, src, "up")
@@ -253,10 +259,7 @@ def test_a_folder_upload_starts_the_files_for_a_far_node_while_its_batches_go_on
     try:
         pool.refresh_health(max_age=0)
         src = tmp_path / "src"
-        src.mkdir()
-        files = {f"up/f{i:03d}.bin": os.urandom(8 * 1024) for i in range(200)}
-        for key, data in files.items():
-            (src / key.removeprefix("up/")).write_bytes(data)
+        files = _folder(src, 200, 8 * 1024)
         full_starts: list[float] = []
         batches_end: list[float] = []
         put_file, put_new = batch.writer.put_file, small_writes.put_new
