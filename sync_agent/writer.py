@@ -705,7 +705,7 @@ def settle_watched(pool: PoolView, *, older_than: float | None = None) -> int:
     cutoff = time.time() - (WATCH_FOR if older_than is None else older_than)
     return sum(_settle(pool, i) for i in pool.catalog.intents("put")  # a node known down is not waited on:
                if i.payload.get("watch") and i.created_at <= cutoff  # the round after it is back looks
-               and not any(pool.health.is_down(n) for n in i.nodes()))
+               and not any(pool.health.is_down(n) for n in i.nodes() if n in pool.clients))
 
 
 def _settle(pool: PoolView, intent: IntentInfo) -> bool:
