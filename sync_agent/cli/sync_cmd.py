@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             a.add_argument("--interval", type=float, default=3600.0,
                            help="seconds between background reconcile rounds, which find changes made by other "
                                 "S3 tools (PoolDrive's own changes arrive through the journal within a second)")
-            a.add_argument("--parallel", type=int, default=None,
+            a.add_argument("--parallel", type=_files_at_once, default=None,
                            help="files transferred at once (default 16, new small files 24)")
         if name in ("run", "start", "limit"):
             a.add_argument("--limit-up", "--up", dest="limit_up", type=float, default=None,
@@ -107,6 +107,13 @@ def _folder(args: argparse.Namespace) -> Path:
         return args.folder.expanduser().resolve()
     _, pairs = _configured(args)
     return pairs[0].local if pairs else DEFAULT_FOLDER
+
+
+def _files_at_once(text: str) -> int:
+    """A number of files to move at once: a whole number from 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of files: give a whole number from 1 (16, 4)")
+    return int(text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,7 +162,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "sync_agent.cli.main", *(["--pool", args.pool] if args.pool else []), "sync", "run",
            *(["--folder", str(folder)] if pairs is None or args.folder is not None else []),
-           "--interval", str(args.interval), *(["--parallel", str(args.parallel)] if args.parallel else []),
+           "--interval", str(args.interval), *(["--parallel", str(args.parallel)] if args.parallel is not None else []),
            *(["--limit-up", str(args.limit_up)] if args.limit_up is not None else []),
            *(["--limit-down", str(args.limit_down)] if args.limit_down is not None else [])]
     with open(log, "ab") as out:

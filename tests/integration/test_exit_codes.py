@@ -50,6 +50,14 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+
+def _cmdline(path: Path) -> list[bytes]:
+    """A process's arguments (none for one that has ended meanwhile)."""
+    try:
+        return path.read_bytes().split(b"\0")
+    except OSError:
+        return []
+
 def test_every_documented_exit_code_through_the_real_command(pool_file, shared_nodes: NodePool,  # noqa: F811
                                                               tmp_path: Path) -> None:
     cfg, _ = pool_file
@@ -102,7 +110,12 @@ def test_every_documented_exit_code_through_the_real_command(pool_file, shared_n
     assert "invitation" in expect(11, "share", "accept", "not an invitation").lower()
     expect(12, "sync", "status", "--folder", str(tmp_path / "no agent here"))
     folder = tmp_path / "synced"
-    expect(0, "sync", "start", "--folder", str(folder))
+    for bad in ("0", "-4", "many"):  # said by the command's own parser, before any agent starts
+        assert "not a number of files" in expect(2, "sync", "start", "--folder", str(folder), "--parallel", bad)
+    expect(0, "sync", "start", "--folder", str(folder), "--parallel", "4")
+    agents = [cmd for cmd in map(_cmdline, Path("/proc").glob("[0-9]*/cmdline"))
+              if str(folder).encode() in cmd and b"run" in cmd]
+    assert any(cmd[cmd.index(b"--parallel") + 1] == b"4" for cmd in agents if b"--parallel" in cmd), agents
     try:
         said = expect(13, "sync", "run", "--folder", str(folder))
         assert "already" in said.lower() and "Syncing" not in said  # refused before it says it syncs
