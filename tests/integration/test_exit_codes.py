@@ -50,13 +50,13 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-
 def _cmdline(path: Path) -> list[bytes]:
     """A process's arguments (none for one that has ended meanwhile)."""
     try:
         return path.read_bytes().split(b"\0")
     except OSError:
         return []
+
 
 def test_every_documented_exit_code_through_the_real_command(pool_file, shared_nodes: NodePool,  # noqa: F811
                                                               tmp_path: Path) -> None:
