@@ -45,6 +45,7 @@ from bench.peers import (
     write_results,
 )
 
+MOST_RETRIES = 32  # failed requests a floor tries again (node4's link resets 5 % of its connections)
 PUT_FLOOR_PLACED = "floor: PUTs alone, copies as placed (small)"
 PUT_FLOOR_PEERS = "floor: PUTs alone, to node1+node2 (small)"
 
@@ -73,6 +74,7 @@ def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: in
         assert v is not None
         starts = list(range(0, v.size, 8 << 20))
         lock = threading.Lock()
+        failed: list[str] = []
 
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
@@ -94,9 +96,13 @@ def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: in
                     finally:
                         resp.close()
                         resp.release_conn()
-                except Exception:
+                except Exception as e:
                     with lock:
-                        starts.append(start)
+                        failed.append(f"{node}: {e}")
+                        if len(failed) <= MOST_RETRIES:
+                            starts.append(start)
+                        else:  # a node that keeps failing is a broken run, not a floor
+                            starts.clear()
 
         for n in nodes:
             pool.client(n).ready()
@@ -106,6 +112,8 @@ def ranged_gets(cfg: object, key: str, nodes: list[str], dest: Path, streams: in
             th.start()
         for th in threads:
             th.join()
+        if len(failed) > MOST_RETRIES:
+            raise SystemExit(f"ranged GETs of {key} failed {len(failed)} times: {failed[-1]}")
         os.close(fd)  # as a client closes the file it wrote (no fsync: none of them makes one)
         took = time.perf_counter() - t
     dest.unlink()
